@@ -1,0 +1,1045 @@
+"""TFClassifier and TFClassificationModel: a Keras classifier as a pyspark.ml Estimator.
+
+Every hyperparameter is a Param, so ``ParamGridBuilder`` + ``CrossValidator`` or
+``TrainValidationSplit`` tune it. Training runs inside Spark tasks on executors: the features and
+labels are collected once through Arrow and broadcast, and :meth:`TFClassifier.fitMultiple`
+trains all param maps of one call as one Spark job, one task per param map.
+
+TensorFlow is imported only on executors (and on the driver only by the single-row
+``predict*`` methods), never by importing this module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark import keyword_only
+from pyspark.ml.classification import (
+    ProbabilisticClassificationModel,
+    ProbabilisticClassifier,
+    _ProbabilisticClassifierParams,
+)
+from pyspark.ml.linalg import DenseVector, Vector, VectorUDT
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import (
+    HasBatchSize,
+    HasLearningRate,
+    HasSeed,
+    HasStandardization,
+    HasValidationIndicatorCol,
+)
+from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable, MLReadable, MLWritable
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from sparktf.param import (
+    check_choice,
+    check_float_range,
+    check_int_list,
+    check_int_range,
+)
+
+__all__ = [
+    "OPTIMIZERS",
+    "TFClassificationModel",
+    "TFClassifier",
+    "TrainingError",
+    "TrialFailedError",
+]
+
+logger = logging.getLogger("sparktf")
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad", "nadam")
+ACTIVATIONS = ("relu", "elu", "gelu", "selu", "tanh", "sigmoid", "swish")
+_DEFAULT_SEED = 20161112  # a fixed default, so runs are reproducible unless a seed is set
+
+
+class TrainingError(RuntimeError):
+    """Training of a TFClassifier failed (for a single fit), or every trial of a search failed."""
+
+
+class TrialFailedError(TrainingError):
+    """Raised in strict mode (``failOnTrialError=True``) when one trial of a search fails."""
+
+
+def _to_keras_json(value: Any) -> str:
+    """Type converter for ``kerasModel``: a Keras model or its JSON architecture."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        if value:
+            try:
+                json.loads(value)
+            except ValueError as exc:
+                raise TypeError(
+                    "The 'kerasModel' param of TFClassifier must be a Keras model or its JSON "
+                    f"architecture (keras.Model.to_json()). Got a string that is not JSON: {exc}"
+                ) from None
+        return value
+    to_json = getattr(value, "to_json", None)
+    if callable(to_json):
+        return to_json()
+    raise TypeError(
+        "The 'kerasModel' param of TFClassifier must be a Keras model or its JSON architecture "
+        f"(keras.Model.to_json()). Got {type(value).__name__} instead."
+    )
+
+
+class _TFClassifierParams(
+    _ProbabilisticClassifierParams,
+    HasSeed,
+    HasBatchSize,
+    HasLearningRate,
+    HasStandardization,
+    HasValidationIndicatorCol,
+):
+    """Params shared by :class:`TFClassifier` and :class:`TFClassificationModel`."""
+
+    hiddenLayers: Param[list[int]] = Param(
+        Params._dummy(),
+        "hiddenLayers",
+        "neurons per hidden dense layer, in order (list of ints >= 1; empty: no hidden layer)",
+        typeConverter=TypeConverters.toListInt,
+    )
+    convLayers: Param[list[int]] = Param(
+        Params._dummy(),
+        "convLayers",
+        "filters per 3x3 convolution block (convolution, then 2x2 max pooling), in order "
+        "(list of ints >= 1); empty means a plain multilayer perceptron. Needs inputShape",
+        typeConverter=TypeConverters.toListInt,
+    )
+    inputShape: Param[list[int]] = Param(
+        Params._dummy(),
+        "inputShape",
+        "shape each flat feature vector is reshaped to before the network, e.g. [28, 28, 1] "
+        "(list of ints >= 1 whose product is the number of features; empty: keep flat)",
+        typeConverter=TypeConverters.toListInt,
+    )
+    activation: Param[str] = Param(
+        Params._dummy(),
+        "activation",
+        "activation of hidden and convolution layers (one of: " + ", ".join(ACTIVATIONS) + ")",
+        typeConverter=TypeConverters.toString,
+    )
+    optimizer: Param[str] = Param(
+        Params._dummy(),
+        "optimizer",
+        "training optimizer (one of: " + ", ".join(OPTIMIZERS) + ")",
+        typeConverter=TypeConverters.toString,
+    )
+    epochs: Param[int] = Param(
+        Params._dummy(),
+        "epochs",
+        "maximum number of passes over the training data (int >= 1)",
+        typeConverter=TypeConverters.toInt,
+    )
+    dropout: Param[float] = Param(
+        Params._dummy(),
+        "dropout",
+        "dropout rate after each hidden dense layer (float in [0, 1))",
+        typeConverter=TypeConverters.toFloat,
+    )
+    validationSplit: Param[float] = Param(
+        Params._dummy(),
+        "validationSplit",
+        "fraction of the training rows held out (at random, by seed) for validation metrics and "
+        "early stopping (float in [0, 1)); ignored when validationIndicatorCol is set",
+        typeConverter=TypeConverters.toFloat,
+    )
+    earlyStoppingPatience: Param[int] = Param(
+        Params._dummy(),
+        "earlyStoppingPatience",
+        "stop after this many epochs without improvement of the validation loss (of the "
+        "training loss when there is no validation data) and keep the best weights "
+        "(int >= 0; 0 disables early stopping)",
+        typeConverter=TypeConverters.toInt,
+    )
+    classCount: Param[int] = Param(
+        Params._dummy(),
+        "classCount",
+        "number of classes K; labels must be integers in [0, K) (int >= 0; 0 infers K as the "
+        "largest label + 1)",
+        typeConverter=TypeConverters.toInt,
+    )
+    kerasModel: Param[str] = Param(
+        Params._dummy(),
+        "kerasModel",
+        "a user architecture replacing the built-in family: a Keras model or its JSON "
+        "(keras.Model.to_json()), taking the (standardized, reshaped) features and returning K "
+        "logits, or K probabilities if its last layer has a softmax activation. Built-in layers "
+        "only. Empty: use hiddenLayers/convLayers",
+        typeConverter=_to_keras_json,
+    )
+    predictBatchSize: Param[int] = Param(
+        Params._dummy(),
+        "predictBatchSize",
+        "rows per TensorFlow call when predicting in transform (int >= 1)",
+        typeConverter=TypeConverters.toInt,
+    )
+    failOnTrialError: Param[bool] = Param(
+        Params._dummy(),
+        "failOnTrialError",
+        "strict mode for searches: if true, fitMultiple raises as soon as one trial fails; if "
+        "false, a failed trial is recorded and its model scores worst on every metric",
+        typeConverter=TypeConverters.toBoolean,
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(
+            hiddenLayers=[128, 64],
+            convLayers=[],
+            inputShape=[],
+            activation="relu",
+            optimizer="adam",
+            learningRate=0.001,
+            batchSize=32,
+            epochs=30,
+            dropout=0.1,
+            validationSplit=0.0,
+            earlyStoppingPatience=0,
+            classCount=0,
+            kerasModel="",
+            predictBatchSize=1024,
+            failOnTrialError=False,
+            seed=_DEFAULT_SEED,
+        )
+
+    def getHiddenLayers(self) -> list[int]:
+        """Gets the value of hiddenLayers or its default value."""
+        return self.getOrDefault(self.hiddenLayers)
+
+    def getConvLayers(self) -> list[int]:
+        """Gets the value of convLayers or its default value."""
+        return self.getOrDefault(self.convLayers)
+
+    def getInputShape(self) -> list[int]:
+        """Gets the value of inputShape or its default value."""
+        return self.getOrDefault(self.inputShape)
+
+    def getActivation(self) -> str:
+        """Gets the value of activation or its default value."""
+        return self.getOrDefault(self.activation)
+
+    def getOptimizer(self) -> str:
+        """Gets the value of optimizer or its default value."""
+        return self.getOrDefault(self.optimizer)
+
+    def getEpochs(self) -> int:
+        """Gets the value of epochs or its default value."""
+        return self.getOrDefault(self.epochs)
+
+    def getDropout(self) -> float:
+        """Gets the value of dropout or its default value."""
+        return self.getOrDefault(self.dropout)
+
+    def getValidationSplit(self) -> float:
+        """Gets the value of validationSplit or its default value."""
+        return self.getOrDefault(self.validationSplit)
+
+    def getEarlyStoppingPatience(self) -> int:
+        """Gets the value of earlyStoppingPatience or its default value."""
+        return self.getOrDefault(self.earlyStoppingPatience)
+
+    def getClassCount(self) -> int:
+        """Gets the value of classCount or its default value."""
+        return self.getOrDefault(self.classCount)
+
+    def getKerasModel(self) -> str:
+        """Gets the value of kerasModel (JSON architecture, or empty) or its default value."""
+        return self.getOrDefault(self.kerasModel)
+
+    def getPredictBatchSize(self) -> int:
+        """Gets the value of predictBatchSize or its default value."""
+        return self.getOrDefault(self.predictBatchSize)
+
+    def getFailOnTrialError(self) -> bool:
+        """Gets the value of failOnTrialError or its default value."""
+        return self.getOrDefault(self.failOnTrialError)
+
+    # -- driver-side checks -------------------------------------------------------------------
+
+    def _training_spec(self) -> dict[str, Any]:
+        """Check every training Param and return them as a plain dict for the task."""
+        spec = {
+            "hiddenLayers": check_int_list(self, "hiddenLayers"),
+            "convLayers": check_int_list(self, "convLayers"),
+            "inputShape": check_int_list(self, "inputShape"),
+            "activation": check_choice(self, "activation", ACTIVATIONS),
+            "optimizer": check_choice(self, "optimizer", OPTIMIZERS),
+            "learningRate": check_float_range(self, "learningRate", 0.0, None, closed="neither"),
+            "batchSize": check_int_range(self, "batchSize", 1),
+            "epochs": check_int_range(self, "epochs", 1),
+            "dropout": check_float_range(self, "dropout", 0.0, 1.0, closed="left"),
+            "validationSplit": check_float_range(self, "validationSplit", 0.0, 1.0, closed="left"),
+            "earlyStoppingPatience": check_int_range(self, "earlyStoppingPatience", 0),
+            "classCount": check_int_range(self, "classCount", 0),
+            "standardization": bool(self.getStandardization()),
+            "kerasModel": self.getKerasModel(),
+            "seed": int(self.getSeed()),
+        }
+        check_int_range(self, "predictBatchSize", 1)
+        if spec["classCount"] == 1:
+            raise ValueError(
+                "The 'classCount' param of TFClassifier must be 0 (infer) or an int >= 2. "
+                "Got 1 instead."
+            )
+        if spec["convLayers"] and not spec["inputShape"] and not spec["kerasModel"]:
+            raise ValueError(
+                "The 'convLayers' param of TFClassifier needs 'inputShape' (e.g. [28, 28, 1]) "
+                "to reshape flat features into images. Got convLayers="
+                f"{spec['convLayers']} and inputShape=[] instead."
+            )
+        if spec["convLayers"] and len(spec["inputShape"]) not in (2, 3):
+            raise ValueError(
+                "The 'inputShape' param of TFClassifier must have 2 or 3 dimensions "
+                "([height, width] or [height, width, channels]) when convLayers is set. "
+                f"Got {spec['inputShape']} instead."
+            )
+        return spec
+
+
+def _check_features_column(dataset: DataFrame, name: str, stage: str) -> T.DataType:
+    if name not in dataset.columns:
+        raise ValueError(
+            f"{stage} expects a features column '{name}' (featuresCol), but the DataFrame has "
+            f"only these columns: {dataset.columns}."
+        )
+    dtype = dataset.schema[name].dataType
+    numeric = (T.FloatType, T.DoubleType, T.IntegerType, T.LongType, T.ShortType, T.ByteType)
+    ok = isinstance(dtype, VectorUDT) or (
+        isinstance(dtype, T.ArrayType) and isinstance(dtype.elementType, numeric)
+    )
+    if not ok:
+        raise TypeError(
+            f"Column '{name}' (featuresCol) of {stage} must be an ml Vector or an array of "
+            f"numbers (array<float> or array<double>). Got {dtype.simpleString()} instead."
+        )
+    return dtype
+
+
+def _features_as_float_array(dataset: DataFrame, name: str) -> Any:
+    from pyspark.ml.functions import vector_to_array
+
+    if isinstance(dataset.schema[name].dataType, VectorUDT):
+        return vector_to_array(F.col(name), "float32")
+    return F.col(name).cast(T.ArrayType(T.FloatType()))
+
+
+def _collect_training_data(est: _TFClassifierParams, dataset: DataFrame) -> dict[str, Any]:
+    """Check the input DataFrame and collect features and labels once through Arrow."""
+    stage = type(est).__name__
+    features, label = est.getFeaturesCol(), est.getLabelCol()
+    _check_features_column(dataset, features, stage)
+    if label not in dataset.columns:
+        raise ValueError(
+            f"{stage} expects a label column '{label}' (labelCol), but the DataFrame has only "
+            f"these columns: {dataset.columns}."
+        )
+    label_type = dataset.schema[label].dataType
+    if not isinstance(label_type, T.NumericType):
+        raise TypeError(
+            f"Column '{label}' (labelCol) of {stage} must be numeric with integer values "
+            f"0..K-1. Got {label_type.simpleString()} instead."
+        )
+    columns = [
+        _features_as_float_array(dataset, features).alias("x"),
+        F.col(label).cast("double").alias("y"),
+    ]
+    indicator = (
+        est.getOrDefault(est.validationIndicatorCol)
+        if est.isDefined(est.validationIndicatorCol)
+        else None
+    )
+    if indicator:
+        if indicator not in dataset.columns:
+            raise ValueError(
+                f"{stage} expects a validation indicator column '{indicator}' "
+                f"(validationIndicatorCol), but the DataFrame has only these columns: "
+                f"{dataset.columns}."
+            )
+        if not isinstance(dataset.schema[indicator].dataType, T.BooleanType):
+            raise TypeError(
+                f"Column '{indicator}' (validationIndicatorCol) of {stage} must be boolean. Got "
+                f"{dataset.schema[indicator].dataType.simpleString()} instead."
+            )
+        columns.append(F.col(indicator).alias("v"))
+    pdf = dataset.select(*columns).toPandas()
+    if len(pdf) == 0:
+        raise ValueError(f"{stage} cannot be fitted on an empty DataFrame (0 rows).")
+
+    null_x = pdf["x"].isna()
+    if null_x.any():
+        raise ValueError(
+            f"Column '{features}' (featuresCol) of {stage} must not contain nulls. Got "
+            f"{int(null_x.sum())} null row(s) of {len(pdf)}."
+        )
+    lengths = pdf["x"].map(len).to_numpy()
+    if lengths.min() != lengths.max():
+        counts = dict(zip(*np.unique(lengths, return_counts=True), strict=True))
+        raise ValueError(
+            f"Column '{features}' (featuresCol) of {stage} must hold vectors of one length. Got "
+            f"lengths {sorted(int(k) for k in counts)} (rows per length: "
+            f"{ {int(k): int(v) for k, v in counts.items()} })."
+        )
+    x = np.stack(pdf["x"].to_numpy()).astype(np.float32, copy=False)
+    if lengths.min() == 0:
+        raise ValueError(f"Column '{features}' (featuresCol) of {stage} holds empty vectors.")
+    if not np.isfinite(x).all():
+        bad = int((~np.isfinite(x)).any(axis=1).sum())
+        raise ValueError(
+            f"Column '{features}' (featuresCol) of {stage} must hold finite numbers. Got "
+            f"{bad} row(s) with NaN, null or infinite values."
+        )
+    y = pdf["y"].to_numpy(dtype=float, na_value=np.nan)
+    if np.isnan(y).any():
+        raise ValueError(
+            f"Column '{label}' (labelCol) of {stage} must not contain nulls. Got "
+            f"{int(np.isnan(y).sum())} null label(s) of {len(y)}."
+        )
+    non_int = y[(y != np.round(y)) | (y < 0)]
+    if len(non_int):
+        raise ValueError(
+            f"Column '{label}' (labelCol) of {stage} must hold integer class indices 0..K-1. "
+            f"Got {non_int[0]!r} (and {len(non_int) - 1} more invalid label(s))."
+        )
+    y = y.astype(np.int32)
+    present = np.unique(y)
+    if len(present) < 2:
+        raise ValueError(
+            f"Column '{label}' (labelCol) of {stage} must hold at least 2 classes to train a "
+            f"classifier. Got a single class: {int(present[0])}."
+        )
+    k = est.getClassCount()
+    if k and y.max() >= k:
+        raise ValueError(
+            f"Column '{label}' (labelCol) of {stage} must hold labels in [0, {k}) because "
+            f"classCount={k}. Got label {int(y.max())}."
+        )
+    data = {"x": x, "y": y, "numClasses": int(k or y.max() + 1), "valMask": None}
+    if indicator:
+        mask = pdf["v"].to_numpy(dtype=object)
+        if any(v is None or v != v for v in mask):
+            raise ValueError(
+                f"Column '{indicator}' (validationIndicatorCol) of {stage} must not contain nulls."
+            )
+        mask = mask.astype(bool)
+        if mask.all() or not mask.any():
+            raise ValueError(
+                f"Column '{indicator}' (validationIndicatorCol) of {stage} must mark some rows, "
+                f"but not all, as validation rows. Got {int(mask.sum())} of {len(mask)}."
+            )
+        data["valMask"] = mask
+    shape = est.getInputShape()
+    if shape and int(np.prod(shape)) != x.shape[1]:
+        raise ValueError(
+            f"The 'inputShape' param of {stage} must have as many elements as each feature "
+            f"vector ({x.shape[1]}). Got inputShape={shape} ({int(np.prod(shape))} elements) "
+            "instead."
+        )
+    return data
+
+
+def _param_label(est: Params, param_map: dict) -> str:
+    if not param_map:
+        return "defaults"
+    return ", ".join(f"{p.name}={v}" for p, v in param_map.items())
+
+
+class TFClassifier(
+    ProbabilisticClassifier, _TFClassifierParams, DefaultParamsWritable, DefaultParamsReadable
+):
+    """A Keras neural-network classifier trained inside Spark tasks.
+
+    Input: ``featuresCol`` as an ml Vector (dense or sparse) or array of numbers; ``labelCol``
+    numeric with integer values ``0..K-1``. Output of the fitted model follows MLlib's classifier
+    contract: ``rawPrediction`` and ``probability`` as ml Vectors, ``prediction`` as double.
+
+    The built-in architecture is ``hiddenLayers`` dense layers (after ``convLayers`` convolution
+    blocks when ``inputShape`` describes images) with ``dropout``, ending in K logits; or pass a
+    Keras model of your own as ``kerasModel``.
+
+    >>> from sparktf import TFClassifier
+    >>> clf = TFClassifier(hiddenLayers=[64], epochs=5, learningRate=0.01)
+    >>> clf.getHiddenLayers(), clf.getEpochs(), clf.getOptimizer()
+    ([64], 5, 'adam')
+    >>> clf.setBatchSize(64).getBatchSize()
+    64
+    >>> from pyspark.ml.tuning import ParamGridBuilder
+    >>> grid = ParamGridBuilder().addGrid(clf.learningRate, [1e-3, 1e-2]).build()
+    >>> len(grid)
+    2
+
+    Fitting (``clf.fit(df)``) trains in one Spark task; ``fitMultiple`` (used by
+    ``CrossValidator`` and ``TrainValidationSplit``) trains every param map of a grid as one Spark
+    job, one task per param map.
+    """
+
+    _input_kwargs: dict[str, Any]
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        featuresCol: str = "features",
+        labelCol: str = "label",
+        predictionCol: str = "prediction",
+        probabilityCol: str = "probability",
+        rawPredictionCol: str = "rawPrediction",
+        hiddenLayers: list[int] | None = None,
+        convLayers: list[int] | None = None,
+        inputShape: list[int] | None = None,
+        activation: str = "relu",
+        optimizer: str = "adam",
+        learningRate: float = 0.001,
+        batchSize: int = 32,
+        epochs: int = 30,
+        dropout: float = 0.1,
+        validationSplit: float = 0.0,
+        validationIndicatorCol: str | None = None,
+        earlyStoppingPatience: int = 0,
+        classCount: int = 0,
+        standardization: bool = True,
+        kerasModel: Any = None,
+        predictBatchSize: int = 1024,
+        failOnTrialError: bool = False,
+        thresholds: list[float] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        kwargs = self._input_kwargs
+        self._set(**kwargs)
+
+    @keyword_only
+    def setParams(
+        self,
+        *,
+        featuresCol: str = "features",
+        labelCol: str = "label",
+        predictionCol: str = "prediction",
+        probabilityCol: str = "probability",
+        rawPredictionCol: str = "rawPrediction",
+        hiddenLayers: list[int] | None = None,
+        convLayers: list[int] | None = None,
+        inputShape: list[int] | None = None,
+        activation: str = "relu",
+        optimizer: str = "adam",
+        learningRate: float = 0.001,
+        batchSize: int = 32,
+        epochs: int = 30,
+        dropout: float = 0.1,
+        validationSplit: float = 0.0,
+        validationIndicatorCol: str | None = None,
+        earlyStoppingPatience: int = 0,
+        classCount: int = 0,
+        standardization: bool = True,
+        kerasModel: Any = None,
+        predictBatchSize: int = 1024,
+        failOnTrialError: bool = False,
+        thresholds: list[float] | None = None,
+        seed: int | None = None,
+    ) -> TFClassifier:
+        """Sets Params of this TFClassifier (same keywords as the constructor)."""
+        kwargs = self._input_kwargs
+        return self._set(**kwargs)
+
+    def _set(self, **kwargs: Any):
+        # Keyword defaults of None mean "leave the Param's default alone".
+        return super()._set(**{k: v for k, v in kwargs.items() if v is not None})
+
+    def setHiddenLayers(self, value: list[int]) -> TFClassifier:
+        """Sets the value of :py:attr:`hiddenLayers`."""
+        return self._set(hiddenLayers=value)
+
+    def setConvLayers(self, value: list[int]) -> TFClassifier:
+        """Sets the value of :py:attr:`convLayers`."""
+        return self._set(convLayers=value)
+
+    def setInputShape(self, value: list[int]) -> TFClassifier:
+        """Sets the value of :py:attr:`inputShape`."""
+        return self._set(inputShape=value)
+
+    def setActivation(self, value: str) -> TFClassifier:
+        """Sets the value of :py:attr:`activation`."""
+        return self._set(activation=value)
+
+    def setOptimizer(self, value: str) -> TFClassifier:
+        """Sets the value of :py:attr:`optimizer`."""
+        return self._set(optimizer=value)
+
+    def setLearningRate(self, value: float) -> TFClassifier:
+        """Sets the value of :py:attr:`learningRate`."""
+        return self._set(learningRate=value)
+
+    def setBatchSize(self, value: int) -> TFClassifier:
+        """Sets the value of :py:attr:`batchSize`."""
+        return self._set(batchSize=value)
+
+    def setEpochs(self, value: int) -> TFClassifier:
+        """Sets the value of :py:attr:`epochs`."""
+        return self._set(epochs=value)
+
+    def setDropout(self, value: float) -> TFClassifier:
+        """Sets the value of :py:attr:`dropout`."""
+        return self._set(dropout=value)
+
+    def setValidationSplit(self, value: float) -> TFClassifier:
+        """Sets the value of :py:attr:`validationSplit`."""
+        return self._set(validationSplit=value)
+
+    def setValidationIndicatorCol(self, value: str) -> TFClassifier:
+        """Sets the value of :py:attr:`validationIndicatorCol`."""
+        return self._set(validationIndicatorCol=value)
+
+    def setEarlyStoppingPatience(self, value: int) -> TFClassifier:
+        """Sets the value of :py:attr:`earlyStoppingPatience`."""
+        return self._set(earlyStoppingPatience=value)
+
+    def setClassCount(self, value: int) -> TFClassifier:
+        """Sets the value of :py:attr:`classCount`."""
+        return self._set(classCount=value)
+
+    def setStandardization(self, value: bool) -> TFClassifier:
+        """Sets the value of :py:attr:`standardization`."""
+        return self._set(standardization=value)
+
+    def setKerasModel(self, value: Any) -> TFClassifier:
+        """Sets :py:attr:`kerasModel` from a Keras model or its JSON architecture."""
+        return self._set(kerasModel=value)
+
+    def setPredictBatchSize(self, value: int) -> TFClassifier:
+        """Sets the value of :py:attr:`predictBatchSize`."""
+        return self._set(predictBatchSize=value)
+
+    def setFailOnTrialError(self, value: bool) -> TFClassifier:
+        """Sets the value of :py:attr:`failOnTrialError`."""
+        return self._set(failOnTrialError=value)
+
+    def setSeed(self, value: int) -> TFClassifier:
+        """Sets the value of :py:attr:`seed`."""
+        return self._set(seed=value)
+
+    # -- training ----------------------------------------------------------------------------
+
+    def _fit(self, dataset: DataFrame) -> TFClassificationModel:
+        spec = self._training_spec()
+        data = _collect_training_data(self, dataset)
+        from sparktf._distributed import run_trainings
+
+        (result,) = run_trainings(
+            dataset.sparkSession, data, [spec], name=f"{self.uid} fit", strict=False
+        )
+        if result["error"]:
+            raise TrainingError(f"TFClassifier training failed: {result['error']}")
+        return self._model_from_result(result, data, {})
+
+    def fitMultiple(
+        self, dataset: DataFrame, paramMaps: Sequence[dict]
+    ) -> Iterator[tuple[int, TFClassificationModel]]:
+        """Fit one model per param map, all in ONE Spark job (one task per param map).
+
+        Returns a thread-safe iterator of ``(index, model)`` as pyspark's contract asks. The job
+        runs on the first ``next()``; later calls hand out the models, and a failure of the job
+        is re-raised by every later call rather than retraining. A trial that fails (an
+        exception, or a NaN/inf loss) yields a model whose ``trainingFailure`` holds the error and
+        which scores worst on every evaluator metric; if every trial fails, :class:`TrainingError`
+        is raised. With ``failOnTrialError=True`` the first failure raises
+        :class:`TrialFailedError` and cancels the job.
+        """
+        estimators = [self.copy(pm) for pm in paramMaps]
+        specs = [est._training_spec() for est in estimators]  # bad values raise before any job
+        return _TrialIterator(self, dataset, list(paramMaps), estimators, specs)
+
+    def _model_from_result(
+        self, result: dict[str, Any], data: dict[str, Any], param_map: dict
+    ) -> TFClassificationModel:
+        model = TFClassificationModel._create(
+            model_bytes=result["model"],
+            num_features=int(data["x"].shape[1]),
+            num_classes=int(data["numClasses"]),
+            outputs_logits=bool(result.get("outputsLogits", True)),
+            history={
+                "epochs": result.get("history", {}),
+                "seconds": result["seconds"],
+                "worker": result.get("worker", {}),
+                "error": result["error"],
+            },
+        )
+        self._copyValues(model)
+        model._set(**{p.name: v for p, v in param_map.items() if model.hasParam(p.name)})
+        return model
+
+
+class _TrialIterator:
+    """Thread-safe iterator of fitMultiple results; the Spark job runs once, on first use."""
+
+    def __init__(self, est, dataset, param_maps, estimators, specs) -> None:
+        self.est = est
+        self.dataset = dataset
+        self.param_maps = param_maps
+        self.estimators = estimators
+        self.specs = specs
+        self.lock = threading.Lock()
+        self.results: list[TFClassificationModel] | None = None
+        self.error: BaseException | None = None
+        self.counter = 0
+
+    def __iter__(self):
+        return self
+
+    def _run(self) -> None:
+        from sparktf._distributed import record_trials, run_trainings
+
+        data = _collect_training_data(self.est, self.dataset)
+        labels = [_param_label(self.est, pm) for pm in self.param_maps]
+        results = run_trainings(
+            self.dataset.sparkSession,
+            data,
+            self.specs,
+            labels=labels,
+            name=f"{self.est.uid} fitMultiple",
+            strict=any(est.getFailOnTrialError() for est in self.estimators),
+        )
+        record_trials(self.est.uid, self.param_maps, results)
+        failures = [r for r in results if r["error"]]
+        if failures and len(failures) == len(results):
+            details = "; ".join(f"[{labels[r['index']]}] {r['error']}" for r in failures[:5])
+            raise TrainingError(
+                f"All {len(results)} trials of TFClassifier failed; none can be chosen. "
+                f"Errors: {details}"
+            )
+        for record in failures:
+            logger.warning(
+                "TFClassifier trial [%s] failed and will score worst: %s",
+                labels[record["index"]],
+                record["error"],
+            )
+        self.results = [
+            est._model_from_result(res, data, pm)
+            for est, res, pm in zip(self.estimators, results, self.param_maps, strict=True)
+        ]
+
+    def __next__(self) -> tuple[int, TFClassificationModel]:
+        with self.lock:
+            if self.error is not None:
+                raise self.error
+            if self.results is None:
+                try:
+                    self._run()
+                except BaseException as exc:
+                    self.error = exc
+                    raise
+            assert self.results is not None
+            if self.counter >= len(self.results):
+                raise StopIteration("No models remaining.")
+            index = self.counter
+            self.counter += 1
+            return index, self.results[index]
+
+
+class TFClassificationModel(
+    ProbabilisticClassificationModel, _TFClassifierParams, MLWritable, MLReadable
+):
+    """A fitted :class:`TFClassifier`: a trained Keras network and the Params it was trained with.
+
+    ``transform`` appends ``rawPrediction`` (scores, logits for the built-in family) and
+    ``probability`` as ml Vectors and ``prediction`` as double, keeping the input columns. It runs
+    a pandas UDF: the model is broadcast once, loaded once per Python worker, and applied in
+    batches of ``predictBatchSize`` rows.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._model_bytes: bytes | None = None
+        self._num_features = -1
+        self._num_classes = -1
+        self._outputs_logits = True
+        self._history: dict[str, Any] = {}
+        self._key: str | None = None
+        self._local_model = None
+        self._broadcast = None
+
+    @classmethod
+    def _create(
+        cls,
+        model_bytes: bytes | None,
+        num_features: int,
+        num_classes: int,
+        outputs_logits: bool,
+        history: dict[str, Any],
+    ) -> TFClassificationModel:
+        from sparktf._loading import model_key
+
+        model = cls()
+        model._model_bytes = model_bytes
+        model._num_features = num_features
+        model._num_classes = num_classes
+        model._outputs_logits = outputs_logits
+        model._history = history
+        model._key = model_key(model_bytes) if model_bytes is not None else None
+        return model
+
+    def copy(self, extra: dict | None = None) -> TFClassificationModel:
+        that = super().copy(extra)
+        that._broadcast = None
+        return that
+
+    # -- what was learned ---------------------------------------------------------------------
+
+    @property
+    def numClasses(self) -> int:
+        """Number of classes K the model predicts."""
+        return self._num_classes
+
+    @property
+    def numFeatures(self) -> int:
+        """Length of the feature vectors the model was trained on."""
+        return self._num_features
+
+    @property
+    def trainingFailure(self) -> str | None:
+        """The error of a failed trial (from fitMultiple), or None for a trained model."""
+        return self._history.get("error")
+
+    @property
+    def hasModel(self) -> bool:
+        """Whether this model holds trained weights (False for a failed trial)."""
+        return self._model_bytes is not None
+
+    @property
+    def history(self) -> dict[str, Any]:
+        """Training history: per-epoch metrics, seconds, and where the training ran.
+
+        ``history["epochs"]`` maps a metric name (``loss``, ``accuracy``, and ``val_loss``,
+        ``val_accuracy`` with validation data) to one value per epoch; ``history["seconds"]`` is
+        the wall time of the training task; ``history["worker"]`` names the host, Python process
+        and executor JVM that trained it.
+        """
+        return json.loads(json.dumps(self._history))
+
+    @property
+    def modelBytes(self) -> bytes:
+        """The trained network as the bytes of a Keras ``.keras`` file."""
+        self._require_model()
+        assert self._model_bytes is not None
+        return self._model_bytes
+
+    def keras_model(self):
+        """The trained network as a Keras model (loads TensorFlow on the driver)."""
+        from sparktf._loading import load_keras_bytes
+
+        if self._local_model is None:
+            self._local_model = load_keras_bytes(self.modelBytes)
+        return self._local_model
+
+    def _require_model(self) -> None:
+        if self._model_bytes is None:
+            raise TrainingError(
+                "This TFClassificationModel holds no trained network: its training failed with: "
+                f"{self.trainingFailure}"
+            )
+
+    # -- single-row prediction (driver side) --------------------------------------------------
+
+    def _scores(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = np.asarray(self.keras_model().predict_on_batch(x), dtype=np.float64)
+        return _raw_and_probability(out, self._outputs_logits)
+
+    def _as_row(self, value: Vector) -> np.ndarray:
+        arr = np.asarray(value.toArray() if isinstance(value, Vector) else value, np.float32)
+        if arr.shape != (self._num_features,):
+            raise ValueError(
+                f"TFClassificationModel expects feature vectors of length {self._num_features}. "
+                f"Got length {arr.size} instead."
+            )
+        return arr[None, :]
+
+    def predictRaw(self, value: Vector) -> Vector:
+        """Raw scores (logits) for one feature vector."""
+        raw, _ = self._scores(self._as_row(value))
+        return DenseVector(raw[0])
+
+    def predictProbability(self, value: Vector) -> Vector:
+        """Class probabilities for one feature vector."""
+        _, prob = self._scores(self._as_row(value))
+        return DenseVector(prob[0])
+
+    def predict(self, value: Vector) -> float:
+        """Predicted class index for one feature vector."""
+        _, prob = self._scores(self._as_row(value))
+        return float(_apply_thresholds(prob, self._thresholds())[0])
+
+    def _thresholds(self) -> list[float] | None:
+        if self.isDefined(self.thresholds):
+            thresholds = self.getThresholds()
+            if len(thresholds) != self._num_classes:
+                raise ValueError(
+                    f"The 'thresholds' param of TFClassificationModel must have one value per "
+                    f"class ({self._num_classes}). Got {len(thresholds)} values instead."
+                )
+            return thresholds
+        return None
+
+    # -- transform ----------------------------------------------------------------------------
+
+    def _output_columns(self) -> list[tuple[str, str]]:
+        return [
+            (self.getRawPredictionCol(), "raw"),
+            (self.getProbabilityCol(), "probability"),
+            (self.getPredictionCol(), "prediction"),
+        ]
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        features = self.getFeaturesCol()
+        _check_features_column(dataset, features, type(self).__name__)
+        thresholds = self._thresholds()
+        check_int_range(self, "predictBatchSize", 1)
+        outputs = [(name, field) for name, field in self._output_columns() if name]
+        clash = [name for name, _ in outputs if name in dataset.columns]
+        if clash:
+            raise ValueError(
+                f"TFClassificationModel would overwrite existing column(s) {clash}; set "
+                "rawPredictionCol/probabilityCol/predictionCol to new names."
+            )
+        if self._model_bytes is None:
+            scored = self._failed_trial_scores(dataset)
+        else:
+            predict = self._predict_udf(dataset.sparkSession, thresholds)
+            scored = dataset.withColumn(
+                "__sparktf_out", predict(_features_as_float_array(dataset, features))
+            )
+        from pyspark.ml.functions import array_to_vector
+
+        exprs = [
+            F.col(f"__sparktf_out.{field}").alias(name)
+            if field == "prediction"
+            else array_to_vector(F.col(f"__sparktf_out.{field}")).alias(name)
+            for name, field in outputs
+        ]
+        return scored.select(*dataset.columns, *exprs)
+
+    def _predict_udf(self, spark, thresholds: list[float] | None):
+        from pyspark.sql.functions import pandas_udf
+
+        if self._broadcast is None or self._broadcast[0] is not spark.sparkContext:
+            self._broadcast = (spark.sparkContext, spark.sparkContext.broadcast(self._model_bytes))
+        bc = self._broadcast[1]
+        key = self._key
+        logits = self._outputs_logits
+        num_features = self._num_features
+        batch = self.getPredictBatchSize()
+
+        @pandas_udf(_OUT_SCHEMA)
+        def predict(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+            from sparktf._loading import MODEL_CACHE, load_keras_bytes
+
+            model = MODEL_CACHE.get(key, lambda: load_keras_bytes(bc.value))
+            for series in batches:
+                yield pd.DataFrame(
+                    _predict_batch(model, series, num_features, batch, logits, thresholds)
+                )
+
+        return predict
+
+    def _failed_trial_scores(self, dataset: DataFrame) -> DataFrame:
+        """Scores of a failed trial: the worst possible prediction for every labelled row."""
+        label = self.getLabelCol()
+        if label not in dataset.columns:
+            self._require_model()
+        k = self._num_classes
+        wrong = ((F.col(label).cast("int") + 1) % F.lit(k)).cast("int")
+        one_hot = F.transform(
+            F.array_repeat(F.lit(0.0), k), lambda v, i: F.when(i == wrong, 1.0).otherwise(0.0)
+        )
+        return dataset.withColumn(
+            "__sparktf_out",
+            F.struct(
+                one_hot.alias("raw"),
+                one_hot.alias("probability"),
+                wrong.cast("double").alias("prediction"),
+            ),
+        )
+
+    # -- persistence --------------------------------------------------------------------------
+
+    def write(self):
+        from sparktf.persistence import TFClassificationModelWriter
+
+        return TFClassificationModelWriter(self)
+
+    @classmethod
+    def read(cls):
+        from sparktf.persistence import TFClassificationModelReader
+
+        return TFClassificationModelReader(cls)
+
+    def __repr__(self) -> str:
+        state = "failed" if self._model_bytes is None else "trained"
+        return (
+            f"TFClassificationModel: uid={self.uid}, numClasses={self._num_classes}, "
+            f"numFeatures={self._num_features}, {state}"
+        )
+
+
+_OUT_SCHEMA = T.StructType(
+    [
+        T.StructField("raw", T.ArrayType(T.DoubleType())),
+        T.StructField("probability", T.ArrayType(T.DoubleType())),
+        T.StructField("prediction", T.DoubleType()),
+    ]
+)
+
+
+def _raw_and_probability(out: np.ndarray, outputs_logits: bool) -> tuple[np.ndarray, np.ndarray]:
+    if outputs_logits:
+        shifted = out - out.max(axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        return out, exp / exp.sum(axis=1, keepdims=True)
+    prob = np.clip(out, 0.0, 1.0)
+    return np.log(np.clip(prob, 1e-300, None)), prob
+
+
+def _apply_thresholds(prob: np.ndarray, thresholds: list[float] | None) -> np.ndarray:
+    if thresholds is None:
+        return prob.argmax(axis=1).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = prob / np.asarray(thresholds, dtype=np.float64)
+    return np.nan_to_num(scaled, nan=-np.inf).argmax(axis=1).astype(np.float64)
+
+
+def _predict_batch(
+    model, series, num_features: int, batch: int, logits: bool, thresholds: list[float] | None
+) -> dict:
+    """Predict one Arrow batch of feature arrays with a loaded Keras model."""
+    n = len(series)
+    if n == 0:
+        return {"raw": [], "probability": [], "prediction": []}
+    values = series.to_numpy()
+    nulls = [i for i, v in enumerate(values) if v is None]
+    if nulls:
+        raise ValueError(
+            f"TFClassificationModel got a null feature vector ({len(nulls)} of {n} rows in a "
+            "batch); drop or impute nulls before transform."
+        )
+    lengths = {len(v) for v in values}
+    if lengths != {num_features}:
+        raise ValueError(
+            f"TFClassificationModel expects feature vectors of length {num_features}. Got "
+            f"length(s) {sorted(lengths)} instead."
+        )
+    x = np.stack(values).astype(np.float32, copy=False)
+    chunks = [model.predict_on_batch(x[i : i + batch]) for i in range(0, n, batch)]
+    out = np.concatenate([np.asarray(c, dtype=np.float64) for c in chunks])
+    raw, prob = _raw_and_probability(out, logits)
+    return {
+        "raw": list(raw),
+        "probability": list(prob),
+        "prediction": _apply_thresholds(prob, thresholds),
+    }

@@ -1,0 +1,103 @@
+"""A local SparkSession that works out of the box.
+
+:func:`get_spark` is what the ``sparktf`` command, the examples and the test suite use. It makes
+the settings that trip up a first run explicit:
+
+* Python workers run the driver's own interpreter (``PYSPARK_PYTHON``), so a virtual environment
+  with TensorFlow installed is what the executors see too;
+* Arrow is enabled for ``toPandas`` and pandas UDFs;
+* TensorFlow's C++ start-up chatter and Spark's INFO logs are silenced.
+
+On a real cluster, pass ``master="spark://host:7077"`` (or build the session yourself: sparktf
+needs nothing beyond an ordinary SparkSession).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+
+__all__ = ["DEFAULT_MASTER", "JavaNotFoundError", "check_java", "get_spark"]
+
+DEFAULT_MASTER = "local[*]"
+
+
+class JavaNotFoundError(RuntimeError):
+    """Raised when no Java runtime is available to start Spark."""
+
+
+def check_java() -> str:
+    """Return the ``java`` executable Spark will use, or raise :class:`JavaNotFoundError`."""
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home:
+        candidate = os.path.join(java_home, "bin", "java")
+        if os.path.exists(candidate):
+            return candidate
+    found = shutil.which("java")
+    if found is None:
+        raise JavaNotFoundError(
+            "Spark needs a Java runtime (Java 17 or newer for Spark 4), but none was found: "
+            "JAVA_HOME is not set and 'java' is not on PATH. Install one (e.g. "
+            "'apt-get install openjdk-17-jre-headless') or set JAVA_HOME."
+        )
+    return found
+
+
+def _worker_environment() -> None:
+    # Executors started by a local master inherit the driver's environment.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def get_spark(
+    master: str | None = None,
+    app_name: str = "sparktf",
+    conf: Mapping[str, str] | None = None,
+    log_level: str = "WARN",
+):
+    """Return a SparkSession ready for sparktf, creating it if needed.
+
+    Parameters
+    ----------
+    master:
+        Spark master URL. Defaults to ``$SPARKTF_MASTER`` or ``local[*]``. Use
+        ``local-cluster[2,1,1024]`` for separate executor processes on one machine, or
+        ``spark://host:7077`` for a standalone cluster.
+    app_name:
+        Application name shown in the Spark UI.
+    conf:
+        Extra Spark settings, e.g. ``{"spark.task.cpus": "2"}``.
+    log_level:
+        Log level of Spark's own loggers.
+
+    If a session is already active it is returned as it is (Spark allows one per driver), with
+    ``conf`` applied where Spark allows changing a setting at run time.
+    """
+    from pyspark.sql import SparkSession
+
+    check_java()
+    _worker_environment()
+    master = master or os.environ.get("SPARKTF_MASTER") or DEFAULT_MASTER
+    builder = (
+        SparkSession.builder.master(master)
+        .appName(app_name)
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.execution.arrow.pyspark.fallback.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.ui.enabled", os.environ.get("SPARKTF_UI", "false"))
+        .config("spark.sql.shuffle.partitions", "8")
+        .config("spark.executorEnv.PYSPARK_PYTHON", sys.executable)
+        .config("spark.executorEnv.TF_CPP_MIN_LOG_LEVEL", "2")
+        .config("spark.pyspark.python", sys.executable)
+    )
+    if master.startswith("local-cluster"):
+        # Executors are separate JVMs; point them at the driver's interpreter and environment.
+        builder = builder.config("spark.executorEnv.PATH", os.environ.get("PATH", ""))
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, str(value))
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(log_level)
+    return spark
