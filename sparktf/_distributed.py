@@ -8,6 +8,7 @@ finished / total, elapsed time and the latest result, as a progress line on a te
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -194,10 +195,8 @@ def run_trainings(
     finally:
         progress.close()
         for bc in (data_bc, specs_bc):
-            try:
+            with contextlib.suppress(Exception):  # the context may already be stopped
                 bc.unpersist()
-            except Exception:  # the context may already be stopped
-                pass
     if "error" in outcome:
         raise outcome["error"]
     results = sorted(outcome["results"], key=lambda r: r["index"])

@@ -120,7 +120,7 @@ def _split(spec, x, y, val_mask, rng):
     if fraction <= 0:
         return x, y, None
     order = rng.permutation(len(y))
-    n_val = max(1, int(round(len(y) * fraction)))
+    n_val = max(1, round(len(y) * fraction))
     val, train = order[:n_val], order[n_val:]
     return x[train], y[train], (x[val], y[val])
 

@@ -34,13 +34,9 @@ def _interval(low: float | None, high: float | None, closed: str) -> str:
 
 
 def _in_range(value: float, low: float | None, high: float | None, closed: str) -> bool:
-    if low is not None:
-        if value < low or (value == low and closed not in ("both", "left")):
-            return False
-    if high is not None:
-        if value > high or (value == high and closed not in ("both", "right")):
-            return False
-    return True
+    if low is not None and (value < low or (value == low and closed not in ("both", "left"))):
+        return False
+    return high is None or not (value > high or (value == high and closed not in ("both", "right")))
 
 
 def check_int_range(
