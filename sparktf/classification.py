@@ -408,7 +408,7 @@ def _collect_training_data(est: _TFClassifierParams, dataset: DataFrame) -> dict
     if len(non_int):
         raise ValueError(
             f"Column '{label}' (labelCol) of {stage} must hold integer class indices 0..K-1. "
-            f"Got {non_int[0]!r} (and {len(non_int) - 1} more invalid label(s))."
+            f"Got {float(non_int[0])!r} (and {len(non_int) - 1} more invalid label(s))."
         )
     y = y.astype(np.int32)
     present = np.unique(y)

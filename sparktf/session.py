@@ -52,6 +52,10 @@ def _worker_environment() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def _local_master(master: str) -> bool:
+    return master.startswith("local")
+
+
 def get_spark(
     master: str | None = None,
     app_name: str = "sparktf",
@@ -81,6 +85,9 @@ def get_spark(
     check_java()
     _worker_environment()
     master = master or os.environ.get("SPARKTF_MASTER") or DEFAULT_MASTER
+    if _local_master(master):
+        # Everything runs on this machine: bind to loopback, not to whatever interface is up.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = (
         SparkSession.builder.master(master)
         .appName(app_name)
