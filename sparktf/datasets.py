@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
 
 import numpy as np
 
@@ -43,26 +44,45 @@ def load_digits(spark, num_partitions: int | None = None):
     return arrays_to_dataframe(spark, bunch.data, bunch.target, num_partitions)
 
 
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
 def read_idx(path: str) -> np.ndarray:
-    """Read an IDX file (the MNIST format), gzipped or not, into a numpy array."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as handle:
-        header = handle.read(4)
-        if len(header) != 4 or header[0] != 0 or header[1] != 0:
-            raise ValueError(f"{path} is not an IDX file (bad magic number {header!r}).")
-        dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-        if header[2] not in dtypes:
-            raise ValueError(f"{path}: unknown IDX element type 0x{header[2]:02x}.")
-        ndim = header[3]
-        shape = struct.unpack(f">{ndim}I", handle.read(4 * ndim))
-        data = np.frombuffer(handle.read(), dtype=dtypes[header[2]])
+    """Read an IDX file (the MNIST format), gzipped or not, into a numpy array.
+
+    Gzip is recognized by its magic bytes, whatever the file name. The array has the shape the
+    header gives and the element type it names (``uint8`` for MNIST), in native byte order.
+    """
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    opener = gzip.open if gzipped else open
+    try:
+        with opener(path, "rb") as handle:
+            header = handle.read(4)
+            if len(header) != 4 or header[0] != 0 or header[1] != 0:
+                raise ValueError(f"{path} is not an IDX file (bad magic number {header!r}).")
+            if header[2] not in _IDX_TYPES:
+                raise ValueError(f"{path}: unknown IDX element type 0x{header[2]:02x}.")
+            ndim = header[3]
+            dims = handle.read(4 * ndim)
+            if len(dims) != 4 * ndim:
+                raise ValueError(
+                    f"{path}: truncated IDX header: {ndim} dimension sizes announced, "
+                    f"{len(dims)} of {4 * ndim} bytes present."
+                )
+            shape = struct.unpack(f">{ndim}I", dims)
+            payload = handle.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise ValueError(f"{path}: corrupt or truncated gzip file ({exc}).") from None
+    dtype = np.dtype(_IDX_TYPES[header[2]])
     expected = int(np.prod(shape))
-    if data.size != expected:
+    if len(payload) != expected * dtype.itemsize:
         raise ValueError(
-            f"{path}: the header promises {expected} values of shape {shape}, "
-            f"the file holds {data.size}."
+            f"{path}: the header promises {expected} values of shape {shape} "
+            f"({expected * dtype.itemsize} bytes of data), the file holds {len(payload)} bytes."
         )
-    return data.reshape(shape)
+    data = np.frombuffer(payload, dtype=dtype)
+    return data.astype(dtype.newbyteorder("="), copy=True).reshape(shape)
 
 
 _MNIST_FILES = {
