@@ -457,15 +457,12 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> pd.DataFrame:
     )
     larger_better = bool(evaluator.isLargerBetter()) if evaluator is not None else True
 
-    seconds = [math.nan] * len(metrics)
-    failures = [""] * len(metrics)
+    per_map_seconds: list[list[float]] = [[] for _ in metrics]
+    per_map_errors: list[list[str]] = [[] for _ in metrics]
     classifiers = _find_classifiers(validator_model, estimator)
-    found_records = False
     if classifiers:
         from sparktf._distributed import trial_records
 
-        per_map_seconds: list[list[float]] = [[] for _ in metrics]
-        per_map_errors: list[list[str]] = [[] for _ in metrics]
         for clf in classifiers:
             keys = [
                 _key({p.name: v for p, v in pm.items() if p.parent == clf.uid}) for pm in param_maps
@@ -474,17 +471,16 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> pd.DataFrame:
             for i, found in enumerate(matched):
                 per_map_seconds[i] += [float(r["seconds"]) for r in found]
                 per_map_errors[i] += [str(r["error"]) for r in found if r.get("error")]
-        if all(per_map_seconds):
-            found_records = True
-            seconds = [float(np.mean(s)) for s in per_map_seconds]
-            failures = [_join_errors(e) for e in per_map_errors]
-    if not found_records and any(sub_models):
-        for i, subs in enumerate(sub_models):
-            models = [m for sub in subs for m in _tf_models(sub)]
-            times = [m.history.get("seconds") for m in models]
-            times = [float(t) for t in times if t is not None]
-            seconds[i] = float(np.mean(times)) if times else math.nan
-            failures[i] = _join_errors([m.trainingFailure for m in models if m.trainingFailure])
+    for i, subs in enumerate(sub_models[: len(metrics)]):
+        if per_map_seconds[i]:
+            continue  # trial records found: they cover every fold
+        for model in (m for sub in subs for m in _tf_models(sub)):
+            if model.history.get("seconds") is not None:
+                per_map_seconds[i].append(float(model.history["seconds"]))
+            if model.trainingFailure:
+                per_map_errors[i].append(str(model.trainingFailure))
+    seconds = [float(np.mean(t)) if t else math.nan for t in per_map_seconds]
+    failures = [_join_errors(e) for e in per_map_errors]
 
     columns = _param_columns(param_maps)
     data: dict[str, list[Any]] = {
