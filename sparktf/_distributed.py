@@ -201,5 +201,7 @@ def run_trainings(
         raise outcome["error"]
     results = sorted(outcome["results"], key=lambda r: r["index"])
     for record in results:
+        record["worker"]["jobGroup"] = group
+    for record in results:
         logger.info("%s", _describe({**record, "label": labels[record["index"]]}))
     return results

@@ -125,6 +125,30 @@ def _split(spec, x, y, val_mask, rng):
     return x[train], y[train], (x[val], y[val])
 
 
+def _NonFiniteGuard(keras):
+    """A callback that stops training at the first batch whose loss is nan or inf."""
+
+    class NonFiniteGuard(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.failure: str | None = None
+            self.epoch = 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                self.failure = (
+                    f"training loss became {float(loss)} at epoch {self.epoch + 1}, "
+                    f"batch {batch + 1}"
+                )
+                self.model.stop_training = True
+
+    return NonFiniteGuard()
+
+
 def train_one(index: int, spec: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     """Train one model. Never raises for a failed trial: the failure is in the result."""
     start = time.time()
@@ -155,7 +179,8 @@ def train_one(index: int, spec: dict[str, Any], data: dict[str, Any]) -> dict[st
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=logits),
             metrics=["accuracy"],
         )
-        callbacks: list[Any] = [keras.callbacks.TerminateOnNaN()]
+        guard = _NonFiniteGuard(keras)
+        callbacks: list[Any] = [guard]
         patience = spec["earlyStoppingPatience"]
         if patience > 0:
             callbacks.append(
@@ -177,19 +202,18 @@ def train_one(index: int, spec: dict[str, Any], data: dict[str, Any]) -> dict[st
         )
         history = {k: [float(v) for v in values] for k, values in fit.history.items()}
         result["history"] = history
-        bad = [
-            (epoch, loss)
-            for epoch, loss in enumerate(history.get("loss", []))
-            if not math.isfinite(loss)
-        ]
-        if bad:
-            epoch, loss = bad[0]
-            result["error"] = f"training loss became {loss} at epoch {epoch + 1}"
+        if guard.failure is None and not all(np.isfinite(w).all() for w in model.get_weights()):
+            guard.failure = "weights became non-finite (nan or inf) during training"
+        if guard.failure is not None:
+            result["error"] = guard.failure
         else:
             result["model"] = keras_to_bytes(model)
             result["outputsLogits"] = logits
     except Exception as exc:  # a failed trial is data, not a crash
         result["error"] = f"{type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc(limit=8)
-    result["seconds"] = time.time() - start
+    end = time.time()
+    result["seconds"] = end - start
+    result["worker"]["started"] = start
+    result["worker"]["finished"] = end
     return result

@@ -39,6 +39,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from sparktf._loading import model_key
 from sparktf.param import (
     check_choice,
     check_float_range,
@@ -447,10 +448,17 @@ def _collect_training_data(est: _TFClassifierParams, dataset: DataFrame) -> dict
     return data
 
 
-def _param_label(est: Params, param_map: dict) -> str:
+def _param_label(param_map: dict) -> str:
+    """A short readable name of a param map, for progress lines and messages."""
     if not param_map:
         return "defaults"
-    return ", ".join(f"{p.name}={v}" for p, v in param_map.items())
+    parts = []
+    for param, value in param_map.items():
+        text = str(value)
+        if len(text) > 40:
+            text = f"<{len(text)} chars, sha256 {model_key(text.encode())[:8]}>"
+        parts.append(f"{param.name}={text}")
+    return ", ".join(parts)
 
 
 class TFClassifier(
@@ -698,7 +706,7 @@ class _TrialIterator:
         from sparktf._distributed import record_trials, run_trainings
 
         data = _collect_training_data(self.est, self.dataset)
-        labels = [_param_label(self.est, pm) for pm in self.param_maps]
+        labels = [_param_label(pm) for pm in self.param_maps]
         results = run_trainings(
             self.dataset.sparkSession,
             data,
