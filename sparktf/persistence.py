@@ -21,9 +21,14 @@ from typing import Any
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReader, MLWriter
 
 __all__ = [
+    "GRAPH_TRANSFORMER_FILES",
     "MODEL_FILE",
     "TFClassificationModelReader",
     "TFClassificationModelWriter",
+    "TFGraphTransformerReader",
+    "TFGraphTransformerWriter",
+    "list_files",
+    "path_status",
     "read_bytes",
     "write_bytes",
 ]
@@ -109,3 +114,102 @@ class TFClassificationModelReader(MLReader):
         model._resetUid(metadata["uid"])
         DefaultParamsReader.getAndSetParams(model, metadata)
         return model
+
+
+# -- TFGraphTransformer ------------------------------------------------------------------------
+#
+# A TFGraphTransformer saves a folder like pyspark's own stages:
+#
+#     <path>/metadata/part-00000   pyspark metadata JSON: class, uid, Params, plus modelFormat and
+#                                  modelFile (the file or folder below, or null)
+#     <path>/model.pb              a frozen GraphDef, or
+#     <path>/model.keras           a Keras 3 file (model.h5 for a legacy HDF5 file), or
+#     <path>/saved_model/          a SavedModel directory, as TensorFlow writes it
+#
+# The model is stored only when the transformer was built from model bytes; a transformer that
+# reads modelPath saves the path (a Param) and reads the model from there again after loading.
+
+GRAPH_TRANSFORMER_FILES = {
+    "graphdef": "model.pb",
+    "keras": "model.keras",
+    "keras-h5": "model.h5",
+    "savedmodel": "saved_model",
+}
+
+
+def path_status(spark, path: str) -> str | None:
+    """``"file"``, ``"dir"`` or None (missing) for ``path`` on any filesystem Spark can read."""
+    fs, jpath = _hadoop_path(spark, path)
+    if not fs.exists(jpath):
+        return None
+    return "dir" if fs.getFileStatus(jpath).isDirectory() else "file"
+
+
+def list_files(spark, path: str) -> list[str]:
+    """Paths, relative to the directory ``path`` and ``/``-separated, of all files below it."""
+    fs, jpath = _hadoop_path(spark, path)
+    root = fs.getFileStatus(jpath).getPath().toUri().getPath().rstrip("/")
+    found = fs.listFiles(jpath, True)
+    names = []
+    while found.hasNext():
+        full = found.next().getPath().toUri().getPath()
+        names.append(full[len(root) :].lstrip("/"))
+    return sorted(names)
+
+
+class TFGraphTransformerWriter(MLWriter):
+    """Writes a :class:`~sparktf.transformer.TFGraphTransformer` (layout above)."""
+
+    def __init__(self, instance) -> None:
+        super().__init__()
+        self.instance = instance
+
+    def saveImpl(self, path: str) -> None:
+        from sparktf._sources import detect_format_from_bytes, keras_suffix, unzip_files
+
+        stage = self.instance
+        data = stage.modelBytes
+        fmt = stage.getModelFormat().lower()
+        model_file = None
+        if data is not None:
+            fmt = detect_format_from_bytes(data) if fmt == "auto" else fmt
+            kind = "keras-h5" if fmt == "keras" and keras_suffix(data) == ".h5" else fmt
+            model_file = GRAPH_TRANSFORMER_FILES[kind]
+        extra = {"modelFormat": fmt, "modelFile": model_file}
+        DefaultParamsWriter.saveMetadata(stage, path, self.sc, extraMetadata=extra)
+        if data is None:
+            return
+        spark = _session(self)
+        target = os.path.join(path, model_file)
+        if fmt == "savedmodel":
+            for name, content in unzip_files(data).items():
+                write_bytes(spark, f"{target}/{name}", content)
+        else:
+            write_bytes(spark, target, data)
+
+
+class TFGraphTransformerReader(MLReader):
+    """Reads a :class:`~sparktf.transformer.TFGraphTransformer` saved by its writer."""
+
+    def __init__(self, cls) -> None:
+        super().__init__()
+        self.cls = cls
+
+    def load(self, path: str):
+        from sparktf._sources import zip_files
+
+        metadata = DefaultParamsReader.loadMetadata(path, self.sc)
+        stage = self.cls()
+        model_file = metadata.get("modelFile")
+        if model_file:
+            spark = _session(self)
+            source = os.path.join(path, model_file)
+            if metadata.get("modelFormat") == "savedmodel":
+                names = list_files(spark, source)
+                data = zip_files({n: read_bytes(spark, f"{source}/{n}") for n in names})
+            else:
+                data = read_bytes(spark, source)
+            stage._model_bytes = data
+        stage._resetUid(metadata["uid"])
+        DefaultParamsReader.getAndSetParams(stage, metadata)
+        return stage
