@@ -448,6 +448,24 @@ def _collect_training_data(est: _TFClassifierParams, dataset: DataFrame) -> dict
     return data
 
 
+def _inside_validator() -> bool:
+    """Whether this fit was called (through any Pipeline) by a pyspark.ml tuning validator.
+
+    CrossValidator/TrainValidationSplit train a Pipeline holding a TFClassifier through
+    ``Pipeline.fit``, one param map at a time, so a failed trial reaches ``_fit`` rather than
+    ``fitMultiple``. There, as in ``fitMultiple``, a failed trial must not sink the search.
+    """
+    import sys
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename.replace("\\", "/")
+        if filename.endswith("pyspark/ml/tuning.py"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _param_label(param_map: dict) -> str:
     """A short readable name of a param map, for progress lines and messages."""
     if not param_map:
@@ -639,13 +657,21 @@ class TFClassifier(
     def _fit(self, dataset: DataFrame) -> TFClassificationModel:
         spec = self._training_spec()
         data = _collect_training_data(self, dataset)
-        from sparktf._distributed import run_trainings
+        from sparktf._distributed import record_trials, run_trainings
 
         (result,) = run_trainings(
             dataset.sparkSession, data, [spec], name=f"{self.uid} fit", strict=False
         )
+        explicit = dict(self._paramMap)
+        record_trials(self.uid, [explicit], [result])
         if result["error"]:
-            raise TrainingError(f"TFClassifier training failed: {result['error']}")
+            if self.getFailOnTrialError() or not _inside_validator():
+                raise TrainingError(f"TFClassifier training failed: {result['error']}")
+            logger.warning(
+                "TFClassifier trial [%s] failed and will score worst: %s",
+                _param_label({p: v for p, v in explicit.items() if p.name != "kerasModel"}),
+                result["error"],
+            )
         return self._model_from_result(result, data, {})
 
     def fitMultiple(

@@ -384,7 +384,7 @@ def _trial_matches(
 
     ``fitMultiple`` records one block per call, in param-map order, so the newest ``runs`` blocks
     that match ``keys`` in order are the folds of this search. Records that do not come in such
-    blocks (another caller) are matched one by one, newest first.
+    blocks (``_fit`` called per map, e.g. for a Pipeline) are matched one by one, newest first.
     """
     record_keys = [_key(r.get("params") or {}) for r in records]
     matched: list[list[dict[str, Any]]] = [[] for _ in keys]
@@ -399,8 +399,11 @@ def _trial_matches(
         else:
             end -= 1
     if blocks == 0:
+        # Fits one param map at a time (a Pipeline in a validator) record every Param set on
+        # the stage: a record belongs to a map when it agrees on all of the map's Params.
         for i, key in enumerate(keys):
-            same = [r for r, k in zip(records, record_keys, strict=True) if k == key]
+            wanted = set(key)
+            same = [r for r, k in zip(records, record_keys, strict=True) if wanted <= set(k)]
             matched[i] = same[-runs * keys.count(key) :] if same else []
     return matched
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 
@@ -52,7 +53,7 @@ def test_fit_multiple_trains_every_map_in_one_parallel_job(spark, digits):
     assert all(w["pid"] != os.getpid() for w in workers)
     # local[2]: two tasks train at the same time.
     spans = sorted((w["started"], w["finished"]) for w in workers)
-    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False)), spans
+    assert any(b[0] < a[1] for a, b in itertools.pairwise(spans)), spans
 
 
 def test_fit_multiple_iterator_is_thread_safe(digits):
@@ -210,15 +211,17 @@ def test_strict_mode_raises_on_first_failure(digits):
         next(clf.fitMultiple(train, grid))
 
 
-def test_grid_inside_a_pipeline(digits):
-    train, _ = digits
-    shifted = train.withColumnRenamed("features", "pixels")
+def test_grid_inside_a_pipeline_survives_a_failed_trial(digits):
     from pyspark.ml.feature import StandardScaler
 
+    from sparktf.tuning import tuning_report
+
+    train, _ = digits
+    shifted = train.withColumnRenamed("features", "pixels")
     scaler = StandardScaler(inputCol="pixels", outputCol="features")
-    clf = TFClassifier(hiddenLayers=[16], standardization=False, **FAST)
+    clf = TFClassifier(hiddenLayers=[16], standardization=False, optimizer="sgd", **FAST)
     pipeline = Pipeline(stages=[scaler, clf])
-    grid = ParamGridBuilder().addGrid(clf.learningRate, [1e-5, 0.02]).build()
+    grid = ParamGridBuilder().addGrid(clf.learningRate, [1e38, 0.05]).build()
     cv = CrossValidator(
         estimator=pipeline,
         estimatorParamMaps=grid,
@@ -227,7 +230,15 @@ def test_grid_inside_a_pipeline(digits):
         parallelism=2,
     )
     model = cv.fit(shifted)
-    assert model.bestModel.stages[-1].getLearningRate() == 0.02
+    assert model.bestModel.stages[-1].getLearningRate() == 0.05
+    assert model.avgMetrics[0] == 0.0
+    report = tuning_report(model)
+    assert report["failure"].iloc[0].startswith("training loss became")
+    assert report["failure"].iloc[1] == ""
+    assert list(report["rank"]) == [2, 1]
+    # Outside a validator, a plain fit that fails raises.
+    with pytest.raises(TrainingError, match="TFClassifier training failed: training loss became"):
+        pipeline.fit(shifted, {clf.learningRate: 1e38})
 
 
 @pytest.mark.parametrize("sub_models", [False, True])
