@@ -28,6 +28,7 @@ __all__ = [
     "TFGraphTransformerReader",
     "TFGraphTransformerWriter",
     "list_files",
+    "load_cross_validator_model",
     "path_status",
     "read_bytes",
     "write_bytes",
@@ -213,3 +214,30 @@ class TFGraphTransformerReader(MLReader):
         stage._resetUid(metadata["uid"])
         DefaultParamsReader.getAndSetParams(stage, metadata)
         return stage
+
+
+def load_cross_validator_model(path: str):
+    """Load a saved ``CrossValidatorModel``, keeping each fold's sub-models apart.
+
+    pyspark's own ``CrossValidatorModel.load`` (up to at least 4.3) builds its sub-model table
+    as ``[[None] * n] * k``: all k folds share one list, so after loading every fold shows the
+    last fold's models. This loader reads the same folder and rebuilds the table with one list
+    per fold; everything else is pyspark's reader unchanged.
+    """
+    from pyspark.ml.tuning import CrossValidatorModel
+
+    model = CrossValidatorModel.load(path)
+    folds = model.subModels
+    if folds is not None and len(folds) > 1 and folds[0] is folds[-1]:
+        # The shared list holds the last fold's models; read the earlier folds again.
+        spark = MLReader().sparkSession
+        model.subModels = [
+            [
+                DefaultParamsReader.loadParamsInstance(
+                    os.path.join(path, "subModels", f"fold{fold}", str(index)), spark
+                )
+                for index in range(len(folds[-1]))
+            ]
+            for fold in range(len(folds) - 1)
+        ] + [list(folds[-1])]
+    return model
