@@ -1131,6 +1131,28 @@ def _row_value(plan: dict, item: dict, value: Any, dtype: Any) -> np.ndarray:
     return array.reshape(shape)
 
 
+def _numeric_block(item: dict, values: list[Any], dtype: Any) -> np.ndarray | None:
+    """A chunk of a numeric column as one array ``(rows, *shape)``, or None when a row needs a
+    closer look (a null, or a size that does not fit the shape)."""
+    n = len(values)
+    if not n or any(v is None for v in values):
+        return None
+    try:
+        first = values[0]
+        block = np.asarray(np.stack(values) if isinstance(first, np.ndarray) else values, dtype)
+    except (ValueError, TypeError):
+        return None
+    shape = item["shape"]
+    known = int(np.prod([d for d in shape if d is not None])) if shape else 1
+    per_row = block.size // n
+    if None in shape:
+        if known == 0 or per_row % known:
+            return None
+    elif per_row != known or block.size != n * known:
+        return None
+    return block.reshape([n, *(-1 if d is None else d for d in shape)])
+
+
 def _struct_is_null(value: Any) -> bool:
     try:
         return all(v is None or (isinstance(v, float) and np.isnan(v)) for v in value.values())
@@ -1159,26 +1181,34 @@ def _predict_frame(runner: Any, columns: Sequence[Any], paths: Any, plan: dict) 
     handle = plan["handleInvalid"]
     batch = plan["batchSize"]
     for start in range(0, n, batch):
-        rows = range(start, min(start + batch, n))
-        kept: list[int] = []
-        arrays: list[list[np.ndarray]] = [[] for _ in plan["inputs"]]
-        for r in rows:
-            try:
-                row = [
-                    _row_value(plan, item, col[r], dt)
-                    for item, col, dt in zip(plan["inputs"], values, dtypes, strict=True)
-                ]
-            except _Invalid as exc:
-                if handle == "error":
-                    raise ValueError(_invalid_message(plan, r, path_values[r], str(exc))) from None
-                valid[r] = False
-                continue
-            kept.append(r)
-            for target, value in zip(arrays, row, strict=True):
-                target.append(value)
-        if not kept:
+        stop = min(start + batch, n)
+        ok = np.ones(stop - start, dtype=bool)
+        blocks: list[Any] = []
+        for item, col, dt in zip(plan["inputs"], values, dtypes, strict=True):
+            block = _numeric_block(item, col[start:stop], dt) if item["kind"] == "numeric" else None
+            if block is None:  # row by row: images, strings, nulls, or a shape to report
+                block = [None] * (stop - start)
+                for k in np.flatnonzero(ok):
+                    try:
+                        block[k] = _row_value(plan, item, col[start + k], dt)
+                    except _Invalid as exc:
+                        r = start + k
+                        if handle == "error":
+                            message = _invalid_message(plan, r, path_values[r], str(exc))
+                            raise ValueError(message) from None
+                        ok[k] = False
+            blocks.append(block)
+        valid[start:stop] = ok
+        kept_local = np.flatnonzero(ok)
+        if not len(kept_local):
             continue
-        stacked = [np.stack(a) for a in arrays]
+        kept = [start + k for k in kept_local]
+        stacked = [
+            (b if ok.all() else b[kept_local])
+            if isinstance(b, np.ndarray)
+            else np.stack([b[k] for k in kept_local])
+            for b in blocks
+        ]
         predicted = _run(runner, stacked, plan, len(kept))
         for j, item in enumerate(outputs):
             converted = _output_rows(predicted[j], item, plan, len(kept))
