@@ -1209,7 +1209,16 @@ def _predict_frame(runner: Any, columns: Sequence[Any], paths: Any, plan: dict) 
             else np.stack([b[k] for k in kept_local])
             for b in blocks
         ]
-        predicted = _run(runner, stacked, plan, len(kept))
+        predicted, failures = _run(runner, stacked, plan, len(kept))
+        if failures:
+            for local, reason in failures.items():
+                r = kept[local]
+                if handle == "error":
+                    raise ValueError(_invalid_message(plan, r, path_values[r], reason))
+                valid[r] = False
+            kept = [r for local, r in enumerate(kept) if local not in failures]
+            if not kept:
+                continue
         for j, item in enumerate(outputs):
             converted = _output_rows(predicted[j], item, plan, len(kept))
             for r, value in zip(kept, converted, strict=True):
@@ -1243,9 +1252,31 @@ def _invalid_message(plan: dict, row: int, path: Any, reason: str) -> str:
     )
 
 
-def _run(runner: Any, arrays: list[np.ndarray], plan: dict, n: int) -> list[np.ndarray]:
+def _data_error(exc: BaseException) -> str | None:
+    """The reason a graph rejected its input data (e.g. bytes its decoder cannot read), or None
+    for any other error."""
+    from sparktf._tf import configure_tensorflow
+
+    if isinstance(exc, configure_tensorflow().errors.InvalidArgumentError):
+        message = getattr(exc, "message", "") or str(exc)
+        first = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+        return f"the model rejected it: {first}"
+    return None
+
+
+def _run(
+    runner: Any, arrays: list[np.ndarray], plan: dict, n: int
+) -> tuple[list[np.ndarray], dict[int, str]]:
+    """Run the model on ``n`` prepared rows; return the outputs of the rows that ran and, for a
+    graph fed raw bytes, the rows it rejected (index -> reason)."""
+    raw = any(item["kind"] == "raw" for item in plan["inputs"])
     if not plan["rowMode"]:
-        outputs = runner(arrays)
+        try:
+            outputs = runner(arrays)
+        except Exception as exc:
+            if not raw or _data_error(exc) is None:
+                raise
+            return _run_rows(runner, [a[:, None] for a in arrays], n, raw, lambda o: o[0])
         for out, item in zip(outputs, plan["outputs"], strict=True):
             if out.ndim == 0 or out.shape[0] != n:
                 raise ValueError(
@@ -1253,13 +1284,33 @@ def _run(runner: Any, arrays: list[np.ndarray], plan: dict, n: int) -> list[np.n
                     f"{list(out.shape)} for a batch of {n} rows; its first dimension must be the "
                     "batch. For a graph that takes one row per call, its input must be a scalar."
                 )
-        return outputs
-    per_row: list[list[np.ndarray]] = [[] for _ in plan["outputs"]]
+        return outputs, {}
+
+    def squeeze(out: np.ndarray) -> np.ndarray:
+        return out[0] if out.ndim >= 1 and out.shape[0] == 1 else out
+
+    return _run_rows(runner, arrays, n, raw, squeeze)
+
+
+def _run_rows(
+    runner: Any, arrays: list[np.ndarray], n: int, raw: bool, per_row: Any
+) -> tuple[list[np.ndarray], dict[int, str]]:
+    """Run the model one row at a time (``arrays[k][i]`` is row ``i``'s input ``k``)."""
+    rows: list[list[np.ndarray]] = []
+    failures: dict[int, str] = {}
     for i in range(n):
-        outputs = runner([a[i] for a in arrays])
-        for target, out in zip(per_row, outputs, strict=True):
-            target.append(out[0] if out.ndim >= 1 and out.shape[0] == 1 else out)
-    return [np.stack(rows) for rows in per_row]
+        try:
+            outputs = runner([a[i] for a in arrays])
+        except Exception as exc:
+            reason = _data_error(exc) if raw else None
+            if reason is None:
+                raise
+            failures[i] = reason
+            continue
+        rows.append([per_row(out) for out in outputs])
+    if not rows:
+        return [], failures
+    return [np.stack(column) for column in zip(*rows, strict=True)], failures
 
 
 def _output_rows(values: np.ndarray, item: dict, plan: dict, n: int) -> list[Any]:

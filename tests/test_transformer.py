@@ -386,6 +386,24 @@ def test_invalid_images_skip_and_keep(mixed_images, keras_files, photos, cnn):
     _close(kept["ok.jpg"]["prediction"], expected)
 
 
+def test_graph_that_decodes_images_itself_follows_handle_invalid_keep(
+    tf, mixed_images, seed_graph, photos
+):
+    graph, path, _ = seed_graph
+    stage = TFGraphTransformer(
+        modelPath=path,
+        inputMapping={"content": "DecodeJpeg/contents:0"},
+        outputMapping={"softmax:0": "scores"},
+        handleInvalid="keep",
+    )
+    rows = {r["path"]: r for r in stage.transform(mixed_images).collect()}
+    assert rows["broken.jpg"]["scores"] is None and rows["null"]["scores"] is None
+    with tf.compat.v1.Session(graph=graph) as session:
+        content = photos[1]["china.jpg"]
+        expected = session.run("softmax:0", {"DecodeJpeg/contents:0": content})[0]
+    _close(rows["ok.jpg"]["scores"], expected)
+
+
 # -- shipping, caching, threads --------------------------------------------------------------
 
 
@@ -729,3 +747,18 @@ def test_shape_mismatch_fails_the_job_before_any_output(spark, keras_files, tmp_
     ):
         stage.transform(df).write.parquet(target)
     assert not os.path.exists(os.path.join(target, "_SUCCESS"))
+
+
+def test_graph_that_decodes_images_itself_names_the_rejected_row(mixed_images, seed_graph):
+    _, path, _ = seed_graph
+    stage = TFGraphTransformer(
+        modelPath=path,
+        inputMapping={"content": "DecodeJpeg/contents:0"},
+        outputMapping={"softmax:0": "scores"},
+    )
+    with pytest.raises(
+        Exception,
+        match=r"cannot use the input \('content'\) of the row with path 'broken.jpg': the model "
+        r"rejected it: ",
+    ):
+        stage.transform(mixed_images.filter("path != 'null'")).collect()
