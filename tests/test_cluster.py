@@ -1,0 +1,77 @@
+"""Training happens in executor processes: on local-cluster and on a real standalone cluster.
+
+Each job runs in a driver process of its own (tests/cluster_job.py). The standalone cluster is
+the one .ci/run starts (``SPARKTF_TEST_MASTER``); without it, the test starts one itself with
+.ci/standalone-cluster.sh and stops it afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+JOB = Path(__file__).with_name("cluster_job.py")
+CLUSTER_SCRIPT = ROOT / ".ci" / "standalone-cluster.sh"
+
+
+def _run_job(master: str) -> dict:
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    done = subprocess.run(
+        [sys.executable, str(JOB), master],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def _check_distributed(result: dict) -> None:
+    executors = {t["jvmPid"] for t in result["trials"]}
+    assert len(result["trials"]) == 8  # 4 param maps x 2 folds
+    assert result["driverJvmPid"] not in executors  # not trained in the driver JVM's workers
+    assert all(t["pid"] != result["driverPid"] for t in result["trials"])
+    assert len(executors) == 2, executors  # both executors trained models
+    assert result["best"]["jvmPid"] != result["driverJvmPid"]  # the final refit too
+    assert result["testAccuracy"] > 0.9, result
+
+
+@pytest.mark.cluster
+def test_grid_trains_in_executor_processes_on_local_cluster():
+    _check_distributed(_run_job("local-cluster[2,1,1024]"))
+
+
+@pytest.fixture(scope="module")
+def standalone_master(tmp_path_factory):
+    master = os.environ.get("SPARKTF_TEST_MASTER")
+    if master:
+        yield master
+        return
+    state = tmp_path_factory.mktemp("standalone")
+    env = {**os.environ, "SPARKTF_MASTER_PORT": os.environ.get("SPARKTF_MASTER_PORT", "7177")}
+    started = subprocess.run(
+        ["bash", str(CLUSTER_SCRIPT), "start", sys.executable, str(state)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    try:
+        assert started.returncode == 0, started.stderr
+        yield started.stdout.strip()
+    finally:
+        subprocess.run(["bash", str(CLUSTER_SCRIPT), "stop", str(state)], timeout=60)
+
+
+@pytest.mark.cluster
+def test_cross_validator_on_standalone_cluster(standalone_master):
+    assert standalone_master.startswith("spark://127.0.0.1:")
+    _check_distributed(_run_job(standalone_master))
