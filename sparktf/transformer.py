@@ -648,12 +648,12 @@ class TFGraphTransformer(Transformer, _TFGraphTransformerParams, MLWritable, MLR
 
         schema = dataset.schema
         inputs = [_input_plan(self, schema, col, info, row_mode, checked) for col, info in in_infos]
-        outputs = _output_plans(self, dataset, out_infos, row_mode)
+        outputs = _output_plans(self, out_infos, row_mode)
 
         labels = self._labels(spark)
         top = None
         if labels:
-            top = _top_k_plan(self, dataset, outputs, labels)
+            top = _top_k_plan(self, outputs, labels)
         columns = [o["column"] for o in outputs] + ([self.getTopKCol()] if top else [])
         if len(set(columns)) != len(columns):
             raise ValueError(f"{stage} would write the same output column twice: {columns}.")
@@ -928,7 +928,7 @@ def _shape_text(shape: Sequence[int | None]) -> str:
 
 
 def _output_plans(
-    stage: TFGraphTransformer, dataset: DataFrame, out_infos: list, row_mode: bool
+    stage: TFGraphTransformer, out_infos: list, row_mode: bool
 ) -> list[dict[str, Any]]:
     name = type(stage).__name__
     requested = stage.getOutputTypes()
@@ -950,20 +950,18 @@ def _output_plans(
             per_row = None if shape is None else list(shape[1:])
         want = requested.get(column, "auto").lower()
         scalar = per_row == [] or (per_row is not None and all(d == 1 for d in per_row))
-        if info.dtype in ("string", "bool") or info.dtype.startswith(("int", "uint")):
-            if want != "auto" and info.dtype in ("string", "bool"):
+        if want != "auto":
+            if info.dtype in ("string", "bool"):
                 raise ValueError(
                     f"Output column '{column}' of {name} comes from tensor {info.describe()}, "
                     f"which can only be written as 'auto'. Got outputTypes {want!r}."
                 )
-            base = {"string": "string", "bool": "boolean"}.get(info.dtype, "long")
-            kind = base if want == "auto" and per_row == [] else f"array_{base}"
-            if want in ("array", "double", "vector"):
-                kind = {"array": "array", "double": "double", "vector": "vector"}[want]
-        elif want == "auto":
-            kind = "double" if per_row == [] else "array"
-        else:
             kind = want
+        elif info.dtype in ("string", "bool") or info.dtype.startswith(("int", "uint")):
+            base = {"string": "string", "bool": "boolean"}.get(info.dtype, "long")
+            kind = base if per_row == [] else f"array_{base}"
+        else:
+            kind = "double" if per_row == [] else "array"
         if kind == "double" and per_row is not None and not scalar:
             raise ValueError(
                 f"Output column '{column}' of {name} cannot be a double: tensor "
@@ -975,9 +973,7 @@ def _output_plans(
     return plans
 
 
-def _top_k_plan(
-    stage: TFGraphTransformer, dataset: DataFrame, outputs: list, labels: list[str]
-) -> dict[str, Any]:
+def _top_k_plan(stage: TFGraphTransformer, outputs: list, labels: list[str]) -> dict[str, Any]:
     name = type(stage).__name__
     scores = stage.getScoresCol()
     columns = [o["column"] for o in outputs]

@@ -276,6 +276,31 @@ def test_flat_vector_column_reshaped_and_vector_output(spark, keras_files, cnn):
     _close([r["probs"].toArray() for r in rows], cnn(images).numpy())
 
 
+def test_scalar_input_column_and_integer_and_string_outputs(tf, features_df, features):
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, 4], name="x")
+        scale = tf.compat.v1.placeholder(tf.float32, [None], name="scale")
+        best = tf.argmax(x * scale[:, None], axis=1, name="best")  # int64 [?]
+        tf.gather(tf.constant(LABELS), best, name="name")  # string [?]
+    stage = TFGraphTransformer.fromGraphDef(
+        graph.as_graph_def(),
+        inputMapping={"f": "x", "s": "scale"},
+        outputMapping={"best": "best", "name": "name", "best:0": "best_as_double"},
+        outputTypes={"best_as_double": "double"},
+    )
+    df = features_df.withColumn("s", F.when(F.col("id") % 2 == 0, 1.0).otherwise(-1.0))
+    result = stage.transform(df)
+    types = {f.name: f.dataType.simpleString() for f in result.schema.fields}
+    assert (types["best"], types["name"], types["best_as_double"]) == ("bigint", "string", "double")
+    signs = np.where(np.arange(len(features)) % 2 == 0, 1.0, -1.0)[:, None]
+    expected = np.argmax(features * signs, axis=1)
+    rows = _by_id(result)
+    assert [r["best"] for r in rows] == expected.tolist()
+    assert [r["name"] for r in rows] == [LABELS[i] for i in expected]
+    assert [r["best_as_double"] for r in rows] == expected.astype(float).tolist()
+
+
 # -- images --------------------------------------------------------------------------------------
 
 
