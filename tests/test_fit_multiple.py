@@ -314,3 +314,38 @@ def test_cross_validator_reaches_098_on_digits(digits):
     accuracy = _accuracy().evaluate(model.transform(test))
     assert accuracy >= 0.98, (accuracy, model.avgMetrics)
     assert model.bestModel.history["worker"]["pid"] != os.getpid()
+
+
+def test_progress_is_logged_while_a_grid_trains(digits, caplog):
+    import logging
+
+    train, _ = digits
+    clf = TFClassifier(hiddenLayers=[8], **FAST)
+    grid = ParamGridBuilder().addGrid(clf.learningRate, [0.01, 0.02]).build()
+    with caplog.at_level(logging.INFO, logger="sparktf.tuning"):
+        list(clf.fitMultiple(train, grid))
+    lines = [r.getMessage() for r in caplog.records if r.name == "sparktf.tuning"]
+    final = [line for line in lines if "2/2 models finished" in line]
+    assert final, lines
+    assert "s elapsed; latest learningRate=" in final[-1]
+    assert "accuracy=" in final[-1]
+
+
+def test_progress_bar_on_a_terminal():
+    import io
+
+    from sparktf._distributed import _Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    progress = _Progress(4, "search", stream=screen)
+    progress.update(1, "learningRate=0.1: accuracy=0.9000 (1.0s)")
+    progress.update(4, None)
+    progress.close()
+    text = screen.getvalue()
+    assert "search [######..................] 1/4 models" in text
+    assert "latest learningRate=0.1: accuracy=0.9000" in text
+    assert "[########################] 4/4 models" in text
