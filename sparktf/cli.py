@@ -178,6 +178,13 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
         default=0.75,
         help="TrainValidationSplit: fraction of the rows used for training",
     )
+    search.add_argument(
+        "--parallelism",
+        type=positive_int,
+        default=4,
+        help="models scored on the validation data at once (the trainings of a fold always run "
+        "as one Spark job, one task per setting)",
+    )
     values = parser.add_argument_group("searched values (comma-separated; layers: ';' between)")
     values.add_argument(
         "--hidden-layers",
@@ -396,16 +403,25 @@ class _Console:
         print(text, flush=True)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A handler writing to whatever ``sys.stderr`` is at the time of each record."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def _configure_logging(quiet: bool) -> None:
     """INFO for sparktf's loggers on stderr (WARNING with --quiet); others stay quiet."""
     logger = logging.getLogger("sparktf")
-    handler = next((h for h in logger.handlers if getattr(h, "_sparktf_cli", False)), None)
-    if handler is None:
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-        handler._sparktf_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
-    handler.setStream(sys.stderr)
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
     logger.propagate = False
     for name in ("py4j", "py4j.clientserver", "py4j.java_gateway"):
@@ -551,11 +567,13 @@ def run_tuning(
     input_shape: Sequence[int] = (),
     features_col: str = "features",
     label_col: str = "label",
+    parallelism: int = 4,
 ) -> TuningResult:
     """Search TFClassifier settings on ``train``, score the best on ``test``, write results.
 
     Writes ``report.csv``, ``sensitivity.png``, ``best_model/`` and ``best_model.keras`` into
-    ``output`` and prints the report table.
+    ``output`` and prints the report table. Every fold trains all settings as one Spark job;
+    ``parallelism`` is how many of the fitted models the validator scores at once.
     """
     from pyspark.ml.evaluation import MulticlassClassificationEvaluator
     from pyspark.ml.tuning import CrossValidator, TrainValidationSplit
@@ -579,7 +597,12 @@ def run_tuning(
         if folds < 2:
             raise UsageError(f"--folds must be >= 2 for a CrossValidator, got {folds}")
         tuner: Any = CrossValidator(
-            estimator=clf, estimatorParamMaps=maps, evaluator=evaluator, numFolds=folds, seed=seed
+            estimator=clf,
+            estimatorParamMaps=maps,
+            evaluator=evaluator,
+            numFolds=folds,
+            seed=seed,
+            parallelism=parallelism,
         )
         plan = f"{len(maps)} settings x {folds} folds = {len(maps) * folds} trainings"
     else:
@@ -589,6 +612,7 @@ def run_tuning(
             evaluator=evaluator,
             trainRatio=train_ratio,
             seed=seed,
+            parallelism=parallelism,
         )
         plan = f"{len(maps)} settings on one train/validation split"
     console.step(f"Tuning TFClassifier ({search} search): {plan}, then one refit of the best")
@@ -725,6 +749,7 @@ def cmd_tune(args: argparse.Namespace, console: _Console) -> int:
         input_shape=input_shape,
         features_col=features,
         label_col=label,
+        parallelism=args.parallelism,
     )
     return EXIT_OK
 
@@ -1007,5 +1032,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.traceback:
             raise
         print(f"{prog}: error: {_error_message(exc)}", file=sys.stderr)
-        print("(run again with --traceback for details)", file=sys.stderr)
+        if type(exc).__name__ != "JavaNotFoundError":
+            print("(run again with --traceback for details)", file=sys.stderr)
         return EXIT_ERROR

@@ -1,0 +1,357 @@
+"""The ``sparktf`` command: argument errors, tune on digits and on MNIST files, label images.
+
+Commands run in this process through ``main([...])`` and reuse the suite's SparkSession
+(``get_spark`` returns the active session).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sparktf
+from sparktf.cli import layer_lists, main
+
+SKLEARN_IMAGES = os.path.join(os.path.dirname(__import__("sklearn").__file__), "datasets", "images")
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# -- arguments and errors (no Spark job) -------------------------------------------------------
+
+
+def test_version(capsys):
+    code, out, _ = run(capsys, "--version")
+    assert (code, out) == (0, f"sparktf {sparktf.__version__}\n")
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    code, out, _ = run(capsys)
+    assert code == 2
+    assert "usage: sparktf" in out
+    assert "{demo,tune,label}" not in out  # the metavar hides the raw choices
+    for command in ("demo", "tune", "label"):
+        assert f"    {command}" in out
+
+
+@pytest.mark.parametrize("command", ["demo", "tune", "label"])
+def test_help_of_every_command(capsys, command):
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0
+    assert out.startswith(f"usage: sparktf {command}")
+    assert "--master" in out and "--traceback" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["tune", "--hidden-layers", "64;a"],
+            "argument --hidden-layers: expected comma-separated integers, got 'a'",
+        ),
+        (
+            ["tune", "--hidden-layers", "64;0"],
+            "argument --hidden-layers: every value must be >= 1, got '0'",
+        ),
+        (
+            ["tune", "--learning-rates", "0.01,0"],
+            "argument --learning-rates: expected one or more numbers > 0, got '0.01,0'",
+        ),
+        (["tune", "--epochs", "x"], "argument --epochs: expected comma-separated integers"),
+        (["tune", "--test-fraction", "1.5"], "expected a number in [0, 1), got 1.5"),
+        (["tune", "--search", "bayes"], "argument --search: invalid choice: 'bayes'"),
+        (["tune", "--mnist", "a", "--parquet", "b"], "not allowed with argument --mnist"),
+        (["label", "photos/"], "the following arguments are required: --model"),
+        (["demo", "--images", "0"], "argument --images: expected an integer >= 1, got 0"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err and out == ""
+
+
+def test_layer_lists():
+    assert layer_lists("64;128,64") == [[64], [128, 64]]
+    assert layer_lists("none;32") == [[], [32]]
+
+
+def test_missing_paths_are_usage_errors(capsys, tmp_path):
+    missing = str(tmp_path / "nope")
+    code, _, err = run(capsys, "tune", "--mnist", missing)
+    assert (code, err) == (2, f"sparktf tune: error: --mnist: folder not found: {missing}\n")
+    code, _, err = run(capsys, "tune", "--parquet", missing)
+    assert (code, err) == (
+        2,
+        f"sparktf tune: error: --parquet: no such file or folder: {missing}\n",
+    )
+    code, _, err = run(capsys, "label", "x", "--model", missing, "--labels", missing)
+    assert err == f"sparktf label: error: --model: no such file or folder: {missing}\n"
+    assert code == 2
+
+
+def test_graphdef_needs_tensor_names(capsys, tmp_path):
+    model = tmp_path / "frozen.pb"
+    model.write_bytes(b"\x00")
+    code, _, err = run(capsys, "label", str(tmp_path), "--model", str(model))
+    assert code == 2
+    assert (
+        err == "sparktf label: error: a frozen GraphDef needs --input-tensor and --output-tensor\n"
+    )
+
+
+def test_bad_conf_is_a_usage_error(capsys):
+    code, _, err = run(capsys, "demo", "--conf", "spark.task.cpus")
+    assert (code, err) == (
+        2,
+        "sparktf demo: error: --conf expects KEY=VALUE, got 'spark.task.cpus'\n",
+    )
+
+
+def test_no_java_is_a_clear_runtime_error(capsys, monkeypatch, tmp_path):
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code, _, err = run(capsys, "demo", "-q", "--quick", "--output", str(tmp_path / "out"))
+    assert code == 1
+    assert err.startswith("sparktf demo: error: Spark needs a Java runtime")
+    assert "JAVA_HOME is not set and 'java' is not on PATH" in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_import_does_not_load_tensorflow_or_spark():
+    code = "import sys, sparktf.cli; print('tensorflow' in sys.modules, 'pyspark' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"
+
+
+def test_python_dash_m_runs_the_command():
+    out = subprocess.run(
+        [sys.executable, "-m", "sparktf", "tune", "--folds", "many"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert "argument --folds: expected an integer, got 'many'" in out.stderr
+
+
+# -- tune --------------------------------------------------------------------------------------
+
+
+def test_tune_on_digits_writes_report_plot_and_best_model(spark, capsys, tmp_path):
+    from sparktf import TFClassificationModel
+    from sparktf.datasets import load_digits
+
+    output = tmp_path / "tuned"
+    code, out, err = run(
+        capsys,
+        "tune",
+        "--hidden-layers", "16;32",
+        "--learning-rates", "0.01,0.03",
+        "--epochs", "3",
+        "--folds", "2",
+        "--output", str(output),
+    )  # fmt: skip
+    assert code == 0, err
+    report = pd.read_csv(output / "report.csv")
+    assert len(report) == 4
+    assert sorted(report["hiddenLayers"].unique()) == ["[16]", "[32]"]
+    assert sorted(report["learningRate"].unique()) == [0.01, 0.03]
+    assert report["best"].sum() == 1 and sorted(report["rank"]) == [1, 2, 3, 4]
+    assert (report["mean"] > 0.5).all()
+    best_row = report[report["best"]].iloc[0]
+    assert "Tuning report (accuracy, best first):" in out
+    assert f"Best setting: hiddenLayers={best_row['hiddenLayers']}" in out
+    assert "Test accuracy of the best model: " in out
+    assert "4 settings x 2 folds = 8 trainings" in err  # progress on stderr
+
+    assert (output / "sensitivity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (output / "best_model.keras").read_bytes()[:2] == b"PK"  # a .keras zip
+    model = TFClassificationModel.load(str(output / "best_model"))
+    assert model.getHiddenLayers() == [int(v) for v in best_row["hiddenLayers"][1:-1].split(",")]
+    assert model.getLearningRate() == best_row["learningRate"]
+    predictions = model.transform(load_digits(spark).limit(20)).select("prediction").collect()
+    assert len(predictions) == 20
+
+
+def _write_idx(path, array: np.ndarray, gzipped: bool) -> None:
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
+    data = header + array.astype(np.uint8).tobytes()
+    if gzipped:
+        path = f"{path}.gz"
+        data = gzip.compress(data)
+    with open(path, "wb") as handle:
+        handle.write(data)
+
+
+def fake_mnist(folder, train: int = 80, test: int = 20) -> None:
+    """Tiny MNIST-format files: class k has a bright 7x7 square in position k of a 28x28 image."""
+    rng = np.random.default_rng(0)
+    os.makedirs(folder, exist_ok=True)
+    for split, n, gzipped in (("train", train, True), ("t10k", test, False)):
+        labels = np.arange(n) % 10
+        images = rng.integers(0, 30, size=(n, 28, 28))
+        for i, k in enumerate(labels):
+            row, col = divmod(int(k), 4)
+            images[i, row * 7 : row * 7 + 7, col * 7 : col * 7 + 7] = 255
+        _write_idx(os.path.join(folder, f"{split}-images-idx3-ubyte"), images, gzipped)
+        _write_idx(os.path.join(folder, f"{split}-labels-idx1-ubyte"), labels, gzipped)
+
+
+def test_tune_random_search_on_mnist_files(spark, capsys, tmp_path):
+    fake_mnist(tmp_path / "mnist")
+    output = tmp_path / "out"
+    code, out, err = run(
+        capsys,
+        "tune",
+        "--mnist", str(tmp_path / "mnist"),
+        "--search", "random",
+        "--samples", "2",
+        "--validator", "tvs",
+        "--hidden-layers", "16",
+        "--learning-rates", "0.003,0.03",
+        "--epochs", "5",
+        "--output", str(output),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "Reading MNIST from" in err
+    assert "Training rows: 80" in err
+    report = pd.read_csv(output / "report.csv")
+    assert len(report) == 2
+    assert report["learningRate"].between(0.003, 0.03).all()
+    assert report["learningRate"].nunique() == 2
+    assert report["std"].isna().all()  # TrainValidationSplit: one split, no std
+    accuracy = float(out.split("Test accuracy of the best model: ")[1].split()[0])
+    assert 0.0 <= accuracy <= 1.0
+    assert (output / "best_model" / "metadata").is_dir()
+
+
+def test_tune_parquet_with_wrong_column(spark, capsys, tmp_path):
+    path = str(tmp_path / "data.parquet")
+    spark.createDataFrame([(1.0, 0.0)], ["x", "y"]).write.parquet(path)
+    code, _, err = run(capsys, "tune", "-q", "--parquet", path, "--features-col", "pixels")
+    assert code == 2
+    assert err == (
+        f"sparktf tune: error: --parquet {path}: column(s) ['pixels', 'label'] not found; the "
+        "columns are ['x', 'y'] (choose with --features-col / --label-col)\n"
+    )
+
+
+# -- label -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def colour_model(tmp_path_factory):
+    """A Keras file: (16, 16, 3) in [0, 1] -> softmax over (dark, bright, middle)."""
+    import keras
+
+    folder = tmp_path_factory.mktemp("model")
+    image = keras.Input(shape=(16, 16, 3))
+    mean = keras.layers.GlobalAveragePooling2D()(image)
+    dense = keras.layers.Dense(3, activation="softmax")
+    model = keras.Model(image, dense(mean))
+    # logits: dark = -10 m, bright = 10 m - 5, middle = 0 (for the per-channel mean m)
+    dense.set_weights(
+        [np.array([[-10, 10, 0]] * 3, dtype=np.float32) / 3, np.array([0, -5, 0], np.float32)]
+    )
+    path = folder / "colour.keras"
+    model.save(path)
+    labels = folder / "labels.txt"
+    labels.write_text("dark\nbright\nmiddle\n")
+    return str(path), str(labels)
+
+
+def test_label_sklearn_photos_to_parquet(spark, capsys, tmp_path, colour_model):
+    model, labels = colour_model
+    output = tmp_path / "labels"
+    code, out, err = run(
+        capsys,
+        "label", os.path.join(SKLEARN_IMAGES, "*.jpg"),
+        "--model", model,
+        "--labels", labels,
+        "--top-k", "2",
+        "--output", str(output),
+    )  # fmt: skip
+    assert code == 0, err
+    rows = spark.read.parquet(str(output)).orderBy("path").collect()
+    assert [os.path.basename(r["path"]) for r in rows] == ["china.jpg", "flower.jpg"]
+    for row in rows:
+        assert len(row["topK"]) == 2
+        assert {e["label"] for e in row["topK"]} <= {"dark", "bright", "middle"}
+        assert row["topK"][0]["score"] >= row["topK"][1]["score"]
+        assert len(row["scores"]) == 3 and abs(sum(row["scores"]) - 1) < 1e-4
+    assert "Wrote 2 rows to" in out
+    assert "china.jpg: " in out and "flower.jpg: " in out
+
+
+def test_label_folder_to_csv_and_overwrite(spark, capsys, tmp_path, colour_model):
+    model, labels = colour_model
+    output = tmp_path / "labels_csv"
+    argv = ["label", SKLEARN_IMAGES, "--model", model, "--labels", labels, "--top-k", "3"]
+    code, _, err = run(capsys, *argv, "--format", "csv", "--output", str(output))
+    assert code == 0, err
+    table = spark.read.option("header", "true").csv(str(output)).orderBy("path").toPandas()
+    assert len(table) == 2  # README.txt and __init__.py in the folder are not images
+    for text in table["topK"]:
+        entries = [entry.split(":") for entry in text.split(";")]
+        assert sorted(label for label, _ in entries) == ["bright", "dark", "middle"]
+        assert all(0.0 <= float(score) <= 1.0 for _, score in entries)
+    code, _, err = run(capsys, *argv, "--output", str(output))
+    assert code == 2
+    assert err == (
+        f"sparktf label: error: --output {output} already exists (add --overwrite to replace it)\n"
+    )
+
+
+def test_label_parquet_of_image_bytes(spark, capsys, tmp_path, colour_model):
+    model, labels = colour_model
+    source = str(tmp_path / "images.parquet")
+    rows = []
+    for name in ("china.jpg", "flower.jpg"):
+        with open(os.path.join(SKLEARN_IMAGES, name), "rb") as handle:
+            rows.append((name, bytearray(handle.read())))
+    spark.createDataFrame(rows, "name string, bytes binary").write.parquet(source)
+    output = tmp_path / "out"
+    code, _, err = run(
+        capsys,
+        "label", source,
+        "--image-col", "bytes",
+        "--path-col", "name",
+        "--model", model,
+        "--labels", labels,
+        "--output", str(output),
+    )  # fmt: skip
+    assert code == 0, err
+    result = spark.read.parquet(str(output)).orderBy("name").collect()
+    assert [r["name"] for r in result] == ["china.jpg", "flower.jpg"]
+    assert all(len(r["topK"]) == 3 for r in result)  # top-5 asked, 3 labels exist
+    code, _, err = run(
+        capsys, "label", source, "--image-col", "pixels", "--model", model, "--labels", labels,
+        "--output", str(tmp_path / "other"),
+    )  # fmt: skip
+    assert code == 2
+    assert "--image-col 'pixels' is not a column of" in err
+
+
+def test_label_no_matching_images(spark, capsys, tmp_path, colour_model):
+    model, labels = colour_model
+    pattern = str(tmp_path / "*.png")
+    code, _, err = run(
+        capsys, "label", "-q", pattern, "--model", model, "--labels", labels,
+        "--output", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert (code, err) == (2, f"sparktf label: error: no file matches {pattern}\n")
