@@ -190,8 +190,8 @@ def generate() -> str:
         f"sparktf {sparktf.__version__}. Every stage is an ordinary pyspark.ml stage: Params are "
         "set with the constructor keywords or `setX`, read with `getX`, and tuned by "
         "`ParamGridBuilder`/`ParamRandomBuilder` grids. Guides: [getting started]"
-        "(getting-started.md), [tuning](tuning.md), [the transformer](transformer.md), "
-        "[the command](cli.md).",
+        "(getting-started.md), [the classifier](classifier.md), [tuning](tuning.md), "
+        "[the transformer](transformer.md), [the command](cli.md).",
         "",
         "Stages: " + ", ".join(f"[{n}](#{_anchor(n)})" for _, n in STAGES) + ".",
         "Helpers: " + ", ".join(f"[{n}](#{_anchor(n)})" for _, n in HELPERS) + ".",
