@@ -415,3 +415,41 @@ def test_demo_image_model_reproduces_the_classifier(spark, tmp_path):
     logits = model.keras_model().predict(stored.astype(np.float32), verbose=0)
     expected = keras.ops.convert_to_numpy(keras.ops.softmax(logits))
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_label_with_a_frozen_graphdef(spark, capsys, tmp_path, colour_model):
+    """A frozen graph taking ONE encoded JPEG (like the 2016 Inception graph) and tensor names."""
+    import tensorflow as tf
+
+    _, labels = colour_model
+    graph = tf.Graph()
+    with graph.as_default():
+        contents = tf.compat.v1.placeholder(tf.string, shape=[], name="contents")
+        image = tf.cast(tf.io.decode_jpeg(contents, channels=3), tf.float32) / 255.0
+        mean = tf.reduce_mean(image, axis=[0, 1, 2])  # one number: overall brightness
+        logits = tf.stack([-10.0 * mean, 10.0 * mean - 5.0, tf.constant(0.0)])
+        tf.nn.softmax(tf.expand_dims(logits, 0), name="softmax")
+    model = tmp_path / "frozen.pb"
+    model.write_bytes(graph.as_graph_def().SerializeToString())
+    output = tmp_path / "out"
+    code, out, err = run(
+        capsys,
+        "label", SKLEARN_IMAGES,
+        "--model", str(model),
+        "--input-tensor", "contents:0",
+        "--output-tensor", "softmax:0",
+        "--labels", labels,
+        "--top-k", "1",
+        "--output", str(output),
+    )  # fmt: skip
+    assert code == 0, err
+    rows = spark.read.parquet(str(output)).orderBy("path").collect()
+    for row, name in zip(rows, ("china.jpg", "flower.jpg"), strict=True):
+        with open(os.path.join(SKLEARN_IMAGES, name), "rb") as handle:
+            pixels = tf.io.decode_jpeg(handle.read(), channels=3).numpy() / 255.0
+        m = float(pixels.mean())
+        logits = np.array([-10 * m, 10 * m - 5, 0.0])
+        expected = np.exp(logits) / np.exp(logits).sum()
+        np.testing.assert_allclose(row["scores"], expected, rtol=1e-4)
+        assert row["topK"][0]["label"] == ["dark", "bright", "middle"][int(np.argmax(expected))]
+        assert f"{name}: {row['topK'][0]['label']} (" in out
