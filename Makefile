@@ -36,5 +36,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_tuning.py
 	$(BIN)/python benchmarks/bench_transformer.py
 
+docs: $(STAMP)
+	$(BIN)/python docs/gen_api.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -883,7 +883,7 @@ class TFClassificationModel(
     # -- single-row prediction (driver side) --------------------------------------------------
 
     def _scores(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out = np.asarray(self.keras_model().predict_on_batch(x), dtype=np.float64)
+        out = np.asarray(self.keras_model()(x, training=False), dtype=np.float64)
         return _raw_and_probability(out, self._outputs_logits)
 
     def _as_row(self, value: Vector) -> np.ndarray:
@@ -1069,7 +1069,8 @@ def _predict_batch(
             f"length(s) {sorted(lengths)} instead."
         )
     x = np.stack(values).astype(np.float32, copy=False)
-    chunks = [model.predict_on_batch(x[i : i + batch]) for i in range(0, n, batch)]
+    # A direct call: no tf.function is traced per model, batch shape or worker.
+    chunks = [model(x[i : i + batch], training=False) for i in range(0, n, batch)]
     out = np.concatenate([np.asarray(c, dtype=np.float64) for c in chunks])
     raw, prob = _raw_and_probability(out, logits)
     return {
