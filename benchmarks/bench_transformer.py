@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -40,30 +39,12 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
+from _machine import describe
 
 
 def _machine() -> str:
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    memory = "unknown memory"
-    try:
-        with open("/proc/meminfo") as handle:
-            kib = int(handle.readline().split()[1])
-            memory = f"{kib / 1024**2:.1f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (
-        f"{os.cpu_count()} cores ({model}), {memory}, Python {platform.python_version()}, "
-        f"load average at start {load:.2f}"
-    )
+    return f"{describe()}, load average at start {load:.2f}"
 
 
 def _images(rows: int) -> np.ndarray:

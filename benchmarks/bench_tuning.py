@@ -31,13 +31,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from typing import Any
 
 import numpy as np
+from _machine import describe
 
 MASTERS_C = ("local-cluster[1,1,2048]", "local-cluster[2,1,2048]")
 
@@ -50,26 +50,6 @@ def _load() -> str:
         return "n/a"
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
-
-
-def _machine() -> str:
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    memory = "unknown memory"
-    try:
-        with open("/proc/meminfo") as handle:
-            kib = int(handle.readline().split()[1])
-            memory = f"{kib / 1024**2:.1f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    return f"{os.cpu_count()} cores ({model}), {memory}, Python {platform.python_version()}"
 
 
 def _data(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -325,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cores = os.cpu_count() or 1
     began = time.perf_counter()
-    print(f"machine: {_machine()}")
+    print(f"machine: {describe()}")
     print(f"load average (1/5/15 min) at start: {_load()}")
     grid = _grid(args)
     print(
