@@ -52,11 +52,11 @@ def configure_tensorflow(threads: int | None = None, gpus: list[str] | None = No
     When the task holds GPUs, TensorFlow sees only those, with memory growth on; otherwise it
     runs on the CPU.
     """
-    threads = threads or task_cpus()
-    gpus = task_gpus() if gpus is None else gpus
     with _configured_lock:
-        if "tf" in _configured:
+        if "tf" in _configured:  # called for every batch: answer from the cache first
             return _configured["tf"]
+        threads = threads or task_cpus()
+        gpus = task_gpus() if gpus is None else gpus
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
         os.environ["TF_NUM_INTEROP_THREADS"] = str(max(1, min(2, threads)))
