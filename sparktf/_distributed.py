@@ -65,6 +65,21 @@ class _ListAccumulator(AccumulatorParam):
         return value1
 
 
+def _summary(result: dict[str, Any], label: str) -> dict[str, Any]:
+    """The small record of one finished trial: label, error, seconds, last epoch's metrics."""
+    history = result.get("history") or {}
+    summary = {
+        "index": result["index"],
+        "label": label,
+        "error": result["error"],
+        "seconds": result["seconds"],
+    }
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        if history.get(key):
+            summary[key] = history[key][-1]
+    return summary
+
+
 def _describe(record: dict[str, Any]) -> str:
     label = record.get("label", f"#{record['index']}")
     if record.get("error"):
@@ -143,17 +158,7 @@ def run_trainings(
 
     def task(index: int, _rows):
         result = train_one(index, specs_bc.value[index], data_bc.value)
-        history = result.get("history") or {}
-        summary = {
-            "index": index,
-            "label": labels[index],
-            "error": result["error"],
-            "seconds": result["seconds"],
-        }
-        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-            if history.get(key):
-                summary[key] = history[key][-1]
-        finished.add([summary])
+        finished.add([_summary(result, labels[index])])
         yield result
 
     group = f"sparktf-{uuid.uuid4().hex[:12]}"
@@ -202,6 +207,5 @@ def run_trainings(
     results = sorted(outcome["results"], key=lambda r: r["index"])
     for record in results:
         record["worker"]["jobGroup"] = group
-    for record in results:
-        logger.info("%s", _describe({**record, "label": labels[record["index"]]}))
+        logger.info("%s", _describe(_summary(record, labels[record["index"]])))
     return results
