@@ -26,6 +26,7 @@ import numpy as np
 __all__ = [
     "CHANNEL_ORDERS",
     "IMAGE_FIELDS",
+    "OPENCV_MODES",
     "SCALINGS",
     "InvalidImageError",
     "decode_image",
@@ -42,8 +43,8 @@ CHANNEL_ORDERS = ("rgb", "bgr")
 #: Fields of Spark's image data source struct (``pyspark.ml.image.ImageSchema``).
 IMAGE_FIELDS = ("origin", "height", "width", "nChannels", "mode", "data")
 
-# OpenCV type codes used by Spark's image data source: 8-bit unsigned, 1, 3 or 4 channels.
-_OPENCV_MODES = {0: 1, 16: 3, 24: 4}
+#: OpenCV type codes of Spark's image data source (8-bit unsigned) -> number of channels.
+OPENCV_MODES = {0: 1, 16: 3, 24: 4}
 
 
 class InvalidImageError(ValueError):
@@ -138,7 +139,7 @@ def spark_image_to_array(
         raise InvalidImageError(
             f"the image struct holds no pixels (height={height}, width={width})"
         )
-    if _OPENCV_MODES.get(mode) != n_channels:
+    if OPENCV_MODES.get(mode) != n_channels:
         raise InvalidImageError(
             f"unsupported image mode {mode} with {n_channels} channels (8-bit images with "
             "1, 3 or 4 channels are supported)"

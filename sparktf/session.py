@@ -61,6 +61,7 @@ def get_spark(
     app_name: str = "sparktf",
     conf: Mapping[str, str] | None = None,
     log_level: str = "WARN",
+    preload_tensorflow: bool = False,
 ):
     """Return a SparkSession ready for sparktf, creating it if needed.
 
@@ -76,6 +77,11 @@ def get_spark(
         Extra Spark settings, e.g. ``{"spark.task.cpus": "2"}``.
     log_level:
         Log level of Spark's own loggers.
+    preload_tensorflow:
+        Start each executor's Python daemon with TensorFlow already imported
+        (``spark.python.daemon.module=sparktf.daemon``, see :mod:`sparktf.daemon`): workers
+        forked from it skip their own import and share its memory. Takes effect only when this
+        call creates the session.
 
     If a session is already active it is returned as it is (Spark allows one per driver), with
     ``conf`` applied where Spark allows changing a setting at run time.
@@ -103,6 +109,10 @@ def get_spark(
     if master.startswith("local-cluster"):
         # Executors are separate JVMs; point them at the driver's interpreter and environment.
         builder = builder.config("spark.executorEnv.PATH", os.environ.get("PATH", ""))
+    if preload_tensorflow:
+        from sparktf.daemon import DAEMON_MODULE
+
+        builder = builder.config("spark.python.daemon.module", DAEMON_MODULE)
     for key, value in (conf or {}).items():
         builder = builder.config(key, str(value))
     spark = builder.getOrCreate()

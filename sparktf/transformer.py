@@ -30,6 +30,15 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from sparktf.image import (
+    IMAGE_FIELDS,
+    OPENCV_MODES,
+    decode_image,
+    parse_labels,
+    prepare_pixels,
+    spark_image_to_array,
+    top_k,
+)
 from sparktf.param import check_choice, check_int_range, param_error
 
 __all__ = ["MODEL_FORMATS", "OUTPUT_TYPES", "TFGraphTransformer"]
@@ -43,6 +52,7 @@ _CHANNEL_ORDERS = ("rgb", "bgr")
 _INVALID = ("error", "skip", "keep")
 _OUT = "__sparktf_outputs"
 _VALID = "__valid"
+_IMAGE_DIMS = ["height", "width", "nChannels", "mode"]
 
 
 # -- type converters for the mapping Params (JSON-serializable dicts) --------------------------
@@ -677,8 +687,6 @@ class TFGraphTransformer(Transformer, _TFGraphTransformerParams, MLWritable, MLR
         return plan, data
 
     def _labels(self, spark: Any) -> list[str]:
-        from sparktf.image import parse_labels
-
         if self.getLabels():
             return list(self.getLabels())
         path = self.getLabelsPath()
@@ -825,8 +833,6 @@ _NUMERIC_SPARK = (
 
 
 def _is_image_struct(dtype: T.DataType) -> bool:
-    from sparktf.image import IMAGE_FIELDS
-
     return isinstance(dtype, T.StructType) and set(IMAGE_FIELDS[1:]) <= set(dtype.fieldNames())
 
 
@@ -1095,8 +1101,6 @@ def _shape_error(plan: dict, item: dict, got: Any) -> ValueError:
 
 def _row_value(plan: dict, item: dict, value: Any, dtype: Any) -> np.ndarray:
     """One row of an input column as an array of the tensor's per-row shape."""
-    from sparktf.image import decode_image, prepare_pixels, spark_image_to_array
-
     kind = item["kind"]
     if value is None or (kind == "image_struct" and _struct_is_null(value)):
         raise _Invalid("the value is null")
@@ -1149,6 +1153,40 @@ def _numeric_block(item: dict, values: list[Any], dtype: Any) -> np.ndarray | No
     return block.reshape([n, *(-1 if d is None else d for d in shape)])
 
 
+def _image_struct_block(item: dict, frame: pd.DataFrame, dtype: Any) -> np.ndarray | None:
+    """A chunk of Spark image structs as one prepared array ``(rows, height, width[, channels])``,
+    or None when a row needs the per-row path: a null, another size (resizing), another mode, or
+    a conversion between colour and grayscale. The result equals the per-row path's."""
+    n = len(frame)
+    if not n:
+        return None
+    try:
+        data = frame["data"]
+        if data.isna().any() or frame[_IMAGE_DIMS].isna().to_numpy().any():
+            return None
+        height, width = item["size"]
+        dims = frame[_IMAGE_DIMS].to_numpy(dtype=np.int64)
+    except (KeyError, TypeError, ValueError):
+        return None
+    first = dims[0]
+    if not (dims == first).all() or (first[0], first[1]) != (height, width):
+        return None
+    n_channels, mode = int(first[2]), int(first[3])
+    wanted = item["channels"]
+    if OPENCV_MODES.get(mode) != n_channels or (n_channels == 1) != (wanted == 1):
+        return None
+    size = height * width * n_channels
+    joined = b"".join(data)
+    if len(joined) != n * size or any(len(d) != size for d in data):
+        return None
+    pixels = np.frombuffer(joined, dtype=np.uint8).reshape(n, height, width, n_channels)
+    if n_channels > 1:
+        pixels = pixels[..., 2::-1]  # BGR(A) -> RGB
+    if item["squeeze"]:
+        pixels = pixels[..., 0]
+    return prepare_pixels(pixels, item["scaling"], item["order"], dtype)
+
+
 def _struct_is_null(value: Any) -> bool:
     try:
         return all(v is None or (isinstance(v, float) and np.isnan(v)) for v in value.values())
@@ -1171,7 +1209,12 @@ def _predict_frame(runner: Any, columns: Sequence[Any], paths: Any, plan: dict) 
     results: list[list[Any]] = [[None] * n for _ in outputs]
     top_labels: list[Any] = [None] * n
     valid = np.ones(n, dtype=bool)
-    values = [_column_values(c) for c in columns]
+    # Image structs stay a DataFrame: whole chunks of them are converted at once, and only a chunk
+    # that needs a closer look is turned into one record per row.
+    values: list[Any] = [
+        None if item["kind"] == "image_struct" else _column_values(c)
+        for item, c in zip(plan["inputs"], columns, strict=True)
+    ]
     dtypes = [_numpy_dtype(i["dtype"]) for i in plan["inputs"]]
     path_values = _column_values(paths)
     handle = plan["handleInvalid"]
@@ -1180,9 +1223,16 @@ def _predict_frame(runner: Any, columns: Sequence[Any], paths: Any, plan: dict) 
         stop = min(start + batch, n)
         ok = np.ones(stop - start, dtype=bool)
         blocks: list[Any] = []
-        for item, col, dt in zip(plan["inputs"], values, dtypes, strict=True):
-            block = _numeric_block(item, col[start:stop], dt) if item["kind"] == "numeric" else None
+        for i, (item, dt) in enumerate(zip(plan["inputs"], dtypes, strict=True)):
+            block = None
+            if item["kind"] == "numeric":
+                block = _numeric_block(item, values[i][start:stop], dt)
+            elif item["kind"] == "image_struct":
+                block = _image_struct_block(item, columns[i].iloc[start:stop], dt)
             if block is None:  # row by row: images, strings, nulls, or a shape to report
+                if values[i] is None:
+                    values[i] = _column_values(columns[i])
+                col = values[i]
                 block = [None] * (stop - start)
                 for k in np.flatnonzero(ok):
                     try:
@@ -1228,8 +1278,6 @@ def _predict_frame(runner: Any, columns: Sequence[Any], paths: Any, plan: dict) 
                     f"'{top['column']}' holds {scores.shape[1]} scores per row; give one label "
                     "per score."
                 )
-            from sparktf.image import top_k
-
             for r, pairs in zip(kept, top_k(scores, top["labels"], top["k"]), strict=True):
                 top_labels[r] = pairs
     frame = {f"c{j}": pd.Series(results[j], dtype=object) for j in range(len(outputs))}

@@ -1,7 +1,10 @@
-"""A tuning job run in its own driver process against a given Spark master.
+"""A tuning job, then a deployment of its best model, in its own driver process against a
+given Spark master.
 
 Used by tests/test_cluster.py (a test process holds one SparkContext, so a job on another master
-needs a driver of its own). Prints one JSON line with where every model was trained.
+needs a driver of its own). Prints one JSON line with where every model was trained, how the
+best model deployed through TFGraphTransformer agrees with it, and what the Python workers'
+daemon had loaded. ``--preload`` starts the session with ``preload_tensorflow=True``.
 """
 
 from __future__ import annotations
@@ -11,15 +14,25 @@ import os
 import sys
 
 
-def main(master: str) -> None:
+def _daemon_info(_rows):
+    """Where this Python worker was forked from, and whether that daemon holds TensorFlow."""
+    parent = os.getppid()
+    with open(f"/proc/{parent}/cmdline", "rb") as handle:
+        command = handle.read().replace(b"\0", b" ").decode()
+    with open(f"/proc/{parent}/maps") as handle:
+        loaded = "_pywrap_tensorflow" in handle.read()
+    yield json.dumps({"daemon": command, "tensorflowInDaemon": loaded})
+
+
+def main(master: str, preload: bool) -> None:
     from pyspark.ml.evaluation import MulticlassClassificationEvaluator
     from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
 
-    from sparktf import TFClassifier
+    from sparktf import TFClassifier, TFGraphTransformer
     from sparktf.datasets import load_digits
     from sparktf.session import get_spark
 
-    spark = get_spark(master=master, app_name="sparktf-cluster-test")
+    spark = get_spark(master=master, app_name="sparktf-cluster-test", preload_tensorflow=preload)
     try:
         driver_jvm = spark.sparkContext._jvm.ProcessHandle.current().pid()
         train, test = load_digits(spark, num_partitions=4).randomSplit([0.8, 0.2], seed=7)
@@ -40,6 +53,13 @@ def main(master: str) -> None:
             seed=3,
         ).fit(train)
         trained = [m.history["worker"] for fold in model.subModels for m in fold]
+        # Deploy the best model as a plain Keras model, broadcast to the executors.
+        deploy = TFGraphTransformer.fromKeras(
+            model.bestModel.keras_model(), inputCol="features", outputCol="scores"
+        )
+        both = deploy.transform(model.transform(test)).select("prediction", "scores").collect()
+        agree = sum(int(r.prediction) == max(range(10), key=r.scores.__getitem__) for r in both)
+        daemons = spark.sparkContext.parallelize(range(4), 4).mapPartitions(_daemon_info)
         result = {
             "driverJvmPid": driver_jvm,
             "driverPid": os.getpid(),
@@ -47,6 +67,8 @@ def main(master: str) -> None:
             "best": model.bestModel.history["worker"],
             "avgMetrics": model.avgMetrics,
             "testAccuracy": evaluator.evaluate(model.transform(test)),
+            "deployedAgreement": agree / len(both),
+            "daemons": sorted(set(daemons.collect())),
         }
         print("RESULT " + json.dumps(result), flush=True)
     finally:
@@ -54,4 +76,4 @@ def main(master: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], "--preload" in sys.argv[2:])

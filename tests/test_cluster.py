@@ -1,6 +1,9 @@
 """Training happens in executor processes: on local-cluster and on a real standalone cluster.
 
-Each job runs in a driver process of its own (tests/cluster_job.py). The standalone cluster is
+Each job runs in a driver process of its own (tests/cluster_job.py): a cross-validated grid, then
+the best model deployed through TFGraphTransformer on the executors. On the standalone cluster
+the session preloads TensorFlow in the executors' Python daemons (sparktf.daemon). The standalone
+cluster is
 the one .ci/run starts (``SPARKTF_TEST_MASTER``); without it, the test starts one itself with
 .ci/standalone-cluster.sh and stops it afterwards.
 """
@@ -20,10 +23,10 @@ JOB = Path(__file__).with_name("cluster_job.py")
 CLUSTER_SCRIPT = ROOT / ".ci" / "standalone-cluster.sh"
 
 
-def _run_job(master: str) -> dict:
+def _run_job(master: str, *flags: str) -> dict:
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
     done = subprocess.run(
-        [sys.executable, str(JOB), master],
+        [sys.executable, str(JOB), master, *flags],
         capture_output=True,
         text=True,
         timeout=600,
@@ -42,11 +45,20 @@ def _check_distributed(result: dict) -> None:
     assert len(executors) == 2, executors  # both executors trained models
     assert result["best"]["jvmPid"] != result["driverJvmPid"]  # the final refit too
     assert result["testAccuracy"] > 0.9, result
+    assert result["deployedAgreement"] == 1.0, result  # same predictions through the transformer
+
+
+def _daemons(result: dict) -> list[dict]:
+    return [json.loads(d) for d in result["daemons"]]
 
 
 @pytest.mark.cluster
 def test_grid_trains_in_executor_processes_on_local_cluster():
-    _check_distributed(_run_job("local-cluster[2,1,1024]"))
+    result = _run_job("local-cluster[2,1,1024]")
+    _check_distributed(result)
+    # The default daemon: workers import TensorFlow themselves, the daemon holds none.
+    assert all("pyspark.daemon" in d["daemon"] for d in _daemons(result)), result["daemons"]
+    assert not any(d["tensorflowInDaemon"] for d in _daemons(result)), result["daemons"]
 
 
 @pytest.fixture(scope="module")
@@ -74,4 +86,8 @@ def standalone_master(tmp_path_factory):
 @pytest.mark.cluster
 def test_cross_validator_on_standalone_cluster(standalone_master):
     assert standalone_master.startswith("spark://127.0.0.1:")
-    _check_distributed(_run_job(standalone_master))
+    result = _run_job(standalone_master, "--preload")
+    _check_distributed(result)
+    # preload_tensorflow: every worker was forked from sparktf.daemon, which holds TensorFlow.
+    assert all("-m sparktf.daemon" in d["daemon"] for d in _daemons(result)), result["daemons"]
+    assert all(d["tensorflowInDaemon"] for d in _daemons(result)), result["daemons"]

@@ -350,6 +350,43 @@ def test_keras_on_spark_image_structs_in_bgr(spark, photos, keras_files, cnn):
         _close(row["scores"], cnn(model_input[None]).numpy()[0])
 
 
+def test_image_structs_of_the_model_size_mixed_with_others(spark, keras_files, cnn):
+    """Structs already at the model's size (BGR, BGRA, grayscale) are read without resizing,
+    next to ones that must be resized, in the same batches; a null struct is kept as null."""
+    from pyspark.ml.image import ImageSchema
+
+    rng = np.random.RandomState(11)
+    images, expected = [], {}
+    for i in range(12):
+        channels = (3, 3, 3, 3, 4, 4, 4, 4, 1, 3, 1, 3)[i]  # batches of 4: BGR, BGRA, mixed
+        side = SIDE if i < 10 else SIDE + 5
+        pixels = rng.randint(0, 256, (side, side, channels)).astype(np.uint8)
+        mode = {1: 0, 3: 16, 4: 24}[channels]
+        images.append((i, (f"img{i}", side, side, channels, mode, bytearray(pixels.tobytes()))))
+        if channels == 1:
+            rgb = Image.fromarray(pixels[:, :, 0], "L").convert("RGB")
+        else:
+            rgb = Image.fromarray(np.ascontiguousarray(pixels[:, :, 2::-1]), "RGB")
+        rgb = np.asarray(rgb.resize((SIDE, SIDE), Image.BILINEAR), np.float32) / 255.0
+        expected[i] = cnn(rgb[None]).numpy()[0]
+    images.append((12, None))
+    schema = f"id long, image {ImageSchema.imageSchema['image'].dataType.simpleString()}"
+    df = spark.createDataFrame(images, schema).coalesce(1)
+    stage = TFGraphTransformer(
+        modelPath=keras_files["cnn.keras"],
+        inputCol="image",
+        outputCol="scores",
+        imageScaling="unit",
+        handleInvalid="keep",
+        batchSize=4,
+    )
+    rows = _by_id(stage.transform(df))
+    assert [r["id"] for r in rows] == list(range(13))
+    for row in rows[:12]:
+        _close(row["scores"], expected[row["id"]])
+    assert rows[12]["scores"] is None
+
+
 def test_seed_graphdef_scalar_jpeg_input_gives_top_labels(tf, photo_files, photos, seed_graph):
     graph, path, labels_path = seed_graph
     _, data = photos
