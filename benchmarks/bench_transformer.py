@@ -1,28 +1,36 @@
 """Throughput of TFGraphTransformer against a plain TensorFlow loop and predict_batch_udf.
 
-One run, same data, same model, same cores:
+One run, same images, same model, same cores:
 
 * ``TFGraphTransformer``: cold (first transform in a fresh SparkSession: Python workers start,
-  import TensorFlow, load the model) and warm (the same transform again);
-* (a) one Python process, no Spark: a ``tf.function`` over batches of 512 rows, with TensorFlow
-  using every core;
-* (b) ``pyspark.ml.functions.predict_batch_udf`` with the same Keras model and batch size;
-* (c) for scale, a pandas UDF that only moves the arrays to Python and back (no model): the
-  least any pandas-UDF inference can cost on this machine.
+  import TensorFlow, load the model) and warm (the same transform again), on two forms of the
+  same images: Spark image structs (``spark.read.format("image")``'s form: uint8 pixels in a
+  binary field, scaled to [0, 1] by the transformer) and ``array<float>`` rows already scaled;
+* (a) one Python process, no Spark: a ``tf.function`` over the float arrays in batches of 512
+  rows, with TensorFlow using every core;
+* (b) ``pyspark.ml.functions.predict_batch_udf`` with the same Keras model and batch size, on the
+  ``array<float>`` rows (it takes numeric columns only, not binary or struct ones);
+* (c) for scale, pandas UDFs that only move each form to Python and back (no model): the least
+  any pandas-UDF inference can cost on this machine;
+* the same images as PNG files' bytes (``spark.read.format("binaryFile")``'s ``content``): the
+  transformer decodes them in its UDF; predict_batch_udf needs them decoded first, here by a
+  pandas UDF with Pillow giving ``array<float>`` rows, then applies the model (b').
 
-The data are N images of 28x28 pixels (scikit-learn's 8x8 digits upscaled and repeated), held as
-``array<float>`` rows in a cached DataFrame with one partition per core; the model is a small CNN
-(two 3x3 convolutions with max pooling, a 64-unit dense layer, 10 softmax outputs). Spark jobs
-run every row through the model and write to the ``noop`` sink, so nothing is skipped.
+The images are N of 28x28 pixels (scikit-learn's 8x8 digits upscaled and repeated), held in cached
+DataFrames with one partition per core; the model is a small CNN (two 3x3 convolutions with max
+pooling, a 64-unit dense layer, 10 softmax outputs). Spark jobs run every row through the model
+and write to the ``noop`` sink, so nothing is skipped.
 
     python benchmarks/bench_transformer.py [--rows 20000] [--repeats 5] [--batch-size 512]
-                                           [--width 1] [--split-cold]
+                                           [--width 1] [--preload] [--split-cold]
 
-The warm runs of the transformer and of (b) each execute one DataFrame built once, so neither
-pays for planning in its timed runs; the driver-side cost of ``stage.transform(df)`` is printed on
-its own line. With ``--split-cold``, a pass-through pandas UDF runs first in the fresh session, so
-the cold figure then holds only what the transformer adds (TensorFlow import in each Python
-worker, model load, tracing) and not Spark starting its Python workers.
+The warm runs each execute one DataFrame built once, so none pays for planning in its timed
+runs; the driver-side cost of ``stage.transform(df)`` is printed on its own line. ``--preload``
+starts the session with ``preload_tensorflow=True`` (sparktf.daemon), so the cold figure then has
+the daemon's one TensorFlow import instead of one per worker. With ``--split-cold``, a
+pass-through pandas UDF runs first in the fresh session, so the cold figure then holds only what
+the transformer adds (TensorFlow in each Python worker, model load, tracing) and not Spark
+starting its Python workers.
 
 Prints one line per measurement and the ratios; docs/benchmarks.md records a run.
 """
@@ -30,6 +38,7 @@ Prints one line per measurement and the ratios; docs/benchmarks.md records a run
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import statistics
 import subprocess
@@ -57,6 +66,14 @@ def _images(rows: int) -> np.ndarray:
     )
     reps = -(-rows // len(big))
     return (np.tile(big, (reps, 1, 1))[:rows, :, :, None] / 255.0).astype(np.float32)
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels[:, :, 0], "L").save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _cnn(width: int = 1):
@@ -89,12 +106,20 @@ def main(argv: list[str] | None = None) -> int:
         "--width", type=int, default=1, help="multiplies the convolution filters (16, 32)"
     )
     parser.add_argument(
+        "--preload", action="store_true", help="preload TensorFlow in the Python daemon"
+    )
+    parser.add_argument(
         "--split-cold",
         action="store_true",
         help="start the Python workers with a pass-through UDF before the cold transform",
     )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    from pyspark.ml.image import ImageSchema
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+    from pyspark.sql.functions import pandas_udf
 
     from sparktf import TFGraphTransformer
     from sparktf._loading import keras_to_bytes, load_keras_bytes
@@ -105,42 +130,72 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {_machine()}")
     print(
         f"data: {args.rows} images 28x28x1, batch size {args.batch_size}, {cores} partitions, "
-        f"CNN filters {16 * args.width}/{32 * args.width}"
+        f"CNN filters {16 * args.width}/{32 * args.width}, preload {args.preload}"
     )
 
     x = _images(args.rows)
+    pixels = np.round(x * 255).astype(np.uint8)  # the images as stored: 8-bit grayscale
     tf = configure_tensorflow(threads=cores)
     model = _cnn(args.width)
     model_bytes = keras_to_bytes(model)
 
-    spark = get_spark(master=f"local[{cores}]", app_name="bench-transformer")
-    pdf = pd.DataFrame({"id": np.arange(args.rows), "pixels": list(x.reshape(args.rows, -1))})
-    df = spark.createDataFrame(pdf).repartition(cores).cache()
-    df.count()
+    spark = get_spark(
+        master=f"local[{cores}]", app_name="bench-transformer", preload_tensorflow=args.preload
+    )
+    image_type = ImageSchema.imageSchema["image"].dataType
+    structs = spark.createDataFrame(
+        [(i, ("", 28, 28, 1, 0, bytearray(p.tobytes()))) for i, p in enumerate(pixels)],
+        T.StructType([T.StructField("id", T.LongType()), T.StructField("image", image_type)]),
+    )
+    arrays = spark.createDataFrame(
+        pd.DataFrame({"id": np.arange(args.rows), "pixels": list(x.reshape(args.rows, -1))})
+    )
+    pngs = spark.createDataFrame(
+        [(i, _png(p)) for i, p in enumerate(pixels)], "id long, content binary"
+    )
+    structs = structs.repartition(cores).cache()
+    arrays = arrays.repartition(cores).cache()
+    pngs = pngs.repartition(cores).cache()
+    for frame in (structs, arrays, pngs):
+        frame.count()
 
     def run(frame) -> None:
         frame.write.format("noop").mode("overwrite").save()
 
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-    from pyspark.sql.functions import pandas_udf
-
-    # (c) the floor of any pandas UDF here: move the arrays to Python and back, no model.
+    # (c) the floor of any pandas UDF here: move each form to Python and back, no model.
     @pandas_udf(T.ArrayType(T.FloatType()))
-    def pass_through(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
+    def pass_arrays(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
         for series in batches:
             rows = np.stack(series.to_numpy())
             yield pd.Series(list(rows[:, :10]))
 
-    floor_frame = df.withColumn("probs", pass_through(F.col("pixels")))
-    workers_start = _timed(lambda: run(floor_frame)) if args.split_cold else None
+    @pandas_udf(T.ArrayType(T.FloatType()))
+    def pass_structs(batches: Iterator[pd.DataFrame]) -> Iterator[pd.Series]:
+        for frame in batches:
+            rows = np.frombuffer(b"".join(frame["data"]), np.uint8).reshape(len(frame), -1)
+            yield pd.Series(list(rows[:, :10].astype(np.float32)))
 
-    stage = TFGraphTransformer.fromBytes(
+    floor_arrays = arrays.withColumn("probs", pass_arrays(F.col("pixels")))
+    floor_structs = structs.withColumn("probs", pass_structs(F.col("image")))
+    workers_start = _timed(lambda: run(floor_structs)) if args.split_cold else None
+
+    on_structs = TFGraphTransformer.fromBytes(
+        model_bytes,
+        inputCol="image",
+        outputCol="probs",
+        batchSize=args.batch_size,
+        imageScaling="unit",
+    )
+    on_arrays = TFGraphTransformer.fromBytes(
         model_bytes, inputCol="pixels", outputCol="probs", batchSize=args.batch_size
     )
-    cold = _timed(lambda: run(stage.transform(df)))
-    planning = statistics.median(_timed(lambda: stage.transform(df)) for _ in range(args.repeats))
-    scored = stage.transform(df)
+    cold = _timed(lambda: run(on_structs.transform(structs)))
+    planning = statistics.median(
+        _timed(lambda: on_structs.transform(structs)) for _ in range(args.repeats)
+    )
+    scored_structs = on_structs.transform(structs)
+    scored_arrays = on_arrays.transform(arrays)
+    scored_pngs = on_structs.copy({on_structs.inputCol: "content"}).transform(pngs)
 
     # (b) predict_batch_udf with the same model (loaded from the same bytes, once per worker).
     from pyspark.ml.functions import predict_batch_udf
@@ -161,26 +216,45 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
         input_tensor_shapes=[[28, 28, 1]],
     )
-    baseline_frame = df.withColumn("probs", classify(F.col("pixels")))
-    run(baseline_frame)  # warm-up: workers load the model
+    baseline_frame = arrays.withColumn("probs", classify(F.col("pixels")))
 
-    # Warm runs, alternating, so that a change in machine load hits both alike.
-    warm_runs: list[float] = []
-    udf_runs: list[float] = []
+    # (b') encoded images: decode with Pillow in a pandas UDF, then predict_batch_udf.
+    @pandas_udf(T.ArrayType(T.FloatType()))
+    def decode(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
+        from PIL import Image
+
+        for series in batches:
+            yield pd.Series(
+                [
+                    np.asarray(Image.open(io.BytesIO(b)).convert("L"), np.float32).ravel() / 255
+                    for b in series
+                ]
+            )
+
+    baseline_pngs = pngs.withColumn("probs", classify(decode(F.col("content"))))
+    frames = {
+        "structs": scored_structs,
+        "arrays": scored_arrays,
+        "pngs": scored_pngs,
+        "udf": baseline_frame,
+        "udf_pngs": baseline_pngs,
+        "floor_structs": floor_structs,
+        "floor_arrays": floor_arrays,
+    }
+    for frame in frames.values():
+        run(frame)  # warm-up: every worker has loaded the model and traced its function
+
+    # Warm runs, alternating, so that a change in machine load hits all alike.
+    runs: dict[str, list[float]] = {name: [] for name in frames}
     for _ in range(args.repeats):
-        warm_runs.append(_timed(lambda: run(scored)))
-        udf_runs.append(_timed(lambda: run(baseline_frame)))
-    warm = statistics.median(warm_runs)
-    udf = statistics.median(udf_runs)
-
-    run(floor_frame)
-    floor_runs = [_timed(lambda: run(floor_frame)) for _ in range(args.repeats)]
-    floor = statistics.median(floor_runs)
+        for name, frame in frames.items():
+            runs[name].append(_timed(lambda frame=frame: run(frame)))
+    warm = {name: statistics.median(values) for name, values in runs.items()}
     tf_import = _timed(
         lambda: subprocess.run([sys.executable, "-c", "import tensorflow"], check=True)
     )
 
-    # (a) a single-process tf.function loop over the same arrays, all cores.
+    # (a) a single-process tf.function loop over the same (float) arrays, all cores.
     spec = tf.TensorSpec([None, 28, 28, 1], tf.float32)
     call = tf.function(lambda t: model(t, training=False), input_signature=[spec])
 
@@ -192,26 +266,37 @@ def main(argv: list[str] | None = None) -> int:
     loop_runs = [_timed(loop) for _ in range(args.repeats)]
     plain = statistics.median(loop_runs)
 
-    def line(name: str, seconds: float, runs: list[float] | None = None) -> None:
-        extra = f"  runs {', '.join(f'{r:.2f}' for r in runs)}" if runs else ""
-        print(f"{name:<44} {seconds:7.2f} s  {args.rows / seconds:9.0f} rows/s{extra}")
+    def line(name: str, seconds: float, values: list[float] | None = None) -> None:
+        extra = f"  runs {', '.join(f'{r:.2f}' for r in values)}" if values else ""
+        print(f"{name:<52} {seconds:7.2f} s  {args.rows / seconds:9.0f} rows/s{extra}")
 
     print()
     if workers_start is not None:
         line("(c) first run in the fresh session", workers_start)
-        line("TFGraphTransformer, cold (workers started)", cold)
+        line("TFGraphTransformer, cold (workers started), structs", cold)
     else:
-        line("TFGraphTransformer, cold (fresh session)", cold)
-    line("TFGraphTransformer, warm (median)", warm, warm_runs)
+        line("TFGraphTransformer, cold (fresh session), structs", cold)
+    line("TFGraphTransformer, warm, image structs (median)", warm["structs"], runs["structs"])
+    line("TFGraphTransformer, warm, array<float> (median)", warm["arrays"], runs["arrays"])
     line("(a) tf.function loop, one process (median)", plain, loop_runs)
-    line("(b) predict_batch_udf (median)", udf, udf_runs)
-    line("(c) pass-through pandas UDF, no model (median)", floor, floor_runs)
-    print(f"{'import tensorflow in a fresh interpreter':<44} {tf_import:7.2f} s")
-    print(f"{'stage.transform(df) on the driver (median)':<44} {planning:7.2f} s")
+    line("(b) predict_batch_udf, array<float> (median)", warm["udf"], runs["udf"])
+    line("TFGraphTransformer, warm, PNG bytes (median)", warm["pngs"], runs["pngs"])
+    line("(b') Pillow UDF + predict_batch_udf, PNG (median)", warm["udf_pngs"], runs["udf_pngs"])
+    line("(c) pass-through pandas UDF, structs (median)", warm["floor_structs"])
+    line("(c) pass-through pandas UDF, array<float> (median)", warm["floor_arrays"])
+    print(f"{'import tensorflow in a fresh interpreter':<52} {tf_import:7.2f} s")
+    print(f"{'stage.transform(df) on the driver (median)':<52} {planning:7.2f} s")
     print()
-    print(f"TFGraphTransformer / (a) throughput: {plain / warm:.2f}x  (target >= 0.9x)")
-    print(f"TFGraphTransformer / (b) throughput: {udf / warm:.2f}x  (target >= 1.5x)")
-    print(f"cold start overhead: {cold - warm:.2f} s  (target <= 5 s)")
+    for form in ("structs", "arrays"):
+        print(
+            f"TFGraphTransformer ({form}) / (a) throughput: {plain / warm[form]:.2f}x "
+            f"(target >= 0.9x); / (b): {warm['udf'] / warm[form]:.2f}x (target >= 1.5x)"
+        )
+    print(
+        f"TFGraphTransformer (PNG bytes) / (a) throughput: {plain / warm['pngs']:.2f}x; "
+        f"/ (b'): {warm['udf_pngs'] / warm['pngs']:.2f}x"
+    )
+    print(f"cold start overhead: {cold - warm['structs']:.2f} s  (target <= 5 s)")
     print(f"load average at end {os.getloadavg()[0]:.2f}")
     spark.stop()
     return 0

@@ -1153,33 +1153,40 @@ def _numeric_block(item: dict, values: list[Any], dtype: Any) -> np.ndarray | No
     return block.reshape([n, *(-1 if d is None else d for d in shape)])
 
 
-def _image_struct_block(item: dict, frame: pd.DataFrame, dtype: Any) -> np.ndarray | None:
-    """A chunk of Spark image structs as one prepared array ``(rows, height, width[, channels])``,
-    or None when a row needs the per-row path: a null, another size (resizing), another mode, or
-    a conversion between colour and grayscale. The result equals the per-row path's."""
-    n = len(frame)
-    if not n:
-        return None
+def _image_struct_parts(frame: pd.DataFrame) -> tuple[np.ndarray, list[Any]] | None:
+    """The sizes ``(rows, 4)`` (height, width, nChannels, mode) and the pixel bytes of a batch of
+    Spark image structs, or None when some row lacks one of them (a null struct or field)."""
     try:
         data = frame["data"]
-        if data.isna().any() or frame[_IMAGE_DIMS].isna().to_numpy().any():
+        sizes = frame[_IMAGE_DIMS]
+        if data.isna().any() or sizes.isna().to_numpy().any():
             return None
-        height, width = item["size"]
-        dims = frame[_IMAGE_DIMS].to_numpy(dtype=np.int64)
+        return sizes.to_numpy(dtype=np.int64), data.tolist()
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def _image_struct_block(
+    item: dict, parts: tuple[np.ndarray, list[Any]] | None, start: int, stop: int, dtype: Any
+) -> np.ndarray | None:
+    """Rows ``start:stop`` of a batch of Spark image structs (split by :func:`_image_struct_parts`)
+    as one prepared array ``(rows, height, width[, channels])``, or None when a row needs the
+    per-row path: a null, another size (resizing), another mode, or a conversion between colour
+    and grayscale. The result equals the per-row path's."""
+    if parts is None or stop <= start:
+        return None
+    dims, data = parts[0][start:stop], parts[1][start:stop]
     first = dims[0]
+    height, width = item["size"]
     if not (dims == first).all() or (first[0], first[1]) != (height, width):
         return None
     n_channels, mode = int(first[2]), int(first[3])
-    wanted = item["channels"]
-    if OPENCV_MODES.get(mode) != n_channels or (n_channels == 1) != (wanted == 1):
+    if OPENCV_MODES.get(mode) != n_channels or (n_channels == 1) != (item["channels"] == 1):
         return None
     size = height * width * n_channels
-    joined = b"".join(data)
-    if len(joined) != n * size or any(len(d) != size for d in data):
+    if any(len(d) != size for d in data):
         return None
-    pixels = np.frombuffer(joined, dtype=np.uint8).reshape(n, height, width, n_channels)
+    pixels = np.frombuffer(b"".join(data), dtype=np.uint8).reshape(len(data), height, width, -1)
     if n_channels > 1:
         pixels = pixels[..., 2::-1]  # BGR(A) -> RGB
     if item["squeeze"]:
@@ -1215,6 +1222,10 @@ def _predict_frame(runner: Any, columns: Sequence[Any], paths: Any, plan: dict) 
         None if item["kind"] == "image_struct" else _column_values(c)
         for item, c in zip(plan["inputs"], columns, strict=True)
     ]
+    structs = [
+        _image_struct_parts(c) if item["kind"] == "image_struct" else None
+        for item, c in zip(plan["inputs"], columns, strict=True)
+    ]
     dtypes = [_numpy_dtype(i["dtype"]) for i in plan["inputs"]]
     path_values = _column_values(paths)
     handle = plan["handleInvalid"]
@@ -1228,7 +1239,7 @@ def _predict_frame(runner: Any, columns: Sequence[Any], paths: Any, plan: dict) 
             if item["kind"] == "numeric":
                 block = _numeric_block(item, values[i][start:stop], dt)
             elif item["kind"] == "image_struct":
-                block = _image_struct_block(item, columns[i].iloc[start:stop], dt)
+                block = _image_struct_block(item, structs[i], start, stop, dt)
             if block is None:  # row by row: images, strings, nulls, or a shape to report
                 if values[i] is None:
                     values[i] = _column_values(columns[i])
