@@ -14,6 +14,7 @@ Spark job. Checks on row values (array lengths, undecodable images) run in the t
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -799,8 +800,32 @@ def _read_model(spark: Any, path: str) -> tuple[bytes, bool]:
     return read_bytes(spark, path), False
 
 
+# A model file read by the workers themselves is identified by its size, modification time and a
+# digest of its content: the whole file up to _DIGEST_WHOLE bytes, else its first and last
+# _DIGEST_SAMPLE bytes. Modification times alone are not enough: TensorFlow's file system reports
+# local ones in whole seconds, and a model saved twice within a second keeps its size.
+_DIGEST_WHOLE = 64 << 20
+_DIGEST_SAMPLE = 1 << 20
+
+
+def _file_identity(gfile: Any, path: str) -> str:
+    stat = gfile.stat(path)
+    digest = hashlib.sha256()
+    with gfile.GFile(path, "rb") as handle:
+        if stat.length <= _DIGEST_WHOLE:
+            digest.update(handle.read())
+        else:
+            digest.update(handle.read(_DIGEST_SAMPLE))
+            handle.seek(stat.length - _DIGEST_SAMPLE)
+            digest.update(handle.read())
+    local = path[len("file:") :] if path.startswith("file:") else path
+    mtime = os.stat(local).st_mtime_ns if os.path.exists(local) else stat.mtime_nsec
+    return f"{stat.length}|{mtime}|{digest.hexdigest()}"
+
+
 def _fingerprint(path: str) -> tuple[str, bool]:
-    """Identity of a model path every worker reads: names, sizes and modification times."""
+    """Identity of a model path every worker reads: names, sizes, modification times and content
+    digests of its files."""
     from sparktf._tf import configure_tensorflow
 
     tf = configure_tensorflow()
@@ -810,14 +835,12 @@ def _fingerprint(path: str) -> tuple[str, bool]:
             f"TFGraphTransformer cannot read its model: no file or directory at modelPath {path!r}."
         )
     if not gfile.isdir(path):
-        stat = gfile.stat(path)
-        return f"{path}|{stat.length}|{stat.mtime_nsec}", False
+        return f"{path}|{_file_identity(gfile, path)}", False
     parts = [path]
     for root, _, names in sorted(gfile.walk(path)):
         for name in sorted(names):
             full = os.path.join(root, name)
-            stat = gfile.stat(full)
-            parts.append(f"{os.path.relpath(full, path)}|{stat.length}|{stat.mtime_nsec}")
+            parts.append(f"{os.path.relpath(full, path)}|{_file_identity(gfile, full)}")
     return "\n".join(parts), True
 
 

@@ -512,6 +512,8 @@ def test_changed_model_file_is_never_served_stale(spark, features_df, features, 
         keras.utils.set_random_seed(seed)
         model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
         model.save(path)
+        # Rewritten within the same second: same size, same modification time, new weights.
+        os.utime(path, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
         _close([r["prediction"] for r in _by_id(stage.transform(features_df))], model(features))
 
 
