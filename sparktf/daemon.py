@@ -10,7 +10,9 @@ share those pages copy-on-write::
 
 or ``get_spark(preload_tensorflow=True)``. sparktf must be importable by the executors' Python
 (it already must be, for its tasks to run). Only the import happens before the fork: TensorFlow's
-runtime (thread pools, devices, GPUs) starts in each worker, sized for its task as usual.
+runtime (thread pools, devices, GPUs) starts in each worker, sized for its task as usual. The
+import does leave a few helper threads in the daemon (pyspark's own daemon forks with none), which
+is why this is opt-in; the workers ran TensorFlow normally in sparktf's tests and benchmarks.
 Every Python worker of the application then starts with TensorFlow loaded, so use it for
 applications that run TensorFlow, not for a shared session that mostly runs other UDFs.
 """
@@ -18,19 +20,33 @@ applications that run TensorFlow, not for a shared session that mostly runs othe
 from __future__ import annotations
 
 import os
+import sys
 
 #: The value of ``spark.python.daemon.module`` that selects this daemon.
 DAEMON_MODULE = "sparktf.daemon"
 
 
 def preload() -> bool:
-    """Import TensorFlow and Keras into this process; False when TensorFlow is not installed."""
+    """Import TensorFlow and Keras into this process; False (with the reason on stderr) when they
+    cannot be imported, in which case the workers import them themselves as usual.
+
+    Spark reads the daemon's port from its standard output, so anything the imports print there
+    is sent to standard error instead.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
     try:
         import keras  # noqa: F401
         import tensorflow  # noqa: F401
-    except ImportError:
+    except Exception as exc:  # any import failure must leave the daemon, and every UDF, working
+        print(f"sparktf.daemon: TensorFlow not preloaded: {exc!r}", file=sys.stderr)
         return False
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
     return True
 
 

@@ -1136,9 +1136,8 @@ def _row_value(plan: dict, item: dict, value: Any, dtype: Any) -> np.ndarray:
                 pixels = spark_image_to_array(value, size, item["channels"])
         except ValueError as exc:
             raise _Invalid(str(exc)) from None
-        if item["squeeze"]:
-            pixels = pixels[:, :, 0]
-        return prepare_pixels(pixels, item["scaling"], item["order"], dtype)
+        prepared = prepare_pixels(pixels, item["scaling"], item["order"], dtype)
+        return prepared[:, :, 0] if item["squeeze"] else prepared
     if kind == "raw":
         data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
         return np.array(data, dtype=object).reshape(item["shape"])
@@ -1176,29 +1175,33 @@ def _numeric_block(item: dict, values: list[Any], dtype: Any) -> np.ndarray | No
     return block.reshape([n, *(-1 if d is None else d for d in shape)])
 
 
-def _image_struct_parts(frame: pd.DataFrame) -> tuple[np.ndarray, list[Any]] | None:
-    """The sizes ``(rows, 4)`` (height, width, nChannels, mode) and the pixel bytes of a batch of
-    Spark image structs, or None when some row lacks one of them (a null struct or field)."""
+# What _image_struct_parts splits a batch of image structs into: missing rows, sizes, bytes.
+_StructParts = tuple[np.ndarray, np.ndarray, list[Any]]
+
+
+def _image_struct_parts(frame: pd.DataFrame) -> _StructParts | None:
+    """Split a batch of Spark image structs once: which rows lack a field (a null struct or
+    field), their sizes ``(rows, 4)`` (height, width, nChannels, mode; NaN where missing) and
+    their pixel bytes. None when the frame does not have the image struct's fields."""
     try:
         data = frame["data"]
-        sizes = frame[_IMAGE_DIMS]
-        if data.isna().any() or sizes.isna().to_numpy().any():
-            return None
-        return sizes.to_numpy(dtype=np.int64), data.tolist()
+        sizes = frame[_IMAGE_DIMS].to_numpy(dtype=np.float64)
+        missing = data.isna().to_numpy() | np.isnan(sizes).any(axis=1)
+        return missing, sizes, data.tolist()
     except (KeyError, TypeError, ValueError):
         return None
 
 
 def _image_struct_block(
-    item: dict, parts: tuple[np.ndarray, list[Any]] | None, start: int, stop: int, dtype: Any
+    item: dict, parts: _StructParts | None, start: int, stop: int, dtype: Any
 ) -> np.ndarray | None:
     """Rows ``start:stop`` of a batch of Spark image structs (split by :func:`_image_struct_parts`)
     as one prepared array ``(rows, height, width[, channels])``, or None when a row needs the
     per-row path: a null, another size (resizing), another mode, or a conversion between colour
     and grayscale. The result equals the per-row path's."""
-    if parts is None or stop <= start:
+    if parts is None or stop <= start or parts[0][start:stop].any():
         return None
-    dims, data = parts[0][start:stop], parts[1][start:stop]
+    dims, data = parts[1][start:stop].astype(np.int64), parts[2][start:stop]
     first = dims[0]
     height, width = item["size"]
     if not (dims == first).all() or (first[0], first[1]) != (height, width):
@@ -1212,9 +1215,8 @@ def _image_struct_block(
     pixels = np.frombuffer(b"".join(data), dtype=np.uint8).reshape(len(data), height, width, -1)
     if n_channels > 1:
         pixels = pixels[..., 2::-1]  # BGR(A) -> RGB
-    if item["squeeze"]:
-        pixels = pixels[..., 0]
-    return prepare_pixels(pixels, item["scaling"], item["order"], dtype)
+    prepared = prepare_pixels(pixels, item["scaling"], item["order"], dtype)
+    return prepared[..., 0] if item["squeeze"] else prepared
 
 
 def _struct_is_null(value: Any) -> bool:

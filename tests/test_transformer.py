@@ -350,6 +350,66 @@ def test_keras_on_spark_image_structs_in_bgr(spark, photos, keras_files, cnn):
         _close(row["scores"], cnn(model_input[None]).numpy()[0])
 
 
+@pytest.mark.parametrize(("channels", "squeeze"), [(1, False), (1, True), (3, False), (4, False)])
+@pytest.mark.parametrize("scaling,order", [("none", "rgb"), ("unit", "bgr"), ("signed", "bgr")])
+def test_image_struct_batches_convert_like_single_rows(channels, squeeze, scaling, order):
+    """A chunk of structs of the model's size becomes one block equal, row for row, to converting
+    each struct alone; a null in one chunk leaves the other chunks of the batch alone."""
+    import pandas as pd
+
+    from sparktf import transformer as tr
+
+    rng = np.random.RandomState(channels)
+    height, width = 4, 3  # width 3: channel order must not touch the width of grayscale rows
+    pixels = rng.randint(0, 256, (6, height, width, channels)).astype(np.uint8)
+    mode = {1: 0, 3: 16, 4: 24}[channels]
+    rows = [
+        {"origin": f"r{i}", "height": height, "width": width, "nChannels": channels,
+         "mode": mode, "data": bytearray(p.tobytes())}
+        for i, p in enumerate(pixels)
+    ]  # fmt: skip
+    rows[5] = {k: None for k in rows[0]}  # a null struct in the second chunk
+    frame = pd.DataFrame(rows)
+    item = {
+        "kind": "image_struct", "size": [height, width], "channels": 1 if channels == 1 else 3,
+        "squeeze": squeeze, "scaling": scaling, "order": order,
+    }  # fmt: skip
+    parts = tr._image_struct_parts(frame)
+    for dtype in (np.float32, np.float64, np.uint8):
+        block = tr._image_struct_block(item, parts, 0, 3, dtype)
+        assert block is not None and block.dtype == dtype
+        single = [tr._row_value({}, item, rows[i], dtype) for i in range(3)]
+        np.testing.assert_array_equal(block, np.stack(single))
+    assert tr._image_struct_block(item, parts, 3, 6, np.float32) is None  # row 5 is null
+    if squeeze:  # grayscale rows keep their left-to-right order whatever channelOrder says
+        expected = pixels[0, :, :, 0].astype(np.float64)
+        got = tr._row_value({}, item, rows[0], np.float64)
+        scale = {"none": 1.0, "unit": 1 / 255, "signed": 1 / 127.5}[scaling]
+        np.testing.assert_allclose(got, expected * scale - (scaling == "signed"), atol=1e-6)
+
+
+def test_model_path_identity_follows_content_even_at_same_size_and_time(tmp_path):
+    from sparktf.transformer import _fingerprint
+
+    path = tmp_path / "model.pb"
+    stamp = (1_700_000_000_000_000_000, 1_700_000_000_000_000_000)
+    keys = []
+    for content in (b"weights-A", b"weights-B", b"weights-A"):
+        path.write_bytes(content)
+        os.utime(path, ns=stamp)
+        keys.append(_fingerprint(str(path))[0])
+    assert keys[0] != keys[1]
+    assert keys[0] == keys[2]
+    folder = tmp_path / "saved"
+    (folder / "variables").mkdir(parents=True)
+    (folder / "variables" / "v.data").write_bytes(b"1234")
+    os.utime(folder / "variables" / "v.data", ns=stamp)
+    before = _fingerprint(str(folder))
+    (folder / "variables" / "v.data").write_bytes(b"5678")
+    os.utime(folder / "variables" / "v.data", ns=stamp)
+    assert before[1] and _fingerprint(str(folder))[0] != before[0]
+
+
 def test_image_structs_of_the_model_size_mixed_with_others(spark, keras_files, cnn):
     """Structs already at the model's size (BGR, BGRA, grayscale) are read without resizing,
     next to ones that must be resized, in the same batches; a null struct is kept as null."""
