@@ -57,6 +57,7 @@ def _machine() -> str:
 
 
 def _images(rows: int) -> np.ndarray:
+    """``rows`` 8-bit grayscale images of 28x28x1."""
     from PIL import Image
     from sklearn.datasets import load_digits
 
@@ -65,7 +66,7 @@ def _images(rows: int) -> np.ndarray:
         [np.asarray(Image.fromarray(d).resize((28, 28), Image.BILINEAR)) for d in digits]
     )
     reps = -(-rows // len(big))
-    return (np.tile(big, (reps, 1, 1))[:rows, :, :, None] / 255.0).astype(np.float32)
+    return np.tile(big, (reps, 1, 1))[:rows, :, :, None]
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -133,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         f"CNN filters {16 * args.width}/{32 * args.width}, preload {args.preload}"
     )
 
-    x = _images(args.rows)
-    pixels = np.round(x * 255).astype(np.uint8)  # the images as stored: 8-bit grayscale
+    pixels = _images(args.rows)  # the images as stored: 8-bit grayscale
+    x = (pixels / 255.0).astype(np.float32)  # as the model and the array<float> rows take them
     tf = configure_tensorflow(threads=cores)
     model = _cnn(args.width)
     model_bytes = keras_to_bytes(model)

@@ -53,7 +53,7 @@ _CHANNEL_ORDERS = ("rgb", "bgr")
 _INVALID = ("error", "skip", "keep")
 _OUT = "__sparktf_outputs"
 _VALID = "__valid"
-_IMAGE_DIMS = ["height", "width", "nChannels", "mode"]
+_IMAGE_DIMS = list(IMAGE_FIELDS[1:5])  # height, width, nChannels, mode
 
 
 # -- type converters for the mapping Params (JSON-serializable dicts) --------------------------
@@ -809,18 +809,22 @@ _DIGEST_SAMPLE = 1 << 20
 
 
 def _file_identity(gfile: Any, path: str) -> str:
-    stat = gfile.stat(path)
+    local = path[len("file:") :] if path.startswith("file:") else path
+    if os.path.exists(local):  # nanosecond modification times
+        stat = os.stat(local)
+        length, mtime = stat.st_size, stat.st_mtime_ns
+    else:
+        stat = gfile.stat(path)
+        length, mtime = stat.length, stat.mtime_nsec
     digest = hashlib.sha256()
     with gfile.GFile(path, "rb") as handle:
-        if stat.length <= _DIGEST_WHOLE:
+        if length <= _DIGEST_WHOLE:
             digest.update(handle.read())
         else:
             digest.update(handle.read(_DIGEST_SAMPLE))
-            handle.seek(stat.length - _DIGEST_SAMPLE)
+            handle.seek(length - _DIGEST_SAMPLE)
             digest.update(handle.read())
-    local = path[len("file:") :] if path.startswith("file:") else path
-    mtime = os.stat(local).st_mtime_ns if os.path.exists(local) else stat.mtime_nsec
-    return f"{stat.length}|{mtime}|{digest.hexdigest()}"
+    return f"{length}|{mtime}|{digest.hexdigest()}"
 
 
 def _fingerprint(path: str) -> tuple[str, bool]:
