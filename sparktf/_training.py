@@ -24,6 +24,15 @@ def worker_identity() -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": os.getpid(), "jvmPid": _jvm_ancestor_pid()}
 
 
+def _peak_rss_mib() -> float | None:
+    """The largest resident memory this Python process has had, in MiB (None off Unix)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _jvm_ancestor_pid() -> int | None:
     """PID of the nearest ``java`` ancestor process (the executor JVM), where /proc exists."""
     pid = os.getpid()
@@ -44,7 +53,12 @@ def _jvm_ancestor_pid() -> int | None:
     return None
 
 
-def _optimizer(keras, name: str, learning_rate: float):
+def _optimizer(keras, spec: dict[str, Any], total_steps: int):
+    """The optimizer named in ``spec``, with its learning rate schedule over ``total_steps``."""
+    learning_rate: Any = spec["learningRate"]
+    if spec.get("learningRateSchedule") == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, total_steps))
+    name = spec["optimizer"]
     factories = {
         "adam": keras.optimizers.Adam,
         "adamw": keras.optimizers.AdamW,
@@ -62,47 +76,70 @@ def _ends_in_softmax(model) -> bool:
     return getattr(activation, "__name__", "") == "softmax"
 
 
+def _image_shape(spec: dict[str, Any]) -> list[int]:
+    """The shape features are reshaped to: ``inputShape``, with a channel axis added to a 2-D
+    shape when convolutions or augmentation treat the features as images."""
+    shape = list(spec["inputShape"])
+    images = spec["convLayers"] or spec.get("augmentShift") or spec.get("augmentRotation")
+    if images and len(shape) == 2:
+        shape.append(1)
+    return shape
+
+
+def _augmentation(keras, spec: dict[str, Any], x):
+    """Random shifts and rotations, active only in training (Keras preprocessing layers)."""
+    seed = int(spec["seed"]) % (2**31)
+    shift = spec.get("augmentShift") or 0.0
+    if shift > 0:
+        x = keras.layers.RandomTranslation(
+            shift, shift, fill_mode="nearest", seed=seed, name="augment_shift"
+        )(x)
+    degrees = spec.get("augmentRotation") or 0.0
+    if degrees > 0:
+        x = keras.layers.RandomRotation(
+            degrees / 360.0, fill_mode="nearest", seed=seed + 1, name="augment_rotation"
+        )(x)
+    return x
+
+
 def build_model(spec: dict[str, Any], num_features: int, num_classes: int, x_train=None):
     """Build the (uncompiled) Keras model described by ``spec``.
 
     Returns ``(model, outputs_logits)``: the model maps a batch of flat feature vectors to
     ``num_classes`` scores, and ``outputs_logits`` tells whether those scores are logits (the
     built-in family) or probabilities (a user architecture ending in softmax).
+
+    Standardization is per feature for flat inputs and per channel (one mean and variance over
+    all pixels) for images ([height, width, channels]): a per-pixel scale would blow up pixels
+    that are almost always blank, such as the borders of MNIST digits. ``x_train`` (an array,
+    or a ``tf.data.Dataset`` of feature batches) adapts the standardization.
     """
     import keras
 
     inputs = keras.Input(shape=(num_features,), name="features")
     x = inputs
+    shape = _image_shape(spec)
+    image = len(shape) == 3
+    norm = None
     if spec["standardization"]:
         norm = keras.layers.Normalization(axis=-1, name="standardize")
-        if x_train is not None:
-            norm.adapt(x_train)
+    if norm is not None and not image:
         x = norm(x)
-    input_shape = list(spec["inputShape"])
-    if spec["convLayers"] and len(input_shape) == 2:
-        input_shape = [*input_shape, 1]
-    if input_shape:
-        x = keras.layers.Reshape(tuple(input_shape), name="reshape")(x)
+    if shape:
+        x = keras.layers.Reshape(tuple(shape), name="reshape")(x)
+    if image:
+        x = _augmentation(keras, spec, x)
+        if norm is not None:
+            x = norm(x)
+    if norm is not None and x_train is not None:
+        norm.adapt(_as_shape(x_train, shape if image else None))
 
     if spec.get("kerasModel"):
         user = keras.models.model_from_json(spec["kerasModel"])
         outputs = user(x)
         logits = not _ends_in_softmax(user)
     else:
-        activation = spec["activation"]
-        for i, filters in enumerate(spec["convLayers"]):
-            x = keras.layers.Conv2D(
-                filters, 3, padding="same", activation=activation, name=f"conv{i}"
-            )(x)
-            if x.shape[1] >= 2 and x.shape[2] >= 2:
-                x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
-        if len(x.shape) > 2:
-            x = keras.layers.Flatten(name="flatten")(x)
-        for i, units in enumerate(spec["hiddenLayers"]):
-            x = keras.layers.Dense(units, activation=activation, name=f"dense{i}")(x)
-            if spec["dropout"] > 0:
-                x = keras.layers.Dropout(spec["dropout"], name=f"dropout{i}")(x)
-        outputs = keras.layers.Dense(num_classes, name="logits")(x)
+        outputs = _builtin_layers(keras, spec, x, num_classes)
         logits = True
     model = keras.Model(inputs, outputs, name="sparktf_classifier")
     if model.output_shape[-1] != num_classes:
@@ -111,6 +148,49 @@ def build_model(spec: dict[str, Any], num_features: int, num_classes: int, x_tra
             f"class). Got an output of shape {model.output_shape} instead."
         )
     return model, logits
+
+
+def _as_shape(x_train, shape: list[int] | None):
+    """Feature rows (array or dataset of batches) reshaped to images for a per-channel adapt."""
+    if shape is None:
+        return x_train
+    if isinstance(x_train, np.ndarray):
+        return x_train.reshape(-1, *shape)
+    import tensorflow as tf
+
+    return x_train.map(lambda batch: tf.reshape(batch, (-1, *shape)))
+
+
+def _builtin_layers(keras, spec: dict[str, Any], x, num_classes: int):
+    """Convolution blocks, then dense layers, then ``num_classes`` logits."""
+    activation = spec["activation"]
+    batch_norm = bool(spec.get("batchNormalization"))
+
+    def activate(y, name: str):  # batch normalization, then the activation
+        y = keras.layers.BatchNormalization(name=f"{name}_bn")(y)
+        return keras.layers.Activation(activation, name=f"{name}_act")(y)
+
+    for i, filters in enumerate(spec["convLayers"]):
+        if batch_norm:
+            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+            x = activate(x, f"conv{i}")
+        else:
+            x = keras.layers.Conv2D(
+                filters, 3, padding="same", activation=activation, name=f"conv{i}"
+            )(x)
+        if x.shape[1] >= 2 and x.shape[2] >= 2:
+            x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    if len(x.shape) > 2:
+        x = keras.layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(spec["hiddenLayers"]):
+        if batch_norm:
+            x = keras.layers.Dense(units, use_bias=False, name=f"dense{i}")(x)
+            x = activate(x, f"dense{i}")
+        else:
+            x = keras.layers.Dense(units, activation=activation, name=f"dense{i}")(x)
+        if spec["dropout"] > 0:
+            x = keras.layers.Dropout(spec["dropout"], name=f"dropout{i}")(x)
+    return keras.layers.Dense(num_classes, name="logits")(x)
 
 
 def _split(spec, x, y, val_mask, rng):
@@ -149,6 +229,31 @@ def _NonFiniteGuard(keras):
     return NonFiniteGuard()
 
 
+def _inputs(spec: dict[str, Any], data: dict[str, Any], seed: int):
+    """What ``model.fit`` reads, the number of training rows, and what adapts standardization.
+
+    Collected data arrives as arrays (uint8 pixels are made float32 here, losslessly); staged
+    data is streamed from its files (:func:`sparktf._staging.staged_datasets`).
+    """
+    if "staged" in data:
+        from sparktf._staging import staged_datasets
+
+        train, validation, rows, adapt = staged_datasets(spec, data, seed)
+        return {"x": train, "validation_data": validation, "shuffle": False}, rows, adapt
+    x = np.asarray(data["x"], dtype=np.float32)
+    x_train, y_train, validation = _split(
+        spec, x, data["y"], data.get("valMask"), np.random.default_rng(seed)
+    )
+    inputs = {
+        "x": x_train,
+        "y": y_train,
+        "batch_size": spec["batchSize"],
+        "validation_data": validation,
+        "shuffle": True,
+    }
+    return inputs, len(y_train), x_train
+
+
 def train_one(index: int, spec: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     """Train one model. Never raises for a failed trial: the failure is in the result."""
     start = time.time()
@@ -169,13 +274,11 @@ def train_one(index: int, spec: dict[str, Any], data: dict[str, Any]) -> dict[st
 
         seed = int(spec["seed"]) % (2**32)
         keras.utils.set_random_seed(seed)
-        x, y = data["x"], data["y"]
-        x_train, y_train, validation = _split(
-            spec, x, y, data.get("valMask"), np.random.default_rng(seed)
-        )
-        model, logits = build_model(spec, x.shape[1], data["numClasses"], x_train)
+        fit_inputs, train_rows, adapt = _inputs(spec, data, seed)
+        model, logits = build_model(spec, data["numFeatures"], data["numClasses"], adapt)
+        steps = spec["epochs"] * math.ceil(train_rows / spec["batchSize"])
         model.compile(
-            optimizer=_optimizer(keras, spec["optimizer"], spec["learningRate"]),
+            optimizer=_optimizer(keras, spec, steps),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=logits),
             metrics=["accuracy"],
         )
@@ -183,23 +286,15 @@ def train_one(index: int, spec: dict[str, Any], data: dict[str, Any]) -> dict[st
         callbacks: list[Any] = [guard]
         patience = spec["earlyStoppingPatience"]
         if patience > 0:
+            held_out = fit_inputs.get("validation_data") is not None
             callbacks.append(
                 keras.callbacks.EarlyStopping(
-                    monitor="val_loss" if validation is not None else "loss",
+                    monitor="val_loss" if held_out else "loss",
                     patience=patience,
                     restore_best_weights=True,
                 )
             )
-        fit = model.fit(
-            x_train,
-            y_train,
-            batch_size=spec["batchSize"],
-            epochs=spec["epochs"],
-            validation_data=validation,
-            callbacks=callbacks,
-            shuffle=True,
-            verbose=0,
-        )
+        fit = model.fit(**fit_inputs, epochs=spec["epochs"], callbacks=callbacks, verbose=0)
         history = {k: [float(v) for v in values] for k, values in fit.history.items()}
         result["history"] = history
         if guard.failure is None and not all(np.isfinite(w).all() for w in model.get_weights()):
@@ -213,6 +308,7 @@ def train_one(index: int, spec: dict[str, Any], data: dict[str, Any]) -> dict[st
         result["error"] = f"{type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc(limit=8)
     end = time.time()
+    result["worker"]["peakRssMiB"] = _peak_rss_mib()
     result["seconds"] = end - start
     result["worker"]["started"] = start
     result["worker"]["finished"] = end

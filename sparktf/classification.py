@@ -25,7 +25,7 @@ from pyspark.ml.classification import (
     ProbabilisticClassifier,
     _ProbabilisticClassifierParams,
 )
-from pyspark.ml.linalg import DenseVector, Vector, VectorUDT
+from pyspark.ml.linalg import DenseVector, Vector
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import (
     HasBatchSize,
@@ -39,7 +39,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from sparktf._data import DataSpec, check_features_column, features_as_float_array
 from sparktf._loading import model_key
+from sparktf.errors import DriverMemoryError, TrainingError, TrialFailedError
 from sparktf.param import (
     check_choice,
     check_float_range,
@@ -48,7 +50,9 @@ from sparktf.param import (
 )
 
 __all__ = [
+    "LEARNING_RATE_SCHEDULES",
     "OPTIMIZERS",
+    "DriverMemoryError",
     "TFClassificationModel",
     "TFClassifier",
     "TrainingError",
@@ -59,15 +63,9 @@ logger = logging.getLogger("sparktf")
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad", "nadam")
 ACTIVATIONS = ("relu", "elu", "gelu", "selu", "tanh", "sigmoid", "swish")
+LEARNING_RATE_SCHEDULES = ("constant", "cosine")
+DEFAULT_MAX_BROADCAST_BYTES = 256 * 1024 * 1024
 _DEFAULT_SEED = 20161112  # a fixed default, so runs are reproducible unless a seed is set
-
-
-class TrainingError(RuntimeError):
-    """Training of a TFClassifier failed (for a single fit), or every trial of a search failed."""
-
-
-class TrialFailedError(TrainingError):
-    """Raised in strict mode (``failOnTrialError=True``) when one trial of a search fails."""
 
 
 def _to_keras_json(value: Any) -> str:
@@ -191,6 +189,51 @@ class _TFClassifierParams(
         "false, a failed trial is recorded and its model scores worst on every metric",
         typeConverter=TypeConverters.toBoolean,
     )
+    batchNormalization: Param[bool] = Param(
+        Params._dummy(),
+        "batchNormalization",
+        "batch normalization after each convolution and each hidden dense layer, before the "
+        "activation (bool)",
+        typeConverter=TypeConverters.toBoolean,
+    )
+    augmentShift: Param[float] = Param(
+        Params._dummy(),
+        "augmentShift",
+        "training-time augmentation: shift each image at random by up to this fraction of its "
+        "height and width (float in [0, 0.5); 0: off). Needs inputShape; never applied when "
+        "predicting",
+        typeConverter=TypeConverters.toFloat,
+    )
+    augmentRotation: Param[float] = Param(
+        Params._dummy(),
+        "augmentRotation",
+        "training-time augmentation: rotate each image at random by up to this many degrees "
+        "either way (float in [0, 180]; 0: off). Needs inputShape; never applied when predicting",
+        typeConverter=TypeConverters.toFloat,
+    )
+    learningRateSchedule: Param[str] = Param(
+        Params._dummy(),
+        "learningRateSchedule",
+        "how the learning rate changes during training (one of: constant, cosine; cosine "
+        "decays it from learningRate to 0 over all epochs)",
+        typeConverter=TypeConverters.toString,
+    )
+    maxBroadcastBytes: Param[int] = Param(
+        Params._dummy(),
+        "maxBroadcastBytes",
+        "training data up to this size (rows x (4 x features + 8) bytes) is collected on the "
+        "driver and broadcast to the training tasks; larger data is staged as Parquet files "
+        "under stagingDir, which every task streams (int >= 0; 0 always stages)",
+        typeConverter=TypeConverters.toInt,
+    )
+    stagingDir: Param[str] = Param(
+        Params._dummy(),
+        "stagingDir",
+        "folder for staged training data, readable by every executor on a cluster (HDFS, S3, "
+        "a shared mount); empty: the Spark conf spark.sparktf.stagingDir, else a temporary "
+        "folder when the master is local. Staged files are removed after the job",
+        typeConverter=TypeConverters.toString,
+    )
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -210,6 +253,12 @@ class _TFClassifierParams(
             kerasModel="",
             predictBatchSize=1024,
             failOnTrialError=False,
+            batchNormalization=False,
+            augmentShift=0.0,
+            augmentRotation=0.0,
+            learningRateSchedule="constant",
+            maxBroadcastBytes=DEFAULT_MAX_BROADCAST_BYTES,
+            stagingDir="",
             seed=_DEFAULT_SEED,
         )
 
@@ -265,6 +314,30 @@ class _TFClassifierParams(
         """Gets the value of failOnTrialError or its default value."""
         return self.getOrDefault(self.failOnTrialError)
 
+    def getBatchNormalization(self) -> bool:
+        """Gets the value of batchNormalization or its default value."""
+        return self.getOrDefault(self.batchNormalization)
+
+    def getAugmentShift(self) -> float:
+        """Gets the value of augmentShift or its default value."""
+        return self.getOrDefault(self.augmentShift)
+
+    def getAugmentRotation(self) -> float:
+        """Gets the value of augmentRotation or its default value."""
+        return self.getOrDefault(self.augmentRotation)
+
+    def getLearningRateSchedule(self) -> str:
+        """Gets the value of learningRateSchedule or its default value."""
+        return self.getOrDefault(self.learningRateSchedule)
+
+    def getMaxBroadcastBytes(self) -> int:
+        """Gets the value of maxBroadcastBytes or its default value."""
+        return self.getOrDefault(self.maxBroadcastBytes)
+
+    def getStagingDir(self) -> str:
+        """Gets the value of stagingDir or its default value."""
+        return self.getOrDefault(self.stagingDir)
+
     # -- driver-side checks -------------------------------------------------------------------
 
     def _training_spec(self) -> dict[str, Any]:
@@ -284,9 +357,23 @@ class _TFClassifierParams(
             "classCount": check_int_range(self, "classCount", 0),
             "standardization": bool(self.getStandardization()),
             "kerasModel": self.getKerasModel(),
+            "batchNormalization": bool(self.getBatchNormalization()),
+            "augmentShift": check_float_range(self, "augmentShift", 0.0, 0.5, closed="left"),
+            "augmentRotation": check_float_range(self, "augmentRotation", 0.0, 180.0),
+            "learningRateSchedule": check_choice(
+                self, "learningRateSchedule", LEARNING_RATE_SCHEDULES
+            ),
             "seed": int(self.getSeed()),
         }
         check_int_range(self, "predictBatchSize", 1)
+        check_int_range(self, "maxBroadcastBytes", 0)
+        augmented = spec["augmentShift"] > 0 or spec["augmentRotation"] > 0
+        if augmented and len(spec["inputShape"]) not in (2, 3):
+            raise ValueError(
+                "The 'augmentShift' and 'augmentRotation' params of TFClassifier need "
+                "'inputShape' ([height, width] or [height, width, channels]) to see features as "
+                f"images. Got inputShape={spec['inputShape']} instead."
+            )
         if spec["classCount"] == 1:
             raise ValueError(
                 "The 'classCount' param of TFClassifier must be 0 (infer) or an int >= 2. "
@@ -305,147 +392,6 @@ class _TFClassifierParams(
                 f"Got {spec['inputShape']} instead."
             )
         return spec
-
-
-def _check_features_column(dataset: DataFrame, name: str, stage: str) -> T.DataType:
-    if name not in dataset.columns:
-        raise ValueError(
-            f"{stage} expects a features column '{name}' (featuresCol), but the DataFrame has "
-            f"only these columns: {dataset.columns}."
-        )
-    dtype = dataset.schema[name].dataType
-    numeric = (T.FloatType, T.DoubleType, T.IntegerType, T.LongType, T.ShortType, T.ByteType)
-    ok = isinstance(dtype, VectorUDT) or (
-        isinstance(dtype, T.ArrayType) and isinstance(dtype.elementType, numeric)
-    )
-    if not ok:
-        raise TypeError(
-            f"Column '{name}' (featuresCol) of {stage} must be an ml Vector or an array of "
-            f"numbers (array<float> or array<double>). Got {dtype.simpleString()} instead."
-        )
-    return dtype
-
-
-def _features_as_float_array(dataset: DataFrame, name: str) -> Any:
-    from pyspark.ml.functions import vector_to_array
-
-    if isinstance(dataset.schema[name].dataType, VectorUDT):
-        return vector_to_array(F.col(name), "float32")
-    return F.col(name).cast(T.ArrayType(T.FloatType()))
-
-
-def _collect_training_data(est: _TFClassifierParams, dataset: DataFrame) -> dict[str, Any]:
-    """Check the input DataFrame and collect features and labels once through Arrow."""
-    stage = type(est).__name__
-    features, label = est.getFeaturesCol(), est.getLabelCol()
-    _check_features_column(dataset, features, stage)
-    if label not in dataset.columns:
-        raise ValueError(
-            f"{stage} expects a label column '{label}' (labelCol), but the DataFrame has only "
-            f"these columns: {dataset.columns}."
-        )
-    label_type = dataset.schema[label].dataType
-    if not isinstance(label_type, T.NumericType):
-        raise TypeError(
-            f"Column '{label}' (labelCol) of {stage} must be numeric with integer values "
-            f"0..K-1. Got {label_type.simpleString()} instead."
-        )
-    columns = [
-        _features_as_float_array(dataset, features).alias("x"),
-        F.col(label).cast("double").alias("y"),
-    ]
-    indicator = (
-        est.getOrDefault(est.validationIndicatorCol)
-        if est.isDefined(est.validationIndicatorCol)
-        else None
-    )
-    if indicator:
-        if indicator not in dataset.columns:
-            raise ValueError(
-                f"{stage} expects a validation indicator column '{indicator}' "
-                f"(validationIndicatorCol), but the DataFrame has only these columns: "
-                f"{dataset.columns}."
-            )
-        if not isinstance(dataset.schema[indicator].dataType, T.BooleanType):
-            raise TypeError(
-                f"Column '{indicator}' (validationIndicatorCol) of {stage} must be boolean. Got "
-                f"{dataset.schema[indicator].dataType.simpleString()} instead."
-            )
-        columns.append(F.col(indicator).alias("v"))
-    pdf = dataset.select(*columns).toPandas()
-    if len(pdf) == 0:
-        raise ValueError(f"{stage} cannot be fitted on an empty DataFrame (0 rows).")
-
-    null_x = pdf["x"].isna()
-    if null_x.any():
-        raise ValueError(
-            f"Column '{features}' (featuresCol) of {stage} must not contain nulls. Got "
-            f"{int(null_x.sum())} null row(s) of {len(pdf)}."
-        )
-    lengths = pdf["x"].map(len).to_numpy()
-    if lengths.min() != lengths.max():
-        counts = dict(zip(*np.unique(lengths, return_counts=True), strict=True))
-        raise ValueError(
-            f"Column '{features}' (featuresCol) of {stage} must hold vectors of one length. Got "
-            f"lengths {sorted(int(k) for k in counts)} (rows per length: "
-            f"{ {int(k): int(v) for k, v in counts.items()} })."
-        )
-    x = np.stack(pdf["x"].to_numpy()).astype(np.float32, copy=False)
-    if lengths.min() == 0:
-        raise ValueError(f"Column '{features}' (featuresCol) of {stage} holds empty vectors.")
-    if not np.isfinite(x).all():
-        bad = int((~np.isfinite(x)).any(axis=1).sum())
-        raise ValueError(
-            f"Column '{features}' (featuresCol) of {stage} must hold finite numbers. Got "
-            f"{bad} row(s) with NaN, null or infinite values."
-        )
-    y = pdf["y"].to_numpy(dtype=float, na_value=np.nan)
-    if np.isnan(y).any():
-        raise ValueError(
-            f"Column '{label}' (labelCol) of {stage} must not contain nulls. Got "
-            f"{int(np.isnan(y).sum())} null label(s) of {len(y)}."
-        )
-    non_int = y[(y != np.round(y)) | (y < 0)]
-    if len(non_int):
-        raise ValueError(
-            f"Column '{label}' (labelCol) of {stage} must hold integer class indices 0..K-1. "
-            f"Got {float(non_int[0])!r} (and {len(non_int) - 1} more invalid label(s))."
-        )
-    y = y.astype(np.int32)
-    present = np.unique(y)
-    if len(present) < 2:
-        raise ValueError(
-            f"Column '{label}' (labelCol) of {stage} must hold at least 2 classes to train a "
-            f"classifier. Got a single class: {int(present[0])}."
-        )
-    k = est.getClassCount()
-    if k and y.max() >= k:
-        raise ValueError(
-            f"Column '{label}' (labelCol) of {stage} must hold labels in [0, {k}) because "
-            f"classCount={k}. Got label {int(y.max())}."
-        )
-    data = {"x": x, "y": y, "numClasses": int(k or y.max() + 1), "valMask": None}
-    if indicator:
-        mask = pdf["v"].to_numpy(dtype=object)
-        if any(v is None or v != v for v in mask):
-            raise ValueError(
-                f"Column '{indicator}' (validationIndicatorCol) of {stage} must not contain nulls."
-            )
-        mask = mask.astype(bool)
-        if mask.all() or not mask.any():
-            raise ValueError(
-                f"Column '{indicator}' (validationIndicatorCol) of {stage} must mark some rows, "
-                f"but not all, as validation rows. Got {int(mask.sum())} of {len(mask)}."
-            )
-        data["valMask"] = mask
-    shape = est.getInputShape()
-    if shape and int(np.prod(shape)) != x.shape[1]:
-        raise ValueError(
-            f"The 'inputShape' param of {stage} must have as many elements as each feature "
-            f"vector ({x.shape[1]}). Got inputShape={shape} ({int(np.prod(shape))} elements) "
-            "instead."
-        )
-    return data
 
 
 def _inside_validator() -> bool:
@@ -536,6 +482,12 @@ class TFClassifier(
         kerasModel: Any = None,
         predictBatchSize: int = 1024,
         failOnTrialError: bool = False,
+        batchNormalization: bool = False,
+        augmentShift: float = 0.0,
+        augmentRotation: float = 0.0,
+        learningRateSchedule: str = "constant",
+        maxBroadcastBytes: int = DEFAULT_MAX_BROADCAST_BYTES,
+        stagingDir: str = "",
         thresholds: list[float] | None = None,
         seed: int | None = None,
     ) -> None:
@@ -569,6 +521,12 @@ class TFClassifier(
         kerasModel: Any = None,
         predictBatchSize: int = 1024,
         failOnTrialError: bool = False,
+        batchNormalization: bool = False,
+        augmentShift: float = 0.0,
+        augmentRotation: float = 0.0,
+        learningRateSchedule: str = "constant",
+        maxBroadcastBytes: int = DEFAULT_MAX_BROADCAST_BYTES,
+        stagingDir: str = "",
         thresholds: list[float] | None = None,
         seed: int | None = None,
     ) -> TFClassifier:
@@ -648,20 +606,69 @@ class TFClassifier(
         """Sets the value of :py:attr:`failOnTrialError`."""
         return self._set(failOnTrialError=value)
 
+    def setBatchNormalization(self, value: bool) -> TFClassifier:
+        """Sets the value of :py:attr:`batchNormalization`."""
+        return self._set(batchNormalization=value)
+
+    def setAugmentShift(self, value: float) -> TFClassifier:
+        """Sets the value of :py:attr:`augmentShift`."""
+        return self._set(augmentShift=value)
+
+    def setAugmentRotation(self, value: float) -> TFClassifier:
+        """Sets the value of :py:attr:`augmentRotation`."""
+        return self._set(augmentRotation=value)
+
+    def setLearningRateSchedule(self, value: str) -> TFClassifier:
+        """Sets the value of :py:attr:`learningRateSchedule`."""
+        return self._set(learningRateSchedule=value)
+
+    def setMaxBroadcastBytes(self, value: int) -> TFClassifier:
+        """Sets the value of :py:attr:`maxBroadcastBytes`."""
+        return self._set(maxBroadcastBytes=value)
+
+    def setStagingDir(self, value: str) -> TFClassifier:
+        """Sets the value of :py:attr:`stagingDir`."""
+        return self._set(stagingDir=value)
+
     def setSeed(self, value: int) -> TFClassifier:
         """Sets the value of :py:attr:`seed`."""
         return self._set(seed=value)
 
     # -- training ----------------------------------------------------------------------------
 
+    def _training_data(self, dataset: DataFrame):
+        """A context manager giving the training data a task reads (see :mod:`sparktf._data`).
+
+        Small data is collected and broadcast; data above ``maxBroadcastBytes`` is staged as
+        files and removed when the context ends, whether training succeeded or not.
+        """
+        from sparktf._data import training_data
+
+        indicator = (
+            self.getOrDefault(self.validationIndicatorCol)
+            if self.isDefined(self.validationIndicatorCol)
+            else None
+        )
+        spec = DataSpec(
+            stage=type(self).__name__,
+            features=self.getFeaturesCol(),
+            label=self.getLabelCol(),
+            indicator=indicator or None,
+            class_count=self.getClassCount(),
+            input_shape=tuple(self.getInputShape()),
+            max_broadcast_bytes=self.getMaxBroadcastBytes(),
+            staging_dir=self.getStagingDir(),
+        )
+        return training_data(spec, dataset)
+
     def _fit(self, dataset: DataFrame) -> TFClassificationModel:
         spec = self._training_spec()
-        data = _collect_training_data(self, dataset)
         from sparktf._distributed import record_trials, run_trainings
 
-        (result,) = run_trainings(
-            dataset.sparkSession, data, [spec], name=f"{self.uid} fit", strict=False
-        )
+        with self._training_data(dataset) as data:
+            (result,) = run_trainings(
+                dataset.sparkSession, data, [spec], name=f"{self.uid} fit", strict=False
+            )
         explicit = dict(self._paramMap)
         record_trials(self.uid, [explicit], [result])
         if result["error"]:
@@ -696,7 +703,7 @@ class TFClassifier(
     ) -> TFClassificationModel:
         model = TFClassificationModel._create(
             model_bytes=result["model"],
-            num_features=int(data["x"].shape[1]),
+            num_features=int(data["numFeatures"]),
             num_classes=int(data["numClasses"]),
             outputs_logits=bool(result.get("outputsLogits", True)),
             history={
@@ -731,16 +738,16 @@ class _TrialIterator:
     def _run(self) -> None:
         from sparktf._distributed import record_trials, run_trainings
 
-        data = _collect_training_data(self.est, self.dataset)
         labels = [_param_label(pm) for pm in self.param_maps]
-        results = run_trainings(
-            self.dataset.sparkSession,
-            data,
-            self.specs,
-            labels=labels,
-            name=f"{self.est.uid} fitMultiple",
-            strict=any(est.getFailOnTrialError() for est in self.estimators),
-        )
+        with self.est._training_data(self.dataset) as data:
+            results = run_trainings(
+                self.dataset.sparkSession,
+                data,
+                self.specs,
+                labels=labels,
+                name=f"{self.est.uid} fitMultiple",
+                strict=any(est.getFailOnTrialError() for est in self.estimators),
+            )
         record_trials(self.est.uid, self.param_maps, results)
         failures = [r for r in results if r["error"]]
         if failures and len(failures) == len(results):
@@ -809,8 +816,6 @@ class TFClassificationModel(
         outputs_logits: bool,
         history: dict[str, Any],
     ) -> TFClassificationModel:
-        from sparktf._loading import model_key
-
         model = cls()
         model._model_bytes = model_bytes
         model._num_features = num_features
@@ -932,7 +937,7 @@ class TFClassificationModel(
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         features = self.getFeaturesCol()
-        _check_features_column(dataset, features, type(self).__name__)
+        check_features_column(dataset, features, type(self).__name__)
         thresholds = self._thresholds()
         check_int_range(self, "predictBatchSize", 1)
         outputs = [(name, field) for name, field in self._output_columns() if name]
@@ -947,7 +952,7 @@ class TFClassificationModel(
         else:
             predict = self._predict_udf(dataset.sparkSession, thresholds)
             scored = dataset.withColumn(
-                "__sparktf_out", predict(_features_as_float_array(dataset, features))
+                "__sparktf_out", predict(features_as_float_array(dataset, features))
             )
         from pyspark.ml.functions import array_to_vector
 

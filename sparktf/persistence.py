@@ -138,6 +138,12 @@ GRAPH_TRANSFORMER_FILES = {
 }
 
 
+def delete_path(spark, path: str) -> None:
+    """Remove the file or folder ``path`` (recursively) on any filesystem Spark can write to."""
+    fs, jpath = _hadoop_path(spark, path)
+    fs.delete(jpath, True)
+
+
 def path_status(spark, path: str) -> str | None:
     """``"file"``, ``"dir"`` or None (missing) for ``path`` on any filesystem Spark can read."""
     fs, jpath = _hadoop_path(spark, path)

@@ -6,7 +6,11 @@ the settings that trip up a first run explicit:
 * Python workers run the driver's own interpreter (``PYSPARK_PYTHON``), so a virtual environment
   with TensorFlow installed is what the executors see too;
 * Arrow is enabled for ``toPandas`` and pandas UDFs;
-* TensorFlow's C++ start-up chatter and Spark's INFO logs are silenced.
+* TensorFlow's C++ start-up chatter and Spark's INFO logs are silenced;
+* a local session gets a driver heap sized from the machine's memory (half of it, between 1 and
+  8 GiB) instead of Spark's 1 GiB, unless the user set ``spark.driver.memory`` in ``conf``, in
+  ``SPARK_DRIVER_MEMORY``, in ``PYSPARK_SUBMIT_ARGS`` or in ``spark-defaults.conf``: the driver
+  of a local master also runs every task, and a fit collects its training data there.
 
 On a real cluster, pass ``master="spark://host:7077"`` (or build the session yourself: sparktf
 needs nothing beyond an ordinary SparkSession).
@@ -14,10 +18,13 @@ needs nothing beyond an ordinary SparkSession).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
 from collections.abc import Mapping
+
+logger = logging.getLogger("sparktf")
 
 __all__ = ["DEFAULT_MASTER", "JavaNotFoundError", "check_java", "get_spark"]
 
@@ -56,6 +63,50 @@ def _local_master(master: str) -> bool:
     return master.startswith("local")
 
 
+_GIB = 1024**3
+_MAX_AUTO_DRIVER_GIB = 8
+
+
+def physical_memory_bytes() -> int | None:
+    """The machine's physical memory, or None where it cannot be read."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def auto_driver_memory(total_bytes: int | None) -> str | None:
+    """``spark.driver.memory`` for a local session: half the machine's RAM, 1 to 8 GiB."""
+    if not total_bytes:
+        return None
+    gib = max(1, min(_MAX_AUTO_DRIVER_GIB, int(total_bytes / 2 // _GIB)))
+    return f"{gib}g"
+
+
+def _driver_memory_set_by_user(conf: Mapping[str, str] | None) -> bool:
+    if conf and "spark.driver.memory" in conf:
+        return True
+    if os.environ.get("SPARK_DRIVER_MEMORY"):
+        return True
+    submit_args = os.environ.get("PYSPARK_SUBMIT_ARGS", "")
+    if "--driver-memory" in submit_args or "spark.driver.memory" in submit_args:
+        return True
+    conf_dir = os.environ.get("SPARK_CONF_DIR") or os.path.join(
+        os.environ.get("SPARK_HOME", ""), "conf"
+    )
+    try:
+        with open(os.path.join(conf_dir, "spark-defaults.conf")) as handle:
+            return any(line.split()[:1] == ["spark.driver.memory"] for line in handle)
+    except OSError:
+        return False
+
+
+def _session_running() -> bool:
+    from pyspark import SparkContext
+
+    return SparkContext._active_spark_context is not None
+
+
 def get_spark(
     master: str | None = None,
     app_name: str = "sparktf",
@@ -74,7 +125,9 @@ def get_spark(
     app_name:
         Application name shown in the Spark UI.
     conf:
-        Extra Spark settings, e.g. ``{"spark.task.cpus": "2"}``.
+        Extra Spark settings, e.g. ``{"spark.task.cpus": "2"}``. A local master's driver
+        memory defaults to half the machine's RAM (1 to 8 GiB); ``spark.driver.memory`` here
+        overrides it.
     log_level:
         Log level of Spark's own loggers.
     preload_tensorflow:
@@ -115,6 +168,11 @@ def get_spark(
         builder = builder.config("spark.python.daemon.module", DAEMON_MODULE)
     for key, value in (conf or {}).items():
         builder = builder.config(key, str(value))
+    if _local_master(master) and not _session_running() and not _driver_memory_set_by_user(conf):
+        memory = auto_driver_memory(physical_memory_bytes())
+        if memory:
+            logger.debug("local session: spark.driver.memory=%s (from the machine's RAM)", memory)
+            builder = builder.config("spark.driver.memory", memory)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(log_level)
     return spark

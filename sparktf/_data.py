@@ -1,0 +1,326 @@
+"""Training data of TFClassifier, driver side: checks, then one collect into compact numpy blocks.
+
+A fit reads its DataFrame in two steps:
+
+1. one aggregation job (no rows reach the driver) counts the rows and checks the feature vectors
+   (nulls, one length), so the data's size is known before anything is collected;
+2. the selected columns are collected once through Arrow (``DataFrame.toArrow``) straight into
+   one float32 block, with no Python object per row, and checked there (finite values, labels).
+
+Features that are all whole numbers in 0..255 (pixels, as in MNIST) travel to the tasks as
+uint8, a quarter of the float32 size; the task turns them back into float32 (lossless).
+
+Data above ``maxBroadcastBytes`` is not collected at all: :mod:`sparktf._staging` writes it as
+Parquet files that every training task streams.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from pyspark.ml.linalg import VectorUDT
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from sparktf.errors import DriverMemoryError
+
+__all__ = [
+    "DataSpec",
+    "check_features_column",
+    "collect_training_data",
+    "driver_heap_bytes",
+    "features_as_float_array",
+    "training_data",
+]
+
+# The driver holds collected data about twice in its JVM (Arrow batches, then the broadcast
+# blocks) and twice in Python; a collect is refused when that would pass this share of the heap.
+_HEAP_SHARE = 0.6
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    """Which columns a fit reads, and what it knows of them before reading."""
+
+    stage: str
+    features: str
+    label: str
+    indicator: str | None = None
+    class_count: int = 0
+    input_shape: tuple[int, ...] = ()
+    max_broadcast_bytes: int = 256 * 1024 * 1024
+    staging_dir: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSummary:
+    """What the aggregation job found: row count and feature width."""
+
+    rows: int
+    width: int
+
+    @property
+    def float32_bytes(self) -> int:
+        """Bytes of the collected block: float32 features plus a label per row."""
+        return self.rows * (4 * self.width + 8)
+
+
+def check_features_column(dataset: DataFrame, name: str, stage: str) -> T.DataType:
+    """The type of features column ``name``; a clear error if it is missing or not numeric."""
+    if name not in dataset.columns:
+        raise ValueError(
+            f"{stage} expects a features column '{name}' (featuresCol), but the DataFrame has "
+            f"only these columns: {dataset.columns}."
+        )
+    dtype = dataset.schema[name].dataType
+    numeric = (T.FloatType, T.DoubleType, T.IntegerType, T.LongType, T.ShortType, T.ByteType)
+    ok = isinstance(dtype, VectorUDT) or (
+        isinstance(dtype, T.ArrayType) and isinstance(dtype.elementType, numeric)
+    )
+    if not ok:
+        raise TypeError(
+            f"Column '{name}' (featuresCol) of {stage} must be an ml Vector or an array of "
+            f"numbers (array<float> or array<double>). Got {dtype.simpleString()} instead."
+        )
+    return dtype
+
+
+def features_as_float_array(dataset: DataFrame, name: str) -> Any:
+    """A Column of ``array<float>`` from a Vector or numeric array column (converted on the JVM)."""
+    from pyspark.ml.functions import vector_to_array
+
+    if isinstance(dataset.schema[name].dataType, VectorUDT):
+        return vector_to_array(F.col(name), "float32")
+    return F.col(name).cast(T.ArrayType(T.FloatType()))
+
+
+def driver_heap_bytes(spark) -> int | None:
+    """The driver JVM's maximum heap, or None where it cannot be asked (e.g. Spark Connect)."""
+    try:
+        return int(spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory())
+    except Exception:
+        return None
+
+
+def _check_columns(spec: DataSpec, dataset: DataFrame) -> None:
+    check_features_column(dataset, spec.features, spec.stage)
+    if spec.label not in dataset.columns:
+        raise ValueError(
+            f"{spec.stage} expects a label column '{spec.label}' (labelCol), but the DataFrame "
+            f"has only these columns: {dataset.columns}."
+        )
+    label_type = dataset.schema[spec.label].dataType
+    if not isinstance(label_type, T.NumericType):
+        raise TypeError(
+            f"Column '{spec.label}' (labelCol) of {spec.stage} must be numeric with integer "
+            f"values 0..K-1. Got {label_type.simpleString()} instead."
+        )
+    if spec.indicator:
+        if spec.indicator not in dataset.columns:
+            raise ValueError(
+                f"{spec.stage} expects a validation indicator column '{spec.indicator}' "
+                f"(validationIndicatorCol), but the DataFrame has only these columns: "
+                f"{dataset.columns}."
+            )
+        if not isinstance(dataset.schema[spec.indicator].dataType, T.BooleanType):
+            raise TypeError(
+                f"Column '{spec.indicator}' (validationIndicatorCol) of {spec.stage} must be "
+                f"boolean. Got {dataset.schema[spec.indicator].dataType.simpleString()} instead."
+            )
+
+
+def selected_columns(spec: DataSpec, dataset: DataFrame) -> list[Any]:
+    """The columns a fit reads, as ``x`` (array<float>), ``y`` (double) and ``v`` (boolean)."""
+    columns = [
+        features_as_float_array(dataset, spec.features).alias("x"),
+        F.col(spec.label).cast("double").alias("y"),
+    ]
+    if spec.indicator:
+        columns.append(F.col(spec.indicator).alias("v"))
+    return columns
+
+
+def summarize(spec: DataSpec, selected: DataFrame) -> DataSummary:
+    """One aggregation job: rows and feature width, with the checks that need no collect."""
+    size = F.size("x")
+    row = selected.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count("x").alias("present"),
+        F.min(size).alias("shortest"),
+        F.max(size).alias("longest"),
+    ).first()
+    rows, present = int(row["rows"]), int(row["present"])
+    if rows == 0:
+        raise ValueError(f"{spec.stage} cannot be fitted on an empty DataFrame (0 rows).")
+    if present != rows:
+        raise ValueError(
+            f"Column '{spec.features}' (featuresCol) of {spec.stage} must not contain nulls. "
+            f"Got {rows - present} null row(s) of {rows}."
+        )
+    if row["shortest"] != row["longest"]:
+        counts = {
+            int(r["n"]): int(r["count"])
+            for r in selected.groupBy(size.alias("n")).count().orderBy("n").collect()
+        }
+        raise ValueError(
+            f"Column '{spec.features}' (featuresCol) of {spec.stage} must hold vectors of one "
+            f"length. Got lengths {sorted(counts)} (rows per length: {counts})."
+        )
+    width = int(row["longest"])
+    if width == 0:
+        raise ValueError(
+            f"Column '{spec.features}' (featuresCol) of {spec.stage} holds empty vectors."
+        )
+    if spec.input_shape and int(np.prod(spec.input_shape)) != width:
+        raise ValueError(
+            f"The 'inputShape' param of {spec.stage} must have as many elements as each feature "
+            f"vector ({width}). Got inputShape={list(spec.input_shape)} "
+            f"({int(np.prod(spec.input_shape))} elements) instead."
+        )
+    return DataSummary(rows=rows, width=width)
+
+
+def check_fits_driver(spec: DataSpec, summary: DataSummary, spark, max_broadcast: int) -> None:
+    """Refuse, before the collect, data that the driver's JVM heap cannot hold."""
+    heap = driver_heap_bytes(spark)
+    need = 2 * summary.float32_bytes
+    if heap is None or need <= _HEAP_SHARE * heap:
+        return
+    raise DriverMemoryError(
+        f"{spec.stage}: the training data ({summary.rows} rows x {summary.width} features, "
+        f"{_mib(summary.float32_bytes)} as float32) is too large to collect on this driver, "
+        f"whose JVM heap is {_mib(heap)} (collecting and broadcasting it needs about "
+        f"{_mib(need)}). Either give the driver more memory (spark.driver.memory, e.g. "
+        f"--conf spark.driver.memory={max(2, int(np.ceil(need / _HEAP_SHARE / 2**30)))}g, set "
+        f"before the session starts), or stage the data as files that each training task "
+        f"streams: set maxBroadcastBytes below {summary.float32_bytes} (it is {max_broadcast})."
+    )
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:,.0f} MiB"
+
+
+def compact_features(x: np.ndarray) -> np.ndarray:
+    """``x`` as uint8 when that is lossless (whole numbers in 0..255), else ``x`` itself."""
+    if x.size == 0 or x.min() < 0 or x.max() > 255:
+        return x
+    small = x.astype(np.uint8)
+    return small if np.array_equal(small, x) else x
+
+
+def collect_training_data(spec: DataSpec, selected: DataFrame, summary: DataSummary) -> dict:
+    """Collect the selected columns (:func:`selected_columns`) once through Arrow; check them.
+
+    Returns the dict a training task reads: ``x`` (rows x width, float32 or lossless uint8),
+    ``y`` (int32 class indices), ``numClasses``, ``valMask`` (bool per row, or None).
+    """
+    table = selected.toArrow()
+    n = table.num_rows
+    if n != summary.rows:  # the DataFrame changed between the two reads (non-deterministic)
+        summary = DataSummary(rows=n, width=summary.width)
+    x = np.empty((n, summary.width), dtype=np.float32)
+    start = 0
+    for chunk in table.column("x").chunks:
+        if chunk.null_count:
+            raise ValueError(
+                f"Column '{spec.features}' (featuresCol) of {spec.stage} must not contain nulls."
+            )
+        values = chunk.flatten().to_numpy(zero_copy_only=False)
+        rows = len(chunk)
+        if values.size != rows * summary.width:
+            raise ValueError(
+                f"Column '{spec.features}' (featuresCol) of {spec.stage} must hold vectors of "
+                f"one length ({summary.width})."
+            )
+        x[start : start + rows] = values.reshape(rows, summary.width)
+        start += rows
+    y = table.column("y").to_numpy()
+    mask = table.column("v") if spec.indicator else None
+    del table
+    finite = np.isfinite(x).all(axis=1)
+    if not finite.all():
+        raise ValueError(
+            f"Column '{spec.features}' (featuresCol) of {spec.stage} must hold finite numbers. "
+            f"Got {int((~finite).sum())} row(s) with NaN, null or infinite values."
+        )
+    y = _class_indices(spec, np.asarray(y, dtype=np.float64))
+    data: dict[str, Any] = {
+        "x": compact_features(x),
+        "y": y,
+        "numClasses": int(spec.class_count or y.max() + 1),
+        "numFeatures": summary.width,
+        "valMask": None,
+    }
+    if mask is not None:
+        if mask.null_count:
+            raise ValueError(
+                f"Column '{spec.indicator}' (validationIndicatorCol) of {spec.stage} must not "
+                "contain nulls."
+            )
+        data["valMask"] = _validation_mask(spec, mask.to_numpy(zero_copy_only=False))
+    return data
+
+
+def _class_indices(spec: DataSpec, y: np.ndarray) -> np.ndarray:
+    """Labels as int32 class indices, with the checks a classifier needs."""
+    if np.isnan(y).any():
+        raise ValueError(
+            f"Column '{spec.label}' (labelCol) of {spec.stage} must not contain nulls. Got "
+            f"{int(np.isnan(y).sum())} null label(s) of {len(y)}."
+        )
+    non_int = y[(y != np.round(y)) | (y < 0)]
+    if len(non_int):
+        raise ValueError(
+            f"Column '{spec.label}' (labelCol) of {spec.stage} must hold integer class indices "
+            f"0..K-1. Got {float(non_int[0])!r} (and {len(non_int) - 1} more invalid label(s))."
+        )
+    y = y.astype(np.int32)
+    present = np.unique(y)
+    if len(present) < 2:
+        raise ValueError(
+            f"Column '{spec.label}' (labelCol) of {spec.stage} must hold at least 2 classes to "
+            f"train a classifier. Got a single class: {int(present[0])}."
+        )
+    k = spec.class_count
+    if k and y.max() >= k:
+        raise ValueError(
+            f"Column '{spec.label}' (labelCol) of {spec.stage} must hold labels in [0, {k}) "
+            f"because classCount={k}. Got label {int(y.max())}."
+        )
+    return y
+
+
+def _validation_mask(spec: DataSpec, mask: np.ndarray) -> np.ndarray:
+    mask = mask.astype(bool)
+    if mask.all() or not mask.any():
+        raise ValueError(
+            f"Column '{spec.indicator}' (validationIndicatorCol) of {spec.stage} must mark some "
+            f"rows, but not all, as validation rows. Got {int(mask.sum())} of {len(mask)}."
+        )
+    return mask
+
+
+@contextlib.contextmanager
+def training_data(spec: DataSpec, dataset: DataFrame) -> Iterator[dict]:
+    """The training data of one fit or fitMultiple call, as the dict the tasks read.
+
+    Data up to ``spec.max_broadcast_bytes`` is collected (and later broadcast); larger data is
+    staged as Parquet files (:mod:`sparktf._staging`), removed when the context ends.
+    """
+    _check_columns(spec, dataset)
+    selected = dataset.select(*selected_columns(spec, dataset))
+    summary = summarize(spec, selected)
+    if summary.float32_bytes > spec.max_broadcast_bytes:
+        from sparktf._staging import staged_training_data
+
+        with staged_training_data(spec, selected, summary) as data:
+            yield data
+        return
+    check_fits_driver(spec, summary, dataset.sparkSession, spec.max_broadcast_bytes)
+    yield collect_training_data(spec, selected, summary)

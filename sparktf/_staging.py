@@ -1,0 +1,337 @@
+"""Training data larger than a broadcast: staged once as Parquet, streamed by every task.
+
+Driver side (:func:`staged_training_data`): the selected columns are checked by aggregation jobs
+(the rows never reach the driver) and written once as Parquet under a staging folder: on a local
+master a temporary folder by default, on a cluster a folder every executor can read (HDFS, S3, a
+shared mount) named by the ``stagingDir`` Param or the Spark conf ``spark.sparktf.stagingDir``.
+The folder is removed when the fit ends, whether it succeeded, failed or was interrupted.
+
+Worker side (:func:`staged_datasets`): each training task streams the files through a
+``tf.data`` pipeline: files and their record batches in a new random order every epoch, rows
+shuffled within a bounded buffer, then batched. A task holds at most the buffer in memory,
+whatever the data's size.
+
+Held-out rows: with ``validationIndicatorCol`` the column marks them as usual; with
+``validationSplit`` a uniform random number drawn once per row when the data is staged decides
+(rows below the fraction are held out), so the split does not depend on the order tasks read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+logger = logging.getLogger("sparktf")
+
+__all__ = ["STAGING_CONF", "resolve_staging_dir", "staged_datasets", "staged_training_data"]
+
+STAGING_CONF = "spark.sparktf.stagingDir"
+# Rows a task shuffles at once (bounded in bytes too), and rows per Parquet record batch read.
+_SHUFFLE_BYTES = 64 * 1024 * 1024
+_SHUFFLE_ROWS = 16_384
+_READ_ROWS = 4_096
+
+
+def resolve_staging_dir(spark, stage: str, staging_dir: str) -> tuple[str, bool]:
+    """The staging root and whether it is a temporary folder sparktf made (and removes)."""
+    root = staging_dir or spark.conf.get(STAGING_CONF, "") or ""
+    if root:
+        return root, False
+    master = spark.conf.get("spark.master", "")
+    if master.startswith("local"):
+        return tempfile.mkdtemp(prefix="sparktf-staging-"), True
+    raise ValueError(
+        f"{stage} must stage its training data (it is larger than maxBroadcastBytes), but no "
+        f"staging folder is set for the master {master!r}. Set the 'stagingDir' param, or the "
+        f"Spark conf {STAGING_CONF}, to a folder every executor can read (HDFS, S3 or a shared "
+        "mount), or raise maxBroadcastBytes to collect and broadcast the data instead."
+    )
+
+
+def _is_local(path: str) -> bool:
+    """A path without a scheme, or a file: URI, is a local (or shared-mount) path."""
+    return "://" not in path or path.startswith("file:")
+
+
+def _local(path: str) -> str:
+    return urlparse(path).path if path.startswith("file:") else path
+
+
+def _spark_uri(path: str) -> str:
+    """The URI Spark writes to: local paths as file: URIs, whatever fs.defaultFS says."""
+    return "file://" + os.path.abspath(_local(path)) if _is_local(path) else path
+
+
+def _arrow_uri(path: str) -> str:
+    """The URI pyarrow reads: Hadoop's s3a:// and s3n:// are pyarrow's s3://."""
+    for prefix in ("s3a://", "s3n://"):
+        if path.startswith(prefix):
+            return "s3://" + path[len(prefix) :]
+    return path
+
+
+def _delete(spark, path: str) -> None:
+    if _is_local(path):
+        shutil.rmtree(_local(path), ignore_errors=True)
+        return
+    from sparktf.persistence import delete_path
+
+    delete_path(spark, path)
+
+
+def _not_finite(v):
+    from pyspark.sql import functions as F
+
+    return v.isNull() | F.isnan(v) | (F.abs(v) == float("inf"))
+
+
+def _check_staged(spec, selected, rows: int) -> dict[str, Any]:
+    """Aggregation-job checks of labels, finiteness and the indicator; the number of classes."""
+    from pyspark.sql import functions as F
+
+    y = F.col("y")
+    exprs = [
+        F.count(y).alias("labels"),
+        F.min(y).alias("lowest"),
+        F.max(y).alias("highest"),
+        F.sum(((y != F.round(y)) | (y < 0)).cast("long")).alias("non_int"),
+        F.sum(F.exists("x", _not_finite).cast("long")).alias("non_finite"),
+        F.countDistinct(y).alias("classes"),
+    ]
+    if spec.indicator:
+        exprs += [F.count("v").alias("marked"), F.sum(F.col("v").cast("long")).alias("held")]
+    row = selected.agg(*exprs).first()
+    if row["non_finite"]:
+        raise ValueError(
+            f"Column '{spec.features}' (featuresCol) of {spec.stage} must hold finite numbers. "
+            f"Got {int(row['non_finite'])} row(s) with NaN, null or infinite values."
+        )
+    if row["labels"] != rows:
+        raise ValueError(
+            f"Column '{spec.label}' (labelCol) of {spec.stage} must not contain nulls. Got "
+            f"{rows - int(row['labels'])} null label(s) of {rows}."
+        )
+    if row["non_int"]:
+        bad = selected.where((y != F.round(y)) | (y < 0)).select("y").first()[0]
+        raise ValueError(
+            f"Column '{spec.label}' (labelCol) of {spec.stage} must hold integer class indices "
+            f"0..K-1. Got {float(bad)!r} (and {int(row['non_int']) - 1} more invalid label(s))."
+        )
+    if row["classes"] < 2:
+        raise ValueError(
+            f"Column '{spec.label}' (labelCol) of {spec.stage} must hold at least 2 classes to "
+            f"train a classifier. Got a single class: {int(row['lowest'])}."
+        )
+    k = spec.class_count
+    if k and row["highest"] >= k:
+        raise ValueError(
+            f"Column '{spec.label}' (labelCol) of {spec.stage} must hold labels in [0, {k}) "
+            f"because classCount={k}. Got label {int(row['highest'])}."
+        )
+    if spec.indicator:
+        if row["marked"] != rows:
+            raise ValueError(
+                f"Column '{spec.indicator}' (validationIndicatorCol) of {spec.stage} must not "
+                "contain nulls."
+            )
+        held = int(row["held"] or 0)
+        if held in (0, rows):
+            raise ValueError(
+                f"Column '{spec.indicator}' (validationIndicatorCol) of {spec.stage} must mark "
+                f"some rows, but not all, as validation rows. Got {held} of {rows}."
+            )
+    return {"numClasses": int(k or row["highest"] + 1)}
+
+
+@contextlib.contextmanager
+def staged_training_data(spec, selected, summary, seed: int = 0) -> Iterator[dict[str, Any]]:
+    """Stage ``selected`` (columns x, y[, v]) as Parquet; yield the dict the tasks read."""
+    from pyspark.sql import functions as F
+
+    spark = selected.sparkSession
+    checked = _check_staged(spec, selected, summary.rows)
+    root, temporary = resolve_staging_dir(spark, spec.stage, spec.staging_dir)
+    path = root if temporary else root.rstrip("/") + f"/sparktf-{uuid.uuid4().hex[:12]}"
+    logger.info(
+        "%s: staging %d rows x %d features (%.0f MiB as float32) under %s",
+        spec.stage,
+        summary.rows,
+        summary.width,
+        summary.float32_bytes / 2**20,
+        path,
+    )
+    try:
+        staged = selected.withColumn("y", F.col("y").cast("int")).withColumn("r", F.rand(seed))
+        data_path = path.rstrip("/") + "/data"
+        staged.write.mode("overwrite").parquet(_spark_uri(data_path))
+        yield {
+            "staged": data_path,
+            "rows": summary.rows,
+            "numFeatures": summary.width,
+            "numClasses": checked["numClasses"],
+            "hasIndicator": bool(spec.indicator),
+        }
+    finally:
+        _delete(spark, path)
+
+
+# -- worker side ----------------------------------------------------------------------------------
+
+
+def _files(path: str) -> tuple[Any, list[str]]:
+    """The Parquet files under ``path``, with the pyarrow file system that reads them."""
+    import pyarrow.fs as pafs
+
+    if _is_local(path):
+        fs, root = pafs.LocalFileSystem(), _local(path)
+    else:
+        fs, root = pafs.FileSystem.from_uri(_arrow_uri(path))
+    infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
+    names = sorted(
+        i.path for i in infos if i.is_file and not os.path.basename(i.path).startswith(("_", "."))
+    )
+    return fs, names
+
+
+def _batches(fs, files: list[str], columns: list[str], rng: np.random.Generator | None):
+    """Record batches of ``columns`` from ``files``, in a random order when ``rng`` is given."""
+    import pyarrow.parquet as pq
+
+    order = list(files)
+    if rng is not None:
+        rng.shuffle(order)
+    for name in order:
+        with fs.open_input_file(name) as handle:
+            reader = pq.ParquetFile(handle)
+            groups = list(range(reader.num_row_groups))
+            if rng is not None:
+                rng.shuffle(groups)
+            for group in groups:
+                yield from reader.iter_batches(
+                    batch_size=_READ_ROWS, row_groups=[group], columns=columns
+                )
+
+
+def _arrays(batch, width: int, holdout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x (float32 rows), y (int32) and the held-out mask of one record batch."""
+    xs = batch.column("x").flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    x = xs.reshape(-1, width)
+    y = batch.column("y").to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+    return x, y, holdout(batch)
+
+
+def staged_datasets(spec: dict[str, Any], data: dict[str, Any], seed: int):
+    """``(train, validation, train_rows, adapt)`` tf.data pipelines over the staged files.
+
+    ``train`` yields shuffled ``(x, y)`` batches of ``batchSize`` (reshuffled every epoch),
+    ``validation`` the held-out rows in order (None when nothing is held out), ``train_rows``
+    an estimate of the training rows (for schedules), ``adapt`` the training features in order
+    (for the standardization layer).
+    """
+    import tensorflow as tf
+
+    width = int(data["numFeatures"])
+    fs, files = _files(data["staged"])
+    fraction = float(spec.get("validationSplit") or 0.0)
+    if data.get("hasIndicator"):
+        columns = ["x", "y", "v"]
+
+        def holdout(batch):
+            return batch.column("v").to_numpy(zero_copy_only=False).astype(bool)
+
+    else:
+        columns = ["x", "y", "r"]
+
+        def holdout(batch):
+            return batch.column("r").to_numpy(zero_copy_only=False) < fraction
+
+    held = data.get("hasIndicator") or fraction > 0
+    batch_size = int(spec["batchSize"])
+    buffer_rows = max(batch_size, min(_SHUFFLE_ROWS, _SHUFFLE_BYTES // (4 * width)))
+    epochs = iter(range(1 << 30))
+
+    def train_rows():
+        rng = np.random.default_rng([seed, next(epochs)])
+        xs: list[np.ndarray] = []
+        ys: list[np.ndarray] = []
+        buffered = 0
+        for batch in _batches(fs, files, columns, rng):
+            x, y, out = _arrays(batch, width, holdout)
+            keep = ~out
+            xs.append(x[keep])
+            ys.append(y[keep])
+            buffered += int(keep.sum())
+            if buffered >= buffer_rows:
+                yield from _shuffled(xs, ys, batch_size, rng, flush=False)
+                buffered = sum(len(v) for v in ys)
+        yield from _shuffled(xs, ys, batch_size, rng, flush=True)
+
+    def rows_where(want_held: bool):
+        def generate():
+            for batch in _batches(fs, files, columns, None):
+                x, y, out = _arrays(batch, width, holdout)
+                mask = out if want_held else ~out
+                if mask.any():
+                    yield x[mask], y[mask]
+
+        return generate
+
+    held_rows = 0
+    if held:
+        held_rows = sum(int(holdout(b).sum()) for b in _batches(fs, files, columns[2:], None))
+    rows = int(data["rows"]) - held_rows
+    if rows == 0:
+        raise ValueError("every staged training row is held out for validation; none is left")
+
+    signature = (
+        tf.TensorSpec(shape=(None, width), dtype=tf.float32),
+        tf.TensorSpec(shape=(None,), dtype=tf.int32),
+    )
+
+    train = (
+        tf.data.Dataset.from_generator(train_rows, output_signature=signature)
+        .apply(tf.data.experimental.assert_cardinality(-(-rows // batch_size)))
+        .prefetch(2)
+    )
+    validation = None
+    if held_rows:
+        eval_size = max(batch_size, 1024)
+        chunks = tf.data.Dataset.from_generator(rows_where(True), output_signature=signature)
+        validation = (
+            chunks.unbatch()
+            .batch(eval_size)
+            .apply(tf.data.experimental.assert_cardinality(-(-held_rows // eval_size)))
+            .prefetch(2)
+        )
+    adapt = tf.data.Dataset.from_generator(rows_where(False), output_signature=signature).map(
+        lambda x, y: x
+    )
+    return train, validation, rows, adapt
+
+
+def _shuffled(xs: list, ys: list, batch_size: int, rng, flush: bool):
+    """Shuffle the buffered rows and yield full batches; keep the remainder unless flushing."""
+    if not ys:
+        return
+    x = np.concatenate(xs)
+    y = np.concatenate(ys)
+    xs.clear()
+    ys.clear()
+    order = rng.permutation(len(y))
+    full = len(y) if flush else len(y) - len(y) % batch_size
+    for start in range(0, full, batch_size):
+        index = order[start : start + batch_size]
+        yield x[index], y[index]
+    if full < len(y):
+        rest = order[full:]
+        xs.append(x[rest])
+        ys.append(y[rest])

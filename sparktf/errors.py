@@ -1,0 +1,27 @@
+"""The exceptions sparktf raises for users to catch.
+
+Bad Param values and bad input data raise the built-in ``ValueError`` and ``TypeError`` (with a
+message naming the Param or column, what was expected and what was got); these classes cover
+what those do not.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DriverMemoryError", "TrainingError", "TrialFailedError"]
+
+
+class TrainingError(RuntimeError):
+    """Training of a TFClassifier failed (for a single fit), or every trial of a search failed."""
+
+
+class TrialFailedError(TrainingError):
+    """Raised in strict mode (``failOnTrialError=True``) when one trial of a search fails."""
+
+
+class DriverMemoryError(MemoryError):
+    """The training data would not fit the driver's memory; raised before anything is collected.
+
+    The message names the data's size, the driver's limit and the two ways out: more driver
+    memory (``spark.driver.memory``), or staging the data as files that the training tasks
+    stream (a ``maxBroadcastBytes`` below the data's size).
+    """
