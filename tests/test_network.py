@@ -1,0 +1,88 @@
+"""The built-in network family: batch normalization, augmentation, schedules, standardization."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pyspark.ml.evaluation import MulticlassClassificationEvaluator
+from pyspark.ml.linalg import Vectors
+
+from sparktf import TFClassifier
+from sparktf._training import _optimizer
+
+IMAGES = {"convLayers": [8], "inputShape": [8, 8, 1], "hiddenLayers": [32], "batchSize": 64}
+
+
+def test_batch_norm_augmentation_and_cosine_train_well_and_predict_deterministically(digits):
+    train, test = digits
+    clf = TFClassifier(
+        **IMAGES,
+        epochs=8,
+        learningRate=0.01,
+        batchNormalization=True,
+        augmentShift=0.1,
+        augmentRotation=10.0,
+        learningRateSchedule="cosine",
+    )
+    model = clf.fit(train)
+    accuracy = MulticlassClassificationEvaluator(metricName="accuracy").evaluate(
+        model.transform(test)
+    )
+    assert accuracy >= 0.9
+    # Augmentation and batch statistics act only in training: predicting twice gives the same.
+    rows = [r.features for r in test.limit(5).collect()]
+    first = [model.predictProbability(v).toArray() for v in rows]
+    second = [model.predictProbability(v).toArray() for v in rows]
+    np.testing.assert_array_equal(first, second)
+    names = [layer.name for layer in model.keras_model().layers]
+    assert {"conv0_bn", "dense0_bn", "augment_shift", "augment_rotation"} <= set(names)
+
+
+def test_cosine_schedule_decays_to_zero_over_training():
+    import keras
+
+    spec = {"learningRate": 0.1, "learningRateSchedule": "cosine", "optimizer": "sgd"}
+    rate = _optimizer(keras, spec, total_steps=100).learning_rate
+    assert float(keras.ops.convert_to_numpy(rate)) == pytest.approx(0.1)
+    schedule = _optimizer(keras, spec, total_steps=100)._learning_rate
+    assert float(schedule(50)) == pytest.approx(0.05, abs=1e-6)
+    assert float(schedule(100)) == pytest.approx(0.0, abs=1e-6)
+    constant = _optimizer(keras, {**spec, "learningRateSchedule": "constant"}, 100)
+    assert float(keras.ops.convert_to_numpy(constant.learning_rate)) == pytest.approx(0.1)
+
+
+def test_a_pixel_blank_in_training_does_not_blow_up_predictions(spark):
+    """Images are standardized per channel: a per-pixel scale would divide by a zero variance."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, size=(200, 4, 4)).astype(float)
+    images[:, 0, 0] = 0.0  # this pixel is blank in every training image
+    labels = (images[:, 1:, 1:].mean(axis=(1, 2)) > 127).astype(float)
+    df = spark.createDataFrame(
+        [(Vectors.dense(x.ravel()), float(y)) for x, y in zip(images, labels, strict=True)],
+        ["features", "label"],
+    )
+    model = TFClassifier(
+        convLayers=[4], inputShape=[4, 4, 1], hiddenLayers=[8], epochs=2, batchSize=32
+    ).fit(df)
+    probe = images[0].copy()
+    probe[0, 0] = 255.0
+    raw = model.predictRaw(Vectors.dense(probe.ravel())).toArray()
+    assert np.abs(raw).max() < 1e3
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"augmentShift": 0.5, "inputShape": [8, 8]}, r"'augmentShift' param .* \[0, 0\.5\)"),
+        ({"augmentRotation": 200.0, "inputShape": [8, 8]}, r"'augmentRotation' .* \[0, 180\]"),
+        (
+            {"augmentShift": 0.1},
+            r"'augmentShift' and 'augmentRotation' params .* need 'inputShape'",
+        ),
+        ({"learningRateSchedule": "linear"}, r"'learningRateSchedule' .* 'constant', 'cosine'"),
+        ({"maxBroadcastBytes": -1}, r"'maxBroadcastBytes' param .* int in \[0, inf\)"),
+    ],
+)
+def test_bad_network_params_fail_clearly(params, message):
+    with pytest.raises(ValueError, match=message):
+        TFClassifier(**params)._training_spec()

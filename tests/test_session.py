@@ -1,0 +1,53 @@
+"""sparktf.session: driver memory sized from the machine for local sessions."""
+
+from __future__ import annotations
+
+import pytest
+
+from sparktf import session
+from sparktf.session import auto_driver_memory
+
+GIB = 1024**3
+
+
+@pytest.mark.parametrize(
+    ("total", "expected"),
+    [(24 * GIB, "8g"), (64 * GIB, "8g"), (6 * GIB, "3g"), (1 * GIB, "1g"), (None, None)],
+)
+def test_auto_driver_memory_is_half_the_ram_between_1_and_8_gib(total, expected):
+    assert auto_driver_memory(total) == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "conf"),
+    [
+        ({}, {"spark.driver.memory": "2g"}),
+        ({"SPARK_DRIVER_MEMORY": "2g"}, None),
+        ({"PYSPARK_SUBMIT_ARGS": "--driver-memory 2g pyspark-shell"}, None),
+        ({"PYSPARK_SUBMIT_ARGS": "--conf spark.driver.memory=2g pyspark-shell"}, None),
+    ],
+)
+def test_a_driver_memory_set_by_the_user_wins(monkeypatch, tmp_path, env, conf):
+    for key in ("SPARK_DRIVER_MEMORY", "PYSPARK_SUBMIT_ARGS"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    assert not session._driver_memory_set_by_user(None)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert session._driver_memory_set_by_user(conf)
+
+
+def test_spark_defaults_conf_counts_as_set_by_the_user(monkeypatch, tmp_path):
+    for key in ("SPARK_DRIVER_MEMORY", "PYSPARK_SUBMIT_ARGS"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    (tmp_path / "spark-defaults.conf").write_text("spark.executor.memory 2g\n")
+    assert not session._driver_memory_set_by_user(None)
+    (tmp_path / "spark-defaults.conf").write_text("spark.driver.memory   3g\n")
+    assert session._driver_memory_set_by_user(None)
+
+
+def test_the_suite_session_got_a_sized_driver(spark):
+    """conftest's get_spark(master='local[2]') set no memory: the heap follows the machine."""
+    expected = auto_driver_memory(session.physical_memory_bytes())
+    assert spark.sparkContext.getConf().get("spark.driver.memory") == expected
