@@ -94,22 +94,23 @@ def _not_finite(v):
     return v.isNull() | F.isnan(v) | (F.abs(v) == float("inf"))
 
 
-def _check_staged(spec, selected, rows: int) -> dict[str, Any]:
-    """Aggregation-job checks of labels, finiteness and the indicator; the number of classes."""
+def _check_staged(spec, staged, rows: int) -> dict[str, Any]:
+    """Checks of labels, finiteness and the indicator, by one aggregation over the staged files;
+    returns the number of classes."""
     from pyspark.sql import functions as F
 
     y = F.col("y")
+    bad_label = (y != F.round(y)) | (y < 0)
     exprs = [
         F.count(y).alias("labels"),
         F.min(y).alias("lowest"),
         F.max(y).alias("highest"),
-        F.sum(((y != F.round(y)) | (y < 0)).cast("long")).alias("non_int"),
+        F.sum(bad_label.cast("long")).alias("non_int"),
         F.sum(F.exists("x", _not_finite).cast("long")).alias("non_finite"),
-        F.countDistinct(y).alias("classes"),
     ]
     if spec.indicator:
         exprs += [F.count("v").alias("marked"), F.sum(F.col("v").cast("long")).alias("held")]
-    row = selected.agg(*exprs).first()
+    row = staged.agg(*exprs).first()
     if row["non_finite"]:
         raise ValueError(
             f"Column '{spec.features}' (featuresCol) of {spec.stage} must hold finite numbers. "
@@ -121,12 +122,12 @@ def _check_staged(spec, selected, rows: int) -> dict[str, Any]:
             f"{rows - int(row['labels'])} null label(s) of {rows}."
         )
     if row["non_int"]:
-        bad = selected.where((y != F.round(y)) | (y < 0)).select("y").first()[0]
+        bad = staged.where(bad_label).select("y").first()[0]
         raise ValueError(
             f"Column '{spec.label}' (labelCol) of {spec.stage} must hold integer class indices "
             f"0..K-1. Got {float(bad)!r} (and {int(row['non_int']) - 1} more invalid label(s))."
         )
-    if row["classes"] < 2:
+    if row["lowest"] == row["highest"]:
         raise ValueError(
             f"Column '{spec.label}' (labelCol) of {spec.stage} must hold at least 2 classes to "
             f"train a classifier. Got a single class: {int(row['lowest'])}."
@@ -154,13 +155,14 @@ def _check_staged(spec, selected, rows: int) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def staged_training_data(spec, selected, summary, seed: int = 0) -> Iterator[dict[str, Any]]:
-    """Stage ``selected`` (columns x, y[, v]) as Parquet; yield the dict the tasks read."""
+    """Stage ``selected`` (columns x, y[, v]) as Parquet, check it there, and yield the dict the
+    tasks read. The input is computed once for the files; the checks read the files."""
     from pyspark.sql import functions as F
 
     spark = selected.sparkSession
-    checked = _check_staged(spec, selected, summary.rows)
     root, temporary = resolve_staging_dir(spark, spec.stage, spec.staging_dir)
     path = root if temporary else root.rstrip("/") + f"/sparktf-{uuid.uuid4().hex[:12]}"
+    data_path = path.rstrip("/") + "/data"
     logger.info(
         "%s: staging %d rows x %d features (%.0f MiB as float32) under %s",
         spec.stage,
@@ -170,9 +172,10 @@ def staged_training_data(spec, selected, summary, seed: int = 0) -> Iterator[dic
         path,
     )
     try:
-        staged = selected.withColumn("y", F.col("y").cast("int")).withColumn("r", F.rand(seed))
-        data_path = path.rstrip("/") + "/data"
-        staged.write.mode("overwrite").parquet(_spark_uri(data_path))
+        selected.withColumn("r", F.rand(seed)).write.mode("overwrite").parquet(
+            _spark_uri(data_path)
+        )
+        checked = _check_staged(spec, spark.read.parquet(_spark_uri(data_path)), summary.rows)
         yield {
             "staged": data_path,
             "rows": summary.rows,

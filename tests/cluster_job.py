@@ -75,5 +75,54 @@ def main(master: str, preload: bool) -> None:
         spark.stop()
 
 
+def staged(master: str, staging_dir: str) -> None:
+    """Two staged grids on executors with a 512 MiB heap: 40,000 and 160,000 generated rows of
+    784 float features (125 and 500 MiB as float32), built on the executors, never on the
+    driver. Prints the tasks' peak memory per size, the driver's, and the accuracy."""
+    import resource
+
+    from pyspark.ml.evaluation import MulticlassClassificationEvaluator
+    from pyspark.sql import functions as F
+
+    from sparktf import TFClassifier
+    from sparktf.session import get_spark
+
+    spark = get_spark(master=master, app_name="sparktf-staging-test")
+    try:
+        clf = TFClassifier(
+            hiddenLayers=[16],
+            epochs=1,
+            batchSize=256,
+            learningRate=0.01,
+            maxBroadcastBytes=64 * 1024 * 1024,
+            stagingDir=staging_dir,
+        )
+        maps = [{clf.learningRate: 0.01}, {clf.learningRate: 0.003}]
+        peaks, accuracy = {}, None
+        for rows in (40_000, 160_000):
+            data = spark.range(rows, numPartitions=8).select(
+                F.array(*[F.rand(i).cast("float") for i in range(784)]).alias("features")
+            )
+            data = data.withColumn("label", (F.col("features")[0] > 0.5).cast("double"))
+            models = dict(clf.fitMultiple(data, maps))
+            peaks[rows] = max(m.history["worker"]["peakRssMiB"] for m in models.values())
+            test = data.limit(2000)
+            accuracy = MulticlassClassificationEvaluator(metricName="accuracy").evaluate(
+                models[0].transform(test)
+            )
+        result = {
+            "taskPeakRssMiB": peaks,
+            "driverPeakRssMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "accuracy": accuracy,
+            "left": os.listdir(staging_dir),
+        }
+        print("RESULT " + json.dumps(result), flush=True)
+    finally:
+        spark.stop()
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], "--preload" in sys.argv[2:])
+    if "--staged" in sys.argv:
+        staged(sys.argv[1], sys.argv[sys.argv.index("--staged") + 1])
+    else:
+        main(sys.argv[1], "--preload" in sys.argv[2:])

@@ -1,7 +1,8 @@
 """Training happens in executor processes: on local-cluster and on a real standalone cluster.
 
 Each job runs in a driver process of its own (tests/cluster_job.py): a cross-validated grid, then
-the best model deployed through TFGraphTransformer on the executors. On the standalone cluster
+the best model deployed through TFGraphTransformer on the executors (and, on local-cluster, a
+staged grid larger than the executors' memory). On the standalone cluster
 the session preloads TensorFlow in the executors' Python daemons (sparktf.daemon). The standalone
 cluster is
 the one .ci/run starts (``SPARKTF_TEST_MASTER``); without it, the test starts one itself with
@@ -92,3 +93,19 @@ def test_cross_validator_on_standalone_cluster(standalone_master):
     # preload_tensorflow: every worker was forked from sparktf.daemon, which holds TensorFlow.
     assert all("-m sparktf.daemon" in d["daemon"] for d in _daemons(result)), result["daemons"]
     assert all(d["tensorflowInDaemon"] for d in _daemons(result)), result["daemons"]
+
+
+@pytest.mark.cluster
+def test_staged_grid_on_executors_with_less_memory_than_the_data(tmp_path):
+    """Data above maxBroadcastBytes is staged and streamed: a task's memory does not grow with it.
+
+    Executors have a 512 MiB heap; the larger grid reads 160,000 rows x 784 floats (500 MiB as
+    float32). The driver never collects the rows and the staged files are gone afterwards.
+    """
+    result = _run_job("local-cluster[2,1,512]", "--staged", str(tmp_path))
+    peaks = {int(k): v for k, v in result["taskPeakRssMiB"].items()}
+    # 375 MiB more data; a task that held it would grow by at least that much.
+    assert peaks[160_000] - peaks[40_000] < 100, peaks
+    assert result["driverPeakRssMiB"] < 480, result  # the 500 MiB of rows never reached it
+    assert result["accuracy"] > 0.9, result  # the label is feature 0 > 0.5
+    assert result["left"] == [], result
