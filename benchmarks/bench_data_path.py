@@ -61,6 +61,8 @@ def _make(spark, mnist: str, scale: int, path: str) -> None:
         tile = np.clip(images.astype(np.int16) + noise, 0, 255).astype(np.uint8)
         df = arrays_to_dataframe(spark, tile, labels).drop("image_id")
         df.write.mode("append" if copy else "overwrite").parquet(path)
+    with open(os.path.join(path, "_COMPLETE"), "w") as handle:  # every copy written
+        handle.write(str(scale))
 
 
 def child(args: argparse.Namespace) -> None:
@@ -71,7 +73,7 @@ def child(args: argparse.Namespace) -> None:
 
     spark = get_spark(master=args.master, app_name="bench-data-path")
     path = os.path.join(args.work, f"mnist-x{args.scale}.parquet")
-    if not os.path.exists(os.path.join(path, "_SUCCESS")):
+    if not os.path.exists(os.path.join(path, "_COMPLETE")):
         _make(spark, args.mnist, args.scale, path)
     train = spark.read.parquet(path)
     test = load_mnist(spark, args.mnist, "test")

@@ -30,6 +30,7 @@ from pyspark.sql import types as T
 from sparktf.errors import DriverMemoryError
 
 __all__ = [
+    "DEFAULT_MAX_BROADCAST_BYTES",
     "DataSpec",
     "check_features_column",
     "collect_training_data",
@@ -37,6 +38,8 @@ __all__ = [
     "features_as_float_array",
     "training_data",
 ]
+
+DEFAULT_MAX_BROADCAST_BYTES = 256 * 1024 * 1024
 
 # The driver holds collected data about twice in its JVM (Arrow batches, then the broadcast
 # blocks) and twice in Python; a collect is refused when that would pass this share of the heap.
@@ -53,16 +56,18 @@ class DataSpec:
     indicator: str | None = None
     class_count: int = 0
     input_shape: tuple[int, ...] = ()
-    max_broadcast_bytes: int = 256 * 1024 * 1024
+    max_broadcast_bytes: int = DEFAULT_MAX_BROADCAST_BYTES
     staging_dir: str = ""
+    seed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
 class DataSummary:
-    """What the aggregation job found: row count and feature width."""
+    """What the aggregation job found: rows, feature width, number of classes."""
 
     rows: int
     width: int
+    num_classes: int
 
     @property
     def float32_bytes(self) -> int:
@@ -145,22 +150,37 @@ def selected_columns(spec: DataSpec, dataset: DataFrame) -> list[Any]:
     return columns
 
 
+def _not_finite(v):
+    return v.isNull() | F.isnan(v) | (F.abs(v) == float("inf"))
+
+
 def summarize(spec: DataSpec, selected: DataFrame) -> DataSummary:
-    """One aggregation job: rows and feature width, with the checks that need no collect."""
+    """One aggregation job over the selected columns checks everything a fit needs of its data
+    (no row reaches the driver) and gives the rows, the feature width and the classes."""
     size = F.size("x")
-    row = selected.agg(
+    y = F.col("y")
+    bad_label = (y != F.round(y)) | (y < 0)
+    exprs = [
         F.count(F.lit(1)).alias("rows"),
         F.count("x").alias("present"),
         F.min(size).alias("shortest"),
         F.max(size).alias("longest"),
-    ).first()
+        F.sum(F.exists("x", _not_finite).cast("long")).alias("non_finite"),
+        F.count(y).alias("labels"),
+        F.min(y).alias("lowest"),
+        F.max(y).alias("highest"),
+        F.sum(bad_label.cast("long")).alias("non_int"),
+    ]
+    if spec.indicator:
+        exprs += [F.count("v").alias("marked"), F.sum(F.col("v").cast("long")).alias("held")]
+    row = selected.agg(*exprs).first()
     rows, present = int(row["rows"]), int(row["present"])
     if rows == 0:
         raise ValueError(f"{spec.stage} cannot be fitted on an empty DataFrame (0 rows).")
+    features = f"Column '{spec.features}' (featuresCol) of {spec.stage}"
     if present != rows:
         raise ValueError(
-            f"Column '{spec.features}' (featuresCol) of {spec.stage} must not contain nulls. "
-            f"Got {rows - present} null row(s) of {rows}."
+            f"{features} must not contain nulls. Got {rows - present} null row(s) of {rows}."
         )
     if row["shortest"] != row["longest"]:
         counts = {
@@ -168,24 +188,60 @@ def summarize(spec: DataSpec, selected: DataFrame) -> DataSummary:
             for r in selected.groupBy(size.alias("n")).count().orderBy("n").collect()
         }
         raise ValueError(
-            f"Column '{spec.features}' (featuresCol) of {spec.stage} must hold vectors of one "
-            f"length. Got lengths {sorted(counts)} (rows per length: {counts})."
+            f"{features} must hold vectors of one length. Got lengths {sorted(counts)} (rows per "
+            f"length: {counts})."
         )
     width = int(row["longest"])
     if width == 0:
-        raise ValueError(
-            f"Column '{spec.features}' (featuresCol) of {spec.stage} holds empty vectors."
-        )
+        raise ValueError(f"{features} holds empty vectors.")
     if spec.input_shape and int(np.prod(spec.input_shape)) != width:
         raise ValueError(
             f"The 'inputShape' param of {spec.stage} must have as many elements as each feature "
             f"vector ({width}). Got inputShape={list(spec.input_shape)} "
             f"({int(np.prod(spec.input_shape))} elements) instead."
         )
-    return DataSummary(rows=rows, width=width)
+    if row["non_finite"]:
+        raise ValueError(
+            f"{features} must hold finite numbers. Got {int(row['non_finite'])} row(s) with NaN, "
+            "null or infinite values."
+        )
+    label = f"Column '{spec.label}' (labelCol) of {spec.stage}"
+    if row["labels"] != rows:
+        raise ValueError(
+            f"{label} must not contain nulls. Got {rows - int(row['labels'])} null label(s) of "
+            f"{rows}."
+        )
+    if row["non_int"]:
+        bad = selected.where(bad_label).select("y").first()[0]
+        raise ValueError(
+            f"{label} must hold integer class indices 0..K-1. Got {float(bad)!r} (and "
+            f"{int(row['non_int']) - 1} more invalid label(s))."
+        )
+    if row["lowest"] == row["highest"]:
+        raise ValueError(
+            f"{label} must hold at least 2 classes to train a classifier. Got a single class: "
+            f"{int(row['lowest'])}."
+        )
+    k = spec.class_count
+    if k and row["highest"] >= k:
+        raise ValueError(
+            f"{label} must hold labels in [0, {k}) because classCount={k}. Got label "
+            f"{int(row['highest'])}."
+        )
+    if spec.indicator:
+        indicator = f"Column '{spec.indicator}' (validationIndicatorCol) of {spec.stage}"
+        if row["marked"] != rows:
+            raise ValueError(f"{indicator} must not contain nulls.")
+        held = int(row["held"] or 0)
+        if held in (0, rows):
+            raise ValueError(
+                f"{indicator} must mark some rows, but not all, as validation rows. Got {held} "
+                f"of {rows}."
+            )
+    return DataSummary(rows=rows, width=width, num_classes=int(k or row["highest"] + 1))
 
 
-def check_fits_driver(spec: DataSpec, summary: DataSummary, spark, max_broadcast: int) -> None:
+def check_fits_driver(spec: DataSpec, summary: DataSummary, spark) -> None:
     """Refuse, before the collect, data that the driver's JVM heap cannot hold."""
     heap = driver_heap_bytes(spark)
     need = 2 * summary.float32_bytes
@@ -198,7 +254,9 @@ def check_fits_driver(spec: DataSpec, summary: DataSummary, spark, max_broadcast
         f"{_mib(need)}). Either give the driver more memory (spark.driver.memory, e.g. "
         f"--conf spark.driver.memory={max(2, int(np.ceil(need / _HEAP_SHARE / 2**30)))}g, set "
         f"before the session starts), or stage the data as files that each training task "
-        f"streams: set maxBroadcastBytes below {summary.float32_bytes} (it is {max_broadcast})."
+        f"streams: set maxBroadcastBytes below {summary.float32_bytes} (it is "
+        f"{spec.max_broadcast_bytes}; on a cluster also set stagingDir to a folder every "
+        "executor reads)."
     )
 
 
@@ -215,95 +273,35 @@ def compact_features(x: np.ndarray) -> np.ndarray:
 
 
 def collect_training_data(spec: DataSpec, selected: DataFrame, summary: DataSummary) -> dict:
-    """Collect the selected columns (:func:`selected_columns`) once through Arrow; check them.
+    """Collect the checked columns (:func:`selected_columns`) once through Arrow.
 
     Returns the dict a training task reads: ``x`` (rows x width, float32 or lossless uint8),
-    ``y`` (int32 class indices), ``numClasses``, ``valMask`` (bool per row, or None).
+    ``y`` (int32 class indices), ``numClasses``, ``numFeatures``, ``valMask`` (bool per row, or
+    None).
     """
     table = selected.toArrow()
     n = table.num_rows
-    if n != summary.rows:  # the DataFrame changed between the two reads (non-deterministic)
-        summary = DataSummary(rows=n, width=summary.width)
+    if n != summary.rows:
+        raise ValueError(
+            f"{spec.stage}: the DataFrame gave {summary.rows} rows when checked and {n} when "
+            "collected; fit a deterministic DataFrame (cache or checkpoint it first)."
+        )
     x = np.empty((n, summary.width), dtype=np.float32)
     start = 0
     for chunk in table.column("x").chunks:
-        if chunk.null_count:
-            raise ValueError(
-                f"Column '{spec.features}' (featuresCol) of {spec.stage} must not contain nulls."
-            )
-        values = chunk.flatten().to_numpy(zero_copy_only=False)
         rows = len(chunk)
-        if values.size != rows * summary.width:
-            raise ValueError(
-                f"Column '{spec.features}' (featuresCol) of {spec.stage} must hold vectors of "
-                f"one length ({summary.width})."
-            )
-        x[start : start + rows] = values.reshape(rows, summary.width)
+        x[start : start + rows] = chunk.flatten().to_numpy(zero_copy_only=False).reshape(rows, -1)
         start += rows
-    y = table.column("y").to_numpy()
-    mask = table.column("v") if spec.indicator else None
+    y = table.column("y").to_numpy().astype(np.int32)
+    mask = table.column("v").to_numpy(zero_copy_only=False) if spec.indicator else None
     del table
-    finite = np.isfinite(x).all(axis=1)
-    if not finite.all():
-        raise ValueError(
-            f"Column '{spec.features}' (featuresCol) of {spec.stage} must hold finite numbers. "
-            f"Got {int((~finite).sum())} row(s) with NaN, null or infinite values."
-        )
-    y = _class_indices(spec, np.asarray(y, dtype=np.float64))
-    data: dict[str, Any] = {
+    return {
         "x": compact_features(x),
         "y": y,
-        "numClasses": int(spec.class_count or y.max() + 1),
+        "numClasses": summary.num_classes,
         "numFeatures": summary.width,
-        "valMask": None,
+        "valMask": None if mask is None else mask.astype(bool),
     }
-    if mask is not None:
-        if mask.null_count:
-            raise ValueError(
-                f"Column '{spec.indicator}' (validationIndicatorCol) of {spec.stage} must not "
-                "contain nulls."
-            )
-        data["valMask"] = _validation_mask(spec, mask.to_numpy(zero_copy_only=False))
-    return data
-
-
-def _class_indices(spec: DataSpec, y: np.ndarray) -> np.ndarray:
-    """Labels as int32 class indices, with the checks a classifier needs."""
-    if np.isnan(y).any():
-        raise ValueError(
-            f"Column '{spec.label}' (labelCol) of {spec.stage} must not contain nulls. Got "
-            f"{int(np.isnan(y).sum())} null label(s) of {len(y)}."
-        )
-    non_int = y[(y != np.round(y)) | (y < 0)]
-    if len(non_int):
-        raise ValueError(
-            f"Column '{spec.label}' (labelCol) of {spec.stage} must hold integer class indices "
-            f"0..K-1. Got {float(non_int[0])!r} (and {len(non_int) - 1} more invalid label(s))."
-        )
-    y = y.astype(np.int32)
-    present = np.unique(y)
-    if len(present) < 2:
-        raise ValueError(
-            f"Column '{spec.label}' (labelCol) of {spec.stage} must hold at least 2 classes to "
-            f"train a classifier. Got a single class: {int(present[0])}."
-        )
-    k = spec.class_count
-    if k and y.max() >= k:
-        raise ValueError(
-            f"Column '{spec.label}' (labelCol) of {spec.stage} must hold labels in [0, {k}) "
-            f"because classCount={k}. Got label {int(y.max())}."
-        )
-    return y
-
-
-def _validation_mask(spec: DataSpec, mask: np.ndarray) -> np.ndarray:
-    mask = mask.astype(bool)
-    if mask.all() or not mask.any():
-        raise ValueError(
-            f"Column '{spec.indicator}' (validationIndicatorCol) of {spec.stage} must mark some "
-            f"rows, but not all, as validation rows. Got {int(mask.sum())} of {len(mask)}."
-        )
-    return mask
 
 
 @contextlib.contextmanager
@@ -322,5 +320,5 @@ def training_data(spec: DataSpec, dataset: DataFrame) -> Iterator[dict]:
         with staged_training_data(spec, selected, summary) as data:
             yield data
         return
-    check_fits_driver(spec, summary, dataset.sparkSession, spec.max_broadcast_bytes)
+    check_fits_driver(spec, summary, dataset.sparkSession)
     yield collect_training_data(spec, selected, summary)

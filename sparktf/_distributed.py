@@ -145,7 +145,7 @@ def run_trainings(
 
     A failing trial is reported in its result (``error``), it does not fail the job. Spark's own
     task retries still cover lost executors. With ``strict``, the first failed trial cancels the
-    job and raises :class:`~sparktf.classification.TrialFailedError`.
+    job and raises :class:`~sparktf.errors.TrialFailedError`.
     """
     from sparktf._training import train_one
 
@@ -186,7 +186,7 @@ def run_trainings(
                 progress.update(seen, _describe(records[-1]) if records else None)
             failed = [r for r in records if r["error"]]
             if strict and failed:
-                from sparktf.classification import TrialFailedError
+                from sparktf.errors import TrialFailedError
 
                 sc.cancelJobGroup(group)
                 thread.join()

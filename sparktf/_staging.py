@@ -39,6 +39,7 @@ STAGING_CONF = "spark.sparktf.stagingDir"
 _SHUFFLE_BYTES = 64 * 1024 * 1024
 _SHUFFLE_ROWS = 16_384
 _READ_ROWS = 4_096
+_FILE_BYTES = 64 * 1024 * 1024
 
 
 def resolve_staging_dir(spark, stage: str, staging_dir: str) -> tuple[str, bool]:
@@ -48,7 +49,11 @@ def resolve_staging_dir(spark, stage: str, staging_dir: str) -> tuple[str, bool]
         return root, False
     master = spark.conf.get("spark.master", "")
     if master.startswith("local"):
-        return tempfile.mkdtemp(prefix="sparktf-staging-"), True
+        local_dirs = spark.conf.get("spark.local.dir", "") or ""
+        parent = local_dirs.split(",")[0].strip() or None
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        return tempfile.mkdtemp(prefix="sparktf-staging-", dir=parent), True
     raise ValueError(
         f"{stage} must stage its training data (it is larger than maxBroadcastBytes), but no "
         f"staging folder is set for the master {master!r}. Set the 'stagingDir' param, or the "
@@ -88,99 +93,48 @@ def _delete(spark, path: str) -> None:
     delete_path(spark, path)
 
 
-def _not_finite(v):
-    from pyspark.sql import functions as F
-
-    return v.isNull() | F.isnan(v) | (F.abs(v) == float("inf"))
-
-
-def _check_staged(spec, staged, rows: int) -> dict[str, Any]:
-    """Checks of labels, finiteness and the indicator, by one aggregation over the staged files;
-    returns the number of classes."""
-    from pyspark.sql import functions as F
-
-    y = F.col("y")
-    bad_label = (y != F.round(y)) | (y < 0)
-    exprs = [
-        F.count(y).alias("labels"),
-        F.min(y).alias("lowest"),
-        F.max(y).alias("highest"),
-        F.sum(bad_label.cast("long")).alias("non_int"),
-        F.sum(F.exists("x", _not_finite).cast("long")).alias("non_finite"),
-    ]
-    if spec.indicator:
-        exprs += [F.count("v").alias("marked"), F.sum(F.col("v").cast("long")).alias("held")]
-    row = staged.agg(*exprs).first()
-    if row["non_finite"]:
-        raise ValueError(
-            f"Column '{spec.features}' (featuresCol) of {spec.stage} must hold finite numbers. "
-            f"Got {int(row['non_finite'])} row(s) with NaN, null or infinite values."
-        )
-    if row["labels"] != rows:
-        raise ValueError(
-            f"Column '{spec.label}' (labelCol) of {spec.stage} must not contain nulls. Got "
-            f"{rows - int(row['labels'])} null label(s) of {rows}."
-        )
-    if row["non_int"]:
-        bad = staged.where(bad_label).select("y").first()[0]
-        raise ValueError(
-            f"Column '{spec.label}' (labelCol) of {spec.stage} must hold integer class indices "
-            f"0..K-1. Got {float(bad)!r} (and {int(row['non_int']) - 1} more invalid label(s))."
-        )
-    if row["lowest"] == row["highest"]:
-        raise ValueError(
-            f"Column '{spec.label}' (labelCol) of {spec.stage} must hold at least 2 classes to "
-            f"train a classifier. Got a single class: {int(row['lowest'])}."
-        )
-    k = spec.class_count
-    if k and row["highest"] >= k:
-        raise ValueError(
-            f"Column '{spec.label}' (labelCol) of {spec.stage} must hold labels in [0, {k}) "
-            f"because classCount={k}. Got label {int(row['highest'])}."
-        )
-    if spec.indicator:
-        if row["marked"] != rows:
-            raise ValueError(
-                f"Column '{spec.indicator}' (validationIndicatorCol) of {spec.stage} must not "
-                "contain nulls."
-            )
-        held = int(row["held"] or 0)
-        if held in (0, rows):
-            raise ValueError(
-                f"Column '{spec.indicator}' (validationIndicatorCol) of {spec.stage} must mark "
-                f"some rows, but not all, as validation rows. Got {held} of {rows}."
-            )
-    return {"numClasses": int(k or row["highest"] + 1)}
-
-
 @contextlib.contextmanager
-def staged_training_data(spec, selected, summary, seed: int = 0) -> Iterator[dict[str, Any]]:
-    """Stage ``selected`` (columns x, y[, v]) as Parquet, check it there, and yield the dict the
-    tasks read. The input is computed once for the files; the checks read the files."""
+def staged_training_data(spec, selected, summary) -> Iterator[dict[str, Any]]:
+    """Stage the checked columns x, y[, v] as Parquet; yield the dict the tasks read.
+
+    The rows are dealt round-robin into files of about 64 MiB and put in a random order within
+    each file, so that a task reading a few files at a time sees every class, however the input
+    was ordered. With ``validationSplit`` a uniform number ``r`` drawn per row (by ``seed``)
+    decides which rows are held out.
+    """
     from pyspark.sql import functions as F
 
     spark = selected.sparkSession
     root, temporary = resolve_staging_dir(spark, spec.stage, spec.staging_dir)
     path = root if temporary else root.rstrip("/") + f"/sparktf-{uuid.uuid4().hex[:12]}"
-    data_path = path.rstrip("/") + "/data"
+    data_path = _spark_uri(path.rstrip("/") + "/data")
+    files = max(spark.sparkContext.defaultParallelism, -(-summary.float32_bytes // _FILE_BYTES))
     logger.info(
-        "%s: staging %d rows x %d features (%.0f MiB as float32) under %s",
+        "%s: staging %d rows x %d features (%.0f MiB as float32) in %d files under %s",
         spec.stage,
         summary.rows,
         summary.width,
         summary.float32_bytes / 2**20,
+        files,
         path,
     )
     try:
-        selected.withColumn("r", F.rand(seed)).write.mode("overwrite").parquet(
-            _spark_uri(data_path)
-        )
-        checked = _check_staged(spec, spark.read.parquet(_spark_uri(data_path)), summary.rows)
+        staged = selected
+        if not spec.indicator:
+            staged = staged.withColumn("r", F.rand(spec.seed))
+        staged = staged.repartition(files).sortWithinPartitions(F.rand(spec.seed + 1))
+        staged.write.mode("overwrite").parquet(data_path)
+        written = spark.read.parquet(data_path).count()
+        if written != summary.rows:
+            raise ValueError(
+                f"{spec.stage}: the DataFrame gave {summary.rows} rows when checked and "
+                f"{written} when staged; fit a deterministic DataFrame (cache or checkpoint it)."
+            )
         yield {
             "staged": data_path,
             "rows": summary.rows,
             "numFeatures": summary.width,
-            "numClasses": checked["numClasses"],
+            "numClasses": summary.num_classes,
             "hasIndicator": bool(spec.indicator),
         }
     finally:
@@ -203,6 +157,17 @@ def _files(path: str) -> tuple[Any, list[str]]:
         i.path for i in infos if i.is_file and not os.path.basename(i.path).startswith(("_", "."))
     )
     return fs, names
+
+
+def _row_count(fs, files: list[str]) -> int:
+    """Rows in the Parquet files, from their footers."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    for name in files:
+        with fs.open_input_file(name) as handle:
+            total += pq.ParquetFile(handle).metadata.num_rows
+    return total
 
 
 def _batches(fs, files: list[str], columns: list[str], rng: np.random.Generator | None):
@@ -288,10 +253,22 @@ def staged_datasets(spec: dict[str, Any], data: dict[str, Any], seed: int):
 
         return generate
 
+    seen = _row_count(fs, files)
+    if seen != int(data["rows"]):
+        raise RuntimeError(
+            f"this executor sees {seen} of the {data['rows']} staged rows under "
+            f"{data['staged']}: the staging folder must be one that every executor reads "
+            "(stagingDir or spark.sparktf.stagingDir: HDFS, S3 or a shared mount)"
+        )
     held_rows = 0
     if held:
         held_rows = sum(int(holdout(b).sum()) for b in _batches(fs, files, columns[2:], None))
-    rows = int(data["rows"]) - held_rows
+    if fraction > 0 and not data.get("hasIndicator") and held_rows == 0:
+        raise ValueError(
+            f"validationSplit={fraction} held out none of the {seen} staged rows; use a larger "
+            "fraction or validationIndicatorCol"
+        )
+    rows = seen - held_rows
     if rows == 0:
         raise ValueError("every staged training row is held out for validation; none is left")
 

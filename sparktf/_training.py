@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import sys
 import time
 import traceback
 from typing import Any
@@ -25,12 +26,14 @@ def worker_identity() -> dict[str, Any]:
 
 
 def _peak_rss_mib() -> float | None:
-    """The largest resident memory this Python process has had, in MiB (None off Unix)."""
+    """The largest resident memory this Python worker has had so far, in MiB (a reused worker
+    reports its peak over every task it ran); None off Unix."""
     try:
         import resource
     except ImportError:  # pragma: no cover - Windows
         return None
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS
 
 
 def _jvm_ancestor_pid() -> int | None:

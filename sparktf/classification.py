@@ -39,7 +39,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from sparktf._data import DataSpec, check_features_column, features_as_float_array
+from sparktf._data import (
+    DEFAULT_MAX_BROADCAST_BYTES,
+    DataSpec,
+    check_features_column,
+    features_as_float_array,
+)
 from sparktf._loading import model_key
 from sparktf.errors import DriverMemoryError, TrainingError, TrialFailedError
 from sparktf.param import (
@@ -64,7 +69,6 @@ logger = logging.getLogger("sparktf")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad", "nadam")
 ACTIVATIONS = ("relu", "elu", "gelu", "selu", "tanh", "sigmoid", "swish")
 LEARNING_RATE_SCHEDULES = ("constant", "cosine")
-DEFAULT_MAX_BROADCAST_BYTES = 256 * 1024 * 1024
 _DEFAULT_SEED = 20161112  # a fixed default, so runs are reproducible unless a seed is set
 
 
@@ -658,6 +662,7 @@ class TFClassifier(
             input_shape=tuple(self.getInputShape()),
             max_broadcast_bytes=self.getMaxBroadcastBytes(),
             staging_dir=self.getStagingDir(),
+            seed=int(self.getSeed()),
         )
         return training_data(spec, dataset)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import threading
 import zlib
 
 import numpy as np
@@ -23,15 +24,16 @@ __all__ = ["arrays_to_dataframe", "load_digits", "load_mnist", "read_idx"]
 # Rows per local partition: each partition of a DataFrame built from driver-side arrays travels
 # inside its task, so it is kept to about this many bytes of float32 features.
 _PARTITION_BYTES = 4 * 1024 * 1024
+_CONF_LOCK = threading.Lock()
 
 
 def arrays_to_dataframe(spark, x: np.ndarray, y: np.ndarray | None = None, num_partitions=None):
     """A DataFrame with ``image_id``, ``features`` (ml Vector) and ``label`` (double) columns.
 
     ``x`` holds one example per row (any shape after the first axis is flattened). The data goes
-    to Spark as one Arrow table of float32 arrays, with no Python object per row, in local
-    partitions of about 4 MiB each; the ml Vectors are built on the JVM side. With
-    ``num_partitions`` the rows are then shuffled into that many partitions.
+    to Spark as one Arrow table of float32 arrays (float64 input is rounded to float32), with no
+    Python object per row, in local partitions of about 4 MiB each; the ml Vectors are built on
+    the JVM side. With ``num_partitions`` the rows are then shuffled into that many partitions.
     """
     import pyarrow as pa
     from pyspark.ml.functions import array_to_vector
@@ -39,17 +41,23 @@ def arrays_to_dataframe(spark, x: np.ndarray, y: np.ndarray | None = None, num_p
 
     x = np.asarray(x)
     n = len(x)
-    flat = np.ascontiguousarray(x.reshape(n, -1), dtype=np.float32)
-    width = flat.shape[1] if n else 0
-    offsets = pa.array(np.arange(n + 1, dtype=np.int32) * width, type=pa.int32())
+    flat = np.ascontiguousarray(x.reshape(n, int(np.prod(x.shape[1:]))), dtype=np.float32)
+    width = flat.shape[1]
+    rows_per_partition = max(1, min(10_000, _PARTITION_BYTES // max(1, 4 * width)))
+    # One list array per partition-sized chunk: offsets stay small (int32) at any size.
+    chunks = [
+        pa.ListArray.from_arrays(
+            pa.array(np.arange(len(part) + 1, dtype=np.int32) * width), pa.array(part.ravel())
+        )
+        for part in (flat[i : i + rows_per_partition] for i in range(0, n, rows_per_partition))
+    ]
     columns = {
         "image_id": pa.array(np.arange(n, dtype=np.int64)),
-        "features": pa.ListArray.from_arrays(offsets, pa.array(flat.reshape(-1))),
+        "features": pa.chunked_array(chunks, type=pa.list_(pa.float32())),
     }
     if y is not None:
         columns["label"] = pa.array(np.asarray(y, dtype=np.float64).reshape(-1))
     table = pa.table(columns)
-    rows_per_partition = max(1, min(10_000, _PARTITION_BYTES // max(1, 4 * width)))
     df = _create_from_arrow(spark, table, rows_per_partition)
     if num_partitions:
         df = df.repartition(num_partitions)
@@ -62,23 +70,26 @@ def _create_from_arrow(spark, table, rows_per_partition: int):
     Spark keeps a small table (below ``spark.sql.execution.arrow.localRelationThreshold``) in the
     query plan and splits it over the default parallelism; a larger one becomes one partition
     per Arrow batch of ``spark.sql.execution.arrow.maxRecordsPerBatch`` rows. Both settings are
-    narrowed for this one call (at most two partitions' worth stays in the plan) and restored.
+    narrowed for this one call (at most two partitions' worth stays in the plan) and restored,
+    under a lock so that concurrent calls cannot restore each other's narrowed values. Other
+    threads creating DataFrames from local data meanwhile see the narrowed values too.
     """
     narrowed = {
         "spark.sql.execution.arrow.maxRecordsPerBatch": str(rows_per_partition),
         "spark.sql.execution.arrow.localRelationThreshold": str(2 * _PARTITION_BYTES),
     }
-    previous = {key: spark.conf.get(key, None) for key in narrowed}
-    for key, value in narrowed.items():
-        spark.conf.set(key, value)
-    try:
-        return spark.createDataFrame(table)
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
+    with _CONF_LOCK:
+        previous = {key: spark.conf.get(key, None) for key in narrowed}
+        for key, value in narrowed.items():
+            spark.conf.set(key, value)
+        try:
+            return spark.createDataFrame(table)
+        finally:
+            for key, value in previous.items():
+                if value is None:
+                    spark.conf.unset(key)
+                else:
+                    spark.conf.set(key, value)
 
 
 def load_digits(spark, num_partitions: int | None = None):

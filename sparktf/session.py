@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import sys
 from collections.abc import Mapping
@@ -68,11 +69,24 @@ _MAX_AUTO_DRIVER_GIB = 8
 
 
 def physical_memory_bytes() -> int | None:
-    """The machine's physical memory, or None where it cannot be read."""
+    """The memory this process may use: the machine's RAM, or a smaller cgroup (container)
+    limit; None where neither can be read."""
     try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        total = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):
-        return None
+        total = None
+    for limit_file in (
+        "/sys/fs/cgroup/memory.max",  # cgroup v2
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",  # cgroup v1
+    ):
+        try:
+            with open(limit_file) as handle:
+                text = handle.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and (total is None or int(text) < total):
+            total = int(text)
+    return total
 
 
 def auto_driver_memory(total_bytes: int | None) -> str | None:
@@ -91,12 +105,21 @@ def _driver_memory_set_by_user(conf: Mapping[str, str] | None) -> bool:
     submit_args = os.environ.get("PYSPARK_SUBMIT_ARGS", "")
     if "--driver-memory" in submit_args or "spark.driver.memory" in submit_args:
         return True
-    conf_dir = os.environ.get("SPARK_CONF_DIR") or os.path.join(
-        os.environ.get("SPARK_HOME", ""), "conf"
-    )
+    conf_dir = os.environ.get("SPARK_CONF_DIR")
+    if not conf_dir:
+        try:
+            from pyspark.find_spark_home import _find_spark_home
+
+            conf_dir = os.path.join(_find_spark_home(), "conf")
+        except Exception:
+            return False
     try:
         with open(os.path.join(conf_dir, "spark-defaults.conf")) as handle:
-            return any(line.split()[:1] == ["spark.driver.memory"] for line in handle)
+            # Keys are separated from values by whitespace, '=' or ':'.
+            return any(
+                re.split(r"[\s=:]", line.strip(), maxsplit=1)[0] == "spark.driver.memory"
+                for line in handle
+            )
     except OSError:
         return False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import numpy as np
@@ -97,31 +98,50 @@ def test_data_too_large_for_the_driver_fails_before_the_collect(digits, monkeypa
 # -- staging --------------------------------------------------------------------------------------
 
 
-def test_staged_fit_matches_broadcast_quality_and_cleans_up(digits, tmp_path):
+@pytest.fixture
+def staging_log(caplog):
+    """The folders sparktf staged data in, from its log."""
+    caplog.set_level(logging.INFO, logger="sparktf")
+
+    def folders() -> list[str]:
+        return [
+            r.getMessage().rsplit(" under ", 1)[1]
+            for r in caplog.records
+            if r.name == "sparktf" and " staging " in r.getMessage()
+        ]
+
+    return folders
+
+
+def test_staged_fit_matches_broadcast_quality_and_cleans_up(digits, tmp_path, staging_log):
     train, test = digits
     staged = TFClassifier(**FAST, maxBroadcastBytes=0, stagingDir=str(tmp_path)).fit(train)
+    assert len(staging_log()) == 1 and staging_log()[0].startswith(str(tmp_path))
     broadcast = TFClassifier(**FAST).fit(train)
+    assert len(staging_log()) == 1  # below maxBroadcastBytes nothing is staged
     assert os.listdir(tmp_path) == []  # the staged files are gone
     staged_acc, broadcast_acc = _accuracy(staged, test), _accuracy(broadcast, test)
     assert staged_acc >= 0.93
     assert abs(staged_acc - broadcast_acc) <= 0.03
     assert len(staged.history["epochs"]["loss"]) == FAST["epochs"]
-    assert staged.history["worker"]["peakRssMiB"] > 0
 
 
-def test_staged_fit_multiple_with_validation(spark, digits, tmp_path):
+def test_staged_validation_split_and_the_default_temporary_folder(digits, staging_log):
+    train, _ = digits
+    model = TFClassifier(**FAST, maxBroadcastBytes=0, validationSplit=0.2).fit(train)
+    (folder,) = staging_log()  # a temporary folder: the master is local
+    assert not os.path.exists(folder)
+    history = model.history["epochs"]
+    assert len(history["val_accuracy"]) == FAST["epochs"]
+    assert history["val_accuracy"][-1] >= 0.9
+
+
+def test_staged_rows_sorted_by_label_are_mixed_for_training(spark, digits, tmp_path):
+    """Staging deals the rows into files in a random order: sorted input still trains."""
     train, test = digits
-    clf = TFClassifier(
-        **FAST, maxBroadcastBytes=0, stagingDir=str(tmp_path), validationIndicatorCol="isVal"
-    )
-    data = train.withColumn("isVal", F.rand(3) < 0.2)
-    maps = [{clf.learningRate: 0.01}, {clf.learningRate: 0.003}]
-    models = dict(clf.fitMultiple(data, maps))
-    assert sorted(models) == [0, 1]
-    for model in models.values():
-        assert set(model.history["epochs"]) >= {"val_loss", "val_accuracy"}
-        assert _accuracy(model, test) >= 0.9
-    assert os.listdir(tmp_path) == []
+    ordered = train.orderBy("label").coalesce(1)
+    model = TFClassifier(**FAST, maxBroadcastBytes=0, stagingDir=str(tmp_path)).fit(ordered)
+    assert _accuracy(model, test) >= 0.9
 
 
 def test_staged_files_are_removed_when_every_trial_fails(digits, tmp_path):
