@@ -87,7 +87,9 @@ def staged(master: str, staging_dir: str) -> None:
     from sparktf import TFClassifier
     from sparktf.session import get_spark
 
-    spark = get_spark(master=master, app_name="sparktf-staging-test")
+    spark = get_spark(
+        master=master, app_name="sparktf-staging-test", conf={"spark.executor.memory": "512m"}
+    )
     try:
         clf = TFClassifier(
             hiddenLayers=[16],
