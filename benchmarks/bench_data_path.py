@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -142,7 +143,12 @@ def main() -> None:
             done = subprocess.run(command, capture_output=True, text=True)
             lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
             if done.returncode or not lines:
-                reason = (done.stderr.strip().splitlines() or ["?"])[-1][:160]
+                errors = [  # the Python exception's own line, not a Java stack frame
+                    line
+                    for line in done.stderr.splitlines()
+                    if re.match(r"^[\w.]+(Error|Exception): ", line)
+                ]
+                reason = (errors or done.stderr.strip().splitlines() or ["?"])[-1][:200]
                 print(f"| {scale}x | | | {mode} | failed: {reason} | | | | |", flush=True)
                 continue
             r = json.loads(lines[-1])

@@ -132,7 +132,7 @@ def _default(results, default, train, test, evaluator) -> None:
 def _search(results, tuned, neurons, rates, train, test, evaluator, output) -> None:
     from pyspark.ml.tuning import ParamGridBuilder, TrainValidationSplit
 
-    from sparktf import TFClassifier, plot_sensitivity, tuning_report
+    from sparktf import TFClassifier, tuning_report
 
     clf = TFClassifier(**tuned)
     grid = (
@@ -180,16 +180,37 @@ def _search(results, tuned, neurons, rates, train, test, evaluator, output) -> N
     }
     print(json.dumps(results["search"]), flush=True)
 
-    figure = report.copy()
-    figure["mean"] = test_errors
-    figure["std"] = float("nan")
-    figure["metric"] = "test error"
-    results["figure"] = plot_sensitivity(
-        figure,
+    results["figure"] = figure(results, os.path.join(output, "sensitivity.png"))
+
+
+def figure(results: dict, path: str) -> str:
+    """The seed's figure: test error against learning rate, one line per neuron count."""
+    import pandas as pd
+
+    from sparktf import plot_sensitivity
+
+    trials = results["search"]["trials"]
+    best = results["search"]["best"]
+    report = pd.DataFrame(
+        {
+            "hiddenLayers": [t["hiddenLayers"] for t in trials],
+            "learningRate": [t["learningRate"] for t in trials],
+            "metric": "test error",
+            "mean": [t["test_error"] for t in trials],
+            "failure": "",
+            "best": [
+                t["hiddenLayers"] == best["hiddenLayers"]
+                and t["learningRate"] == best["learningRate"]
+                for t in trials
+            ],
+        }
+    )
+    return plot_sensitivity(
+        report,
         x="learningRate",
         line="hiddenLayers",
-        path=os.path.join(output, "sensitivity.png"),
-        title="MNIST test error against learning rate (sparktf, TrainValidationSplit 0.9)",
+        path=path,
+        title="MNIST: test error of each searched setting",
     )
 
 
@@ -219,11 +240,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--parts", default=",".join(PARTS), help="default,search (a subset reruns one part)"
     )
+    parser.add_argument(
+        "--figure", metavar="RESULTS", help="only redraw the figure from a results.json"
+    )
     args = parser.parse_args(argv)
     parts = tuple(p for p in args.parts.split(",") if p)
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         parser.error(f"--parts: unknown part(s) {unknown}; choose from {list(PARTS)}")
+    if args.figure:
+        with open(args.figure) as handle:
+            print(figure(json.load(handle), os.path.join(args.output, "sensitivity.png")))
+        return 0
     run(args.mnist, args.output, quick=args.quick, master=args.master, parts=parts)
     return 0
 

@@ -39,8 +39,9 @@ HELPERS = [
     ("sparktf.datasets", "read_idx"),
     ("sparktf.datasets", "arrays_to_dataframe"),
     ("sparktf.persistence", "load_cross_validator_model"),
-    ("sparktf.classification", "TrainingError"),
-    ("sparktf.classification", "TrialFailedError"),
+    ("sparktf.errors", "TrainingError"),
+    ("sparktf.errors", "TrialFailedError"),
+    ("sparktf.errors", "DriverMemoryError"),
 ]
 
 

@@ -16,8 +16,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "TFClassifier": "sparktf.classification",
     "TFClassificationModel": "sparktf.classification",
-    "TrainingError": "sparktf.classification",
-    "TrialFailedError": "sparktf.classification",
+    "DriverMemoryError": "sparktf.errors",
+    "TrainingError": "sparktf.errors",
+    "TrialFailedError": "sparktf.errors",
     "TFGraphTransformer": "sparktf.transformer",
     "ParamRandomBuilder": "sparktf.tuning",
     "tuning_report": "sparktf.tuning",
