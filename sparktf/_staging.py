@@ -108,7 +108,7 @@ def staged_training_data(spec, selected, summary) -> Iterator[dict[str, Any]]:
     root, temporary = resolve_staging_dir(spark, spec.stage, spec.staging_dir)
     path = root if temporary else root.rstrip("/") + f"/sparktf-{uuid.uuid4().hex[:12]}"
     data_path = _spark_uri(path.rstrip("/") + "/data")
-    files = max(spark.sparkContext.defaultParallelism, -(-summary.float32_bytes // _FILE_BYTES))
+    files = max(2, -(-summary.float32_bytes // _FILE_BYTES))
     logger.info(
         "%s: staging %d rows x %d features (%.0f MiB as float32) in %d files under %s",
         spec.stage,
