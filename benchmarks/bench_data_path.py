@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -70,6 +69,7 @@ def child(args: argparse.Namespace) -> None:
     from pyspark.ml.evaluation import MulticlassClassificationEvaluator
 
     from sparktf import TFClassifier, get_spark
+    from sparktf._training import peak_rss_mib
     from sparktf.datasets import load_mnist
 
     spark = get_spark(master=args.master, app_name="bench-data-path")
@@ -99,7 +99,7 @@ def child(args: argparse.Namespace) -> None:
                 "rows": 60000 * args.scale,
                 "float32_mib": 60000 * args.scale * (784 * 4 + 8) / 2**20,
                 "seconds": round(seconds, 1),
-                "driver_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                "driver_rss_mib": round(peak_rss_mib()),
                 "driver_heap_peak_mib": round(_heap_peak_mib(spark)),
                 "task_rss_mib": round(
                     max(m.history["worker"].get("peakRssMiB") or 0 for m in models.values())

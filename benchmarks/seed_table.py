@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 from typing import Any
@@ -63,10 +62,6 @@ PARTS = ("default", "search")
 QUICK_ROWS = 600
 
 
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def run(
     mnist: str,
     output: str,
@@ -77,14 +72,15 @@ def run(
     from pyspark.ml.evaluation import MulticlassClassificationEvaluator
 
     from sparktf import get_spark
+    from sparktf._training import peak_rss_mib
     from sparktf.datasets import load_mnist
 
     default = dict(DEFAULT)
     tuned = dict(RECIPE)
     neurons, rates = NEURONS, RATES
     if quick:
-        default.update(epochs=1, convLayers=[4])
-        tuned.update(epochs=1, convLayers=[4])
+        default.update(epochs=3, convLayers=[4])
+        tuned.update(epochs=3, convLayers=[4])
         neurons, rates = [[8], [16]], [1e-3, 1e-2]
     saved = os.path.join(output, "results.json")
 
@@ -106,7 +102,7 @@ def run(
         _default(results, default, train, test, evaluator)
     if "search" in parts:
         _search(results, tuned, neurons, rates, train, test, evaluator, output)
-    results["driver_peak_rss_mib"] = _peak_rss_mib()
+    results["driver_peak_rss_mib"] = peak_rss_mib()
     with open(saved, "w") as handle:
         json.dump(results, handle, indent=2)
     if all(part in results for part in ("default", "search")):

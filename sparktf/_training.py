@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["build_model", "train_one", "worker_identity"]
+__all__ = ["build_model", "peak_rss_mib", "train_one", "worker_identity"]
 
 
 def worker_identity() -> dict[str, Any]:
@@ -25,9 +25,21 @@ def worker_identity() -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": os.getpid(), "jvmPid": _jvm_ancestor_pid()}
 
 
-def _peak_rss_mib() -> float | None:
-    """The largest resident memory this Python worker has had so far, in MiB (a reused worker
-    reports its peak over every task it ran); None off Unix."""
+def peak_rss_mib() -> float | None:
+    """The largest resident memory of this process so far, in MiB; None where unknown.
+
+    Linux's ``VmHWM`` belongs to the process's own memory image: unlike ``ru_maxrss`` it does
+    not carry over the peak of the process that started this one (``ru_maxrss`` survives
+    ``exec``, so a child of a large process would report its parent's peak). A reused Python
+    worker reports its peak over every task it ran.
+    """
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource
     except ImportError:  # pragma: no cover - Windows
@@ -311,7 +323,7 @@ def train_one(index: int, spec: dict[str, Any], data: dict[str, Any]) -> dict[st
         result["error"] = f"{type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc(limit=8)
     end = time.time()
-    result["worker"]["peakRssMiB"] = _peak_rss_mib()
+    result["worker"]["peakRssMiB"] = peak_rss_mib()
     result["seconds"] = end - start
     result["worker"]["started"] = start
     result["worker"]["finished"] = end

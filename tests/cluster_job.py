@@ -79,12 +79,11 @@ def staged(master: str, staging_dir: str) -> None:
     """Two staged grids on executors with a 512 MiB heap: 40,000 and 160,000 generated rows of
     784 float features (125 and 500 MiB as float32), built on the executors, never on the
     driver. Prints the tasks' peak memory per size, the driver's, and the accuracy."""
-    import resource
-
     from pyspark.ml.evaluation import MulticlassClassificationEvaluator
     from pyspark.sql import functions as F
 
     from sparktf import TFClassifier
+    from sparktf._training import peak_rss_mib
     from sparktf.session import get_spark
 
     spark = get_spark(
@@ -114,7 +113,7 @@ def staged(master: str, staging_dir: str) -> None:
             )
         result = {
             "taskPeakRssMiB": peaks,
-            "driverPeakRssMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "driverPeakRssMiB": peak_rss_mib(),
             "accuracy": accuracy,
             "left": os.listdir(staging_dir),
         }

@@ -56,7 +56,7 @@ def test_seed_table_quick_run_writes_table_figure_and_results(spark, tmp_path, c
     assert f"| default setting, test accuracy | 99.20% | {default:.2%} |" in out
     assert f"| tuned (best of the search, refit), test accuracy | 99.47% | {tuned:.2%} |" in out
     assert results["rows"] == {"train": seed_table.QUICK_ROWS, "test": 300}
-    # Chance is 10%; even a one-epoch network on 600 images learns these digits.
+    # Chance is 10%; even a three-epoch network on 600 images learns these digits.
     assert results["default"]["test_accuracy"] > 0.3
     assert results["search"]["tuned_test_accuracy"] > 0.3
     trials = results["search"]["trials"]
