@@ -68,6 +68,8 @@ def run(
     quick: bool = False,
     master: str | None = None,
     parts: tuple[str, ...] = PARTS,
+    epochs: int | None = None,
+    neurons: list[list[int]] | None = None,
 ) -> dict:
     from pyspark.ml.evaluation import MulticlassClassificationEvaluator
 
@@ -77,7 +79,9 @@ def run(
 
     default = dict(DEFAULT)
     tuned = dict(RECIPE)
-    neurons, rates = NEURONS, RATES
+    if epochs is not None:
+        default["epochs"] = tuned["epochs"] = epochs
+    neurons, rates = neurons or NEURONS, RATES
     if quick:
         default.update(epochs=3, convLayers=[4])
         tuned.update(epochs=3, convLayers=[4])
@@ -237,6 +241,14 @@ def main(argv: list[str] | None = None) -> int:
         "--parts", default=",".join(PARTS), help="default,search (a subset reruns one part)"
     )
     parser.add_argument(
+        "--epochs", type=int, help=f"epochs of every training (default {RECIPE['epochs']})"
+    )
+    parser.add_argument(
+        "--neurons",
+        help="the searched hidden layers, e.g. '512;1024' or '128,64;512' "
+        f"(default {';'.join(','.join(map(str, n)) for n in NEURONS)})",
+    )
+    parser.add_argument(
         "--figure", metavar="RESULTS", help="only redraw the figure from a results.json"
     )
     args = parser.parse_args(argv)
@@ -248,7 +260,21 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.figure) as handle:
             print(figure(json.load(handle), os.path.join(args.output, "sensitivity.png")))
         return 0
-    run(args.mnist, args.output, quick=args.quick, master=args.master, parts=parts)
+    neurons = None
+    if args.neurons:
+        try:
+            neurons = [[int(n) for n in layers.split(",")] for layers in args.neurons.split(";")]
+        except ValueError:
+            parser.error(f"--neurons: expected e.g. '512;1024', got {args.neurons!r}")
+    run(
+        args.mnist,
+        args.output,
+        quick=args.quick,
+        master=args.master,
+        parts=parts,
+        epochs=args.epochs,
+        neurons=neurons,
+    )
     return 0
 
 
