@@ -13,7 +13,9 @@ the settings that trip up a first run explicit:
   of a local master also runs every task, and a fit collects its training data there.
 
 On a real cluster, pass ``master="spark://host:7077"`` (or build the session yourself: sparktf
-needs nothing beyond an ordinary SparkSession).
+needs nothing beyond an ordinary SparkSession). To reach a cluster through Spark Connect, pass
+``remote="sc://host:15002"`` (or set ``SPARK_REMOTE``); ``remote="local[2]"`` starts a local
+Connect server inside this process.
 """
 
 from __future__ import annotations
@@ -136,6 +138,7 @@ def get_spark(
     conf: Mapping[str, str] | None = None,
     log_level: str = "WARN",
     preload_tensorflow: bool = False,
+    remote: str | None = None,
 ):
     """Return a SparkSession ready for sparktf, creating it if needed.
 
@@ -158,21 +161,31 @@ def get_spark(
         (``spark.python.daemon.module=sparktf.daemon``, see :mod:`sparktf.daemon`): workers
         forked from it skip their own import and share its memory. Takes effect only when this
         call creates the session.
+    remote:
+        A Spark Connect URL (``sc://host:15002``), or ``local[N]`` for a Connect server started
+        in this process. Defaults to ``$SPARK_REMOTE``; when set, ``master`` is not used. Over
+        Connect the client starts no JVM: static settings (``spark.driver.memory``, the
+        executors' environment) belong to the server, except for a local server started here.
 
     If a session is already active it is returned as it is (Spark allows one per driver), with
     ``conf`` applied where Spark allows changing a setting at run time.
     """
     from pyspark.sql import SparkSession
 
+    remote = remote or os.environ.get("SPARK_REMOTE")
+    if remote and not remote.startswith("local"):
+        return _connect(remote, app_name, conf)
     check_java()
     _worker_environment()
     master = master or os.environ.get("SPARKTF_MASTER") or DEFAULT_MASTER
+    if remote:  # a local Connect server in this process, configured like a local session
+        master = remote
     if _local_master(master):
         # Everything runs on this machine: bind to loopback, not to whatever interface is up.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = SparkSession.builder.remote(master) if remote else SparkSession.builder.master(master)
     builder = (
-        SparkSession.builder.master(master)
-        .appName(app_name)
+        builder.appName(app_name)
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.execution.arrow.pyspark.fallback.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
@@ -197,5 +210,22 @@ def get_spark(
             logger.debug("local session: spark.driver.memory=%s (from the machine's RAM)", memory)
             builder = builder.config("spark.driver.memory", memory)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(log_level)
+    if not remote:
+        spark.sparkContext.setLogLevel(log_level)
     return spark
+
+
+def _connect(remote: str, app_name: str, conf: Mapping[str, str] | None):
+    """A Spark Connect session to a server elsewhere: only run-time settings can be given."""
+    try:
+        from pyspark.sql import SparkSession
+
+        builder = SparkSession.builder.remote(remote).appName(app_name)
+        for key, value in (conf or {}).items():
+            builder = builder.config(key, str(value))
+        return builder.getOrCreate()
+    except ImportError as exc:
+        raise ImportError(
+            f"Spark Connect needs pyspark's Connect client ({exc}); install it with "
+            "'pip install \"pyspark[connect]\"'."
+        ) from exc
