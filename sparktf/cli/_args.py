@@ -1,0 +1,145 @@
+"""The command line's building blocks: argument types, the help formatter, the options every
+command has (Spark and output) and the checks of paths and settings given on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from sparktf.cli._console import Console, UsageError
+
+# -- argument types ----------------------------------------------------------------------------
+
+
+def _int_list(text: str, minimum: int = 1) -> list[int]:
+    text = text.strip()
+    if text.lower() in ("", "none", "[]"):
+        return []
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+    if any(v < minimum for v in values):
+        raise argparse.ArgumentTypeError(f"every value must be >= {minimum}, got {text!r}")
+    return values
+
+
+def layer_lists(text: str) -> list[list[int]]:
+    """``"64;128,64"`` -> ``[[64], [128, 64]]``: alternatives separated by ``;``, the layer
+    sizes of one alternative by ``,``; ``none`` (or an empty alternative) means no layer."""
+    return [_int_list(part) for part in text.split(";")]
+
+
+def float_list(text: str) -> list[float]:
+    """``"0.001,0.01"`` -> ``[0.001, 0.01]`` (each value > 0)."""
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
+    if not values or any(not v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected one or more numbers > 0, got {text!r}")
+    return values
+
+
+def int_list(text: str) -> list[int]:
+    """``"5,10"`` -> ``[5, 10]`` (each value >= 1)."""
+    values = _int_list(text)
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected one or more integers >= 1, got {text!r}")
+    return values
+
+
+def shape(text: str) -> list[int]:
+    """``"28,28,1"`` -> ``[28, 28, 1]``; ``none`` -> ``[]``."""
+    return _int_list(text)
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value:g}")
+    return value
+
+
+def image_size(text: str) -> list[int]:
+    """``"224,224"`` -> ``[224, 224]`` (height, width)."""
+    values = _int_list(text)
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError(f"expected HEIGHT,WIDTH, got {text!r}")
+    return values
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("Spark and output")
+    group.add_argument(
+        "--master",
+        default=None,
+        help="Spark master URL, e.g. local[2] or spark://host:7077 (default: $SPARKTF_MASTER, "
+        "else local[*])",
+    )
+    group.add_argument(
+        "--conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra Spark setting, may be repeated (e.g. --conf spark.task.cpus=2)",
+    )
+    group.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress messages, only results and errors"
+    )
+    group.add_argument(
+        "--traceback", action="store_true", help="show the full Python traceback on errors"
+    )
+
+
+def parse_conf(items: Sequence[str]) -> dict[str, str]:
+    conf = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--conf expects KEY=VALUE, got {item!r}")
+        conf[key.strip()] = value.strip()
+    return conf
+
+
+def start_spark(args: argparse.Namespace, console: Console) -> Any:
+    from sparktf.session import get_spark
+
+    conf = parse_conf(args.conf)
+    console.step("Starting Spark" + (f" ({args.master})" if args.master else ""))
+    return get_spark(master=args.master, app_name=f"sparktf {args.command}", conf=conf)
+
+
+def require_path(path: str, option: str, kind: str = "path") -> None:
+    if kind == "dir" and not os.path.isdir(path):
+        raise UsageError(f"{option}: folder not found: {path}")
+    if kind == "path" and not os.path.exists(path):
+        raise UsageError(f"{option}: no such file or folder: {path}")

@@ -1,0 +1,72 @@
+"""What the ``sparktf`` command shows: progress on stderr (through logging), results on stdout,
+errors as one line, and the exit codes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+#: Exit codes of the command.
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A problem with the command line (bad value, missing path): exit code 2."""
+
+
+class Console:
+    """Progress (stderr, through logging) and results (stdout)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def step(self, text: str) -> None:
+        if not self.quiet:
+            logging.getLogger("sparktf.cli").info(text)
+
+    @staticmethod
+    def out(text: str = "") -> None:
+        print(text, flush=True)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A handler writing to whatever ``sys.stderr`` is at the time of each record."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def configure_logging(quiet: bool) -> None:
+    """INFO for sparktf's loggers on stderr (WARNING with --quiet); others stay quiet."""
+    logger = logging.getLogger("sparktf")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
+    for name in ("py4j", "py4j.clientserver", "py4j.java_gateway"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def error_message(exc: BaseException) -> str:
+    """One readable line (or a few) for an error raised while running."""
+    name = type(exc).__name__
+    if name == "Py4JJavaError":
+        java = getattr(exc, "java_exception", None)
+        text = str(java) if java is not None else str(exc)
+        return text.strip().splitlines()[0] if text.strip() else name
+    text = str(exc).strip()
+    if name in ("AnalysisException", "PySparkException") or "pyspark" in type(exc).__module__:
+        return text.splitlines()[0] if text else name
+    if isinstance(exc, (FileNotFoundError, ValueError, TypeError, RuntimeError, OSError)):
+        return text or name
+    return f"{name}: {text}" if text else name

@@ -1,0 +1,215 @@
+"""``sparktf label``: label a folder or glob of images (or a Parquet file of image bytes) with a
+trained model and write the top-K labels per image."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import time
+from typing import Any
+
+from sparktf.cli._args import (
+    Formatter,
+    add_common_options,
+    image_size,
+    positive_int,
+    require_path,
+    start_spark,
+)
+from sparktf.cli._console import EXIT_OK, Console, UsageError
+
+_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "gif", "bmp", "tif", "tiff", "webp")
+
+
+def add_parser(commands: Any) -> None:
+    """Add ``label`` and its options to the sub-parsers ``commands``."""
+    label = commands.add_parser(
+        "label",
+        help="label images with a trained model; write the top-K labels per image",
+        description="Label images with a TensorFlow model through TFGraphTransformer: the model "
+        "is read once on the driver, broadcast, and applied in batches. IMAGES is a folder, a "
+        "glob (quote it: 'photos/*.jpg') or, with --image-col, a Parquet dataset of image bytes.",
+        formatter_class=Formatter,
+    )
+    label.add_argument("images", help="folder, glob or (with --image-col) Parquet path")
+    label.add_argument(
+        "--model",
+        required=True,
+        help="SavedModel folder, Keras file (.keras, .h5) or frozen GraphDef (.pb)",
+    )
+    label.add_argument(
+        "--model-format",
+        choices=("auto", "graphdef", "savedmodel", "keras"),
+        default="auto",
+        help="model format; auto detects it from the path",
+    )
+    label.add_argument("--labels", metavar="FILE", help="text file with one class name per line")
+    label.add_argument("--top-k", type=positive_int, default=5, help="labels kept per image")
+    label.add_argument("--input-tensor", help="GraphDef: input tensor fed the encoded images")
+    label.add_argument("--output-tensor", help="GraphDef: output tensor holding the scores")
+    label.add_argument("--signature", default="serving_default", help="SavedModel signature")
+    label.add_argument(
+        "--image-size",
+        type=image_size,
+        default=None,
+        metavar="H,W",
+        help="size images are resized to (default: the model input's size)",
+    )
+    label.add_argument(
+        "--image-scaling",
+        choices=("none", "unit", "signed"),
+        default="unit",
+        help="pixel scaling the model expects: none (0..255), unit ([0, 1]), signed ([-1, 1])",
+    )
+    label.add_argument(
+        "--channel-order", choices=("rgb", "bgr"), default="rgb", help="channel order"
+    )
+    label.add_argument("--batch-size", type=positive_int, default=64, help="images per TF call")
+    label.add_argument(
+        "--image-col",
+        default=None,
+        help="read IMAGES as Parquet and take the encoded image bytes from this column",
+    )
+    label.add_argument(
+        "--path-col",
+        default="path",
+        help="column naming each image in the output (with --image-col; ignored if absent)",
+    )
+    label.add_argument(
+        "--recursive", action="store_true", help="also read images in sub-folders of a folder"
+    )
+    label.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="drop images that cannot be decoded instead of failing",
+    )
+    label.add_argument("--output", default="sparktf-labels", help="output folder (Parquet or CSV)")
+    label.add_argument(
+        "--format",
+        choices=("parquet", "csv"),
+        default="parquet",
+        help="output format; csv flattens the top-K labels to 'label:score;...' strings",
+    )
+    label.add_argument(
+        "--overwrite", action="store_true", help="replace --output if it already exists"
+    )
+    label.add_argument("--show", type=int, default=10, help="rows of the sample printed")
+    add_common_options(label)
+
+
+def _is_glob(path: str) -> bool:
+    return any(ch in path for ch in "*?[")
+
+
+def read_images(spark: Any, path: str, recursive: bool = False) -> Any:
+    """A ``binaryFile`` DataFrame (path, modificationTime, length, content) of the images at
+    ``path``: a folder (files with an image extension) or a glob."""
+    reader = spark.read.format("binaryFile")
+    if _is_glob(path):
+        if not glob.glob(path) and "://" not in path:
+            raise UsageError(f"no file matches {path}")
+        return reader.load(path)
+    if not os.path.exists(path) and "://" not in path:
+        raise UsageError(f"no such file or folder: {path}")
+    if os.path.isdir(path) or "://" in path:
+        patterns = ",".join(e for ext in _IMAGE_EXTENSIONS for e in (ext, ext.upper()))
+        reader = reader.option("pathGlobFilter", "*.{" + patterns + "}")
+        if recursive:
+            reader = reader.option("recursiveFileLookup", "true")
+    return reader.load(path)
+
+
+def top_k_pretty(entries: Any, n: int = 3) -> str:
+    return ", ".join(f"{e['label']} ({e['score']:.3f})" for e in (entries or [])[:n])
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """``sparktf label``."""
+    require_path(args.model, "--model")
+    if args.labels:
+        require_path(args.labels, "--labels")
+    graphdef = args.model_format == "graphdef" or (
+        args.model_format == "auto" and os.path.isfile(args.model) and args.model.endswith(".pb")
+    )
+    if graphdef and not (args.input_tensor and args.output_tensor):
+        raise UsageError("a frozen GraphDef needs --input-tensor and --output-tensor")
+    if os.path.exists(args.output) and not args.overwrite:
+        raise UsageError(f"--output {args.output} already exists (add --overwrite to replace it)")
+    if not args.labels:
+        raise UsageError("--labels FILE is required to write top-K labels")
+
+    spark = start_spark(args, console)
+    if args.image_col:
+        if "://" not in args.images:
+            require_path(args.images, "IMAGES")
+        df = spark.read.parquet(args.images)
+        if args.image_col not in df.columns:
+            raise UsageError(
+                f"--image-col {args.image_col!r} is not a column of {args.images}; the columns "
+                f"are {df.columns}"
+            )
+        image_col = args.image_col
+        path_col = args.path_col if args.path_col in df.columns else None
+    else:
+        df = read_images(spark, args.images, args.recursive)
+        image_col, path_col = "content", "path"
+    count = df.count()
+    if count == 0:
+        raise UsageError(f"no images found at {args.images}")
+    console.step(f"Labelling {count} images with {args.model}")
+
+    from sparktf.transformer import TFGraphTransformer
+
+    params: dict[str, Any] = {
+        "modelPath": args.model,
+        "modelFormat": args.model_format,
+        "signatureName": args.signature,
+        "labelsPath": args.labels,
+        "topK": args.top_k,
+        "topKCol": "topK",
+        "imageScaling": args.image_scaling,
+        "channelOrder": args.channel_order,
+        "batchSize": args.batch_size,
+        "handleInvalid": "skip" if args.skip_invalid else "error",
+        "pathCol": path_col or "",
+    }
+    if args.image_size:
+        params["imageSize"] = args.image_size
+    if graphdef:
+        params["inputMapping"] = {image_col: args.input_tensor}
+        params["outputMapping"] = {args.output_tensor: "scores"}
+    else:
+        params["inputCol"] = image_col
+        params["outputCol"] = "scores"
+    stage = TFGraphTransformer(**params)
+    labelled = stage.transform(df)
+    keep = [c for c in (path_col,) if c] + ["scores", "topK"]
+    result = labelled.select(*keep)
+    start = time.time()
+    if args.format == "csv":
+        from pyspark.sql import functions as F
+
+        csv = result.select(
+            *[c for c in (path_col,) if c],
+            F.concat_ws(
+                ";",
+                F.transform(
+                    "topK",
+                    lambda e: F.concat(e["label"], F.lit(":"), F.format_number(e["score"], 4)),
+                ),
+            ).alias("topK"),
+        )
+        csv.write.mode("overwrite").option("header", "true").csv(args.output)
+    else:
+        result.write.mode("overwrite").parquet(args.output)
+    written = spark.read.parquet(args.output) if args.format == "parquet" else None
+    rows = (written if written is not None else result).limit(max(args.show, 0)).collect()
+    console.step(f"Labelled and wrote {count} rows in {time.time() - start:.1f}s")
+    console.out(f"Wrote {count} rows to {args.output} ({args.format})")
+    if rows:
+        console.out(f"Sample (top {min(args.top_k, 3)} of {args.top_k} labels):")
+        for row in rows:
+            name = row[path_col] if path_col else "-"
+            console.out(f"  {name}: {top_k_pretty(row['topK'])}")
+    return EXIT_OK

@@ -1,0 +1,233 @@
+"""``sparktf tune``: grid or random search of TFClassifier on digits, MNIST IDX files or a Parquet
+dataset, with a CrossValidator or a TrainValidationSplit."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sparktf.cli._args import (
+    Formatter,
+    add_common_options,
+    float_list,
+    fraction,
+    int_list,
+    layer_lists,
+    positive_int,
+    require_path,
+    shape,
+    start_spark,
+)
+from sparktf.cli._console import EXIT_OK, Console, UsageError
+from sparktf.cli._tuning import SearchSpace, run_tuning
+
+
+def add_parser(commands: Any) -> None:
+    """Add ``tune`` and its options to the sub-parsers ``commands``."""
+    tune = commands.add_parser(
+        "tune",
+        help="hyperparameter search of TFClassifier (grid or random, cross-validated)",
+        description="Grid or random search of TFClassifier with a CrossValidator or a "
+        "TrainValidationSplit; every setting of a fold trains as its own Spark task. Writes "
+        "report.csv (also printed), sensitivity.png, best_model/ (a TFClassificationModel saved "
+        "with pyspark.ml persistence) and best_model.keras (the Keras network alone) to --output.",
+        formatter_class=Formatter,
+    )
+    data = tune.add_argument_group("data (default: the bundled scikit-learn digits)")
+    source = data.add_mutually_exclusive_group()
+    source.add_argument(
+        "--mnist",
+        metavar="DIR",
+        help="folder with the four MNIST IDX files (gzipped or not); the t10k files are the test "
+        "set",
+    )
+    source.add_argument(
+        "--parquet", metavar="PATH", help="Parquet dataset with a features and a label column"
+    )
+    data.add_argument("--features-col", default="features", help="features column (--parquet)")
+    data.add_argument("--label-col", default="label", help="label column (--parquet)")
+    data.add_argument(
+        "--limit",
+        type=positive_int,
+        default=None,
+        help="use at most this many training rows (a random sample), for a fast first run",
+    )
+    data.add_argument(
+        "--test-fraction",
+        type=fraction,
+        default=0.2,
+        help="fraction held out for the final test accuracy (not with --mnist; 0: none)",
+    )
+    _add_search_options(tune)
+    tune.add_argument(
+        "--quick", action="store_true", help="small defaults: 2 folds, 3 epochs, 2 x 2 grid"
+    )
+    tune.add_argument("--output", default="sparktf-tune-output", help="folder receiving results")
+    add_common_options(tune)
+
+
+def _add_search_options(parser: argparse.ArgumentParser) -> None:
+    search = parser.add_argument_group("search")
+    search.add_argument("--search", choices=("grid", "random"), default="grid", help="search kind")
+    search.add_argument(
+        "--samples",
+        type=positive_int,
+        default=8,
+        help="random search: number of sampled settings (the learning rate is drawn "
+        "log-uniformly between the smallest and largest --learning-rates, the other Params from "
+        "their listed values)",
+    )
+    search.add_argument("--seed", type=int, default=42, help="seed of splits, folds and training")
+    search.add_argument(
+        "--validator",
+        choices=("cv", "tvs"),
+        default="cv",
+        help="cv: CrossValidator; tvs: TrainValidationSplit",
+    )
+    search.add_argument("--folds", type=positive_int, default=3, help="CrossValidator folds (>= 2)")
+    search.add_argument(
+        "--train-ratio",
+        type=fraction,
+        default=0.75,
+        help="TrainValidationSplit: fraction of the rows used for training",
+    )
+    search.add_argument(
+        "--parallelism",
+        type=positive_int,
+        default=4,
+        help="models scored on the validation data at once (the trainings of a fold always run "
+        "as one Spark job, one task per setting)",
+    )
+    values = parser.add_argument_group("searched values (comma-separated; layers: ';' between)")
+    values.add_argument(
+        "--hidden-layers",
+        type=layer_lists,
+        default=None,
+        metavar="LAYERS",
+        help="hidden dense layer sizes to try, e.g. '64;128,64' tries [64] and [128, 64] "
+        "(default: '32;64')",
+    )
+    values.add_argument(
+        "--learning-rates",
+        type=float_list,
+        default=None,
+        metavar="RATES",
+        help="learning rates to try (default: '0.001,0.01')",
+    )
+    values.add_argument(
+        "--epochs",
+        type=int_list,
+        default=None,
+        metavar="N",
+        help="numbers of epochs to try (default: 10)",
+    )
+    values.add_argument(
+        "--batch-sizes",
+        type=int_list,
+        default=None,
+        metavar="N",
+        help="batch sizes to try (default: 32)",
+    )
+    values.add_argument(
+        "--conv-layers",
+        type=layer_lists,
+        default=None,
+        metavar="LAYERS",
+        help="convolution filters to try, e.g. '32;32,64' (needs --input-shape; default: none)",
+    )
+    values.add_argument(
+        "--input-shape",
+        type=shape,
+        default=None,
+        metavar="SHAPE",
+        help="shape each feature vector is reshaped to, e.g. '28,28,1' (default: flat; "
+        "28,28,1 for --mnist with --conv-layers, 8,8,1 for digits with --conv-layers)",
+    )
+    values.add_argument(
+        "--dropout", type=fraction, default=0.1, help="dropout after each hidden layer"
+    )
+
+
+def _tune_space(args: argparse.Namespace) -> SearchSpace:
+    space = SearchSpace()
+    if args.quick:
+        space = SearchSpace(hiddenLayers=[[16], [32]], learningRate=[0.003, 0.03], epochs=[3])
+    for name, value in (
+        ("hiddenLayers", args.hidden_layers),
+        ("learningRate", args.learning_rates),
+        ("epochs", args.epochs),
+        ("batchSize", args.batch_sizes),
+        ("convLayers", args.conv_layers),
+    ):
+        if value is not None:
+            setattr(space, name, value)
+    return space
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """``sparktf tune``."""
+    if args.mnist:
+        require_path(args.mnist, "--mnist", "dir")
+    if args.parquet:
+        require_path(args.parquet, "--parquet")
+    space = _tune_space(args)
+    folds = 2 if args.quick and args.folds == 3 else args.folds
+    if args.validator == "cv" and folds < 2:
+        raise UsageError(f"--folds must be >= 2 for a CrossValidator, got {folds}")
+    input_shape = args.input_shape
+    if input_shape is None:
+        uses_conv = any(space.convLayers)
+        input_shape = ([28, 28, 1] if args.mnist else [8, 8, 1]) if uses_conv else []
+        if uses_conv and args.parquet:
+            raise UsageError("--conv-layers on --parquet data needs --input-shape")
+
+    spark = start_spark(args, console)
+    from sparktf.datasets import load_digits, load_mnist
+
+    features, label = "features", "label"
+    test = None
+    if args.mnist:
+        console.step(f"Reading MNIST from {args.mnist}")
+        train = load_mnist(spark, args.mnist, "train")
+        test = load_mnist(spark, args.mnist, "test")
+    elif args.parquet:
+        console.step(f"Reading {args.parquet}")
+        train = spark.read.parquet(args.parquet)
+        features, label = args.features_col, args.label_col
+        missing = [c for c in (features, label) if c not in train.columns]
+        if missing:
+            raise UsageError(
+                f"--parquet {args.parquet}: column(s) {missing} not found; the columns are "
+                f"{train.columns} (choose with --features-col / --label-col)"
+            )
+    else:
+        console.step("Loading the bundled scikit-learn digits (1,797 images of 8x8 pixels)")
+        train = load_digits(spark)
+    if args.limit:
+        count = train.count()
+        if args.limit < count:
+            train = train.sample(fraction=min(1.0, 1.1 * args.limit / count), seed=args.seed)
+            train = train.limit(args.limit)
+    if test is None and args.test_fraction > 0:
+        train, test = train.randomSplit([1 - args.test_fraction, args.test_fraction], args.seed)
+    train = train.cache()
+    console.step(f"Training rows: {train.count()}")
+    run_tuning(
+        train,
+        test,
+        space,
+        args.output,
+        console,
+        search=args.search,
+        samples=args.samples,
+        seed=args.seed,
+        validator=args.validator,
+        folds=folds,
+        train_ratio=args.train_ratio,
+        dropout=args.dropout,
+        input_shape=input_shape,
+        features_col=features,
+        label_col=label,
+        parallelism=args.parallelism,
+    )
+    return EXIT_OK
