@@ -357,7 +357,7 @@ def test_image_struct_batches_convert_like_single_rows(channels, squeeze, scalin
     each struct alone; a null in one chunk leaves the other chunks of the batch alone."""
     import pandas as pd
 
-    from sparktf import transformer as tr
+    from sparktf import _inference_worker as tr
 
     rng = np.random.RandomState(channels)
     height, width = 4, 3  # width 3: channel order must not touch the width of grayscale rows
@@ -389,7 +389,7 @@ def test_image_struct_batches_convert_like_single_rows(channels, squeeze, scalin
 
 
 def test_model_path_identity_follows_content_even_at_same_size_and_time(tmp_path):
-    from sparktf.transformer import _fingerprint
+    from sparktf._inference import _fingerprint
 
     path = tmp_path / "model.pb"
     stamp = (1_700_000_000_000_000_000, 1_700_000_000_000_000_000)
@@ -549,10 +549,12 @@ def _worker_state(spark, key):
 def test_model_loaded_once_per_worker_and_threads_follow_task_cpus(spark, features_df, tf):
     import keras
 
+    from sparktf._inference import model_spec
+
     keras.utils.set_random_seed(11)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     stage = TFGraphTransformer.fromKeras(model, inputCol="f")
-    key = stage._model_spec(spark, "keras")[0]["key"]
+    key = model_spec(stage, spark, "keras")[0]["key"]
     for _ in range(2):
         assert len(stage.transform(features_df.repartition(6)).collect()) == 9
     state = _worker_state(spark, key)

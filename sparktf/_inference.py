@@ -1,0 +1,607 @@
+"""The driver side of :class:`~sparktf.transformer.TFGraphTransformer`: plan, ship the model.
+
+When ``transform`` is called, before any Spark job, :func:`plan_transform` checks the Params,
+reads the model (its bytes, or the fingerprint of a path every worker reads), loads it once to
+learn its tensors, checks the column/tensor mapping against the DataFrame's schema and the labels,
+and returns the plan the UDF follows. :func:`ship_model` sends the model's bytes to the executors
+and :func:`make_udf` builds the pandas UDF around :func:`sparktf._inference_worker.predict_batches`
+(what runs on the executors).
+
+Nothing here imports TensorFlow at module level; the stage module is not imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark.ml.linalg import VectorUDT
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from sparktf._inference_worker import VALID, predict_batches, shape_text
+from sparktf.image import IMAGE_FIELDS, parse_labels
+from sparktf.param import check_choice, check_int_range, param_error
+
+__all__ = [
+    "MODEL_FORMATS",
+    "OUTPUT_TYPES",
+    "check_params",
+    "local_files",
+    "make_udf",
+    "model_spec",
+    "output_columns",
+    "plan_transform",
+    "quote",
+    "read_labels",
+    "ship_model",
+    "udf_arguments",
+]
+
+#: Values of the ``modelFormat`` Param.
+MODEL_FORMATS = ("auto", "graphdef", "savedmodel", "keras")
+#: Values of the ``outputTypes`` Param (per output column).
+OUTPUT_TYPES = ("auto", "array", "double", "vector")
+_SCALINGS = ("none", "unit", "signed")
+_CHANNEL_ORDERS = ("rgb", "bgr")
+_INVALID = ("error", "skip", "keep")
+
+
+def quote(name: str) -> str:
+    """A column name quoted for ``F.col`` (dots and backticks taken literally)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+# -- planning --------------------------------------------------------------------------------
+
+
+def check_params(stage: Any) -> dict[str, Any]:
+    """Check every Param value that needs no model; return them normalized."""
+    values = {
+        "batchSize": check_int_range(stage, "batchSize", 1),
+        "topK": check_int_range(stage, "topK", 1),
+        "handleInvalid": check_choice(stage, "handleInvalid", _INVALID),
+        "modelFormat": check_choice(stage, "modelFormat", MODEL_FORMATS),
+        "imageScaling": check_choice(stage, "imageScaling", _SCALINGS),
+        "channelOrder": check_choice(stage, "channelOrder", _CHANNEL_ORDERS),
+    }
+    size = stage.getImageSize()
+    if size and (len(size) != 2 or min(size) < 1):
+        raise param_error(stage, "imageSize", "empty or [height, width] with ints >= 1", size)
+    for column, kind in stage.getOutputTypes().items():
+        if kind.lower() not in OUTPUT_TYPES:
+            listed = ", ".join(repr(t) for t in OUTPUT_TYPES)
+            raise param_error(
+                stage, "outputTypes", f"a dict of column -> one of {listed}", {column: kind}
+            )
+    for column, shape in stage.getInputShapes().items():
+        if not shape or min(shape) < 1:
+            raise param_error(
+                stage, "inputShapes", "a dict of column -> non-empty list of ints >= 1",
+                {column: shape},
+            )  # fmt: skip
+    if stage.getLabels() and stage.getLabelsPath():
+        raise ValueError(
+            "TFGraphTransformer takes class names from labels or from labelsPath, not both. "
+            f"Got {len(stage.getLabels())} labels and labelsPath={stage.getLabelsPath()!r}."
+        )
+    return values
+
+
+def model_spec(stage: Any, spark: Any, fmt: str) -> tuple[dict[str, Any], bytes | None]:
+    """The model's spec (format, key, path) and, when broadcast, its bytes."""
+    from sparktf._loading import model_key
+    from sparktf._sources import detect_format_from_bytes
+
+    signature = stage.getSignatureName()
+    path = stage.getModelPath()
+    if stage.modelBytes is not None:
+        if path:
+            raise ValueError(
+                "TFGraphTransformer was built from model bytes and also has modelPath="
+                f"{path!r}; clear modelPath or build a new transformer from the path."
+            )
+        data = stage.modelBytes
+        fmt = detect_format_from_bytes(data) if fmt == "auto" else fmt
+        key = model_key(data, fmt, signature)
+        return {"format": fmt, "key": key, "path": None, "signature": signature}, data
+    if not path:
+        raise ValueError(
+            "TFGraphTransformer has no model: set modelPath (a .pb GraphDef, a SavedModel "
+            "directory or a .keras/.h5 file) or build it with TFGraphTransformer.fromBytes, "
+            "fromGraphDef, fromKeras or fromSavedModel."
+        )
+    if stage.getBroadcastModel():
+        data, is_dir = _read_model(spark, path)
+        fmt = _detect(path, is_dir) if fmt == "auto" else fmt
+        key = model_key(data, fmt, signature)
+        spec = {"format": fmt, "key": key, "path": None, "signature": signature, "name": path}
+        return spec, data
+    fingerprint, is_dir = _fingerprint(path)
+    fmt = _detect(path, is_dir) if fmt == "auto" else fmt
+    key = model_key(fingerprint.encode(), fmt, signature, "path")
+    return {"format": fmt, "key": key, "path": path, "signature": signature}, None
+
+
+def plan_transform(
+    stage: Any, dataset: DataFrame, spark: Any
+) -> tuple[dict[str, Any], bytes | None]:
+    """Check the model, the mapping and the DataFrame; return what the UDF needs."""
+    from sparktf._sources import cached_model
+
+    checked = check_params(stage)
+    spec, data = model_spec(stage, spark, checked["modelFormat"])
+    model = cached_model(spec, lambda: data)  # on the driver: reads names, shapes, dtypes
+    name = type(stage).__name__
+
+    input_mapping = stage.getInputMapping()
+    if input_mapping and stage.isSet(stage.inputCol):
+        raise ValueError(
+            f"{name} takes its inputs from inputMapping or from inputCol, not both. Got "
+            f"inputMapping={input_mapping} and inputCol={stage.getInputCol()!r}."
+        )
+    if not input_mapping:
+        if not stage.isSet(stage.inputCol):
+            raise ValueError(
+                f"{name} needs inputCol (for a model with one input) or inputMapping "
+                f"(column -> tensor). {model._listing()}"
+            )
+        if len(model.inputs) != 1:
+            raise ValueError(
+                f"The model has {len(model.inputs)} inputs, so {name} needs inputMapping "
+                f"(column -> tensor) instead of inputCol. {model._listing()}"
+            )
+        input_mapping = {stage.getInputCol(): model.inputs[0].name}
+    output_mapping = stage.getOutputMapping()
+    if not output_mapping:
+        if len(model.outputs) != 1:
+            raise ValueError(
+                f"The model has {len(model.outputs)} outputs, so {name} needs outputMapping "
+                f"(tensor -> column) to choose them. {model._listing()}"
+            )
+        output_mapping = {model.outputs[0].name: stage.getOutputCol()}
+
+    in_infos = [(col, model.input(tensor)) for col, tensor in input_mapping.items()]
+    out_infos = [(model.output(tensor), col) for tensor, col in output_mapping.items()]
+    model.check_feeds([i.name for _, i in in_infos], [o.name for o, _ in out_infos])
+
+    ranks = {col: (None if i.shape is None else len(i.shape)) for col, i in in_infos}
+    row_mode = all(r == 0 for r in ranks.values())
+    if not row_mode and any(r == 0 for r in ranks.values()):
+        raise ValueError(
+            f"{name} cannot mix scalar inputs (one row per call) with batched inputs. Got "
+            f"input ranks {ranks}."
+        )
+
+    schema = dataset.schema
+    inputs = [_input_plan(stage, schema, col, info, row_mode, checked) for col, info in in_infos]
+    outputs = _output_plans(stage, out_infos, row_mode)
+
+    labels = read_labels(stage, spark)
+    top = None
+    if labels:
+        top = _top_k_plan(stage, outputs, labels)
+    columns = [o["column"] for o in outputs] + ([stage.getTopKCol()] if top else [])
+    if len(set(columns)) != len(columns):
+        raise ValueError(f"{name} would write the same output column twice: {columns}.")
+    clash = [c for c in columns if c in dataset.columns]
+    if clash:
+        raise ValueError(
+            f"{name} would overwrite existing column(s) {clash}; choose new output column "
+            "names (outputCol, outputMapping, topKCol)."
+        )
+    plan = {
+        "stage": name,
+        "spec": spec,
+        "inputs": inputs,
+        "outputs": outputs,
+        "topK": top,
+        "rowMode": row_mode,
+        "batchSize": checked["batchSize"],
+        "handleInvalid": checked["handleInvalid"],
+        "path": _path_source(stage, schema, inputs),
+    }
+    return plan, data
+
+
+def read_labels(stage: Any, spark: Any) -> list[str]:
+    """The class names of ``labels`` or of the file at ``labelsPath``; empty when neither is set."""
+    if stage.getLabels():
+        return list(stage.getLabels())
+    path = stage.getLabelsPath()
+    if not path:
+        return []
+    from sparktf.persistence import read_bytes
+
+    try:
+        text = read_bytes(spark, path).decode("utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"TFGraphTransformer cannot read its labels: no file at labelsPath {path!r}."
+        ) from None
+    labels = parse_labels(text)
+    if not labels:
+        raise ValueError(f"The labels file {path!r} of TFGraphTransformer holds no names.")
+    return labels
+
+
+_NUMERIC_SPARK = (
+    T.ByteType,
+    T.ShortType,
+    T.IntegerType,
+    T.LongType,
+    T.FloatType,
+    T.DoubleType,
+    T.BooleanType,
+)
+
+
+def _is_image_struct(dtype: T.DataType) -> bool:
+    return isinstance(dtype, T.StructType) and set(IMAGE_FIELDS[1:]) <= set(dtype.fieldNames())
+
+
+def _per_row(shape: tuple[int | None, ...] | None, row_mode: bool) -> list[int | None] | None:
+    if shape is None:
+        return None
+    return list(shape) if row_mode else list(shape[1:])
+
+
+def _input_plan(
+    stage: Any,
+    schema: T.StructType,
+    column: str,
+    info: Any,
+    row_mode: bool,
+    checked: dict[str, Any],
+) -> dict[str, Any]:
+    """How one input column becomes one input tensor (decided on the driver)."""
+    name = type(stage).__name__
+    if column not in schema.names:
+        raise ValueError(
+            f"{name} maps column '{column}' to tensor '{info.name}', but the DataFrame has only "
+            f"these columns: {schema.names}."
+        )
+    dtype = schema[column].dataType
+    per_row = _per_row(info.shape, row_mode)
+    plan: dict[str, Any] = {"column": column, "tensor": info.name, "dtype": info.dtype}
+    wanted = f"tensor {info.describe()}"
+
+    def wrong(expected: str) -> TypeError:
+        return TypeError(
+            f"Column '{column}' of {name} feeds {wanted} and must be {expected}. Got "
+            f"{dtype.simpleString()} instead."
+        )
+
+    if info.dtype == "string":
+        if not isinstance(dtype, (T.BinaryType, T.StringType)):
+            raise wrong("binary (e.g. encoded image bytes) or string")
+        plan.update(kind="raw", shape=[d or 1 for d in per_row or []])
+        return plan
+    if isinstance(dtype, T.BinaryType) or _is_image_struct(dtype):
+        if per_row is None or len(per_row) not in (2, 3):
+            raise wrong(
+                "numeric (an image tensor needs rank 3 [height, width, channels] or rank 2 "
+                "[height, width] per row)"
+            )
+        size = checked_size = stage.getImageSize()
+        if not checked_size:
+            size = per_row[:2]
+        if any(d is None for d in size):
+            raise ValueError(
+                f"{name} cannot tell the image size for column '{column}': {wanted} has unknown "
+                "height or width. Set imageSize=[height, width]."
+            )
+        channels = per_row[2] if len(per_row) == 3 else 1
+        channels = 3 if channels is None else channels
+        if channels not in (1, 3):
+            raise ValueError(
+                f"{name} feeds images to {wanted}, which has {channels} channels; images can be "
+                "given 1 or 3 channels."
+            )
+        plan.update(
+            kind="image_struct" if isinstance(dtype, T.StructType) else "image_bytes",
+            size=[int(size[0]), int(size[1])],
+            channels=channels,
+            squeeze=len(per_row) == 2,
+            scaling=checked["imageScaling"],
+            order=checked["channelOrder"],
+        )
+        return plan
+    is_array = isinstance(dtype, T.ArrayType) and isinstance(dtype.elementType, _NUMERIC_SPARK)
+    if not (is_array or isinstance(dtype, (VectorUDT, *_NUMERIC_SPARK))):
+        raise wrong(
+            "numeric: a number, an array of numbers, an ml Vector, or for image tensors "
+            "encoded image bytes or a Spark image struct"
+        )
+    shape = stage.getInputShapes().get(column)
+    if shape is None:
+        shape = per_row
+        if shape is None or sum(d is None for d in shape) > 1:
+            raise ValueError(
+                f"{name} cannot reshape rows of column '{column}' for {wanted}: its shape has "
+                "unknown sizes. Set inputShapes={column: [...]} to the shape of one row."
+            )
+    elif per_row is not None and (
+        len(shape) != len(per_row)
+        or any(d is not None and d != s for d, s in zip(per_row, shape, strict=True))
+    ):
+        raise ValueError(
+            f"{name} reshapes rows of column '{column}' to inputShapes {shape}, but {wanted} "
+            f"expects rows of shape {shape_text(per_row)}."
+        )
+    plan.update(kind="numeric", shape=list(shape), vector=isinstance(dtype, VectorUDT))
+    return plan
+
+
+def _output_plans(stage: Any, out_infos: list, row_mode: bool) -> list[dict[str, Any]]:
+    name = type(stage).__name__
+    requested = stage.getOutputTypes()
+    known = {col for _, col in out_infos}
+    unknown = sorted(set(requested) - known)
+    if unknown:
+        raise ValueError(
+            f"The 'outputTypes' param of {name} names column(s) {unknown} that are not output "
+            f"columns; the output columns are {sorted(known)}."
+        )
+    plans = []
+    for info, column in out_infos:
+        shape = info.shape
+        if row_mode and shape is not None and len(shape) >= 1 and shape[0] == 1:
+            per_row: list[int | None] | None = list(shape[1:])
+        elif row_mode:
+            per_row = None if shape is None else list(shape)
+        else:
+            per_row = None if shape is None else list(shape[1:])
+        want = requested.get(column, "auto").lower()
+        scalar = per_row == [] or (per_row is not None and all(d == 1 for d in per_row))
+        if want != "auto":
+            if info.dtype in ("string", "bool"):
+                raise ValueError(
+                    f"Output column '{column}' of {name} comes from tensor {info.describe()}, "
+                    f"which can only be written as 'auto'. Got outputTypes {want!r}."
+                )
+            kind = want
+        elif info.dtype in ("string", "bool") or info.dtype.startswith(("int", "uint")):
+            base = {"string": "string", "bool": "boolean"}.get(info.dtype, "long")
+            kind = base if per_row == [] else f"array_{base}"
+        else:
+            kind = "double" if per_row == [] else "array"
+        if kind == "double" and per_row is not None and not scalar:
+            raise ValueError(
+                f"Output column '{column}' of {name} cannot be a double: tensor "
+                f"{info.describe()} gives rows of shape {shape_text(per_row)}."
+            )
+        plans.append(
+            {"column": column, "tensor": info.name, "kind": kind, "shape": per_row}
+        )  # fmt: skip
+    return plans
+
+
+def _top_k_plan(stage: Any, outputs: list, labels: list[str]) -> dict[str, Any]:
+    name = type(stage).__name__
+    scores = stage.getScoresCol()
+    columns = [o["column"] for o in outputs]
+    if not scores:
+        if len(outputs) != 1:
+            raise ValueError(
+                f"{name} has {len(outputs)} output columns {columns}; set scoresCol to the one "
+                "whose scores are ranked for the top-K labels."
+            )
+        scores = columns[0]
+    if scores not in columns:
+        raise ValueError(
+            f"The 'scoresCol' param of {name} must be one of the output columns {columns}. Got "
+            f"{scores!r} instead."
+        )
+    index = columns.index(scores)
+    item = outputs[index]
+    if item["kind"] not in ("array", "vector", "array_long"):
+        raise ValueError(
+            f"{name} ranks scores of column '{scores}', which must hold several numbers per row. "
+            f"Got rows of shape {item['shape']} instead."
+        )
+    shape = item["shape"]
+    if shape is not None and None not in shape and int(np.prod(shape)) != len(labels):
+        raise ValueError(
+            f"{name} has {len(labels)} labels, but column '{scores}' (tensor '{item['tensor']}') "
+            f"holds {int(np.prod(shape))} scores per row; give one label per score."
+        )
+    return {"index": index, "labels": labels, "k": stage.getTopK(), "column": scores}
+
+
+def _path_source(stage: Any, schema: T.StructType, inputs: list) -> dict | None:
+    path = stage.getPathCol()
+    if path and path in schema.names and isinstance(schema[path].dataType, T.StringType):
+        return {"column": path}
+    for item in inputs:
+        struct = schema[item["column"]].dataType
+        if item["kind"] == "image_struct" and "origin" in struct.fieldNames():
+            return {"column": item["column"], "field": "origin"}
+    return None
+
+
+# -- shipping the model and building the UDF -------------------------------------------------
+
+
+def ship_model(stage: Any, spark: Any, key: str, data: bytes | None) -> Any:
+    """Send the model's bytes to the executors; return the handle the UDF carries.
+
+    The handle is read on the workers by :func:`sparktf._inference_worker.model_bytes`; this
+    function and that one are the only places that know how the bytes travel (a broadcast). The
+    stage keeps the last handle and reuses it while the SparkContext and the model's ``key`` are
+    unchanged. None when ``data`` is None: each worker then reads the model's path itself.
+    """
+    sc = spark.sparkContext
+    if data is None:
+        return None
+    if stage._shipped_model is None or stage._shipped_model[:2] != (sc, key):
+        stage._shipped_model = (sc, key, sc.broadcast(data))
+    return stage._shipped_model[2]
+
+
+def make_udf(plan: dict[str, Any], handle: Any):
+    """The pandas UDF that runs the plan on the executors; it returns one struct per row: the
+    output columns ``c0``, ``c1``, ..., ``top`` with the top-K labels, and the validity flag."""
+    from pyspark.sql.functions import pandas_udf
+
+    fields = [T.StructField(f"c{i}", _spark_type(o["kind"])) for i, o in enumerate(plan["outputs"])]
+    if plan["topK"]:
+        fields.append(T.StructField("top", _TOP_K_TYPE))
+    fields.append(T.StructField(VALID, T.BooleanType()))
+
+    def predict(batches: Iterator[tuple[pd.Series, ...]]) -> Iterator[pd.DataFrame]:
+        yield from predict_batches(plan, handle, batches)
+
+    # Nondeterministic: Spark then evaluates the UDF once per row even when the struct it
+    # returns is read several times (its fields, the validity filter of handleInvalid='skip').
+    return pandas_udf(predict, returnType=T.StructType(fields)).asNondeterministic()
+
+
+def udf_arguments(plan: dict[str, Any]) -> list[Column]:
+    """The UDF's arguments: the input columns, then the path column used in error messages."""
+    args = [_input_expr(item) for item in plan["inputs"]]
+    args.append(_path_expr(plan["path"]))
+    return args
+
+
+def output_columns(plan: dict[str, Any], result: str, top_k_col: str) -> list[Column]:
+    """The output columns, read from the struct column ``result`` the UDF wrote."""
+    from pyspark.ml.functions import array_to_vector
+
+    outputs = []
+    for i, item in enumerate(plan["outputs"]):
+        column = F.col(f"{result}.c{i}")
+        if item["kind"] == "vector":
+            column = array_to_vector(column)
+        outputs.append(column.alias(item["column"]))
+    if plan["topK"]:
+        outputs.append(F.col(f"{result}.top").alias(top_k_col))
+    return outputs
+
+
+# -- reading the model -----------------------------------------------------------------------
+
+
+def local_files(directory: str) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for root, _, names in os.walk(directory):
+        for name in names:
+            full = os.path.join(root, name)
+            with open(full, "rb") as handle:
+                files[os.path.relpath(full, directory).replace(os.sep, "/")] = handle.read()
+    return files
+
+
+def _detect(path: str, is_dir: bool) -> str:
+    from sparktf._sources import detect_format
+
+    return detect_format(path, is_dir)
+
+
+def _read_model(spark: Any, path: str) -> tuple[bytes, bool]:
+    """Read a model file, or a SavedModel directory as a zip, on the driver."""
+    from sparktf._sources import zip_files
+    from sparktf.persistence import list_files, path_status, read_bytes
+
+    status = path_status(spark, path)
+    if status is None:
+        raise FileNotFoundError(
+            f"TFGraphTransformer cannot read its model: no file or directory at modelPath {path!r}."
+        )
+    if status == "dir":
+        names = list_files(spark, path)
+        files = {name: read_bytes(spark, path.rstrip("/") + "/" + name) for name in names}
+        return zip_files(files), True
+    return read_bytes(spark, path), False
+
+
+# A model file read by the workers themselves is identified by its size, modification time and a
+# digest of its content: the whole file up to _DIGEST_WHOLE bytes, else its first and last
+# _DIGEST_SAMPLE bytes. Modification times alone are not enough: TensorFlow's file system reports
+# local ones in whole seconds, and a model saved twice within a second keeps its size.
+_DIGEST_WHOLE = 64 << 20
+_DIGEST_SAMPLE = 1 << 20
+
+
+def _file_identity(gfile: Any, path: str) -> str:
+    local = path[len("file:") :] if path.startswith("file:") else path
+    if os.path.exists(local):  # nanosecond modification times
+        stat = os.stat(local)
+        length, mtime = stat.st_size, stat.st_mtime_ns
+    else:
+        stat = gfile.stat(path)
+        length, mtime = stat.length, stat.mtime_nsec
+    digest = hashlib.sha256()
+    with gfile.GFile(path, "rb") as handle:
+        if length <= _DIGEST_WHOLE:
+            digest.update(handle.read())
+        else:
+            digest.update(handle.read(_DIGEST_SAMPLE))
+            handle.seek(length - _DIGEST_SAMPLE)
+            digest.update(handle.read())
+    return f"{length}|{mtime}|{digest.hexdigest()}"
+
+
+def _fingerprint(path: str) -> tuple[str, bool]:
+    """Identity of a model path every worker reads: names, sizes, modification times and content
+    digests of its files."""
+    from sparktf._tf import configure_tensorflow
+
+    tf = configure_tensorflow()
+    gfile = tf.io.gfile
+    if not gfile.exists(path):
+        raise FileNotFoundError(
+            f"TFGraphTransformer cannot read its model: no file or directory at modelPath {path!r}."
+        )
+    if not gfile.isdir(path):
+        return f"{path}|{_file_identity(gfile, path)}", False
+    parts = [path]
+    for root, _, names in sorted(gfile.walk(path)):
+        for name in sorted(names):
+            full = os.path.join(root, name)
+            parts.append(f"{os.path.relpath(full, path)}|{_file_identity(gfile, full)}")
+    return "\n".join(parts), True
+
+
+# -- Spark expressions ----------------------------------------------------------------------
+
+
+def _input_expr(item: dict[str, Any]):
+    column = F.col(quote(item["column"]))
+    if item["kind"] == "numeric" and item.get("vector"):
+        from pyspark.ml.functions import vector_to_array
+
+        return vector_to_array(column, "float32")
+    return column
+
+
+def _path_expr(source: dict | None):
+    if source is None:
+        return F.lit(None).cast("string")
+    column = F.col(quote(source["column"]))
+    return column.getField(source["field"]) if "field" in source else column
+
+
+_SPARK_TYPES: dict[str, T.DataType] = {
+    "double": T.DoubleType(),
+    "array": T.ArrayType(T.FloatType()),
+    "vector": T.ArrayType(T.DoubleType()),
+    "long": T.LongType(),
+    "array_long": T.ArrayType(T.LongType()),
+    "string": T.StringType(),
+    "array_string": T.ArrayType(T.StringType()),
+    "boolean": T.BooleanType(),
+    "array_boolean": T.ArrayType(T.BooleanType()),
+}
+_TOP_K_TYPE = T.ArrayType(
+    T.StructType([T.StructField("label", T.StringType()), T.StructField("score", T.FloatType())])
+)
+
+
+def _spark_type(kind: str) -> T.DataType:
+    return _SPARK_TYPES[kind]
