@@ -105,11 +105,10 @@ def features_as_float_array(dataset: DataFrame, name: str) -> Any:
 
 
 def driver_heap_bytes(spark) -> int | None:
-    """The driver JVM's maximum heap, or None where it cannot be asked (e.g. Spark Connect)."""
-    try:
-        return int(spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory())
-    except Exception:
-        return None
+    """The driver JVM's maximum heap, or None where it cannot be asked."""
+    from sparktf._spark import driver_heap_bytes as heap
+
+    return heap(spark)
 
 
 def _check_columns(spec: DataSpec, dataset: DataFrame) -> None:

@@ -8,7 +8,6 @@ finished / total, elapsed time and the latest result, as a progress line on a te
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 import threading
@@ -16,8 +15,6 @@ import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
-
-from pyspark import AccumulatorParam, InheritableThread
 
 logger = logging.getLogger("sparktf.tuning")
 
@@ -52,17 +49,6 @@ def trial_records(uid: str) -> list[dict[str, Any]]:
     """A copy of the trial records kept for the estimator with this uid."""
     with _trial_lock:
         return [dict(r) for r in TRIAL_LOG.get(uid, [])]
-
-
-class _ListAccumulator(AccumulatorParam):
-    """Collects small per-task records on the driver as tasks finish."""
-
-    def zero(self, value):
-        return []
-
-    def addInPlace(self, value1, value2):
-        value1.extend(value2)
-        return value1
 
 
 def _summary(result: dict[str, Any], label: str) -> dict[str, Any]:
@@ -144,68 +130,49 @@ def run_trainings(
     """Train one model per spec as one Spark job; return the task results in spec order.
 
     A failing trial is reported in its result (``error``), it does not fail the job. Spark's own
-    task retries still cover lost executors. With ``strict``, the first failed trial cancels the
+    task retries still cover lost executors. With ``strict``, the first failed trial stops the
     job and raises :class:`~sparktf.errors.TrialFailedError`.
     """
+    from sparktf._spark import TaskFailure, run_tasks, share
     from sparktf._training import train_one
 
-    sc = spark.sparkContext
     n = len(specs)
     labels = list(labels) if labels is not None else [f"#{i}" for i in range(n)]
-    data_bc = sc.broadcast(data)
-    specs_bc = sc.broadcast(list(specs))
-    finished = sc.accumulator([], _ListAccumulator())
+    shared = share(spark, {"data": data, "specs": list(specs)})
 
-    def task(index: int, _rows):
-        result = train_one(index, specs_bc.value[index], data_bc.value)
-        finished.add([_summary(result, labels[index])])
-        yield result
+    def task(index: int) -> dict[str, Any]:
+        value = shared.value
+        result = train_one(index, value["specs"][index], value["data"])
+        if strict and result["error"]:
+            raise TaskFailure(
+                f"Trial [{labels[index]}] failed (failOnTrialError=True): {result['error']}"
+            )
+        return result
 
-    group = f"sparktf-{uuid.uuid4().hex[:12]}"
+    tag = f"sparktf-{uuid.uuid4().hex[:12]}"
     description = f"{name}: training {n} model{'s' if n != 1 else ''} (one per task)"
-    outcome: dict[str, Any] = {}
-
-    def run_job() -> None:
-        try:
-            sc.setJobGroup(group, description, interruptOnCancel=True)
-            rdd = sc.parallelize(range(n), n).mapPartitionsWithIndex(task)
-            outcome["results"] = rdd.collect()
-        except BaseException as exc:
-            outcome["error"] = exc
-
     progress = _Progress(n, name)
-    thread = InheritableThread(target=run_job, name=group, daemon=True)
-    thread.start()
     try:
-        seen = 0
-        while thread.is_alive():
-            thread.join(poll_seconds)
-            records = list(finished.value)
-            if len(records) != seen or not thread.is_alive():
-                seen = len(records)
-                progress.update(seen, _describe(records[-1]) if records else None)
-            failed = [r for r in records if r["error"]]
-            if strict and failed:
-                from sparktf.errors import TrialFailedError
+        results = run_tasks(
+            spark,
+            n,
+            task,
+            description,
+            on_progress=lambda done: done < n and progress.update(done, None),
+            poll_seconds=poll_seconds,
+            tag=tag,
+        )
+        # The final count, with the trial that finished last.
+        last = max(results, key=lambda r: r["worker"]["finished"])
+        progress.update(n, _describe(_summary(last, labels[last["index"]])))
+    except TaskFailure as exc:
+        from sparktf.errors import TrialFailedError
 
-                sc.cancelJobGroup(group)
-                thread.join()
-                raise TrialFailedError(
-                    f"Trial [{failed[0]['label']}] failed (failOnTrialError=True): "
-                    f"{failed[0]['error']}"
-                )
-    except KeyboardInterrupt:
-        sc.cancelJobGroup(group)
-        raise
+        raise TrialFailedError(exc.message) from None
     finally:
         progress.close()
-        for bc in (data_bc, specs_bc):
-            with contextlib.suppress(Exception):  # the context may already be stopped
-                bc.unpersist()
-    if "error" in outcome:
-        raise outcome["error"]
-    results = sorted(outcome["results"], key=lambda r: r["index"])
+        shared.release()
     for record in results:
-        record["worker"]["jobGroup"] = group
+        record["worker"]["jobGroup"] = tag
         logger.info("%s", _describe(_summary(record, labels[record["index"]])))
     return results

@@ -88,7 +88,7 @@ def _delete(spark, path: str) -> None:
     if _is_local(path):
         shutil.rmtree(_local(path), ignore_errors=True)
         return
-    from sparktf.persistence import delete_path
+    from sparktf._spark import delete_path
 
     delete_path(spark, path)
 

@@ -287,13 +287,14 @@ def _inputs(spec: dict[str, Any], data: dict[str, Any], seed: int):
         from sparktf._staging import staged_datasets
 
         train, validation, rows, adapt = staged_datasets(spec, data, seed)
-        return {"x": train, "validation_data": validation}, rows, adapt
+        return {"x": train, "validation_data": validation, "shuffle": False}, rows, adapt
     x = np.asarray(data["x"], dtype=np.float32)
     x_train, y_train, validation = _split(
         spec, x, data["y"], data.get("valMask"), np.random.default_rng(seed)
     )
     inputs = {
         "x": _array_dataset(x_train, y_train, spec["batchSize"], seed),
+        "shuffle": False,  # the dataset shuffles
         "validation_data": validation,
         "validation_batch_size": spec["batchSize"] if validation is not None else None,
     }

@@ -638,6 +638,12 @@ class TFClassifier(
         """Sets the value of :py:attr:`seed`."""
         return self._set(seed=value)
 
+    def write(self):
+        """An ``MLWriter`` for this estimator (its Params), on classic Spark and Connect."""
+        from sparktf.persistence import ParamsWriter
+
+        return ParamsWriter(self)
+
     # -- training ----------------------------------------------------------------------------
 
     def _training_data(self, dataset: DataFrame):
@@ -797,7 +803,7 @@ class TFClassificationModel(
 
     ``transform`` appends ``rawPrediction`` (scores, logits for the built-in family) and
     ``probability`` as ml Vectors and ``prediction`` as double, keeping the input columns. It runs
-    a pandas UDF: the model is broadcast once, loaded once per Python worker, and applied in
+    a pandas UDF: the model is shipped once, loaded once per Python worker, and applied in
     batches of ``predictBatchSize`` rows.
     """
 
@@ -972,9 +978,11 @@ class TFClassificationModel(
     def _predict_udf(self, spark, thresholds: list[float] | None):
         from pyspark.sql.functions import pandas_udf
 
-        if self._broadcast is None or self._broadcast[0] is not spark.sparkContext:
-            self._broadcast = (spark.sparkContext, spark.sparkContext.broadcast(self._model_bytes))
-        bc = self._broadcast[1]
+        from sparktf._spark import session_key, share
+
+        if self._broadcast is None or self._broadcast[0] != session_key(spark):
+            self._broadcast = (session_key(spark), share(spark, self._model_bytes))
+        shared = self._broadcast[1]
         key = self._key
         logits = self._outputs_logits
         num_features = self._num_features
@@ -984,7 +992,7 @@ class TFClassificationModel(
         def predict(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
             from sparktf._loading import MODEL_CACHE, load_keras_bytes
 
-            model = MODEL_CACHE.get(key, lambda: load_keras_bytes(bc.value))
+            model = MODEL_CACHE.get(key, lambda: load_keras_bytes(shared.value))
             for series in batches:
                 yield pd.DataFrame(
                     _predict_batch(model, series, num_features, batch, logits, thresholds)

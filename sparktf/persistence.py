@@ -8,8 +8,9 @@ Stages holding a trained network save a folder laid out like pyspark's own model
     <path>/model.keras           the network: a Keras 3 ``.keras`` zip (architecture + weights),
                                  loadable on its own with ``keras.saving.load_model``
 
-Files are written through Hadoop's FileSystem API, so any path Spark can write (local, HDFS,
-S3, ...) works, and a stage saved this way loads alone, inside a ``PipelineModel``, and inside a
+Files are written through :mod:`sparktf._spark` (Hadoop's FileSystem API on a classic session;
+over Spark Connect, DataFrame writes), so any path Spark can write (local, HDFS, S3, ...)
+works, and a stage saved this way loads alone, inside a ``PipelineModel``, and inside a
 ``CrossValidatorModel``/``TrainValidationSplitModel``.
 """
 
@@ -20,13 +21,17 @@ from typing import Any
 
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReader, MLWriter
 
+from sparktf._spark import delete_path, list_files, path_status, read_bytes, write_bytes
+
 __all__ = [
     "GRAPH_TRANSFORMER_FILES",
     "MODEL_FILE",
+    "ParamsWriter",
     "TFClassificationModelReader",
     "TFClassificationModelWriter",
     "TFGraphTransformerReader",
     "TFGraphTransformerWriter",
+    "delete_path",
     "list_files",
     "load_cross_validator_model",
     "path_status",
@@ -37,47 +42,31 @@ __all__ = [
 MODEL_FILE = "model.keras"
 
 
-def _hadoop_path(spark, path: str):
-    jvm = spark.sparkContext._jvm
-    jpath = jvm.org.apache.hadoop.fs.Path(path)
-    fs = jpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    return fs, jpath
+class ParamsWriter(DefaultParamsWriter):
+    """pyspark's writer for stages holding only Params, with an overwrite that also works over
+    Spark Connect."""
+
+    def _handleOverwrite(self, path: str) -> None:
+        delete_path(self.sparkSession, path)
 
 
-def write_bytes(spark, path: str, data: bytes, overwrite: bool = True) -> None:
-    """Write ``data`` to ``path`` on any filesystem Spark can write to."""
-    fs, jpath = _hadoop_path(spark, path)
-    stream = fs.create(jpath, overwrite)
-    try:
-        chunk = 16 * 1024 * 1024
-        for start in range(0, len(data), chunk):
-            stream.write(bytearray(data[start : start + chunk]))
-    finally:
-        stream.close()
+class _Writer(MLWriter):
+    """An ``MLWriter`` whose overwrite works on classic sessions and over Spark Connect."""
 
+    def __init__(self, instance) -> None:
+        super().__init__()
+        self.instance = instance
 
-def read_bytes(spark, path: str) -> bytes:
-    """Read the whole file at ``path`` from any filesystem Spark can read."""
-    fs, jpath = _hadoop_path(spark, path)
-    if not fs.exists(jpath):
-        raise FileNotFoundError(f"No such file: {path}")
-    stream = fs.open(jpath)
-    try:
-        return bytes(spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
-    finally:
-        stream.close()
+    def _handleOverwrite(self, path: str) -> None:
+        delete_path(self.sparkSession, path)
 
 
 def _session(writer_or_reader) -> Any:
     return writer_or_reader.sparkSession
 
 
-class TFClassificationModelWriter(MLWriter):
+class TFClassificationModelWriter(_Writer):
     """Writes a :class:`~sparktf.classification.TFClassificationModel` (see module docs)."""
-
-    def __init__(self, instance) -> None:
-        super().__init__()
-        self.instance = instance
 
     def saveImpl(self, path: str) -> None:
         model = self.instance
@@ -88,7 +77,7 @@ class TFClassificationModelWriter(MLWriter):
             "modelFile": MODEL_FILE if model._model_bytes is not None else None,
             "history": model._history,
         }
-        DefaultParamsWriter.saveMetadata(model, path, self.sc, extraMetadata=extra)
+        DefaultParamsWriter.saveMetadata(model, path, self.sparkSession, extraMetadata=extra)
         if model._model_bytes is not None:
             write_bytes(_session(self), os.path.join(path, MODEL_FILE), model._model_bytes)
 
@@ -101,7 +90,7 @@ class TFClassificationModelReader(MLReader):
         self.cls = cls
 
     def load(self, path: str):
-        metadata = DefaultParamsReader.loadMetadata(path, self.sc)
+        metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
         model_bytes = None
         if metadata.get("modelFile"):
             model_bytes = read_bytes(_session(self), os.path.join(path, metadata["modelFile"]))
@@ -138,38 +127,8 @@ GRAPH_TRANSFORMER_FILES = {
 }
 
 
-def delete_path(spark, path: str) -> None:
-    """Remove the file or folder ``path`` (recursively) on any filesystem Spark can write to."""
-    fs, jpath = _hadoop_path(spark, path)
-    fs.delete(jpath, True)
-
-
-def path_status(spark, path: str) -> str | None:
-    """``"file"``, ``"dir"`` or None (missing) for ``path`` on any filesystem Spark can read."""
-    fs, jpath = _hadoop_path(spark, path)
-    if not fs.exists(jpath):
-        return None
-    return "dir" if fs.getFileStatus(jpath).isDirectory() else "file"
-
-
-def list_files(spark, path: str) -> list[str]:
-    """Paths, relative to the directory ``path`` and ``/``-separated, of all files below it."""
-    fs, jpath = _hadoop_path(spark, path)
-    root = fs.getFileStatus(jpath).getPath().toUri().getPath().rstrip("/")
-    found = fs.listFiles(jpath, True)
-    names = []
-    while found.hasNext():
-        full = found.next().getPath().toUri().getPath()
-        names.append(full[len(root) :].lstrip("/"))
-    return sorted(names)
-
-
-class TFGraphTransformerWriter(MLWriter):
+class TFGraphTransformerWriter(_Writer):
     """Writes a :class:`~sparktf.transformer.TFGraphTransformer` (layout above)."""
-
-    def __init__(self, instance) -> None:
-        super().__init__()
-        self.instance = instance
 
     def saveImpl(self, path: str) -> None:
         from sparktf._sources import detect_format_from_bytes, keras_suffix, unzip_files
@@ -183,7 +142,7 @@ class TFGraphTransformerWriter(MLWriter):
             kind = "keras-h5" if fmt == "keras" and keras_suffix(data) == ".h5" else fmt
             model_file = GRAPH_TRANSFORMER_FILES[kind]
         extra = {"modelFormat": fmt, "modelFile": model_file}
-        DefaultParamsWriter.saveMetadata(stage, path, self.sc, extraMetadata=extra)
+        DefaultParamsWriter.saveMetadata(stage, path, self.sparkSession, extraMetadata=extra)
         if data is None:
             return
         spark = _session(self)
@@ -205,7 +164,7 @@ class TFGraphTransformerReader(MLReader):
     def load(self, path: str):
         from sparktf._sources import zip_files
 
-        metadata = DefaultParamsReader.loadMetadata(path, self.sc)
+        metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
         stage = self.cls()
         model_file = metadata.get("modelFile")
         if model_file:

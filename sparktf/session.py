@@ -210,8 +210,9 @@ def get_spark(
             logger.debug("local session: spark.driver.memory=%s (from the machine's RAM)", memory)
             builder = builder.config("spark.driver.memory", memory)
     spark = builder.getOrCreate()
-    if not remote:
-        spark.sparkContext.setLogLevel(log_level)
+    from sparktf._spark import set_log_level
+
+    set_log_level(spark, log_level)
     return spark
 
 

@@ -1,0 +1,93 @@
+"""sparktf over Spark Connect: training, tuning, failure isolation, persistence and inference.
+
+The scenario runs once in its own process (tests/connect_job.py): opening a Connect session
+turns pyspark's Connect mode on for the whole process, which the rest of the suite, on a classic
+session, must not see. The job starts a local Connect server in that process
+(``get_spark(remote="local[2]")``), so sparktf reaches Spark only through the Connect client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.connect
+
+JOB = Path(__file__).with_name("connect_job.py")
+
+
+@pytest.fixture(scope="module")
+def connect_run() -> dict:
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    env.pop("SPARK_REMOTE", None)
+    done = subprocess.run(
+        [sys.executable, str(JOB), "local[2]"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def _ok(result: dict, step: str) -> dict:
+    value = result[step]
+    assert "error" not in value, value.get("trace", value)
+    return value
+
+
+def test_the_session_is_a_connect_client(connect_run):
+    assert connect_run["sessionModule"].startswith("pyspark.sql.connect")
+
+
+def test_fit_trains_in_a_task_and_predicts(connect_run):
+    fit = _ok(connect_run, "fit")
+    assert fit["accuracy"] > 0.9, fit
+
+
+def test_fit_multiple_isolates_a_failed_trial(connect_run):
+    result = _ok(connect_run, "fitMultiple")
+    good, bad = result["failures"]
+    assert good is None
+    assert bad and "Sequential" in bad, bad
+    assert all(pid is not None for pid in result["pids"])
+
+
+def test_fail_on_trial_error_stops_the_job(connect_run):
+    result = _ok(connect_run, "strict")
+    assert result["raised"] == "TrialFailedError"
+    assert "failOnTrialError=True" in result["message"]
+
+
+def test_cross_validator_over_a_pipeline_and_the_report(connect_run):
+    result = _ok(connect_run, "crossValidator")
+    low, high = result["avgMetrics"]
+    assert high > low  # learning rate 3e-3 beats 1e-5 in 15 epochs
+    assert result["testAccuracy"] > 0.9
+    assert result["reportRows"] == 2
+    assert result["reportBest"] == pytest.approx(3e-3)
+
+
+def test_save_overwrite_and_load(connect_run):
+    saved = _ok(connect_run, "persistence")
+    assert saved["accuracy"] == pytest.approx(_ok(connect_run, "fit")["accuracy"])
+    assert saved["estimatorEpochs"] == 15
+
+
+def test_graph_transformer_scores_every_row(connect_run):
+    result = _ok(connect_run, "transformer")
+    assert result["rows"] > 300
+    assert result["width"] == 10
+
+
+def test_staged_training_data_and_cleanup(connect_run):
+    result = _ok(connect_run, "staged")
+    assert result["accuracy"] > 0.9
+    assert result["leftover"] == []
