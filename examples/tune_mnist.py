@@ -1,9 +1,10 @@
 """The original tuning experiment: a convolutional network tuned over neurons x learning rate.
 
 Every setting of every fold trains as its own Spark task (``TFClassifier.fitMultiple``), so a
-cluster trains as many networks at once as it has task slots. The script prints the tuning
-report, saves the sensitivity plot (accuracy against learning rate, one line per number of
-neurons) and the test accuracy of the best network.
+cluster trains as many networks at once as it has task slots. ``tune_classifier`` runs the
+CrossValidator, prints the tuning report, saves the sensitivity plot (accuracy against learning
+rate, one line per number of neurons), the report as CSV and the best network, and prints the
+test accuracy of the best network: the same workflow as ``sparktf tune``.
 
 Usage::
 
@@ -18,13 +19,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
-from pyspark.ml.evaluation import MulticlassClassificationEvaluator
-from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
-
-from sparktf import TFClassifier, get_spark, plot_sensitivity, tuning_report
+from sparktf import get_spark
 from sparktf.datasets import load_digits, load_mnist
+from sparktf.workflow import SearchSpace, tune_classifier
 
 
 def main() -> None:
@@ -49,40 +47,25 @@ def main() -> None:
 
     # A small convolutional network: one 3x3 convolution block, then one dense layer whose
     # number of neurons is tuned together with the learning rate.
-    clf = TFClassifier(convLayers=[8 if quick else 16], inputShape=shape, dropout=0.1, seed=3)
-    neurons = [[16], [32]] if quick else [[32], [64], [128]]
-    rates = [0.003, 0.03] if quick else [0.001, 0.003, 0.01, 0.03]
-    grid = (
-        ParamGridBuilder()
-        .addGrid(clf.hiddenLayers, neurons)
-        .addGrid(clf.learningRate, rates)
-        .baseOn({clf.epochs: 2 if quick else 10})
-        .build()
+    space = SearchSpace(
+        convLayers=[[8 if quick else 16]],
+        hiddenLayers=[[16], [32]] if quick else [[32], [64], [128]],
+        learningRate=[0.003, 0.03] if quick else [0.001, 0.003, 0.01, 0.03],
+        epochs=[2 if quick else 10],
     )
-    evaluator = MulticlassClassificationEvaluator(metricName="accuracy")
-    cv = CrossValidator(
-        estimator=clf,
-        estimatorParamMaps=grid,
-        evaluator=evaluator,
-        numFolds=2,
+    result = tune_classifier(
+        train,
+        args.output,
+        test=test,
+        space=space,
+        input_shape=shape,
+        dropout=0.1,
+        folds=2,
         seed=3,
         parallelism=4,  # models scored at once; each fold trains its grid as one Spark job
+        echo=print,
     )
-
-    start = time.time()
-    model = cv.fit(train)
-    print(f"Tuned {len(grid)} settings x 2 folds in {time.time() - start:.0f}s")
-
-    report = tuning_report(model, clf)
-    table = report.drop(columns=["metric", "failure"])
-    print(table.to_string(index=False, float_format="{:.4f}".format))
-    os.makedirs(args.output, exist_ok=True)
-    path = plot_sensitivity(
-        report, x="learningRate", line="hiddenLayers", path=f"{args.output}/sensitivity.png"
-    )
-    print(f"Sensitivity plot: {path}")
-    accuracy = evaluator.evaluate(model.bestModel.transform(test))
-    print(f"Test accuracy of the best model: {accuracy:.4f}")
+    print(f"Tuned {len(result.report)} settings x 2 folds in {result.seconds:.0f}s")
 
 
 if __name__ == "__main__":

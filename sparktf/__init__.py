@@ -3,6 +3,8 @@
 * :class:`TFClassifier` / :class:`TFClassificationModel`: a Keras classifier as a pyspark.ml
   Estimator, trained inside Spark tasks; ``CrossValidator`` grids train as parallel tasks.
 * :class:`TFGraphTransformer`: applies a trained TensorFlow model to DataFrame columns.
+* :func:`tune_classifier`: a whole tuning run (search, report, plot, best model) in one call,
+  as ``sparktf tune`` does it.
 
 Importing sparktf does not import TensorFlow; executors import it when they need it.
 """
@@ -24,6 +26,7 @@ _LAZY = {
     "tuning_report": "sparktf.tuning",
     "plot_sensitivity": "sparktf.tuning",
     "get_spark": "sparktf.session",
+    "tune_classifier": "sparktf.workflow",
 }
 
 __all__ = sorted(_LAZY)

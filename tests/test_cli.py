@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -148,6 +149,22 @@ def test_python_dash_m_runs_the_command():
 
 
 # -- tune --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"folds": 1}, "a CrossValidator needs folds >= 2, got 1"),
+        ({"validator": "kfold"}, "validator must be 'cv' or 'tvs', got 'kfold'"),
+        ({"search": "bayes"}, "search must be 'grid' or 'random', got 'bayes'"),
+    ],
+)
+def test_tune_classifier_checks_its_arguments_first(tmp_path, kwargs, message):
+    from sparktf.workflow import tune_classifier
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        tune_classifier(None, str(tmp_path / "out"), **kwargs)
+    assert not (tmp_path / "out").exists()
 
 
 def test_tune_on_digits_writes_report_plot_and_best_model(spark, capsys, tmp_path):

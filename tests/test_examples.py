@@ -32,12 +32,15 @@ def run_example(name: str, cwd, *args: str) -> str:
 def test_tune_mnist_on_digits(tmp_path):
     out = run_example("tune_mnist.py", tmp_path)
     assert "Tuned 4 settings x 2 folds" in out
-    rows = re.findall(r"^\s+\[(16|32)\]\s+0\.0(03|30)0\s", out, re.M)
+    assert "Tuning report (accuracy, best first):" in out
+    # one row per setting: hidden layers first, the learning rate further along the row
+    rows = re.findall(r"^\s*\[(16|32)\]\s.*\s0\.0(03|30)0?\s", out, re.M)
     assert len(rows) == 4
     accuracy = float(re.search(r"Test accuracy of the best model: ([0-9.]+)", out).group(1))
     assert accuracy > 0.5
-    png = tmp_path / "tune_mnist_output" / "sensitivity.png"
-    assert png.read_bytes()[:4] == b"\x89PNG"
+    output = tmp_path / "tune_mnist_output"
+    assert (output / "sensitivity.png").read_bytes()[:4] == b"\x89PNG"
+    assert (output / "report.csv").is_file() and (output / "best_model").is_dir()
 
 
 def test_label_images_prints_top5(tmp_path):

@@ -12,8 +12,8 @@ from typing import Any
 
 from sparktf.cli._args import Formatter, add_common_options, positive_int, start_spark
 from sparktf.cli._console import EXIT_OK, Console
-from sparktf.cli._tuning import SearchSpace, run_tuning
 from sparktf.cli.label import read_images, top_k_pretty
+from sparktf.workflow import SearchSpace, tune_classifier
 
 
 def add_parser(commands: Any) -> None:
@@ -103,8 +103,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
             hiddenLayers=[[32], [64, 32]], learningRate=[0.001, 0.003, 0.01], epochs=[15]
         )
         folds = 3
-    result = run_tuning(
-        train, test, space, output, console, seed=args.seed, folds=folds, dropout=0.1
+    result = tune_classifier(
+        train,
+        output,
+        test=test,
+        space=space,
+        seed=args.seed,
+        folds=folds,
+        dropout=0.1,
+        echo=console.out,
     )
 
     console.step("Writing test digits as PNG files and labelling them with the best model")

@@ -19,7 +19,7 @@ from sparktf.cli._args import (
     start_spark,
 )
 from sparktf.cli._console import EXIT_OK, Console, UsageError
-from sparktf.cli._tuning import SearchSpace, run_tuning
+from sparktf.workflow import SearchSpace, tune_classifier
 
 
 def add_parser(commands: Any) -> None:
@@ -212,12 +212,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
         train, test = train.randomSplit([1 - args.test_fraction, args.test_fraction], args.seed)
     train = train.cache()
     console.step(f"Training rows: {train.count()}")
-    run_tuning(
+    tune_classifier(
         train,
-        test,
-        space,
         args.output,
-        console,
+        test=test,
+        space=space,
         search=args.search,
         samples=args.samples,
         seed=args.seed,
@@ -229,5 +228,6 @@ def run(args: argparse.Namespace, console: Console) -> int:
         features_col=features,
         label_col=label,
         parallelism=args.parallelism,
+        echo=console.out,
     )
     return EXIT_OK

@@ -1,0 +1,285 @@
+"""Tune TFClassifier from start to finish: search, report, plot, save and test the best model.
+
+:func:`tune_classifier` is the workflow behind ``sparktf tune`` and ``sparktf demo``, for use from
+Python as well: it builds the TFClassifier and the param maps of a :class:`SearchSpace` (a grid or
+random samples), fits a ``CrossValidator`` or a ``TrainValidationSplit`` (every setting of a fold
+trains as its own Spark task), then writes the tuning report, the sensitivity plot and the best
+model, and scores the best model on test data.
+
+It prints nothing itself: progress goes to the ``sparktf.workflow`` logger (INFO), and the
+results (the report table, the best setting, the files written) go, one text at a time, to the
+``echo`` callable given (``print``, for instance), or to the same logger without one.
+
+Importing this module imports neither TensorFlow nor Spark.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["SearchSpace", "TuningResult", "report_table", "tune_classifier"]
+
+logger = logging.getLogger("sparktf.workflow")
+
+
+@dataclass
+class SearchSpace:
+    """The searched values of a tuning run (each a list of alternatives)."""
+
+    hiddenLayers: list[list[int]] = field(default_factory=lambda: [[32], [64]])
+    learningRate: list[float] = field(default_factory=lambda: [0.001, 0.01])
+    epochs: list[int] = field(default_factory=lambda: [10])
+    batchSize: list[int] = field(default_factory=lambda: [32])
+    convLayers: list[list[int]] = field(default_factory=lambda: [[]])
+
+
+def _param_maps(clf: Any, space: SearchSpace, search: str, samples: int, seed: int) -> list:
+    from pyspark.ml.tuning import ParamGridBuilder
+
+    from sparktf.tuning import ParamRandomBuilder
+
+    axes = [
+        (clf.hiddenLayers, space.hiddenLayers),
+        (clf.convLayers, space.convLayers),
+        (clf.epochs, space.epochs),
+        (clf.batchSize, space.batchSize),
+    ]
+    if search == "grid":
+        grid = ParamGridBuilder()
+        for param, values in [*axes, (clf.learningRate, space.learningRate)]:
+            grid.addGrid(param, values)
+        return grid.build()
+    builder = ParamRandomBuilder()
+    rates = space.learningRate
+    if min(rates) < max(rates):
+        builder.addLogUniform(clf.learningRate, min(rates), max(rates))
+    else:
+        builder.addChoice(clf.learningRate, rates[:1])
+    for param, values in axes:
+        builder.addChoice(param, values)
+    return builder.build(samples, seed=seed)
+
+
+def _plot_axes(report: Any) -> tuple[str, str | None] | None:
+    """Which Params the sensitivity plot shows: x (numeric) and one line per value of another."""
+    params = list(report.attrs.get("params", []))
+
+    def varies(name: str) -> bool:
+        return report[name].map(_format_cell).nunique() > 1
+
+    numeric = [p for p in ("learningRate", "epochs", "batchSize") if p in params]
+    if not numeric:
+        return None
+    x = next((p for p in numeric if varies(p)), numeric[0])
+    line = next((p for p in params if p != x and varies(p)), None)
+    return x, line
+
+
+@dataclass
+class TuningResult:
+    """What :func:`tune_classifier` produced."""
+
+    report: Any
+    best_model: Any
+    test_accuracy: float | None
+    plot_path: str | None
+    seconds: float
+
+
+def _format_cell(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_format_cell(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        return _format_cell(value.tolist())
+    return str(value)
+
+
+def report_table(report: Any) -> Any:
+    """The tuning report with list values as text, ready for CSV or printing."""
+    table = report.copy()
+    for column in table.columns:
+        if table[column].map(lambda v: isinstance(v, (list, tuple))).any():
+            table[column] = table[column].map(_format_cell)
+    return table
+
+
+def _report_lines(report: Any) -> list[str]:
+    """The tuning report as printed: a title line, then the table (one string), best first."""
+    table = report_table(report)
+    columns = [*report.attrs.get("params", []), "mean", "std", "seconds", "rank", "best"]
+    if table["failure"].astype(str).str.len().gt(0).any():
+        columns.append("failure")
+    shown = table[[c for c in columns if c in table.columns]].sort_values("rank")
+    metric = report.attrs.get("metric", "metric")
+    text = shown.to_string(
+        index=False,
+        formatters={
+            "mean": "{:.4f}".format,
+            "std": "{:.4f}".format,
+            "seconds": "{:.1f}".format,
+        },
+    )
+    return [f"Tuning report ({metric}, best first):", text]
+
+
+def tune_classifier(
+    train: Any,
+    output: str,
+    *,
+    test: Any | None = None,
+    space: SearchSpace | None = None,
+    search: str = "grid",
+    samples: int = 8,
+    seed: int = 42,
+    validator: str = "cv",
+    folds: int = 3,
+    train_ratio: float = 0.75,
+    dropout: float = 0.1,
+    input_shape: Sequence[int] = (),
+    features_col: str = "features",
+    label_col: str = "label",
+    parallelism: int = 4,
+    echo: Callable[[str], Any] | None = None,
+) -> TuningResult:
+    """Search TFClassifier settings on ``train``, score the best on ``test``, write the results.
+
+    Every fold trains all settings as one Spark job; the best setting is then refitted on all of
+    ``train``. Writes into the folder ``output`` (created if needed):
+
+    * ``report.csv``: the :func:`~sparktf.tuning.tuning_report` table, list values as text;
+    * ``sensitivity.png``: the validation accuracy against the first numeric searched value that
+      varies, one line per value of another (none when no numeric value is searched);
+    * ``best_model/``: the best ``TFClassificationModel``, saved with pyspark.ml persistence;
+    * ``best_model.keras``: the same network as a plain Keras file.
+
+    Parameters
+    ----------
+    train, test:
+        DataFrames with ``features_col`` (an ml Vector or array of numbers) and ``label_col``
+        (integers ``0..K-1``); ``test`` (optional) gives the test accuracy of the best model.
+    output:
+        Folder receiving the files above.
+    space:
+        The searched values (default: ``SearchSpace()``).
+    search:
+        ``"grid"``: every combination; ``"random"``: ``samples`` settings, the learning rate
+        drawn log-uniformly between the smallest and largest of ``space.learningRate``, the
+        other values from their lists.
+    seed:
+        Seed of the sampling, the folds or split, and the trainings.
+    validator:
+        ``"cv"``: a ``CrossValidator`` with ``folds`` folds (at least 2); ``"tvs"``: a
+        ``TrainValidationSplit`` training on a ``train_ratio`` fraction of the rows.
+    dropout, input_shape:
+        Fixed Params of the TFClassifier (not searched).
+    parallelism:
+        How many of the fitted models the validator scores at once.
+    echo:
+        Called with each text of the results: the report table, the best setting, the test
+        accuracy and the paths written. Default: logged at INFO on ``sparktf.workflow``.
+
+    Returns
+    -------
+    TuningResult
+        The report, the best model, its test accuracy (None without ``test``), the plot's path
+        and the seconds the search took.
+    """
+    from pyspark.ml.evaluation import MulticlassClassificationEvaluator
+    from pyspark.ml.tuning import CrossValidator, TrainValidationSplit
+
+    from sparktf.classification import TFClassifier
+    from sparktf.tuning import plot_sensitivity, tuning_report
+
+    if search not in ("grid", "random"):
+        raise ValueError(f"tune_classifier: search must be 'grid' or 'random', got {search!r}")
+    if validator not in ("cv", "tvs"):
+        raise ValueError(f"tune_classifier: validator must be 'cv' or 'tvs', got {validator!r}")
+    if validator == "cv" and folds < 2:
+        raise ValueError(f"tune_classifier: a CrossValidator needs folds >= 2, got {folds}")
+    show = echo if echo is not None else logger.info
+    space = space if space is not None else SearchSpace()
+    os.makedirs(output, exist_ok=True)
+    clf = TFClassifier(
+        featuresCol=features_col,
+        labelCol=label_col,
+        dropout=dropout,
+        inputShape=list(input_shape),
+        seed=seed,
+    )
+    maps = _param_maps(clf, space, search, samples, seed)
+    evaluator = MulticlassClassificationEvaluator(
+        labelCol=label_col, predictionCol="prediction", metricName="accuracy"
+    )
+    if validator == "cv":
+        tuner: Any = CrossValidator(
+            estimator=clf,
+            estimatorParamMaps=maps,
+            evaluator=evaluator,
+            numFolds=folds,
+            seed=seed,
+            parallelism=parallelism,
+        )
+        plan = f"{len(maps)} settings x {folds} folds = {len(maps) * folds} trainings"
+    else:
+        tuner = TrainValidationSplit(
+            estimator=clf,
+            estimatorParamMaps=maps,
+            evaluator=evaluator,
+            trainRatio=train_ratio,
+            seed=seed,
+            parallelism=parallelism,
+        )
+        plan = f"{len(maps)} settings on one train/validation split"
+    logger.info("Tuning TFClassifier (%s search): %s, then one refit of the best", search, plan)
+    start = time.time()
+    tuned = tuner.fit(train)
+    seconds = time.time() - start
+    logger.info("Tuning finished in %.1fs", seconds)
+
+    report = tuning_report(tuned, clf)
+    report_table(report).to_csv(os.path.join(output, "report.csv"), index=False)
+    for text in _report_lines(report):
+        show(text)
+
+    plot_path = None
+    axes = _plot_axes(report)
+    if axes is not None:
+        x, line = axes
+        plot_path = plot_sensitivity(
+            report,
+            x=x,
+            line=line,
+            path=os.path.join(output, "sensitivity.png"),
+            title=f"validation {report.attrs.get('metric', 'metric')} against {x}",
+        )
+
+    best = tuned.bestModel
+    accuracy = None
+    if test is not None:
+        accuracy = float(evaluator.evaluate(best.transform(test)))
+    best_dir = os.path.join(output, "best_model")
+    best.write().overwrite().save(best_dir)
+    with open(os.path.join(output, "best_model.keras"), "wb") as handle:
+        handle.write(best.modelBytes)
+
+    chosen = report[report["best"]].iloc[0]
+    settings = ", ".join(
+        f"{name}={_format_cell(chosen[name])}" for name in report.attrs.get("params", [])
+    )
+    show("")
+    show(f"Best setting: {settings} (validation accuracy {chosen['mean']:.4f})")
+    if accuracy is not None:
+        show(f"Test accuracy of the best model: {accuracy:.4f}")
+    show(f"Report:      {os.path.join(output, 'report.csv')}")
+    if plot_path:
+        show(f"Plot:        {plot_path}")
+    show(f"Best model:  {best_dir} (TFClassificationModel.load)")
+    show(f"Keras file:  {os.path.join(output, 'best_model.keras')}")
+    return TuningResult(report, best, accuracy, plot_path, seconds)
