@@ -7,7 +7,8 @@ and returns the plan the UDF follows. :func:`ship_model` sends the model's bytes
 and :func:`make_udf` builds the pandas UDF around :func:`sparktf._inference_worker.predict_batches`
 (what runs on the executors).
 
-Nothing here imports TensorFlow at module level; the stage module is not imported.
+The functions take the stage (a ``TFGraphTransformer``) and read its Params through its getters;
+the stage module itself is not imported here. Nothing here imports TensorFlow at module level.
 """
 
 from __future__ import annotations
@@ -24,7 +25,17 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from sparktf._inference_worker import VALID, predict_batches, shape_text
+from sparktf._inference_worker import (
+    VALID,
+    InputPlan,
+    ModelSpec,
+    OutputPlan,
+    PathSource,
+    TopKPlan,
+    TransformPlan,
+    predict_batches,
+    shape_text,
+)
 from sparktf.image import IMAGE_FIELDS, parse_labels
 from sparktf.param import check_choice, check_int_range, param_error
 
@@ -93,8 +104,8 @@ def check_params(stage: Any) -> dict[str, Any]:
     return values
 
 
-def model_spec(stage: Any, spark: Any, fmt: str) -> tuple[dict[str, Any], bytes | None]:
-    """The model's spec (format, key, path) and, when broadcast, its bytes."""
+def model_spec(stage: Any, spark: Any, fmt: str) -> tuple[ModelSpec, bytes | None]:
+    """The model's spec (format, key, path) and, when shipped, its bytes."""
     from sparktf._loading import model_key
     from sparktf._sources import detect_format_from_bytes
 
@@ -109,7 +120,7 @@ def model_spec(stage: Any, spark: Any, fmt: str) -> tuple[dict[str, Any], bytes 
         data = stage.modelBytes
         fmt = detect_format_from_bytes(data) if fmt == "auto" else fmt
         key = model_key(data, fmt, signature)
-        return {"format": fmt, "key": key, "path": None, "signature": signature}, data
+        return ModelSpec(format=fmt, key=key, path=None, signature=signature), data
     if not path:
         raise ValueError(
             "TFGraphTransformer has no model: set modelPath (a .pb GraphDef, a SavedModel "
@@ -120,23 +131,24 @@ def model_spec(stage: Any, spark: Any, fmt: str) -> tuple[dict[str, Any], bytes 
         data, is_dir = _read_model(spark, path)
         fmt = _detect(path, is_dir) if fmt == "auto" else fmt
         key = model_key(data, fmt, signature)
-        spec = {"format": fmt, "key": key, "path": None, "signature": signature, "name": path}
-        return spec, data
+        return ModelSpec(format=fmt, key=key, path=None, signature=signature, name=path), data
     fingerprint, is_dir = _fingerprint(path)
     fmt = _detect(path, is_dir) if fmt == "auto" else fmt
     key = model_key(fingerprint.encode(), fmt, signature, "path")
-    return {"format": fmt, "key": key, "path": path, "signature": signature}, None
+    return ModelSpec(format=fmt, key=key, path=path, signature=signature), None
 
 
 def plan_transform(
     stage: Any, dataset: DataFrame, spark: Any
-) -> tuple[dict[str, Any], bytes | None]:
-    """Check the model, the mapping and the DataFrame; return what the UDF needs."""
+) -> tuple[TransformPlan, bytes | None]:
+    """Check the model, the mapping and the DataFrame; return what the UDF needs and the model's
+    bytes to ship (None when each worker reads the model's path itself)."""
     from sparktf._sources import cached_model
 
     checked = check_params(stage)
     spec, data = model_spec(stage, spark, checked["modelFormat"])
-    model = cached_model(spec, lambda: data)  # on the driver: reads names, shapes, dtypes
+    # On the driver: reads names, shapes, dtypes.
+    model = cached_model(spec.source_spec(), lambda: data)
     name = type(stage).__name__
 
     input_mapping = stage.getInputMapping()
@@ -186,7 +198,7 @@ def plan_transform(
     top = None
     if labels:
         top = _top_k_plan(stage, outputs, labels)
-    columns = [o["column"] for o in outputs] + ([stage.getTopKCol()] if top else [])
+    columns = [o.column for o in outputs] + ([stage.getTopKCol()] if top else [])
     if len(set(columns)) != len(columns):
         raise ValueError(f"{name} would write the same output column twice: {columns}.")
     clash = [c for c in columns if c in dataset.columns]
@@ -195,17 +207,17 @@ def plan_transform(
             f"{name} would overwrite existing column(s) {clash}; choose new output column "
             "names (outputCol, outputMapping, topKCol)."
         )
-    plan = {
-        "stage": name,
-        "spec": spec,
-        "inputs": inputs,
-        "outputs": outputs,
-        "topK": top,
-        "rowMode": row_mode,
-        "batchSize": checked["batchSize"],
-        "handleInvalid": checked["handleInvalid"],
-        "path": _path_source(stage, schema, inputs),
-    }
+    plan = TransformPlan(
+        stage=name,
+        model=spec,
+        inputs=tuple(inputs),
+        outputs=tuple(outputs),
+        top_k=top,
+        row_mode=row_mode,
+        batch_size=checked["batchSize"],
+        handle_invalid=checked["handleInvalid"],
+        path=_path_source(stage, schema, inputs),
+    )
     return plan, data
 
 
@@ -258,7 +270,7 @@ def _input_plan(
     info: Any,
     row_mode: bool,
     checked: dict[str, Any],
-) -> dict[str, Any]:
+) -> InputPlan:
     """How one input column becomes one input tensor (decided on the driver)."""
     name = type(stage).__name__
     if column not in schema.names:
@@ -268,7 +280,7 @@ def _input_plan(
         )
     dtype = schema[column].dataType
     per_row = _per_row(info.shape, row_mode)
-    plan: dict[str, Any] = {"column": column, "tensor": info.name, "dtype": info.dtype}
+    feed = {"column": column, "tensor": info.name, "dtype": info.dtype}
     wanted = f"tensor {info.describe()}"
 
     def wrong(expected: str) -> TypeError:
@@ -280,8 +292,7 @@ def _input_plan(
     if info.dtype == "string":
         if not isinstance(dtype, (T.BinaryType, T.StringType)):
             raise wrong("binary (e.g. encoded image bytes) or string")
-        plan.update(kind="raw", shape=[d or 1 for d in per_row or []])
-        return plan
+        return InputPlan(**feed, kind="raw", shape=tuple(d or 1 for d in per_row or []))
     if isinstance(dtype, T.BinaryType) or _is_image_struct(dtype):
         if per_row is None or len(per_row) not in (2, 3):
             raise wrong(
@@ -303,15 +314,15 @@ def _input_plan(
                 f"{name} feeds images to {wanted}, which has {channels} channels; images can be "
                 "given 1 or 3 channels."
             )
-        plan.update(
+        return InputPlan(
+            **feed,
             kind="image_struct" if isinstance(dtype, T.StructType) else "image_bytes",
-            size=[int(size[0]), int(size[1])],
+            size=(int(size[0]), int(size[1])),
             channels=channels,
             squeeze=len(per_row) == 2,
             scaling=checked["imageScaling"],
             order=checked["channelOrder"],
         )
-        return plan
     is_array = isinstance(dtype, T.ArrayType) and isinstance(dtype.elementType, _NUMERIC_SPARK)
     if not (is_array or isinstance(dtype, (VectorUDT, *_NUMERIC_SPARK))):
         raise wrong(
@@ -334,11 +345,12 @@ def _input_plan(
             f"{name} reshapes rows of column '{column}' to inputShapes {shape}, but {wanted} "
             f"expects rows of shape {shape_text(per_row)}."
         )
-    plan.update(kind="numeric", shape=list(shape), vector=isinstance(dtype, VectorUDT))
-    return plan
+    return InputPlan(
+        **feed, kind="numeric", shape=tuple(shape), vector=isinstance(dtype, VectorUDT)
+    )
 
 
-def _output_plans(stage: Any, out_infos: list, row_mode: bool) -> list[dict[str, Any]]:
+def _output_plans(stage: Any, out_infos: list, row_mode: bool) -> list[OutputPlan]:
     name = type(stage).__name__
     requested = stage.getOutputTypes()
     known = {col for _, col in out_infos}
@@ -376,16 +388,15 @@ def _output_plans(stage: Any, out_infos: list, row_mode: bool) -> list[dict[str,
                 f"Output column '{column}' of {name} cannot be a double: tensor "
                 f"{info.describe()} gives rows of shape {shape_text(per_row)}."
             )
-        plans.append(
-            {"column": column, "tensor": info.name, "kind": kind, "shape": per_row}
-        )  # fmt: skip
+        row_shape = None if per_row is None else tuple(per_row)
+        plans.append(OutputPlan(column=column, tensor=info.name, kind=kind, shape=row_shape))
     return plans
 
 
-def _top_k_plan(stage: Any, outputs: list, labels: list[str]) -> dict[str, Any]:
+def _top_k_plan(stage: Any, outputs: list[OutputPlan], labels: list[str]) -> TopKPlan:
     name = type(stage).__name__
     scores = stage.getScoresCol()
-    columns = [o["column"] for o in outputs]
+    columns = [o.column for o in outputs]
     if not scores:
         if len(outputs) != 1:
             raise ValueError(
@@ -400,28 +411,28 @@ def _top_k_plan(stage: Any, outputs: list, labels: list[str]) -> dict[str, Any]:
         )
     index = columns.index(scores)
     item = outputs[index]
-    if item["kind"] not in ("array", "vector", "array_long"):
+    shape = item.shape
+    if item.kind not in ("array", "vector", "array_long"):
         raise ValueError(
             f"{name} ranks scores of column '{scores}', which must hold several numbers per row. "
-            f"Got rows of shape {item['shape']} instead."
+            f"Got rows of shape {None if shape is None else list(shape)} instead."
         )
-    shape = item["shape"]
     if shape is not None and None not in shape and int(np.prod(shape)) != len(labels):
         raise ValueError(
-            f"{name} has {len(labels)} labels, but column '{scores}' (tensor '{item['tensor']}') "
+            f"{name} has {len(labels)} labels, but column '{scores}' (tensor '{item.tensor}') "
             f"holds {int(np.prod(shape))} scores per row; give one label per score."
         )
-    return {"index": index, "labels": labels, "k": stage.getTopK(), "column": scores}
+    return TopKPlan(index=index, labels=tuple(labels), k=stage.getTopK(), column=scores)
 
 
-def _path_source(stage: Any, schema: T.StructType, inputs: list) -> dict | None:
+def _path_source(stage: Any, schema: T.StructType, inputs: list[InputPlan]) -> PathSource | None:
     path = stage.getPathCol()
     if path and path in schema.names and isinstance(schema[path].dataType, T.StringType):
-        return {"column": path}
+        return PathSource(path)
     for item in inputs:
-        struct = schema[item["column"]].dataType
-        if item["kind"] == "image_struct" and "origin" in struct.fieldNames():
-            return {"column": item["column"], "field": "origin"}
+        struct = schema[item.column].dataType
+        if item.kind == "image_struct" and "origin" in struct.fieldNames():
+            return PathSource(item.column, field="origin")
     return None
 
 
@@ -444,13 +455,13 @@ def ship_model(stage: Any, spark: Any, key: str, data: bytes | None) -> Any:
     return stage._shipped_model[2]
 
 
-def make_udf(plan: dict[str, Any], handle: Any):
+def make_udf(plan: TransformPlan, handle: Any):
     """The pandas UDF that runs the plan on the executors; it returns one struct per row: the
     output columns ``c0``, ``c1``, ..., ``top`` with the top-K labels, and the validity flag."""
     from pyspark.sql.functions import pandas_udf
 
-    fields = [T.StructField(f"c{i}", _spark_type(o["kind"])) for i, o in enumerate(plan["outputs"])]
-    if plan["topK"]:
+    fields = [T.StructField(f"c{i}", _spark_type(o.kind)) for i, o in enumerate(plan.outputs)]
+    if plan.top_k:
         fields.append(T.StructField("top", _TOP_K_TYPE))
     fields.append(T.StructField(VALID, T.BooleanType()))
 
@@ -462,24 +473,24 @@ def make_udf(plan: dict[str, Any], handle: Any):
     return pandas_udf(predict, returnType=T.StructType(fields)).asNondeterministic()
 
 
-def udf_arguments(plan: dict[str, Any]) -> list[Column]:
+def udf_arguments(plan: TransformPlan) -> list[Column]:
     """The UDF's arguments: the input columns, then the path column used in error messages."""
-    args = [_input_expr(item) for item in plan["inputs"]]
-    args.append(_path_expr(plan["path"]))
+    args = [_input_expr(item) for item in plan.inputs]
+    args.append(_path_expr(plan.path))
     return args
 
 
-def output_columns(plan: dict[str, Any], result: str, top_k_col: str) -> list[Column]:
+def output_columns(plan: TransformPlan, result: str, top_k_col: str) -> list[Column]:
     """The output columns, read from the struct column ``result`` the UDF wrote."""
     from pyspark.ml.functions import array_to_vector
 
     outputs = []
-    for i, item in enumerate(plan["outputs"]):
+    for i, item in enumerate(plan.outputs):
         column = F.col(f"{result}.c{i}")
-        if item["kind"] == "vector":
+        if item.kind == "vector":
             column = array_to_vector(column)
-        outputs.append(column.alias(item["column"]))
-    if plan["topK"]:
+        outputs.append(column.alias(item.column))
+    if plan.top_k:
         outputs.append(F.col(f"{result}.top").alias(top_k_col))
     return outputs
 
@@ -571,20 +582,20 @@ def _fingerprint(path: str) -> tuple[str, bool]:
 # -- Spark expressions ----------------------------------------------------------------------
 
 
-def _input_expr(item: dict[str, Any]):
-    column = F.col(quote(item["column"]))
-    if item["kind"] == "numeric" and item.get("vector"):
+def _input_expr(item: InputPlan) -> Column:
+    column = F.col(quote(item.column))
+    if item.kind == "numeric" and item.vector:
         from pyspark.ml.functions import vector_to_array
 
         return vector_to_array(column, "float32")
     return column
 
 
-def _path_expr(source: dict | None):
+def _path_expr(source: PathSource | None) -> Column:
     if source is None:
         return F.lit(None).cast("string")
-    column = F.col(quote(source["column"]))
-    return column.getField(source["field"]) if "field" in source else column
+    column = F.col(quote(source.column))
+    return column.getField(source.field) if source.field is not None else column
 
 
 _SPARK_TYPES: dict[str, T.DataType] = {

@@ -16,6 +16,7 @@ only inside functions.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -30,11 +31,115 @@ from sparktf.image import (
     top_k,
 )
 
-__all__ = ["VALID", "model_bytes", "predict_batches", "shape_text"]
+__all__ = [
+    "VALID",
+    "InputPlan",
+    "ModelSpec",
+    "OutputPlan",
+    "PathSource",
+    "TopKPlan",
+    "TransformPlan",
+    "model_bytes",
+    "predict_batches",
+    "shape_text",
+]
 
 #: Name of the per-row validity flag in the struct the UDF returns.
 VALID = "__valid"
 _IMAGE_DIMS = list(IMAGE_FIELDS[1:5])  # height, width, nChannels, mode
+
+
+# -- the plan: built on the driver by sparktf._inference, pickled into the UDF ---------------
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The model a worker loads: its format, its identity ``key`` (of its bytes, or of the files
+    at ``path``), the ``path`` workers read when no bytes are shipped, the SavedModel
+    ``signature``, and the ``name`` used in messages (the path the driver read)."""
+
+    format: str
+    key: str
+    path: str | None
+    signature: str
+    name: str | None = None
+
+    def source_spec(self) -> dict[str, Any]:
+        """The spec as :func:`sparktf._sources.load_model` and ``cached_model`` take it."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class InputPlan:
+    """How one input column feeds one input tensor.
+
+    ``kind`` is ``numeric`` (numbers, arrays or ml Vectors reshaped to ``shape``, at most one
+    size None), ``raw`` (bytes or strings for a string tensor of ``shape``), ``image_bytes`` or
+    ``image_struct`` (decoded or read, resized to ``size`` = (height, width), ``channels`` 1 or
+    3, scaled by ``scaling`` in ``order``; ``squeeze`` drops the channel axis).
+    """
+
+    column: str
+    tensor: str
+    dtype: str
+    kind: str
+    shape: tuple[int | None, ...] = ()
+    vector: bool = False
+    size: tuple[int, int] | None = None
+    channels: int = 0
+    squeeze: bool = False
+    scaling: str = ""
+    order: str = ""
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """One output tensor written as ``column`` of ``kind`` (``double``, ``long``, ``boolean``,
+    ``string``, ``array``, ``vector``, ``array_long``, ``array_boolean`` or ``array_string``);
+    ``shape`` is one row's static shape, None when unknown."""
+
+    column: str
+    tensor: str
+    kind: str
+    shape: tuple[int | None, ...] | None
+
+
+@dataclass(frozen=True)
+class TopKPlan:
+    """The ``k`` best ``labels`` of output number ``index`` (column ``column``) for each row."""
+
+    index: int
+    labels: tuple[str, ...]
+    k: int
+    column: str
+
+
+@dataclass(frozen=True)
+class PathSource:
+    """Where each row's source path is read for error messages: a string column, or the
+    ``field`` of a struct column."""
+
+    column: str
+    field: str | None = None
+
+
+@dataclass(frozen=True)
+class TransformPlan:
+    """Everything the UDF needs, checked on the driver. ``stage`` is the stage's class name (for
+    messages); ``row_mode`` runs the model once per row (scalar inputs)."""
+
+    stage: str
+    model: ModelSpec
+    inputs: tuple[InputPlan, ...]
+    outputs: tuple[OutputPlan, ...]
+    top_k: TopKPlan | None
+    row_mode: bool
+    batch_size: int
+    handle_invalid: str
+    path: PathSource | None
+
+
+# -- what the UDF runs -----------------------------------------------------------------------
 
 
 def model_bytes(handle: Any) -> bytes | None:
@@ -44,15 +149,13 @@ def model_bytes(handle: Any) -> bytes | None:
 
 
 def predict_batches(
-    plan: dict[str, Any], handle: Any, batches: Iterator[tuple[pd.Series, ...]]
+    plan: TransformPlan, handle: Any, batches: Iterator[tuple[pd.Series, ...]]
 ) -> Iterator[pd.DataFrame]:
     """The body of the UDF: each batch is the input columns followed by the path column."""
     from sparktf._sources import cached_model
 
-    model = cached_model(plan["spec"], lambda: model_bytes(handle))
-    runner = model.runner(
-        [i["tensor"] for i in plan["inputs"]], [o["tensor"] for o in plan["outputs"]]
-    )
+    model = cached_model(plan.model.source_spec(), lambda: model_bytes(handle))
+    runner = model.runner([i.tensor for i in plan.inputs], [o.tensor for o in plan.outputs])
     for columns in batches:
         yield _predict_frame(runner, columns[:-1], columns[-1], plan)
 
@@ -67,37 +170,37 @@ def _numpy_dtype(name: str) -> Any:
     return configure_tensorflow().as_dtype(name).as_numpy_dtype
 
 
-def _shape_error(plan: dict, item: dict, got: Any) -> ValueError:
-    shape = item["shape"]
+def _shape_error(plan: TransformPlan, item: InputPlan, got: Any) -> ValueError:
+    shape = item.shape
     size = int(np.prod([d for d in shape if d is not None])) if shape else 1
     return ValueError(
-        f"{plan['stage']}: shape mismatch for column '{item['column']}' feeding tensor "
-        f"'{item['tensor']}': expected rows of shape {shape_text(shape)} ({size} values), got "
+        f"{plan.stage}: shape mismatch for column '{item.column}' feeding tensor "
+        f"'{item.tensor}': expected rows of shape {shape_text(shape)} ({size} values), got "
         f"{got}."
     )
 
 
-def _row_value(plan: dict, item: dict, value: Any, dtype: Any) -> np.ndarray:
+def _row_value(plan: TransformPlan, item: InputPlan, value: Any, dtype: Any) -> np.ndarray:
     """One row of an input column as an array of the tensor's per-row shape."""
-    kind = item["kind"]
+    kind = item.kind
     if value is None or (kind == "image_struct" and _struct_is_null(value)):
         raise _Invalid("the value is null")
     if kind in ("image_bytes", "image_struct"):
-        size = (item["size"][0], item["size"][1])
+        size = (item.size[0], item.size[1])
         try:
             if kind == "image_bytes":
-                pixels = decode_image(value, size, item["channels"])
+                pixels = decode_image(value, size, item.channels)
             else:
-                pixels = spark_image_to_array(value, size, item["channels"])
+                pixels = spark_image_to_array(value, size, item.channels)
         except ValueError as exc:
             raise _Invalid(str(exc)) from None
-        prepared = prepare_pixels(pixels, item["scaling"], item["order"], dtype)
-        return prepared[:, :, 0] if item["squeeze"] else prepared
+        prepared = prepare_pixels(pixels, item.scaling, item.order, dtype)
+        return prepared[:, :, 0] if item.squeeze else prepared
     if kind == "raw":
         data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
-        return np.array(data, dtype=object).reshape(item["shape"])
+        return np.array(data, dtype=object).reshape(item.shape)
     array = np.asarray(value, dtype=dtype)
-    shape = item["shape"]
+    shape = item.shape
     known = int(np.prod([d for d in shape if d is not None])) if shape else 1
     if None in shape:
         if known == 0 or array.size % known:
@@ -108,7 +211,7 @@ def _row_value(plan: dict, item: dict, value: Any, dtype: Any) -> np.ndarray:
     return array.reshape(shape)
 
 
-def _numeric_block(item: dict, values: list[Any], dtype: Any) -> np.ndarray | None:
+def _numeric_block(item: InputPlan, values: list[Any], dtype: Any) -> np.ndarray | None:
     """A chunk of a numeric column as one array ``(rows, *shape)``, or None when a row needs a
     closer look (a null, or a size that does not fit the shape)."""
     n = len(values)
@@ -119,7 +222,7 @@ def _numeric_block(item: dict, values: list[Any], dtype: Any) -> np.ndarray | No
         block = np.asarray(np.stack(values) if isinstance(first, np.ndarray) else values, dtype)
     except (ValueError, TypeError):
         return None
-    shape = item["shape"]
+    shape = item.shape
     known = int(np.prod([d for d in shape if d is not None])) if shape else 1
     per_row = block.size // n
     if None in shape:
@@ -148,7 +251,7 @@ def _image_struct_parts(frame: pd.DataFrame) -> _StructParts | None:
 
 
 def _image_struct_block(
-    item: dict, parts: _StructParts | None, start: int, stop: int, dtype: Any
+    item: InputPlan, parts: _StructParts | None, start: int, stop: int, dtype: Any
 ) -> np.ndarray | None:
     """Rows ``start:stop`` of a batch of Spark image structs (split by :func:`_image_struct_parts`)
     as one prepared array ``(rows, height, width[, channels])``, or None when a row needs the
@@ -158,11 +261,11 @@ def _image_struct_block(
         return None
     dims, data = parts[1][start:stop].astype(np.int64), parts[2][start:stop]
     first = dims[0]
-    height, width = item["size"]
+    height, width = item.size
     if not (dims == first).all() or (first[0], first[1]) != (height, width):
         return None
     n_channels, mode = int(first[2]), int(first[3])
-    if OPENCV_MODES.get(mode) != n_channels or (n_channels == 1) != (item["channels"] == 1):
+    if OPENCV_MODES.get(mode) != n_channels or (n_channels == 1) != (item.channels == 1):
         return None
     size = height * width * n_channels
     if any(len(d) != size for d in data):
@@ -170,8 +273,8 @@ def _image_struct_block(
     pixels = np.frombuffer(b"".join(data), dtype=np.uint8).reshape(len(data), height, width, -1)
     if n_channels > 1:
         pixels = pixels[..., 2::-1]  # BGR(A) -> RGB
-    prepared = prepare_pixels(pixels, item["scaling"], item["order"], dtype)
-    return prepared[..., 0] if item["squeeze"] else prepared
+    prepared = prepare_pixels(pixels, item.scaling, item.order, dtype)
+    return prepared[..., 0] if item.squeeze else prepared
 
 
 def _struct_is_null(value: Any) -> bool:
@@ -189,36 +292,38 @@ def _column_values(column: Any) -> list[Any]:
     return [None if v is None or v is pd.NA else v for v in values]
 
 
-def _predict_frame(runner: Any, columns: Sequence[Any], paths: Any, plan: dict) -> pd.DataFrame:
+def _predict_frame(
+    runner: Any, columns: Sequence[Any], paths: Any, plan: TransformPlan
+) -> pd.DataFrame:
     """Predict one Arrow batch: convert rows, run the model in chunks, build output columns."""
     n = len(paths)
-    outputs = plan["outputs"]
+    outputs = plan.outputs
     results: list[list[Any]] = [[None] * n for _ in outputs]
     top_labels: list[Any] = [None] * n
     valid = np.ones(n, dtype=bool)
     # Image structs stay a DataFrame: whole chunks of them are converted at once, and only a chunk
     # that needs a closer look is turned into one record per row.
     values: list[Any] = [
-        None if item["kind"] == "image_struct" else _column_values(c)
-        for item, c in zip(plan["inputs"], columns, strict=True)
+        None if item.kind == "image_struct" else _column_values(c)
+        for item, c in zip(plan.inputs, columns, strict=True)
     ]
     structs = [
-        _image_struct_parts(c) if item["kind"] == "image_struct" else None
-        for item, c in zip(plan["inputs"], columns, strict=True)
+        _image_struct_parts(c) if item.kind == "image_struct" else None
+        for item, c in zip(plan.inputs, columns, strict=True)
     ]
-    dtypes = [_numpy_dtype(i["dtype"]) for i in plan["inputs"]]
+    dtypes = [_numpy_dtype(i.dtype) for i in plan.inputs]
     path_values = _column_values(paths)
-    handle = plan["handleInvalid"]
-    batch = plan["batchSize"]
+    handle = plan.handle_invalid
+    batch = plan.batch_size
     for start in range(0, n, batch):
         stop = min(start + batch, n)
         ok = np.ones(stop - start, dtype=bool)
         blocks: list[Any] = []
-        for i, (item, dt) in enumerate(zip(plan["inputs"], dtypes, strict=True)):
+        for i, (item, dt) in enumerate(zip(plan.inputs, dtypes, strict=True)):
             block = None
-            if item["kind"] == "numeric":
+            if item.kind == "numeric":
                 block = _numeric_block(item, values[i][start:stop], dt)
-            elif item["kind"] == "image_struct":
+            elif item.kind == "image_struct":
                 block = _image_struct_block(item, structs[i], start, stop, dt)
             if block is None:  # row by row: images, strings, nulls, or a shape to report
                 if values[i] is None:
@@ -260,29 +365,29 @@ def _predict_frame(runner: Any, columns: Sequence[Any], paths: Any, plan: dict) 
             converted = _output_rows(predicted[j], item, plan, len(kept))
             for r, value in zip(kept, converted, strict=True):
                 results[j][r] = value
-        if plan["topK"]:
-            top = plan["topK"]
-            scores = predicted[top["index"]].reshape(len(kept), -1).astype(np.float64)
-            if scores.shape[1] != len(top["labels"]):
+        if plan.top_k:
+            top = plan.top_k
+            scores = predicted[top.index].reshape(len(kept), -1).astype(np.float64)
+            if scores.shape[1] != len(top.labels):
                 raise ValueError(
-                    f"{plan['stage']} has {len(top['labels'])} labels, but column "
-                    f"'{top['column']}' holds {scores.shape[1]} scores per row; give one label "
+                    f"{plan.stage} has {len(top.labels)} labels, but column "
+                    f"'{top.column}' holds {scores.shape[1]} scores per row; give one label "
                     "per score."
                 )
-            for r, pairs in zip(kept, top_k(scores, top["labels"], top["k"]), strict=True):
+            for r, pairs in zip(kept, top_k(scores, top.labels, top.k), strict=True):
                 top_labels[r] = pairs
     frame = {f"c{j}": pd.Series(results[j], dtype=object) for j in range(len(outputs))}
-    if plan["topK"]:
+    if plan.top_k:
         frame["top"] = pd.Series(top_labels, dtype=object)
     frame[VALID] = pd.Series(valid, dtype=bool)
     return pd.DataFrame(frame)
 
 
-def _invalid_message(plan: dict, row: int, path: Any, reason: str) -> str:
+def _invalid_message(plan: TransformPlan, row: int, path: Any, reason: str) -> str:
     where = f"the row with path '{path}'" if path else f"row {row} of a batch"
-    columns = ", ".join(f"'{i['column']}'" for i in plan["inputs"])
+    columns = ", ".join(f"'{i.column}'" for i in plan.inputs)
     return (
-        f"{plan['stage']} cannot use the input ({columns}) of {where}: {reason}. Set "
+        f"{plan.stage} cannot use the input ({columns}) of {where}: {reason}. Set "
         "handleInvalid='skip' to drop such rows or 'keep' to give them null outputs."
     )
 
@@ -300,22 +405,22 @@ def _data_error(exc: BaseException) -> str | None:
 
 
 def _run(
-    runner: Any, arrays: list[np.ndarray], plan: dict, n: int
+    runner: Any, arrays: list[np.ndarray], plan: TransformPlan, n: int
 ) -> tuple[list[np.ndarray], dict[int, str]]:
     """Run the model on ``n`` prepared rows; return the outputs of the rows that ran and, for a
     graph fed raw bytes, the rows it rejected (index -> reason)."""
-    raw = any(item["kind"] == "raw" for item in plan["inputs"])
-    if not plan["rowMode"]:
+    raw = any(item.kind == "raw" for item in plan.inputs)
+    if not plan.row_mode:
         try:
             outputs = runner(arrays)
         except Exception as exc:
             if not raw or _data_error(exc) is None:
                 raise
             return _run_rows(runner, [a[:, None] for a in arrays], n, raw, lambda o: o[0])
-        for out, item in zip(outputs, plan["outputs"], strict=True):
+        for out, item in zip(outputs, plan.outputs, strict=True):
             if out.ndim == 0 or out.shape[0] != n:
                 raise ValueError(
-                    f"{plan['stage']}: output tensor '{item['tensor']}' gave shape "
+                    f"{plan.stage}: output tensor '{item.tensor}' gave shape "
                     f"{list(out.shape)} for a batch of {n} rows; its first dimension must be the "
                     "batch. For a graph that takes one row per call, its input must be a scalar."
                 )
@@ -348,14 +453,14 @@ def _run_rows(
     return [np.stack(column) for column in zip(*rows, strict=True)], failures
 
 
-def _output_rows(values: np.ndarray, item: dict, plan: dict, n: int) -> list[Any]:
-    kind = item["kind"]
+def _output_rows(values: np.ndarray, item: OutputPlan, plan: TransformPlan, n: int) -> list[Any]:
+    kind = item.kind
     if kind in ("double", "long", "boolean", "string"):
         flat = values.reshape(n, -1)
         if flat.shape[1] != 1:
             raise ValueError(
-                f"{plan['stage']}: output column '{item['column']}' holds one value per row, but "
-                f"tensor '{item['tensor']}' gave {flat.shape[1]} values per row."
+                f"{plan.stage}: output column '{item.column}' holds one value per row, but "
+                f"tensor '{item.tensor}' gave {flat.shape[1]} values per row."
             )
         column = flat[:, 0]
         if kind == "double":
@@ -382,4 +487,5 @@ def _text(value: Any) -> str:
 
 
 def shape_text(shape: Sequence[int | None]) -> str:
+    """A shape for messages, unknown sizes as ``?``: ``[?, 3]``."""
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"

@@ -537,10 +537,10 @@ class TFGraphTransformer(Transformer, _TFGraphTransformerParams, MLWritable, MLR
     def _transform(self, dataset: DataFrame) -> DataFrame:
         spark = dataset.sparkSession
         plan, data = plan_transform(self, dataset, spark)
-        handle = ship_model(self, spark, plan["spec"]["key"], data)
+        handle = ship_model(self, spark, plan.model.key, data)
         predict = make_udf(plan, handle)
         scored = dataset.withColumn(_OUT, predict(*udf_arguments(plan)))
-        if plan["handleInvalid"] == "skip":
+        if plan.handle_invalid == "skip":
             scored = scored.filter(F.col(f"{_OUT}.{VALID}"))
         outputs = output_columns(plan, _OUT, self.getTopKCol())
         return scored.select(*[F.col(quote(c)) for c in dataset.columns], *outputs)

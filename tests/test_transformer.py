@@ -370,10 +370,11 @@ def test_image_struct_batches_convert_like_single_rows(channels, squeeze, scalin
     ]  # fmt: skip
     rows[5] = {k: None for k in rows[0]}  # a null struct in the second chunk
     frame = pd.DataFrame(rows)
-    item = {
-        "kind": "image_struct", "size": [height, width], "channels": 1 if channels == 1 else 3,
-        "squeeze": squeeze, "scaling": scaling, "order": order,
-    }  # fmt: skip
+    item = tr.InputPlan(
+        column="image", tensor="image", dtype="float32",
+        kind="image_struct", size=(height, width), channels=1 if channels == 1 else 3,
+        squeeze=squeeze, scaling=scaling, order=order,
+    )  # fmt: skip
     parts = tr._image_struct_parts(frame)
     for dtype in (np.float32, np.float64, np.uint8):
         block = tr._image_struct_block(item, parts, 0, 3, dtype)
@@ -554,7 +555,7 @@ def test_model_loaded_once_per_worker_and_threads_follow_task_cpus(spark, featur
     keras.utils.set_random_seed(11)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     stage = TFGraphTransformer.fromKeras(model, inputCol="f")
-    key = model_spec(stage, spark, "keras")[0]["key"]
+    key = model_spec(stage, spark, "keras")[0].key
     for _ in range(2):
         assert len(stage.transform(features_df.repartition(6)).collect()) == 9
     state = _worker_state(spark, key)
