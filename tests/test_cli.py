@@ -51,7 +51,7 @@ def test_help_of_every_command(capsys, command):
     code, out, _ = run(capsys, command, "--help")
     assert code == 0
     assert out.startswith(f"usage: sparktf {command}")
-    assert "--master" in out and "--traceback" in out
+    assert "--master" in out and "--remote" in out and "--traceback" in out
 
 
 @pytest.mark.parametrize(
@@ -75,6 +75,10 @@ def test_help_of_every_command(capsys, command):
         (["tune", "--mnist", "a", "--parquet", "b"], "not allowed with argument --mnist"),
         (["label", "photos/"], "the following arguments are required: --model"),
         (["demo", "--images", "0"], "argument --images: expected an integer >= 1, got 0"),
+        (
+            ["demo", "--master", "local[1]", "--remote", "sc://localhost:15002"],
+            "argument --remote: not allowed with argument --master",
+        ),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
 )
@@ -130,6 +134,34 @@ def test_no_java_is_a_clear_runtime_error(capsys, monkeypatch, tmp_path):
     assert err.startswith("sparktf demo: error: Spark needs a Java runtime")
     assert "JAVA_HOME is not set and 'java' is not on PATH" in err
     assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["demo", "tune"])
+def test_remote_goes_to_get_spark(capsys, monkeypatch, tmp_path, command):
+    import sparktf.session
+
+    calls = []
+
+    def get_spark(**kwargs):
+        calls.append(kwargs)
+        raise RuntimeError("no Spark Connect server at sc://spark.example:15002")
+
+    monkeypatch.setattr(sparktf.session, "get_spark", get_spark)
+    code, _, err = run(
+        capsys, command, "--remote", "sc://spark.example:15002", "--conf", "spark.x=1",
+        "--output", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert code == 1
+    assert calls == [
+        {
+            "master": None,
+            "remote": "sc://spark.example:15002",
+            "app_name": f"sparktf {command}",
+            "conf": {"spark.x": "1"},
+        }
+    ]
+    assert "Starting Spark (Spark Connect sc://spark.example:15002)" in err
+    assert f"sparktf {command}: error: no Spark Connect server at sc://" in err
 
 
 def test_import_does_not_load_tensorflow_or_spark():

@@ -99,11 +99,19 @@ class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionH
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Spark and output")
-    group.add_argument(
+    session = group.add_mutually_exclusive_group()
+    session.add_argument(
         "--master",
         default=None,
         help="Spark master URL, e.g. local[2] or spark://host:7077 (default: $SPARKTF_MASTER, "
         "else local[*])",
+    )
+    session.add_argument(
+        "--remote",
+        default=None,
+        metavar="URL",
+        help="Spark Connect URL instead of a master, e.g. sc://host:15002, or local[N] for a "
+        "Connect server in this process (default: $SPARK_REMOTE)",
     )
     group.add_argument(
         "--conf",
@@ -134,8 +142,13 @@ def start_spark(args: argparse.Namespace, console: Console) -> Any:
     from sparktf.session import get_spark
 
     conf = parse_conf(args.conf)
-    console.step("Starting Spark" + (f" ({args.master})" if args.master else ""))
-    return get_spark(master=args.master, app_name=f"sparktf {args.command}", conf=conf)
+    if args.remote:
+        console.step(f"Starting Spark (Spark Connect {args.remote})")
+    else:
+        console.step("Starting Spark" + (f" ({args.master})" if args.master else ""))
+    return get_spark(
+        master=args.master, remote=args.remote, app_name=f"sparktf {args.command}", conf=conf
+    )
 
 
 def require_path(path: str, option: str, kind: str = "path") -> None:
