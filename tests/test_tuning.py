@@ -21,7 +21,8 @@ from pyspark.ml.tuning import (
 from sparktf import TFClassifier
 from sparktf import _distributed as distributed
 from sparktf.classification import TFClassificationModel
-from sparktf.tuning import ParamRandomBuilder, _label, plot_sensitivity, tuning_report
+from sparktf.report import _label
+from sparktf.tuning import ParamRandomBuilder, plot_sensitivity, tuning_report
 
 # -- ParamRandomBuilder ----------------------------------------------------------------------------
 

@@ -12,6 +12,14 @@ from sparktf.param.validation import (
     check_int_list,
     check_int_range,
     param_error,
+    plain_value,
 )
 
-__all__ = ["check_choice", "check_float_range", "check_int_list", "check_int_range", "param_error"]
+__all__ = [
+    "check_choice",
+    "check_float_range",
+    "check_int_list",
+    "check_int_range",
+    "param_error",
+    "plain_value",
+]

@@ -14,6 +14,15 @@ from typing import Any
 from pyspark.ml.param import Params
 
 
+def plain_value(value: Any) -> Any:
+    """numpy scalars as Python scalars (pyspark's type converters accept only a few types)."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        return value
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _stage_name(stage: Params) -> str:
     return type(stage).__name__
 

@@ -1,0 +1,370 @@
+"""Reading a finished search: :func:`tuning_report` and :func:`plot_sensitivity`.
+
+Both are also exported from :mod:`sparktf.tuning` and :mod:`sparktf`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark.ml.param import Param
+
+from sparktf.param import plain_value as _plain
+
+__all__ = ["REPORT_COLUMNS", "plot_sensitivity", "tuning_report"]
+
+#: Columns of :func:`tuning_report` besides one column per tuned Param.
+REPORT_COLUMNS = ("metric", "mean", "std", "seconds", "failure", "rank", "best")
+
+
+def _key(value: Any) -> Any:
+    """A hashable, comparable form of a Param value (lists as tuples, numpy as Python)."""
+    value = _plain(value)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return tuple(_key(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _key(v)) for k, v in value.items()))
+    return value
+
+
+def _tf_classifiers(stage: Any) -> list[Any]:
+    """The TFClassifier stages inside ``stage`` (itself, or inside a possibly nested Pipeline)."""
+    from pyspark.ml import Pipeline
+
+    from sparktf.classification import TFClassifier
+
+    if isinstance(stage, TFClassifier):
+        return [stage]
+    if isinstance(stage, Pipeline):
+        return [found for s in stage.getStages() for found in _tf_classifiers(s)]
+    return []
+
+
+def _tf_models(model: Any) -> list[Any]:
+    from pyspark.ml import PipelineModel
+
+    from sparktf.classification import TFClassificationModel
+
+    if isinstance(model, TFClassificationModel):
+        return [model]
+    if isinstance(model, PipelineModel):
+        return [found for s in model.stages for found in _tf_models(s)]
+    return []
+
+
+def _validator_parts(validator_model: Any) -> tuple[list[float], list[float], list[list[Any]], int]:
+    """Metrics, stds, sub-models per map (one list per fold) and the number of runs per map."""
+    from pyspark.ml.tuning import CrossValidatorModel, TrainValidationSplitModel
+
+    if isinstance(validator_model, CrossValidatorModel):
+        metrics = list(validator_model.avgMetrics)
+        stds = list(validator_model.stdMetrics or [math.nan] * len(metrics))
+        folds = validator_model.getOrDefault(validator_model.numFolds)
+        per_map: list[list[Any]] = [[] for _ in metrics]
+        for fold in validator_model.subModels or []:
+            for i, sub in enumerate(fold or []):
+                if sub is not None and i < len(per_map):
+                    per_map[i].append(sub)
+        return metrics, stds, per_map, int(folds)
+    if isinstance(validator_model, TrainValidationSplitModel):
+        metrics = list(validator_model.validationMetrics)
+        subs = validator_model.subModels or []
+        per_map = [[s] if s is not None else [] for s in subs] or [[] for _ in metrics]
+        return metrics, [math.nan] * len(metrics), per_map, 1
+    raise TypeError(
+        "tuning_report expects a fitted CrossValidatorModel or TrainValidationSplitModel. Got "
+        f"{type(validator_model).__name__} instead."
+    )
+
+
+def _metric_name(evaluator: Any) -> str:
+    if evaluator is not None and hasattr(evaluator, "getMetricName"):
+        try:
+            return str(evaluator.getMetricName())
+        except Exception:  # a custom evaluator whose metricName is unset
+            pass
+    return type(evaluator).__name__ if evaluator is not None else "metric"
+
+
+def _param_columns(param_maps: Sequence[dict[Param, Any]]) -> list[tuple[str, Param]]:
+    """(column name, Param) for every Param of the maps, named by Param name.
+
+    Params of different stages that share a name are told apart as ``<stage uid>.<name>``.
+    """
+    params: list[Param] = []
+    for param_map in param_maps:
+        for param in param_map:
+            if param not in params:
+                params.append(param)
+    counts: dict[str, int] = {}
+    for param in params:
+        counts[param.name] = counts.get(param.name, 0) + 1
+    return [(p.name if counts[p.name] == 1 else f"{p.parent}.{p.name}", p) for p in params]
+
+
+def _trial_matches(
+    records: list[dict[str, Any]], keys: list[Any], runs: int
+) -> list[list[dict[str, Any]]]:
+    """The trial records of each param map: the most recent ``runs`` results for it.
+
+    ``fitMultiple`` records one block per call, in param-map order, so the newest ``runs`` blocks
+    that match ``keys`` in order are the folds of this search. Records that do not come in such
+    blocks (``_fit`` called per map, e.g. for a Pipeline) are matched one by one, newest first.
+    """
+    record_keys = [_key(r.get("params") or {}) for r in records]
+    matched: list[list[dict[str, Any]]] = [[] for _ in keys]
+    m = len(keys)
+    end, blocks = len(records), 0
+    while blocks < runs and end >= m > 0:
+        if record_keys[end - m : end] == keys:
+            for i in range(m):
+                matched[i].append(records[end - m + i])
+            blocks += 1
+            end -= m
+        else:
+            end -= 1
+    if blocks == 0:
+        # Fits one param map at a time (a Pipeline in a validator) record every Param set on
+        # the stage: a record belongs to a map when it agrees on all of the map's Params.
+        for i, key in enumerate(keys):
+            wanted = set(key)
+            same = [r for r, k in zip(records, record_keys, strict=True) if wanted <= set(k)]
+            matched[i] = same[-runs * keys.count(key) :] if same else []
+    return matched
+
+
+def _find_classifiers(validator_model: Any, estimator: Any) -> list[Any]:
+    candidates = []
+    if estimator is not None:
+        inner = estimator
+        if hasattr(estimator, "getEstimator") and not _tf_classifiers(estimator):
+            inner = estimator.getEstimator()
+        candidates.append(inner)
+    if validator_model.isDefined("estimator"):
+        candidates.append(validator_model.getOrDefault("estimator"))
+    for candidate in candidates:
+        found = _tf_classifiers(candidate)
+        if found:
+            return found
+    return []
+
+
+def tuning_report(validator_model: Any, estimator: Any = None) -> pd.DataFrame:
+    """A table of the param maps of a fitted ``CrossValidatorModel``/``TrainValidationSplitModel``.
+
+    One row per param map, in the validator's order, with:
+
+    * one column per Param set in the param maps, named by the Param name (values as given, so
+      ``hiddenLayers`` holds lists);
+    * ``metric``: the evaluator's metric name; ``mean``: ``avgMetrics`` (CrossValidator) or
+      ``validationMetrics`` (TrainValidationSplit); ``std``: ``stdMetrics`` over the folds (NaN for
+      TrainValidationSplit);
+    * ``seconds``: training time of the map, the mean over folds; ``failure``: the error of a
+      failed trial, empty when it trained (taken from the TFClassifier's trial records, or from
+      collected sub-models; NaN / empty when neither is available, e.g. for a loaded model in a
+      new process);
+    * ``rank``: 1 is the best trained map by the evaluator's direction
+      (``isLargerBetter``); failed trials and NaN metrics come after every other map;
+    * ``best``: whether the validator chose this map for ``bestModel`` (the first best metric,
+      as pyspark picks it).
+
+    ``estimator`` is the TFClassifier (or the Pipeline holding it, or the validator) whose trial
+    records to read, when ``validator_model`` does not carry its estimator.
+    """
+    metrics, stds, sub_models, runs = _validator_parts(validator_model)
+    param_maps = list(validator_model.getOrDefault("estimatorParamMaps"))
+    if len(param_maps) != len(metrics):
+        raise ValueError(
+            f"tuning_report: the validator model has {len(param_maps)} param maps but "
+            f"{len(metrics)} metrics."
+        )
+    evaluator = (
+        validator_model.getOrDefault("evaluator")
+        if validator_model.isDefined("evaluator")
+        else None
+    )
+    larger_better = bool(evaluator.isLargerBetter()) if evaluator is not None else True
+
+    per_map_seconds: list[list[float]] = [[] for _ in metrics]
+    per_map_errors: list[list[str]] = [[] for _ in metrics]
+    classifiers = _find_classifiers(validator_model, estimator)
+    if classifiers:
+        from sparktf._distributed import trial_records
+
+        for clf in classifiers:
+            keys = [
+                _key({p.name: v for p, v in pm.items() if p.parent == clf.uid}) for pm in param_maps
+            ]
+            matched = _trial_matches(trial_records(clf.uid), keys, runs)
+            for i, found in enumerate(matched):
+                per_map_seconds[i] += [float(r["seconds"]) for r in found]
+                per_map_errors[i] += [str(r["error"]) for r in found if r.get("error")]
+    for i, subs in enumerate(sub_models[: len(metrics)]):
+        if per_map_seconds[i]:
+            continue  # trial records found: they cover every fold
+        for model in (m for sub in subs for m in _tf_models(sub)):
+            if model.history.get("seconds") is not None:
+                per_map_seconds[i].append(float(model.history["seconds"]))
+            if model.trainingFailure:
+                per_map_errors[i].append(str(model.trainingFailure))
+    seconds = [float(np.mean(t)) if t else math.nan for t in per_map_seconds]
+    failures = [_join_errors(e) for e in per_map_errors]
+
+    columns = _param_columns(param_maps)
+    data: dict[str, list[Any]] = {
+        name: [pm.get(param, np.nan) for pm in param_maps] for name, param in columns
+    }
+    clash = [name for name, _ in columns if name in REPORT_COLUMNS]
+    if clash:
+        raise ValueError(f"tuning_report: Param name(s) {clash} clash with report columns.")
+    report = pd.DataFrame(data, index=pd.RangeIndex(len(param_maps)))
+    report["metric"] = _metric_name(evaluator)
+    report["mean"] = np.asarray(metrics, dtype=float)
+    report["std"] = np.asarray(stds, dtype=float) if len(stds) == len(metrics) else math.nan
+    report["seconds"] = np.asarray(seconds, dtype=float)
+    report["failure"] = failures
+
+    values = report["mean"].to_numpy()
+    direction = -1.0 if larger_better else 1.0
+    order = sorted(
+        range(len(values)),
+        key=lambda i: (
+            bool(failures[i]),
+            bool(np.isnan(values[i])),
+            direction * values[i] if not np.isnan(values[i]) else 0.0,
+            i,
+        ),
+    )
+    rank = np.empty(len(values), dtype=int)
+    rank[order] = np.arange(1, len(values) + 1)
+    report["rank"] = rank
+    best = int(np.argmax(values)) if larger_better else int(np.argmin(values))
+    report["best"] = [i == best for i in range(len(values))]
+    report.attrs["metric"] = _metric_name(evaluator)
+    report.attrs["isLargerBetter"] = larger_better
+    report.attrs["params"] = [name for name, _ in columns]
+    return report
+
+
+def _join_errors(errors: Sequence[str]) -> str:
+    unique = list(dict.fromkeys(errors))
+    return "; ".join(unique)
+
+
+# -- plot ------------------------------------------------------------------------------------------
+
+
+def _label(value: Any) -> str:
+    value = _plain(value)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return "[" + ", ".join(_label(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def plot_sensitivity(
+    report_or_validator_model: Any,
+    x: str = "learningRate",
+    line: str | None = "hiddenLayers",
+    path: str = "sensitivity.png",
+    log_x: bool = True,
+    title: str | None = None,
+) -> str:
+    """Save a PNG of the metric against Param ``x``, one line per value of Param ``line``.
+
+    ``report_or_validator_model`` is a :func:`tuning_report` DataFrame or a fitted validator
+    model. Error bars show the std over folds when there is one; failed trials are marked with a
+    red cross at the bottom of the plot, and the chosen best map with a star. ``line=None`` draws
+    a single line. Returns ``path``.
+    """
+    report = (
+        report_or_validator_model
+        if isinstance(report_or_validator_model, pd.DataFrame)
+        else tuning_report(report_or_validator_model)
+    )
+    missing = [c for c in ("mean", "failure") if c not in report.columns]
+    if missing:
+        raise ValueError(
+            f"plot_sensitivity expects a tuning_report DataFrame; columns {missing} are missing."
+        )
+    params = [c for c in report.columns if c not in REPORT_COLUMNS]
+    for arg, name in (("x", x), ("line", line)):
+        if name is not None and name not in params:
+            raise ValueError(
+                f"plot_sensitivity: {arg}={name!r} is not a Param column of the report. "
+                f"Param columns: {params}."
+            )
+    xs = pd.to_numeric(report[x], errors="coerce")
+    if xs.isna().any():
+        raise ValueError(
+            f"plot_sensitivity: x={x!r} must hold numbers in every row. Got "
+            f"{report[x][xs.isna()].iloc[0]!r}."
+        )
+    if log_x and (xs <= 0).any():
+        raise ValueError(
+            f"plot_sensitivity: a log x axis needs positive values of {x!r}. Got "
+            f"{float(xs[xs <= 0].iloc[0])!r}; pass log_x=False."
+        )
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    metric = str(report["metric"].iloc[0]) if "metric" in report.columns else "metric"
+    failed = report["failure"].fillna("").astype(str) != ""
+    labels = report[line].map(_label) if line is not None else pd.Series("all", index=report.index)
+    fig = Figure(figsize=(6.4, 4.2), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    has_std = "std" in report.columns and bool((report["std"].fillna(0) > 0).any())
+    for label in dict.fromkeys(labels[~failed]):
+        rows = report[(labels == label) & ~failed]
+        order = np.argsort(xs[rows.index].to_numpy(), kind="stable")
+        rx = xs[rows.index].to_numpy()[order]
+        ry = rows["mean"].to_numpy(dtype=float)[order]
+        err = rows["std"].to_numpy(dtype=float)[order] if has_std else None
+        name = f"{line}={label}" if line is not None else metric
+        ax.errorbar(rx, ry, yerr=err, marker="o", capsize=3, label=name)
+    if "best" in report.columns and report["best"].any():
+        best = report[report["best"].astype(bool) & ~failed]
+        if len(best):
+            ax.plot(
+                xs[best.index],
+                best["mean"],
+                linestyle="none",
+                marker="*",
+                markersize=16,
+                color="gold",
+                markeredgecolor="black",
+                label="chosen best",
+                zorder=5,
+            )
+    if failed.any():
+        ax.plot(
+            xs[failed],
+            np.full(int(failed.sum()), 0.03),
+            linestyle="none",
+            marker="X",
+            markersize=10,
+            color="red",
+            label=f"failed trial ({int(failed.sum())})",
+            transform=ax.get_xaxis_transform(),
+            clip_on=False,
+        )
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(x + (" (log scale)" if log_x else ""))
+    ax.set_ylabel(f"{metric} (mean ± std over folds)" if has_std else metric)
+    ax.set_title(title or f"{metric} against {x}")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
