@@ -42,6 +42,7 @@ logger = logging.getLogger("sparktf")
 __all__ = [
     "Shared",
     "TaskFailure",
+    "classic_session_running",
     "delete_path",
     "driver_heap_bytes",
     "is_connect",
@@ -450,6 +451,13 @@ def driver_heap_bytes(spark) -> int | None:
         return int(spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory())
     except Exception:
         return None
+
+
+def classic_session_running() -> bool:
+    """Whether this process already runs a (classic) SparkContext."""
+    from pyspark import SparkContext
+
+    return SparkContext._active_spark_context is not None
 
 
 def set_log_level(spark, level: str) -> None:

@@ -127,9 +127,9 @@ def _driver_memory_set_by_user(conf: Mapping[str, str] | None) -> bool:
 
 
 def _session_running() -> bool:
-    from pyspark import SparkContext
+    from sparktf._spark import classic_session_running
 
-    return SparkContext._active_spark_context is not None
+    return classic_session_running()
 
 
 def get_spark(

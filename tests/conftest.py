@@ -9,6 +9,27 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+# Test modules that start Spark themselves (a command, an example, a job in its own process)
+# rather than through the ``spark`` fixture.
+_STARTS_SPARK = {"test_cli", "test_examples", "test_seed_table", "test_cluster", "test_connect"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Sort every test into a tier: ``unit`` (no Spark), ``spark``, ``cluster``, ``connect``.
+
+    A test is ``spark`` when it uses the ``spark`` fixture (directly or through another
+    fixture) or lives in a module that starts Spark itself; ``make test-fast`` runs the rest.
+    """
+    for item in items:
+        module = getattr(getattr(item, "module", None), "__name__", "").rsplit(".", 1)[-1]
+        marks = {mark.name for mark in item.iter_markers()}
+        uses_spark = "spark" in getattr(item, "fixturenames", ()) or module in _STARTS_SPARK
+        if uses_spark or marks & {"cluster", "connect", "standalone"}:
+            item.add_marker(pytest.mark.spark)
+        else:
+            item.add_marker(pytest.mark.unit)
+
+
 @pytest.fixture(scope="session")
 def spark():
     from sparktf.session import get_spark

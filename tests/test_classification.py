@@ -301,7 +301,7 @@ def test_model_save_load_gives_identical_predictions(small_model, digits, tmp_pa
     assert net.output_shape == (None, 10)
 
 
-def test_estimator_save_load_keeps_params(tmp_path):
+def test_estimator_save_load_keeps_params(spark, tmp_path):
     clf = TFClassifier(hiddenLayers=[7, 5], optimizer="sgd", learningRate=0.3, epochs=9, seed=5)
     clf.save(str(tmp_path / "clf"))
     loaded = TFClassifier.load(str(tmp_path / "clf"))
