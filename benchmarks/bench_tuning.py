@@ -137,16 +137,10 @@ def _keras_fit(x, y, setting: dict[str, Any], args, epochs: int) -> dict[str, An
 
 def _same_architecture(x, args) -> tuple[int, int]:
     """Parameter counts of the hand-written model and of sparktf's built-in one."""
+    from sparktf._plans import TrainingSpec
     from sparktf._training import build_model
 
-    spec = {
-        "standardization": True,
-        "inputShape": [],
-        "convLayers": [],
-        "hiddenLayers": list(args.hidden),
-        "activation": "relu",
-        "dropout": args.dropout,
-    }
+    spec = TrainingSpec(hidden_layers=tuple(args.hidden), dropout=args.dropout)
     ours, _ = build_model(spec, x.shape[1], 10, x[:256])
     return _keras_model(x[:256], args.hidden, args.dropout, 10).count_params(), ours.count_params()
 
@@ -176,7 +170,9 @@ def run_train_one_loop(x, y, args) -> dict[str, Any]:
     from sparktf._training import train_one
 
     clf = _classifier(args, args.epochs)
-    data = {"x": x, "y": y, "numFeatures": x.shape[1], "numClasses": 10}
+    from sparktf._plans import TrainingData
+
+    data = TrainingData(num_features=x.shape[1], num_classes=10, x=x, y=y)
     load_before = _load()
     start = time.perf_counter()
     fits = []

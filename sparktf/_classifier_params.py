@@ -1,8 +1,8 @@
 """The Params of TFClassifier and TFClassificationModel, their checks, and the training spec.
 
 ``_TFClassifierParams`` is the mixin both stages share (as pyspark's ``_...Params`` classes
-are); :meth:`_TFClassifierParams._training_spec` resolves one param map into the plain dict a
-training task reads (:mod:`sparktf._training`).
+are); :meth:`_TFClassifierParams._training_spec` resolves one param map into the
+``TrainingSpec`` a training task reads (:mod:`sparktf._training`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pyspark.ml.param.shared import (
 )
 
 from sparktf._data import DEFAULT_MAX_BROADCAST_BYTES
+from sparktf._plans import TrainingSpec
 from sparktf.param import (
     check_choice,
     check_float_range,
@@ -308,55 +309,55 @@ class _TFClassifierParams(
 
     # -- driver-side checks -------------------------------------------------------------------
 
-    def _training_spec(self) -> dict[str, Any]:
-        """Check every training Param and return them as a plain dict for the task."""
-        spec = {
-            "hiddenLayers": check_int_list(self, "hiddenLayers"),
-            "convLayers": check_int_list(self, "convLayers"),
-            "inputShape": check_int_list(self, "inputShape"),
-            "activation": check_choice(self, "activation", ACTIVATIONS),
-            "optimizer": check_choice(self, "optimizer", OPTIMIZERS),
-            "learningRate": check_float_range(self, "learningRate", 0.0, None, closed="neither"),
-            "batchSize": check_int_range(self, "batchSize", 1),
-            "epochs": check_int_range(self, "epochs", 1),
-            "dropout": check_float_range(self, "dropout", 0.0, 1.0, closed="left"),
-            "validationSplit": check_float_range(self, "validationSplit", 0.0, 1.0, closed="left"),
-            "earlyStoppingPatience": check_int_range(self, "earlyStoppingPatience", 0),
-            "classCount": check_int_range(self, "classCount", 0),
-            "standardization": bool(self.getStandardization()),
-            "kerasModel": self.getKerasModel(),
-            "batchNormalization": bool(self.getBatchNormalization()),
-            "augmentShift": check_float_range(self, "augmentShift", 0.0, 0.5, closed="left"),
-            "augmentRotation": check_float_range(self, "augmentRotation", 0.0, 180.0),
-            "learningRateSchedule": check_choice(
+    def _training_spec(self) -> TrainingSpec:
+        """Check every training Param and resolve them into the plan a training task reads."""
+        spec = TrainingSpec(
+            hidden_layers=tuple(check_int_list(self, "hiddenLayers")),
+            conv_layers=tuple(check_int_list(self, "convLayers")),
+            input_shape=tuple(check_int_list(self, "inputShape")),
+            activation=check_choice(self, "activation", ACTIVATIONS),
+            optimizer=check_choice(self, "optimizer", OPTIMIZERS),
+            learning_rate=check_float_range(self, "learningRate", 0.0, None, closed="neither"),
+            batch_size=check_int_range(self, "batchSize", 1),
+            epochs=check_int_range(self, "epochs", 1),
+            dropout=check_float_range(self, "dropout", 0.0, 1.0, closed="left"),
+            validation_split=check_float_range(self, "validationSplit", 0.0, 1.0, closed="left"),
+            early_stopping_patience=check_int_range(self, "earlyStoppingPatience", 0),
+            class_count=check_int_range(self, "classCount", 0),
+            standardization=bool(self.getStandardization()),
+            keras_model=self.getKerasModel(),
+            batch_normalization=bool(self.getBatchNormalization()),
+            augment_shift=check_float_range(self, "augmentShift", 0.0, 0.5, closed="left"),
+            augment_rotation=check_float_range(self, "augmentRotation", 0.0, 180.0),
+            learning_rate_schedule=check_choice(
                 self, "learningRateSchedule", LEARNING_RATE_SCHEDULES
             ),
-            "seed": int(self.getSeed()),
-        }
+            seed=int(self.getSeed()),
+        )
         check_int_range(self, "predictBatchSize", 1)
         check_int_range(self, "maxBroadcastBytes", 0)
-        augmented = spec["augmentShift"] > 0 or spec["augmentRotation"] > 0
-        if augmented and len(spec["inputShape"]) not in (2, 3):
+        shape = list(spec.input_shape)
+        if spec.augmented and len(shape) not in (2, 3):
             raise ValueError(
                 "The 'augmentShift' and 'augmentRotation' params of TFClassifier need "
                 "'inputShape' ([height, width] or [height, width, channels]) to see features as "
-                f"images. Got inputShape={spec['inputShape']} instead."
+                f"images. Got inputShape={shape} instead."
             )
-        if spec["classCount"] == 1:
+        if spec.class_count == 1:
             raise ValueError(
                 "The 'classCount' param of TFClassifier must be 0 (infer) or an int >= 2. "
                 "Got 1 instead."
             )
-        if spec["convLayers"] and not spec["inputShape"] and not spec["kerasModel"]:
+        if spec.conv_layers and not shape and not spec.keras_model:
             raise ValueError(
                 "The 'convLayers' param of TFClassifier needs 'inputShape' (e.g. [28, 28, 1]) "
                 "to reshape flat features into images. Got convLayers="
-                f"{spec['convLayers']} and inputShape=[] instead."
+                f"{list(spec.conv_layers)} and inputShape=[] instead."
             )
-        if spec["convLayers"] and len(spec["inputShape"]) not in (2, 3):
+        if spec.conv_layers and len(shape) not in (2, 3):
             raise ValueError(
                 "The 'inputShape' param of TFClassifier must have 2 or 3 dimensions "
                 "([height, width] or [height, width, channels]) when convLayers is set. "
-                f"Got {spec['inputShape']} instead."
+                f"Got {shape} instead."
             )
         return spec

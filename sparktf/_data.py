@@ -27,6 +27,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from sparktf._plans import TrainingData
 from sparktf.errors import DriverMemoryError
 
 __all__ = [
@@ -271,7 +272,9 @@ def compact_features(x: np.ndarray) -> np.ndarray:
     return small if np.array_equal(small, x) else x
 
 
-def collect_training_data(spec: DataSpec, selected: DataFrame, summary: DataSummary) -> dict:
+def collect_training_data(
+    spec: DataSpec, selected: DataFrame, summary: DataSummary
+) -> TrainingData:
     """Collect the checked columns (:func:`selected_columns`) once through Arrow.
 
     Returns the dict a training task reads: ``x`` (rows x width, float32 or lossless uint8),
@@ -294,17 +297,17 @@ def collect_training_data(spec: DataSpec, selected: DataFrame, summary: DataSumm
     y = table.column("y").to_numpy().astype(np.int32)
     mask = table.column("v").to_numpy(zero_copy_only=False) if spec.indicator else None
     del table
-    return {
-        "x": compact_features(x),
-        "y": y,
-        "numClasses": summary.num_classes,
-        "numFeatures": summary.width,
-        "valMask": None if mask is None else mask.astype(bool),
-    }
+    return TrainingData(
+        num_features=summary.width,
+        num_classes=summary.num_classes,
+        x=compact_features(x),
+        y=y,
+        val_mask=None if mask is None else mask.astype(bool),
+    )
 
 
 @contextlib.contextmanager
-def training_data(spec: DataSpec, dataset: DataFrame) -> Iterator[dict]:
+def training_data(spec: DataSpec, dataset: DataFrame) -> Iterator[TrainingData]:
     """The training data of one fit or fitMultiple call, as the dict the tasks read.
 
     Data up to ``spec.max_broadcast_bytes`` is collected (and later broadcast); larger data is

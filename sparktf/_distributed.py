@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from sparktf._plans import TrainingData, TrainingSpec
+
 logger = logging.getLogger("sparktf.tuning")
 
 __all__ = ["TRIAL_LOG", "record_trials", "run_trainings", "trial_records"]
@@ -120,8 +122,8 @@ class _Progress:
 
 def run_trainings(
     spark,
-    data: dict[str, Any],
-    specs: Sequence[dict[str, Any]],
+    data: TrainingData,
+    specs: Sequence[TrainingSpec],
     labels: Sequence[str] | None = None,
     name: str = "sparktf",
     strict: bool = False,

@@ -30,6 +30,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from sparktf._plans import TrainingData, TrainingSpec
+
 logger = logging.getLogger("sparktf")
 
 __all__ = ["STAGING_CONF", "resolve_staging_dir", "staged_datasets", "staged_training_data"]
@@ -94,7 +96,7 @@ def _delete(spark, path: str) -> None:
 
 
 @contextlib.contextmanager
-def staged_training_data(spec, selected, summary) -> Iterator[dict[str, Any]]:
+def staged_training_data(spec, selected, summary) -> Iterator[TrainingData]:
     """Stage the checked columns x, y[, v] as Parquet; yield the dict the tasks read.
 
     The rows are dealt round-robin into files of about 64 MiB and put in a random order within
@@ -130,13 +132,13 @@ def staged_training_data(spec, selected, summary) -> Iterator[dict[str, Any]]:
                 f"{spec.stage}: the DataFrame gave {summary.rows} rows when checked and "
                 f"{written} when staged; fit a deterministic DataFrame (cache or checkpoint it)."
             )
-        yield {
-            "staged": data_path,
-            "rows": summary.rows,
-            "numFeatures": summary.width,
-            "numClasses": summary.num_classes,
-            "hasIndicator": bool(spec.indicator),
-        }
+        yield TrainingData(
+            num_features=summary.width,
+            num_classes=summary.num_classes,
+            staged=data_path,
+            rows=summary.rows,
+            has_indicator=bool(spec.indicator),
+        )
     finally:
         _delete(spark, path)
 
@@ -197,7 +199,7 @@ def _arrays(batch, width: int, holdout) -> tuple[np.ndarray, np.ndarray, np.ndar
     return x, y, holdout(batch)
 
 
-def staged_datasets(spec: dict[str, Any], data: dict[str, Any], seed: int):
+def staged_datasets(spec: TrainingSpec, data: TrainingData, seed: int):
     """``(train, validation, train_rows, adapt)`` tf.data pipelines over the staged files.
 
     ``train`` yields shuffled ``(x, y)`` batches of ``batchSize`` (reshuffled every epoch),
@@ -207,10 +209,10 @@ def staged_datasets(spec: dict[str, Any], data: dict[str, Any], seed: int):
     """
     import tensorflow as tf
 
-    width = int(data["numFeatures"])
-    fs, files = _files(data["staged"])
-    fraction = float(spec.get("validationSplit") or 0.0)
-    if data.get("hasIndicator"):
+    width = int(data.num_features)
+    fs, files = _files(data.staged)
+    fraction = float(spec.validation_split or 0.0)
+    if data.has_indicator:
         columns = ["x", "y", "v"]
 
         def holdout(batch):
@@ -222,8 +224,8 @@ def staged_datasets(spec: dict[str, Any], data: dict[str, Any], seed: int):
         def holdout(batch):
             return batch.column("r").to_numpy(zero_copy_only=False) < fraction
 
-    held = data.get("hasIndicator") or fraction > 0
-    batch_size = int(spec["batchSize"])
+    held = data.has_indicator or fraction > 0
+    batch_size = int(spec.batch_size)
     buffer_rows = max(batch_size, min(_SHUFFLE_ROWS, _SHUFFLE_BYTES // (4 * width)))
     epochs = iter(range(1 << 30))
 
@@ -254,16 +256,16 @@ def staged_datasets(spec: dict[str, Any], data: dict[str, Any], seed: int):
         return generate
 
     seen = _row_count(fs, files)
-    if seen != int(data["rows"]):
+    if seen != int(data.rows):
         raise RuntimeError(
-            f"this executor sees {seen} of the {data['rows']} staged rows under "
-            f"{data['staged']}: the staging folder must be one that every executor reads "
+            f"this executor sees {seen} of the {data.rows} staged rows under "
+            f"{data.staged}: the staging folder must be one that every executor reads "
             "(stagingDir or spark.sparktf.stagingDir: HDFS, S3 or a shared mount)"
         )
     held_rows = 0
     if held:
         held_rows = sum(int(holdout(b).sum()) for b in _batches(fs, files, columns[2:], None))
-    if fraction > 0 and not data.get("hasIndicator") and held_rows == 0:
+    if fraction > 0 and not data.has_indicator and held_rows == 0:
         raise ValueError(
             f"validationSplit={fraction} held out none of the {seen} staged rows; use a larger "
             "fraction or validationIndicatorCol"

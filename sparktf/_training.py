@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from sparktf._plans import TrainingData, TrainingSpec
+
 __all__ = ["build_model", "peak_rss_mib", "train_one", "worker_identity"]
 
 
@@ -68,21 +70,13 @@ def _jvm_ancestor_pid() -> int | None:
     return None
 
 
-def _optimizer(keras, spec: dict[str, Any], total_steps: int):
+def _optimizer(keras, spec: TrainingSpec, total_steps: int):
     """The optimizer named in ``spec``, with its learning rate schedule over ``total_steps``."""
-    learning_rate: Any = spec["learningRate"]
-    if spec.get("learningRateSchedule") == "cosine":
+    learning_rate: Any = spec.learning_rate
+    if spec.learning_rate_schedule == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, total_steps))
-    name = spec["optimizer"]
-    factories = {
-        "adam": keras.optimizers.Adam,
-        "adamw": keras.optimizers.AdamW,
-        "sgd": keras.optimizers.SGD,
-        "rmsprop": keras.optimizers.RMSprop,
-        "adagrad": keras.optimizers.Adagrad,
-        "nadam": keras.optimizers.Nadam,
-    }
-    return factories[name](learning_rate=learning_rate)
+    optimizer_class = type(keras.optimizers.get(spec.optimizer))  # Keras resolves the name
+    return optimizer_class(learning_rate=learning_rate)
 
 
 def _ends_in_softmax(model) -> bool:
@@ -91,25 +85,25 @@ def _ends_in_softmax(model) -> bool:
     return getattr(activation, "__name__", "") == "softmax"
 
 
-def _image_shape(spec: dict[str, Any]) -> list[int]:
+def _image_shape(spec: TrainingSpec) -> list[int]:
     """The shape features are reshaped to: ``inputShape``, with a channel axis added to a 2-D
     shape when convolutions or augmentation treat the features as images."""
-    shape = list(spec["inputShape"])
-    images = spec["convLayers"] or spec.get("augmentShift") or spec.get("augmentRotation")
+    shape = list(spec.input_shape)
+    images = spec.conv_layers or spec.augmented
     if images and len(shape) == 2:
         shape.append(1)
     return shape
 
 
-def _augmentation(keras, spec: dict[str, Any], x):
+def _augmentation(keras, spec: TrainingSpec, x):
     """Random shifts and rotations, active only in training (Keras preprocessing layers)."""
-    seed = int(spec["seed"]) % (2**31)
-    shift = spec.get("augmentShift") or 0.0
+    seed = int(spec.seed) % (2**31)
+    shift = spec.augment_shift
     if shift > 0:
         x = keras.layers.RandomTranslation(
             shift, shift, fill_mode="nearest", seed=seed, name="augment_shift"
         )(x)
-    degrees = spec.get("augmentRotation") or 0.0
+    degrees = spec.augment_rotation
     if degrees > 0:
         x = keras.layers.RandomRotation(
             degrees / 360.0, fill_mode="nearest", seed=seed + 1, name="augment_rotation"
@@ -117,7 +111,7 @@ def _augmentation(keras, spec: dict[str, Any], x):
     return x
 
 
-def build_model(spec: dict[str, Any], num_features: int, num_classes: int, x_train=None):
+def build_model(spec: TrainingSpec, num_features: int, num_classes: int, x_train=None):
     """Build the (uncompiled) Keras model described by ``spec``.
 
     Returns ``(model, outputs_logits)``: the model maps a batch of flat feature vectors to
@@ -136,7 +130,7 @@ def build_model(spec: dict[str, Any], num_features: int, num_classes: int, x_tra
     shape = _image_shape(spec)
     image = len(shape) == 3
     norm = None
-    if spec["standardization"]:
+    if spec.standardization:
         norm = keras.layers.Normalization(axis=-1, name="standardize")
     if norm is not None and not image:
         x = norm(x)
@@ -149,8 +143,8 @@ def build_model(spec: dict[str, Any], num_features: int, num_classes: int, x_tra
     if norm is not None and x_train is not None:
         norm.adapt(_as_shape(x_train, shape if image else None))
 
-    if spec.get("kerasModel"):
-        user = keras.models.model_from_json(spec["kerasModel"])
+    if spec.keras_model:
+        user = keras.models.model_from_json(spec.keras_model)
         outputs = user(x)
         logits = not _ends_in_softmax(user)
     else:
@@ -176,16 +170,16 @@ def _as_shape(x_train, shape: list[int] | None):
     return x_train.map(lambda batch: tf.reshape(batch, (-1, *shape)))
 
 
-def _builtin_layers(keras, spec: dict[str, Any], x, num_classes: int):
+def _builtin_layers(keras, spec: TrainingSpec, x, num_classes: int):
     """Convolution blocks, then dense layers, then ``num_classes`` logits."""
-    activation = spec["activation"]
-    batch_norm = bool(spec.get("batchNormalization"))
+    activation = spec.activation
+    batch_norm = spec.batch_normalization
 
     def activate(y, name: str):  # batch normalization, then the activation
         y = keras.layers.BatchNormalization(name=f"{name}_bn")(y)
         return keras.layers.Activation(activation, name=f"{name}_act")(y)
 
-    for i, filters in enumerate(spec["convLayers"]):
+    for i, filters in enumerate(spec.conv_layers):
         if batch_norm:
             x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
             x = activate(x, f"conv{i}")
@@ -197,21 +191,21 @@ def _builtin_layers(keras, spec: dict[str, Any], x, num_classes: int):
             x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
     if len(x.shape) > 2:
         x = keras.layers.Flatten(name="flatten")(x)
-    for i, units in enumerate(spec["hiddenLayers"]):
+    for i, units in enumerate(spec.hidden_layers):
         if batch_norm:
             x = keras.layers.Dense(units, use_bias=False, name=f"dense{i}")(x)
             x = activate(x, f"dense{i}")
         else:
             x = keras.layers.Dense(units, activation=activation, name=f"dense{i}")(x)
-        if spec["dropout"] > 0:
-            x = keras.layers.Dropout(spec["dropout"], name=f"dropout{i}")(x)
+        if spec.dropout > 0:
+            x = keras.layers.Dropout(spec.dropout, name=f"dropout{i}")(x)
     return keras.layers.Dense(num_classes, name="logits")(x)
 
 
 def _split(spec, x, y, val_mask, rng):
     if val_mask is not None:
         return x[~val_mask], y[~val_mask], (x[val_mask], y[val_mask])
-    fraction = spec["validationSplit"]
+    fraction = spec.validation_split
     if fraction <= 0:
         return x, y, None
     order = rng.permutation(len(y))
@@ -220,10 +214,10 @@ def _split(spec, x, y, val_mask, rng):
     return x[train], y[train], (x[val], y[val])
 
 
-def _NonFiniteGuard(keras):
-    """A callback that stops training at the first batch whose loss is nan or inf."""
+def _terminate_on_nan(keras):
+    """Keras's ``TerminateOnNaN``, keeping the reason as the trial's failure message."""
 
-    class NonFiniteGuard(keras.callbacks.Callback):
+    class TerminateOnNaN(keras.callbacks.TerminateOnNaN):
         def __init__(self) -> None:
             super().__init__()
             self.failure: str | None = None
@@ -232,22 +226,22 @@ def _NonFiniteGuard(keras):
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
 
-        def on_train_batch_end(self, batch, logs=None):
-            loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(float(loss)):
-                self.failure = (  # batches run STEPS_PER_EXECUTION at a time
-                    f"training loss became {float(loss)} at epoch {self.epoch + 1}, "
-                    f"by batch {batch + 1}"
+        def on_batch_end(self, batch, logs=None):
+            super().on_batch_end(batch, logs)
+            if self.model.stop_training and self.failure is None:
+                loss = float((logs or {}).get("loss", float("nan")))
+                # batches run STEPS_PER_EXECUTION at a time
+                self.failure = (
+                    f"training loss became {loss} at epoch {self.epoch + 1}, by batch {batch + 1}"
                 )
-                self.model.stop_training = True
 
-    return NonFiniteGuard()
+    return TerminateOnNaN()
 
 
 # Training steps run per call into TensorFlow (Keras's ``steps_per_execution``). One step of a
 # small model costs less than Keras's Python work around it, so running several steps in one
 # call makes small trials markedly faster; the steps, and so the trained model, are the same.
-# Batch-level callbacks (the non-finite loss guard) see every 32nd batch.
+# Batch-level callbacks (the non-finite loss check) see every 32nd batch.
 STEPS_PER_EXECUTION = 32
 
 # Training arrays up to this size (as float32) are shuffled as whole rows in one buffer, the
@@ -276,32 +270,32 @@ def _array_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int):
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def _inputs(spec: dict[str, Any], data: dict[str, Any], seed: int):
+def _inputs(spec: TrainingSpec, data: TrainingData, seed: int):
     """What ``model.fit`` reads, the number of training rows, and what adapts standardization.
 
     Collected data arrives as arrays (uint8 pixels are made float32 here, losslessly) and is
     fed through :func:`_array_dataset`; staged data is streamed from its files
     (:func:`sparktf._staging.staged_datasets`).
     """
-    if "staged" in data:
+    if data.staged is not None:
         from sparktf._staging import staged_datasets
 
         train, validation, rows, adapt = staged_datasets(spec, data, seed)
         return {"x": train, "validation_data": validation, "shuffle": False}, rows, adapt
-    x = np.asarray(data["x"], dtype=np.float32)
+    x = np.asarray(data.x, dtype=np.float32)
     x_train, y_train, validation = _split(
-        spec, x, data["y"], data.get("valMask"), np.random.default_rng(seed)
+        spec, x, data.y, data.val_mask, np.random.default_rng(seed)
     )
     inputs = {
-        "x": _array_dataset(x_train, y_train, spec["batchSize"], seed),
+        "x": _array_dataset(x_train, y_train, spec.batch_size, seed),
         "shuffle": False,  # the dataset shuffles
         "validation_data": validation,
-        "validation_batch_size": spec["batchSize"] if validation is not None else None,
+        "validation_batch_size": spec.batch_size if validation is not None else None,
     }
     return inputs, len(y_train), x_train
 
 
-def train_one(index: int, spec: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+def train_one(index: int, spec: TrainingSpec, data: TrainingData) -> dict[str, Any]:
     """Train one model. Never raises for a failed trial: the failure is in the result."""
     start = time.time()
     result: dict[str, Any] = {
@@ -319,20 +313,20 @@ def train_one(index: int, spec: dict[str, Any], data: dict[str, Any]) -> dict[st
         result["worker"]["threads"] = configured_threads()
         import keras
 
-        seed = int(spec["seed"]) % (2**32)
+        seed = int(spec.seed) % (2**32)
         keras.utils.set_random_seed(seed)
         fit_inputs, train_rows, adapt = _inputs(spec, data, seed)
-        model, logits = build_model(spec, data["numFeatures"], data["numClasses"], adapt)
-        steps = spec["epochs"] * math.ceil(train_rows / spec["batchSize"])
+        model, logits = build_model(spec, data.num_features, data.num_classes, adapt)
+        steps = spec.epochs * math.ceil(train_rows / spec.batch_size)
         model.compile(
             optimizer=_optimizer(keras, spec, steps),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=logits),
             metrics=["accuracy"],
             steps_per_execution=STEPS_PER_EXECUTION,
         )
-        guard = _NonFiniteGuard(keras)
+        guard = _terminate_on_nan(keras)
         callbacks: list[Any] = [guard]
-        patience = spec["earlyStoppingPatience"]
+        patience = spec.early_stopping_patience
         if patience > 0:
             held_out = fit_inputs.get("validation_data") is not None
             callbacks.append(
@@ -342,7 +336,7 @@ def train_one(index: int, spec: dict[str, Any], data: dict[str, Any]) -> dict[st
                     restore_best_weights=True,
                 )
             )
-        fit = model.fit(**fit_inputs, epochs=spec["epochs"], callbacks=callbacks, verbose=0)
+        fit = model.fit(**fit_inputs, epochs=spec.epochs, callbacks=callbacks, verbose=0)
         history = {k: [float(v) for v in values] for k, values in fit.history.items()}
         result["history"] = history
         if guard.failure is None and not all(np.isfinite(w).all() for w in model.get_weights()):

@@ -39,6 +39,7 @@ from sparktf._data import (
     features_as_float_array,
 )
 from sparktf._loading import model_key
+from sparktf._plans import TrainingData
 from sparktf._scoring import apply_thresholds, raw_and_probability
 from sparktf._trials import TrialIterator, inside_validator, param_label
 from sparktf.errors import DriverMemoryError, TrainingError, TrialFailedError
@@ -338,12 +339,12 @@ class TFClassifier(
         return TrialIterator(self, dataset, list(paramMaps), estimators, specs)
 
     def _model_from_result(
-        self, result: dict[str, Any], data: dict[str, Any], param_map: dict
+        self, result: dict[str, Any], data: TrainingData, param_map: dict
     ) -> TFClassificationModel:
         model = TFClassificationModel._create(
             model_bytes=result["model"],
-            num_features=int(data["numFeatures"]),
-            num_classes=int(data["numClasses"]),
+            num_features=int(data.num_features),
+            num_classes=int(data.num_classes),
             outputs_logits=bool(result.get("outputsLogits", True)),
             history={
                 "epochs": result.get("history", {}),

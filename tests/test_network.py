@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from pyspark.ml.evaluation import MulticlassClassificationEvaluator
@@ -36,7 +38,9 @@ def test_batch_norm_augmentation_and_cosine_train_well_and_predict_deterministic
 def test_cosine_schedule_decays_to_zero_over_training():
     import keras
 
-    spec = {"learningRate": 0.1, "learningRateSchedule": "cosine", "optimizer": "sgd"}
+    from sparktf._plans import TrainingSpec
+
+    spec = TrainingSpec(learning_rate=0.1, learning_rate_schedule="cosine", optimizer="sgd")
 
     def rate_at(optimizer, step: int) -> float:
         optimizer.iterations.assign(step)
@@ -47,7 +51,7 @@ def test_cosine_schedule_decays_to_zero_over_training():
     assert rate_at(cosine, 0) == pytest.approx(0.1)
     assert rate_at(cosine, 50) == pytest.approx(0.05, abs=1e-6)
     assert rate_at(cosine, 100) == pytest.approx(0.0, abs=1e-6)
-    constant = _optimizer(keras, {**spec, "learningRateSchedule": "constant"}, 100)
+    constant = _optimizer(keras, replace(spec, learning_rate_schedule="constant"), 100)
     constant.build([keras.Variable(0.0)])
     assert rate_at(constant, 100) == pytest.approx(0.1)
 
