@@ -175,6 +175,7 @@ def get_spark(
     remote = remote or os.environ.get("SPARK_REMOTE")
     if remote and not remote.startswith("local"):
         return _connect(remote, app_name, conf)
+    _check_classic_pyspark()
     check_java()
     _worker_environment()
     master = master or os.environ.get("SPARKTF_MASTER") or DEFAULT_MASTER
@@ -214,6 +215,22 @@ def get_spark(
 
     set_log_level(spark, log_level)
     return spark
+
+
+def _check_classic_pyspark() -> None:
+    """A classic session needs Spark's jars; the ``pyspark-client`` package has none."""
+    import pyspark
+
+    if os.environ.get("SPARK_HOME"):
+        return
+    if not os.path.isdir(os.path.join(os.path.dirname(pyspark.__file__), "jars")):
+        raise RuntimeError(
+            "This pyspark installation has no Spark jars (it is the Spark Connect client only, "
+            "e.g. the 'pyspark-client' package), so it cannot start Spark here. Connect to a "
+            "Spark Connect server instead: get_spark(remote='sc://host:15002'), "
+            "'sparktf ... --remote sc://host:15002' or SPARK_REMOTE=sc://host:15002; or "
+            "install the full 'pyspark' package."
+        )
 
 
 def _connect(remote: str, app_name: str, conf: Mapping[str, str] | None):

@@ -53,3 +53,18 @@ def test_the_suite_session_got_a_sized_driver(spark):
         pytest.skip("this environment sets spark.driver.memory itself, which rightly wins")
     expected = auto_driver_memory(session.physical_memory_bytes())
     assert spark.sparkContext.getConf().get("spark.driver.memory") == expected
+
+
+def test_a_connect_only_pyspark_names_the_way_out(monkeypatch, tmp_path):
+    """Without Spark's jars (pyspark-client), get_spark explains how to connect instead."""
+    import pyspark
+
+    from sparktf import session
+
+    fake = tmp_path / "pyspark"
+    fake.mkdir()
+    monkeypatch.setattr(pyspark, "__file__", str(fake / "__init__.py"))
+    monkeypatch.delenv("SPARK_HOME", raising=False)
+    monkeypatch.delenv("SPARK_REMOTE", raising=False)
+    with pytest.raises(RuntimeError, match=r"Spark Connect client only.*remote='sc://"):
+        session.get_spark(master="local[1]")
