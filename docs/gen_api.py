@@ -32,6 +32,8 @@ HELPERS = [
     ("sparktf.tuning", "ParamRandomBuilder"),
     ("sparktf.tuning", "tuning_report"),
     ("sparktf.tuning", "plot_sensitivity"),
+    ("sparktf.workflow", "tune_classifier"),
+    ("sparktf.workflow", "SearchSpace"),
     ("sparktf.session", "get_spark"),
     ("sparktf.session", "JavaNotFoundError"),
     ("sparktf.datasets", "load_digits"),
