@@ -13,8 +13,6 @@ the stage module itself is not imported here. Nothing here imports TensorFlow at
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +34,7 @@ from sparktf._inference_worker import (
     predict_batches,
     shape_text,
 )
+from sparktf._model_files import detect, fingerprint, read_model
 from sparktf.image import IMAGE_FIELDS, parse_labels
 from sparktf.param import check_choice, check_int_range, param_error
 
@@ -43,7 +42,6 @@ __all__ = [
     "MODEL_FORMATS",
     "OUTPUT_TYPES",
     "check_params",
-    "local_files",
     "make_udf",
     "model_spec",
     "output_columns",
@@ -128,13 +126,13 @@ def model_spec(stage: Any, spark: Any, fmt: str) -> tuple[ModelSpec, bytes | Non
             "fromGraphDef, fromKeras or fromSavedModel."
         )
     if stage.getBroadcastModel():
-        data, is_dir = _read_model(spark, path)
-        fmt = _detect(path, is_dir) if fmt == "auto" else fmt
+        data, is_dir = read_model(spark, path)
+        fmt = detect(path, is_dir) if fmt == "auto" else fmt
         key = model_key(data, fmt, signature)
         return ModelSpec(format=fmt, key=key, path=None, signature=signature, name=path), data
-    fingerprint, is_dir = _fingerprint(path)
-    fmt = _detect(path, is_dir) if fmt == "auto" else fmt
-    key = model_key(fingerprint.encode(), fmt, signature, "path")
+    identity, is_dir = fingerprint(path)
+    fmt = detect(path, is_dir) if fmt == "auto" else fmt
+    key = model_key(identity.encode(), fmt, signature, "path")
     return ModelSpec(format=fmt, key=key, path=path, signature=signature), None
 
 
@@ -442,16 +440,19 @@ def _path_source(stage: Any, schema: T.StructType, inputs: list[InputPlan]) -> P
 def ship_model(stage: Any, spark: Any, key: str, data: bytes | None) -> Any:
     """Send the model's bytes to the executors; return the handle the UDF carries.
 
-    The handle is read on the workers by :func:`sparktf._inference_worker.model_bytes`; this
-    function and that one are the only places that know how the bytes travel (a broadcast). The
-    stage keeps the last handle and reuses it while the SparkContext and the model's ``key`` are
-    unchanged. None when ``data`` is None: each worker then reads the model's path itself.
+    The bytes travel as a value shared once per worker (:func:`sparktf._spark.share`: a
+    broadcast on a classic session, a session artifact over Spark Connect), read on the
+    workers by :func:`sparktf._inference_worker.model_bytes`. The stage keeps the last handle
+    and reuses it while the session and the model's ``key`` are unchanged. None when ``data`` is
+    None: each worker then reads the model's path itself.
     """
-    sc = spark.sparkContext
     if data is None:
         return None
-    if stage._shipped_model is None or stage._shipped_model[:2] != (sc, key):
-        stage._shipped_model = (sc, key, sc.broadcast(data))
+    from sparktf._spark import session_key, share
+
+    session = session_key(spark)
+    if stage._shipped_model is None or stage._shipped_model[:2] != (session, key):
+        stage._shipped_model = (session, key, share(spark, data))
     return stage._shipped_model[2]
 
 
@@ -493,90 +494,6 @@ def output_columns(plan: TransformPlan, result: str, top_k_col: str) -> list[Col
     if plan.top_k:
         outputs.append(F.col(f"{result}.top").alias(top_k_col))
     return outputs
-
-
-# -- reading the model -----------------------------------------------------------------------
-
-
-def local_files(directory: str) -> dict[str, bytes]:
-    files: dict[str, bytes] = {}
-    for root, _, names in os.walk(directory):
-        for name in names:
-            full = os.path.join(root, name)
-            with open(full, "rb") as handle:
-                files[os.path.relpath(full, directory).replace(os.sep, "/")] = handle.read()
-    return files
-
-
-def _detect(path: str, is_dir: bool) -> str:
-    from sparktf._sources import detect_format
-
-    return detect_format(path, is_dir)
-
-
-def _read_model(spark: Any, path: str) -> tuple[bytes, bool]:
-    """Read a model file, or a SavedModel directory as a zip, on the driver."""
-    from sparktf._sources import zip_files
-    from sparktf.persistence import list_files, path_status, read_bytes
-
-    status = path_status(spark, path)
-    if status is None:
-        raise FileNotFoundError(
-            f"TFGraphTransformer cannot read its model: no file or directory at modelPath {path!r}."
-        )
-    if status == "dir":
-        names = list_files(spark, path)
-        files = {name: read_bytes(spark, path.rstrip("/") + "/" + name) for name in names}
-        return zip_files(files), True
-    return read_bytes(spark, path), False
-
-
-# A model file read by the workers themselves is identified by its size, modification time and a
-# digest of its content: the whole file up to _DIGEST_WHOLE bytes, else its first and last
-# _DIGEST_SAMPLE bytes. Modification times alone are not enough: TensorFlow's file system reports
-# local ones in whole seconds, and a model saved twice within a second keeps its size.
-_DIGEST_WHOLE = 64 << 20
-_DIGEST_SAMPLE = 1 << 20
-
-
-def _file_identity(gfile: Any, path: str) -> str:
-    local = path[len("file:") :] if path.startswith("file:") else path
-    if os.path.exists(local):  # nanosecond modification times
-        stat = os.stat(local)
-        length, mtime = stat.st_size, stat.st_mtime_ns
-    else:
-        stat = gfile.stat(path)
-        length, mtime = stat.length, stat.mtime_nsec
-    digest = hashlib.sha256()
-    with gfile.GFile(path, "rb") as handle:
-        if length <= _DIGEST_WHOLE:
-            digest.update(handle.read())
-        else:
-            digest.update(handle.read(_DIGEST_SAMPLE))
-            handle.seek(length - _DIGEST_SAMPLE)
-            digest.update(handle.read())
-    return f"{length}|{mtime}|{digest.hexdigest()}"
-
-
-def _fingerprint(path: str) -> tuple[str, bool]:
-    """Identity of a model path every worker reads: names, sizes, modification times and content
-    digests of its files."""
-    from sparktf._tf import configure_tensorflow
-
-    tf = configure_tensorflow()
-    gfile = tf.io.gfile
-    if not gfile.exists(path):
-        raise FileNotFoundError(
-            f"TFGraphTransformer cannot read its model: no file or directory at modelPath {path!r}."
-        )
-    if not gfile.isdir(path):
-        return f"{path}|{_file_identity(gfile, path)}", False
-    parts = [path]
-    for root, _, names in sorted(gfile.walk(path)):
-        for name in sorted(names):
-            full = os.path.join(root, name)
-            parts.append(f"{os.path.relpath(full, path)}|{_file_identity(gfile, full)}")
-    return "\n".join(parts), True
 
 
 # -- Spark expressions ----------------------------------------------------------------------

@@ -32,7 +32,6 @@ from sparktf._inference import (
     MODEL_FORMATS,
     OUTPUT_TYPES,
     check_params,
-    local_files,
     make_udf,
     output_columns,
     plan_transform,
@@ -41,6 +40,7 @@ from sparktf._inference import (
     udf_arguments,
 )
 from sparktf._inference_worker import VALID
+from sparktf._model_files import local_files
 
 __all__ = ["MODEL_FORMATS", "OUTPUT_TYPES", "TFGraphTransformer"]
 

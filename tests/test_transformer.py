@@ -390,7 +390,7 @@ def test_image_struct_batches_convert_like_single_rows(channels, squeeze, scalin
 
 
 def test_model_path_identity_follows_content_even_at_same_size_and_time(tmp_path):
-    from sparktf._inference import _fingerprint
+    from sparktf._model_files import fingerprint as _fingerprint
 
     path = tmp_path / "model.pb"
     stamp = (1_700_000_000_000_000_000, 1_700_000_000_000_000_000)
