@@ -56,13 +56,13 @@ def test_pixels_are_broadcast_as_uint8_and_train_like_floats(digits):
     train, test = digits
     spec = _data.DataSpec(stage="TFClassifier", features="features", label="label")
     with _data.training_data(spec, train) as data:
-        assert data["x"].dtype == np.uint8  # digits hold whole numbers 0..16
-        assert data["numFeatures"] == 64 and data["numClasses"] == 10
+        assert data.x.dtype == np.uint8  # digits hold whole numbers 0..16
+        assert data.num_features == 64 and data.num_classes == 10
     scaled = train.withColumn(
         "features", array_to_vector(F.transform(vector_to_array("features"), lambda v: v / 16.5))
     )
     with _data.training_data(spec, scaled) as data:
-        assert data["x"].dtype == np.float32  # fractions stay float32
+        assert data.x.dtype == np.float32  # fractions stay float32
     compact = _accuracy(TFClassifier(**FAST).fit(train), test)
     floats = _accuracy(
         TFClassifier(**FAST).fit(scaled),
