@@ -30,6 +30,31 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.unit)
 
 
+def run_job(script: str, *args: str, timeout: int = 600) -> dict:
+    """Run a job script of tests/ in a driver process of its own; return its ``RESULT`` JSON.
+
+    Used by tests needing a SparkContext other than the suite's (another master) or a Spark
+    Connect client, which turns pyspark's Connect mode on for its whole process.
+    """
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    env.pop("SPARK_REMOTE", None)
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name(script)), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
 @pytest.fixture(scope="session")
 def spark():
     from sparktf.session import get_spark

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_job
 
 ROOT = Path(__file__).resolve().parents[1]
 JOB = Path(__file__).with_name("cluster_job.py")
@@ -25,17 +26,7 @@ CLUSTER_SCRIPT = ROOT / ".ci" / "standalone-cluster.sh"
 
 
 def _run_job(master: str, *flags: str) -> dict:
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-    done = subprocess.run(
-        [sys.executable, str(JOB), master, *flags],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
-    return json.loads(lines[-1][len("RESULT ") :])
+    return run_job(JOB.name, master, *flags)
 
 
 def _check_distributed(result: dict) -> None:

@@ -8,13 +8,10 @@ session, must not see. The job starts a local Connect server in that process
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_job
 
 pytestmark = pytest.mark.connect
 
@@ -23,18 +20,7 @@ JOB = Path(__file__).with_name("connect_job.py")
 
 @pytest.fixture(scope="module")
 def connect_run() -> dict:
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-    env.pop("SPARK_REMOTE", None)
-    done = subprocess.run(
-        [sys.executable, str(JOB), "local[2]"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=env,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
-    return json.loads(lines[-1][len("RESULT ") :])
+    return run_job(JOB.name, "local[2]", timeout=900)
 
 
 def _ok(result: dict, step: str) -> dict:
