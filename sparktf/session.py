@@ -29,7 +29,7 @@ from collections.abc import Mapping
 
 logger = logging.getLogger("sparktf")
 
-__all__ = ["DEFAULT_MASTER", "JavaNotFoundError", "check_java", "get_spark"]
+__all__ = ["DEFAULT_MASTER", "JavaNotFoundError", "check_java", "check_master", "get_spark"]
 
 DEFAULT_MASTER = "local[*]"
 
@@ -60,6 +60,44 @@ def _worker_environment() -> None:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+_MASTER_PATTERNS = (
+    r"local",
+    r"local\[(\d+|\*)\]",
+    r"local\[(\d+|\*),\s*\d+\]",
+    r"local-cluster\[\d+,\s*\d+,\s*\d+\]",
+    r"spark://[^/\s]+:\d+(,[^/\s]+:\d+)*",
+    r"yarn",
+    r"k8s://\S+",
+)
+
+
+def check_master(master: str, timeout: float = 5.0) -> None:
+    """Refuse a master URL Spark would not understand, and a standalone master nobody answers
+    at, before starting the JVM: both otherwise end in Java stack traces (the unreachable one
+    after a minute of retries)."""
+    if not any(re.fullmatch(pattern, master) for pattern in _MASTER_PATTERNS):
+        raise ValueError(
+            f"Not a Spark master URL: {master!r}. Use local, local[N], local[*], "
+            "local-cluster[executors,cores,MiB], spark://host:port, yarn or k8s://host:port."
+        )
+    if not master.startswith("spark://"):
+        return
+    import socket
+
+    failures = []
+    for address in master[len("spark://") :].split(","):
+        host, _, port = address.rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=timeout):
+                return
+        except OSError as exc:
+            failures.append(f"{address}: {exc.strerror or exc}")
+    raise ConnectionError(
+        f"No Spark master answers at {master} ({'; '.join(failures)}). Start the master, or "
+        "check the host and port (the master's web UI shows its spark:// URL)."
+    )
 
 
 def _local_master(master: str) -> bool:
@@ -181,6 +219,8 @@ def get_spark(
     master = master or os.environ.get("SPARKTF_MASTER") or DEFAULT_MASTER
     if remote:  # a local Connect server in this process, configured like a local session
         master = remote
+    if not _session_running():
+        check_master(master)
     if _local_master(master):
         # Everything runs on this machine: bind to loopback, not to whatever interface is up.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

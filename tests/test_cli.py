@@ -502,3 +502,23 @@ def test_label_with_a_frozen_graphdef(spark, capsys, tmp_path, colour_model):
         np.testing.assert_allclose(row["scores"], expected, rtol=1e-4)
         assert row["topK"][0]["label"] == ["dark", "bright", "middle"][int(np.argmax(expected))]
         assert f"{name}: {row['topK'][0]['label']} (" in out
+
+
+def test_a_malformed_master_is_a_usage_error(capsys, tmp_path):
+    code, _, err = run(capsys, "tune", "--master", "local[two]", "--output", str(tmp_path / "o"))
+    assert code == 2
+    assert "--master: Not a Spark master URL: 'local[two]'" in err
+    assert "Traceback" not in err and "java" not in err.lower()
+
+
+def test_an_unreachable_master_fails_fast_in_one_line(capsys, tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    master = f"spark://127.0.0.1:{port}"
+    code, _, err = run(capsys, "tune", "--master", master, "--output", str(tmp_path / "o"))
+    assert code == 1
+    assert f"No Spark master answers at {master}" in err
+    assert "Traceback" not in err and "java" not in err.lower()

@@ -68,3 +68,46 @@ def test_a_connect_only_pyspark_names_the_way_out(monkeypatch, tmp_path):
     monkeypatch.delenv("SPARK_REMOTE", raising=False)
     with pytest.raises(RuntimeError, match=r"Spark Connect client only.*remote='sc://"):
         session.get_spark(master="local[1]")
+
+
+@pytest.mark.parametrize(
+    "master",
+    [
+        "local",
+        "local[2]",
+        "local[*]",
+        "local[4,3]",
+        "local-cluster[2,1,1024]",
+        "yarn",
+        "k8s://https://k8s-api:6443",
+    ],
+)
+def test_master_urls_spark_understands_pass(master):
+    from sparktf.session import check_master
+
+    check_master(master)
+
+
+@pytest.mark.parametrize("master", ["local[two]", "local[2", "spark//host:7077", "sc://x", ""])
+def test_a_malformed_master_is_refused_before_spark_starts(master):
+    from sparktf.session import check_master
+
+    with pytest.raises(ValueError, match="Not a Spark master URL"):
+        check_master(master)
+
+
+def test_an_unreachable_standalone_master_fails_fast():
+    import socket
+    import time
+
+    from sparktf.session import check_master
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start = time.monotonic()
+    with pytest.raises(
+        ConnectionError, match=rf"No Spark master answers at spark://127.0.0.1:{port}"
+    ):
+        check_master(f"spark://127.0.0.1:{port}")
+    assert time.monotonic() - start < 10

@@ -146,6 +146,13 @@ def start_spark(args: argparse.Namespace, console: Console) -> Any:
         console.step(f"Starting Spark (Spark Connect {args.remote})")
     else:
         console.step("Starting Spark" + (f" ({args.master})" if args.master else ""))
+    if args.master:
+        from sparktf.session import check_master
+
+        try:
+            check_master(args.master)
+        except ValueError as exc:
+            raise UsageError(f"--master: {exc}") from None
     return get_spark(
         master=args.master, remote=args.remote, app_name=f"sparktf {args.command}", conf=conf
     )
