@@ -24,6 +24,7 @@ from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReader, 
 from sparktf._spark import delete_path, list_files, path_status, read_bytes, write_bytes
 
 __all__ = [
+    "FORMAT_VERSION",
     "GRAPH_TRANSFORMER_FILES",
     "MODEL_FILE",
     "ParamsWriter",
@@ -40,6 +41,37 @@ __all__ = [
 ]
 
 MODEL_FILE = "model.keras"
+#: The layout version written into every saved stage's metadata (``sparktfFormat``); a reader
+#: refuses a folder written by a newer sparktf rather than misreading it.
+FORMAT_VERSION = 1
+
+
+def _check_format(metadata: dict, path: str) -> None:
+    version = metadata.get("sparktfFormat", 1)  # folders saved before the field existed: 1
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        from sparktf import __version__
+
+        raise ValueError(
+            f"{path} was saved by a newer sparktf (layout version {version!r}); sparktf "
+            f"{__version__} reads layout version {FORMAT_VERSION} and older. Upgrade sparktf to "
+            "load it."
+        )
+
+
+def _check_keras_bytes(data: bytes, path: str) -> None:
+    """A ``.keras`` file is a zip archive; refuse a truncated or corrupt one when loading."""
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if archive.testzip() is not None or "config.json" not in archive.namelist():
+                raise zipfile.BadZipFile("missing or damaged members")
+    except zipfile.BadZipFile as exc:
+        raise ValueError(
+            f"{path} is not a readable Keras model file ({exc}): the saved stage is corrupt "
+            "or was only partly copied. Save the model again."
+        ) from None
 
 
 class ParamsWriter(DefaultParamsWriter):
@@ -76,6 +108,7 @@ class TFClassificationModelWriter(_Writer):
             "outputsLogits": model._outputs_logits,
             "modelFile": MODEL_FILE if model._model_bytes is not None else None,
             "history": model._history,
+            "sparktfFormat": FORMAT_VERSION,
         }
         DefaultParamsWriter.saveMetadata(model, path, self.sparkSession, extraMetadata=extra)
         if model._model_bytes is not None:
@@ -91,9 +124,12 @@ class TFClassificationModelReader(MLReader):
 
     def load(self, path: str):
         metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
+        _check_format(metadata, path)
         model_bytes = None
         if metadata.get("modelFile"):
-            model_bytes = read_bytes(_session(self), os.path.join(path, metadata["modelFile"]))
+            model_path = os.path.join(path, metadata["modelFile"])
+            model_bytes = read_bytes(_session(self), model_path)
+            _check_keras_bytes(model_bytes, model_path)
         model = self.cls._create(
             model_bytes=model_bytes,
             num_features=int(metadata["numFeatures"]),
@@ -141,7 +177,7 @@ class TFGraphTransformerWriter(_Writer):
             fmt = detect_format_from_bytes(data) if fmt == "auto" else fmt
             kind = "keras-h5" if fmt == "keras" and keras_suffix(data) == ".h5" else fmt
             model_file = GRAPH_TRANSFORMER_FILES[kind]
-        extra = {"modelFormat": fmt, "modelFile": model_file}
+        extra = {"modelFormat": fmt, "modelFile": model_file, "sparktfFormat": FORMAT_VERSION}
         DefaultParamsWriter.saveMetadata(stage, path, self.sparkSession, extraMetadata=extra)
         if data is None:
             return
@@ -165,6 +201,7 @@ class TFGraphTransformerReader(MLReader):
         from sparktf._sources import zip_files
 
         metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
+        _check_format(metadata, path)
         stage = self.cls()
         model_file = metadata.get("modelFile")
         if model_file:

@@ -526,3 +526,53 @@ def test_input_shape_must_match_feature_size(tiny):
 def test_empty_dataframe(tiny):
     with pytest.raises(ValueError, match=r"cannot be fitted on an empty DataFrame"):
         TFClassifier().fit(tiny.limit(0))
+
+
+def _bump_format(path, version):
+    """Rewrite a saved stage's metadata as if a newer sparktf had written it."""
+    import glob
+    import json
+
+    (part,) = glob.glob(os.path.join(path, "metadata", "part-*"))
+    with open(part) as handle:
+        metadata = json.loads(handle.read())
+    metadata["sparktfFormat"] = version
+    with open(part, "w") as handle:
+        handle.write(json.dumps(metadata))
+    _drop_checksum(part)
+
+
+def _drop_checksum(path):
+    """Remove the checksum Hadoop's local file system keeps beside a file we rewrote."""
+    folder, name = os.path.split(path)
+    crc = os.path.join(folder, f".{name}.crc")
+    if os.path.exists(crc):
+        os.remove(crc)
+
+
+def test_a_folder_saved_by_a_newer_sparktf_is_refused(small_model, tmp_path):
+    from sparktf import TFGraphTransformer
+
+    model_path = str(tmp_path / "model")
+    small_model.save(model_path)
+    _bump_format(model_path, 2)
+    with pytest.raises(ValueError, match=r"saved by a newer sparktf \(layout version 2\)"):
+        TFClassificationModel.load(model_path)
+    stage_path = str(tmp_path / "stage")
+    TFGraphTransformer(modelPath="/models/m.pb", inputCol="x", outputCol="y").save(stage_path)
+    _bump_format(stage_path, 7)
+    with pytest.raises(ValueError, match=r"saved by a newer sparktf \(layout version 7\)"):
+        TFGraphTransformer.load(stage_path)
+
+
+def test_a_corrupt_saved_network_is_refused_when_loading(small_model, tmp_path):
+    path = str(tmp_path / "model")
+    small_model.save(path)
+    keras_file = os.path.join(path, "model.keras")
+    with open(keras_file, "rb") as handle:
+        data = handle.read()
+    with open(keras_file, "wb") as handle:
+        handle.write(data[: len(data) // 2])  # a partial copy
+    _drop_checksum(keras_file)
+    with pytest.raises(ValueError, match=r"model.keras is not a readable Keras model file"):
+        TFClassificationModel.load(path)
