@@ -71,3 +71,16 @@ def test_relative_links_point_to_existing_files(name):
     base = os.path.dirname(path)
     broken = [t for t in relative_links(text) if not os.path.exists(os.path.join(base, t))]
     assert broken == [], f"{name} links to missing files: {broken}"
+
+
+def test_every_test_named_in_the_reliability_table_exists():
+    with open(os.path.join(DOCS, "reliability.md"), encoding="utf-8") as handle:
+        text = handle.read()
+    named = re.findall(r"`(test_\w+\.py)::(test_\w+)`", text)
+    assert len(named) >= 30
+    missing = []
+    for module, test in named:
+        with open(os.path.join(ROOT, "tests", module), encoding="utf-8") as handle:
+            if not re.search(rf"^def {test}\(", handle.read(), re.M):
+                missing.append(f"{module}::{test}")
+    assert missing == [], missing
