@@ -100,3 +100,21 @@ def test_staged_grid_on_executors_with_less_memory_than_the_data(tmp_path):
     assert result["driverPeakRssMiB"] < 480, result  # the 500 MiB of rows never reached it
     assert result["accuracy"] > 0.9, result  # the label is feature 0 > 0.5
     assert result["left"] == [], result
+
+
+@pytest.mark.cluster
+def test_a_killed_python_worker_loses_no_model_and_no_row():
+    """Faults injected on local-cluster (tests/fault_job.py): a Python worker is killed while
+    it trains a model of a 4-map grid, and another while it runs a transform's batches."""
+    result = run_job("fault_job.py", "local-cluster[2,1,1024]", timeout=900)
+    fit, transform = result["fit"], result["transform"]
+    # The kill hit a running task, which Spark ran again elsewhere.
+    assert len(fit["killed"]) == 1 and fit["failedTasks"] >= 1, fit
+    assert fit["killed"][0] not in fit["trainedBy"]
+    # Every model came back, the same models a run without the fault trained.
+    assert fit["models"] == 4
+    assert fit["faultedLosses"] == pytest.approx(fit["cleanLosses"], rel=1e-6)
+    # Every row of the transform exactly once.
+    assert len(transform["killed"]) == 1 and transform["failedTasks"] >= 1, transform
+    assert transform["rows"] == transform["distinct"] == transform["expected"]
+    assert transform["widths"] == [10]

@@ -1,0 +1,185 @@
+"""Faults injected into running jobs on a multi-process cluster, in a driver process of its own.
+
+Used by tests/test_cluster.py. On ``local-cluster`` (executors are JVMs of their own, each with
+a Python daemon forking the Python workers that run tasks), a watcher thread kills (SIGKILL) a
+Python worker in the middle of:
+
+1. a 4-map ``fitMultiple``, once TensorFlow is loaded in the worker (it is training), and
+2. a ``TFGraphTransformer`` transform over 40,000 rows in 16 partitions.
+
+Spark reruns the lost task elsewhere. The job prints one JSON line (``RESULT {...}``) with the
+killed PIDs, the failed task counts Spark saw, the models' final losses next to those of the
+same grid trained without a fault, and the transform's row counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """Every process: PID -> (parent PID, command line)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                command = handle.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{entry}/stat") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        found[int(entry)] = (ppid, command)
+    return found
+
+
+def _python_workers(app_id: str, exclude: set[int]) -> list[int]:
+    """PIDs of the Python workers of this application's executors, and of nothing else on the
+    machine: children of a ``pyspark.daemon`` started by an executor JVM of ``app_id``."""
+    table = _processes()
+    executors = {
+        pid
+        for pid, (_, command) in table.items()
+        if "CoarseGrainedExecutorBackend" in command and app_id in command
+    }
+    daemons = {
+        pid
+        for pid, (ppid, command) in table.items()
+        if ppid in executors and "pyspark.daemon" in command
+    }
+    return sorted(pid for pid, (ppid, _) in table.items() if ppid in daemons and pid not in exclude)
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _busy(pid: int) -> bool:
+    """Whether the worker is running a task: it burns CPU (an idle reused worker waits)."""
+    try:
+        before = _cpu_seconds(pid)
+        time.sleep(0.5)
+        return _cpu_seconds(pid) - before > 0.2
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def _training(pid: int) -> bool:
+    """Whether the worker is training: TensorFlow is loaded and it is busy."""
+    try:
+        with open(f"/proc/{pid}/maps") as handle:
+            loaded = "_pywrap_tensorflow" in handle.read()
+    except OSError:
+        return False
+    return loaded and _busy(pid)
+
+
+def _kill_one(app_id: str, killed: list[int], ready, stop: threading.Event, settle: float) -> None:
+    """Kill the first Python worker of the application for which ``ready(pid)`` holds,
+    ``settle`` seconds later."""
+    while not stop.is_set():
+        for pid in _python_workers(app_id, set(killed)):
+            if ready(pid):
+                time.sleep(settle)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                except ProcessLookupError:
+                    continue
+                return
+        time.sleep(0.2)
+
+
+def _failed_tasks(sc, group: str) -> int:
+    tracker = sc.statusTracker()
+    failed = 0
+    for job_id in tracker.getJobIdsForGroup(group):
+        job = tracker.getJobInfo(job_id)
+        for stage_id in job.stageIds if job else ():
+            stage = tracker.getStageInfo(stage_id)
+            failed += stage.numFailedTasks if stage else 0
+    return failed
+
+
+def main(master: str) -> None:
+    from pyspark.sql import functions as F
+
+    from sparktf import TFClassifier, TFGraphTransformer
+    from sparktf.datasets import load_digits
+    from sparktf.session import get_spark
+
+    if not master.startswith("local-cluster"):
+        raise SystemExit("fault_job.py kills executor processes: use a local-cluster master")
+    spark = get_spark(master=master, app_name="sparktf-fault-test")
+    sc = spark.sparkContext
+    try:
+        train = load_digits(spark, num_partitions=2).cache()
+        clf = TFClassifier(hiddenLayers=[32], epochs=30, batchSize=32, seed=5)
+        maps = [{clf.learningRate: rate} for rate in (1e-3, 3e-3, 1e-2, 3e-2)]
+
+        def losses(models):
+            return [models[i].history["epochs"]["loss"][-1] for i in range(len(maps))]
+
+        clean = dict(clf.fitMultiple(train, maps))
+
+        killed: list[int] = []
+        stop = threading.Event()
+        watcher = threading.Thread(
+            target=_kill_one, args=(sc.applicationId, killed, _training, stop, 1.0), daemon=True
+        )
+        watcher.start()
+        faulted = dict(clf.fitMultiple(train, maps))
+        stop.set()
+        group = faulted[0].history["worker"]["jobGroup"]
+        fit = {
+            "killed": list(killed),
+            "failedTasks": _failed_tasks(sc, group),
+            "models": sum(faulted[i].hasModel for i in range(len(maps))),
+            "cleanLosses": losses(clean),
+            "faultedLosses": losses(faulted),
+            "trainedBy": [faulted[i].history["worker"]["pid"] for i in range(len(maps))],
+        }
+
+        model = clean[2]
+        stage = TFGraphTransformer.fromKeras(
+            model.keras_model(), inputCol="features", outputCol="scores", batchSize=64
+        )
+        rows = 40_000
+        data = spark.range(rows, numPartitions=16).select(
+            F.col("id"), F.array(*[F.rand(i).cast("float") for i in range(64)]).alias("features")
+        )
+        killed_t: list[int] = []
+        stop = threading.Event()
+        watcher = threading.Thread(
+            target=_kill_one,
+            args=(sc.applicationId, killed_t, _busy, stop, 0.5),
+            daemon=True,
+        )
+        sc.setJobGroup("sparktf-fault-transform", "transform with a killed worker")
+        watcher.start()
+        scored = stage.transform(data).select("id", F.size("scores").alias("width")).collect()
+        stop.set()
+        ids = [r["id"] for r in scored]
+        transform = {
+            "killed": killed_t,
+            "failedTasks": _failed_tasks(sc, "sparktf-fault-transform"),
+            "rows": len(ids),
+            "distinct": len(set(ids)),
+            "expected": rows,
+            "widths": sorted({r["width"] for r in scored}),
+        }
+        print("RESULT " + json.dumps({"fit": fit, "transform": transform}), flush=True)
+    finally:
+        spark.stop()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
