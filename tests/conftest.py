@@ -55,6 +55,14 @@ def run_job(script: str, *args: str, timeout: int = 600) -> dict:
     return json.loads(lines[-1][len("RESULT ") :])
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """Collect pyspark's unclosed validator thread pools while their pipes are still open
+    (collected at interpreter exit instead, each prints an ``OSError`` traceback)."""
+    import gc
+
+    gc.collect()
+
+
 @pytest.fixture(scope="session")
 def spark():
     from sparktf.session import get_spark

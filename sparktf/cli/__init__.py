@@ -118,3 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if type(exc).__name__ != "JavaNotFoundError":
             print("(run again with --traceback for details)", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        # pyspark's validators leave their thread pools open; collected at interpreter exit,
+        # after the pools' pipes are closed, each prints an OSError traceback. Collect now.
+        import gc
+
+        gc.collect()
