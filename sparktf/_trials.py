@@ -1,17 +1,21 @@
 """The driver side of ``TFClassifier.fit``/``fitMultiple``: trials, their labels and failures.
 
 :class:`TrialIterator` is what ``fitMultiple`` returns: the thread-safe iterator pyspark's
-validators consume, which trains every param map as one Spark job on first use
-(:func:`sparktf._distributed.run_trainings`) and then hands out the models. The estimator is
-passed in, so this module never imports the stage module.
+validators consume. On first use it trains every param map: the maps are grouped by their data
+setting (which columns they read, and how), the data of each setting is collected (or staged)
+once, and each setting's maps train as one Spark job (:func:`sparktf._distributed.run_trainings`).
+A grid that does not tune the data Params is one setting, so one job. The estimator is passed
+in, so this module never imports the stage module.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from typing import Any
 
+from sparktf._data import training_data
 from sparktf._loading import model_key
 from sparktf.errors import TrainingError
 
@@ -52,7 +56,7 @@ def param_label(param_map: dict) -> str:
 
 
 class TrialIterator:
-    """Thread-safe iterator of fitMultiple results; the Spark job runs once, on first use."""
+    """Thread-safe iterator of fitMultiple results; the Spark jobs run once, on first use."""
 
     def __init__(self, est, dataset, param_maps, estimators, specs) -> None:
         self.est = est
@@ -68,19 +72,47 @@ class TrialIterator:
     def __iter__(self):
         return self
 
+    def _groups(self) -> list[list[int]]:
+        """The map indices of each data setting, in order of first appearance.
+
+        The setting is every field of the map's DataSpec but the seed: maps that read the same
+        columns the same way share one collect (or staging) and one job, whatever their seeds.
+        """
+        groups: dict[Any, list[int]] = {}
+        for index, est in enumerate(self.estimators):
+            key = dataclasses.replace(est._data_spec(), seed=0)
+            groups.setdefault(key, []).append(index)
+        return list(groups.values())
+
     def _run(self) -> None:
         from sparktf._distributed import record_trials, run_trainings
 
         labels = [param_label(pm) for pm in self.param_maps]
-        with self.est._training_data(self.dataset) as data:
-            results = run_trainings(
-                self.dataset.sparkSession,
-                data,
-                self.specs,
-                labels=labels,
-                name=f"{self.est.uid} fitMultiple",
-                strict=any(est.getFailOnTrialError() for est in self.estimators),
-            )
+        groups = self._groups()
+        strict = any(est.getFailOnTrialError() for est in self.estimators)
+        results: list[Any] = [None] * len(self.param_maps)
+        models: list[Any] = [None] * len(self.param_maps)
+        for number, indices in enumerate(groups, start=1):
+            first = self.estimators[indices[0]]
+            name = f"{self.est.uid} fitMultiple"
+            if len(groups) > 1:
+                name += f" (data setting {number}/{len(groups)})"
+            with training_data(first._data_spec(), self.dataset) as data:
+                trained = run_trainings(
+                    self.dataset.sparkSession,
+                    data,
+                    [self.specs[i] for i in indices],
+                    labels=[labels[i] for i in indices],
+                    name=name,
+                    strict=strict,
+                )
+            for index, result in zip(indices, trained, strict=True):
+                result["index"] = index
+                results[index] = result
+                models[index] = self.estimators[index]._model_from_result(
+                    result, data, self.param_maps[index]
+                )
+            del data
         record_trials(self.est.uid, self.param_maps, results)
         failures = [r for r in results if r["error"]]
         if failures and len(failures) == len(results):
@@ -95,10 +127,7 @@ class TrialIterator:
                 labels[record["index"]],
                 record["error"],
             )
-        self.results = [
-            est._model_from_result(res, data, pm)
-            for est, res, pm in zip(self.estimators, results, self.param_maps, strict=True)
-        ]
+        self.results = models
 
     def __next__(self) -> tuple[int, Any]:
         with self.lock:

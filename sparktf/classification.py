@@ -3,7 +3,8 @@
 Every hyperparameter is a Param, so ``ParamGridBuilder`` + ``CrossValidator`` or
 ``TrainValidationSplit`` tune it. Training runs inside Spark tasks on executors: the features and
 labels are collected once through Arrow and broadcast, and :meth:`TFClassifier.fitMultiple`
-trains all param maps of one call as one Spark job, one task per param map.
+trains all param maps of one call as one Spark job, one task per param map (one job per data
+setting when the grid tunes the columns a fit reads).
 
 TensorFlow is imported only on executors (and on the driver only by the single-row
 ``predict*`` methods), never by importing this module.
@@ -37,6 +38,7 @@ from sparktf._data import (
     DataSpec,
     check_features_column,
     features_as_float_array,
+    training_data,
 )
 from sparktf._loading import model_key
 from sparktf._plans import TrainingData
@@ -275,20 +277,18 @@ class TFClassifier(
 
     # -- training ----------------------------------------------------------------------------
 
-    def _training_data(self, dataset: DataFrame):
-        """A context manager giving the training data a task reads (see :mod:`sparktf._data`).
+    def _data_spec(self) -> DataSpec:
+        """Which columns a fit reads, and how (see :mod:`sparktf._data`).
 
         Small data is collected and broadcast; data above ``maxBroadcastBytes`` is staged as
-        files and removed when the context ends, whether training succeeded or not.
+        files, removed when the fit ends, whether training succeeded or not.
         """
-        from sparktf._data import training_data
-
         indicator = (
             self.getOrDefault(self.validationIndicatorCol)
             if self.isDefined(self.validationIndicatorCol)
             else None
         )
-        spec = DataSpec(
+        return DataSpec(
             stage=type(self).__name__,
             features=self.getFeaturesCol(),
             label=self.getLabelCol(),
@@ -299,13 +299,12 @@ class TFClassifier(
             staging_dir=self.getStagingDir(),
             seed=int(self.getSeed()),
         )
-        return training_data(spec, dataset)
 
     def _fit(self, dataset: DataFrame) -> TFClassificationModel:
         spec = self._training_spec()
         from sparktf._distributed import record_trials, run_trainings
 
-        with self._training_data(dataset) as data:
+        with training_data(self._data_spec(), dataset) as data:
             (result,) = run_trainings(
                 dataset.sparkSession, data, [spec], name=f"{self.uid} fit", strict=False
             )
@@ -333,6 +332,11 @@ class TFClassifier(
         which scores worst on every evaluator metric; if every trial fails, :class:`TrainingError`
         is raised. With ``failOnTrialError=True`` the first failure raises
         :class:`TrialFailedError` and cancels the job.
+
+        Each map trains on the columns its own Params name: a grid that tunes the data Params
+        (``featuresCol``, ``labelCol``, ``validationIndicatorCol``, ``classCount``,
+        ``inputShape``, ``maxBroadcastBytes``, ``stagingDir``) is grouped by data setting, and
+        each setting's data is read once and trained as one job of its own.
         """
         estimators = [self.copy(pm) for pm in paramMaps]
         specs = [est._training_spec() for est in estimators]  # bad values raise before any job
