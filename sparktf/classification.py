@@ -13,7 +13,6 @@ TensorFlow is imported only on executors (and on the driver only by the single-r
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -38,12 +37,11 @@ from sparktf._data import (
     DataSpec,
     check_features_column,
     features_as_float_array,
-    training_data,
 )
 from sparktf._loading import model_key
 from sparktf._plans import TrainingData
 from sparktf._scoring import apply_thresholds, raw_and_probability
-from sparktf._trials import TrialIterator, inside_validator, param_label
+from sparktf._trials import TrialIterator, fit_one, trial_scope
 from sparktf.errors import DriverMemoryError, TrainingError, TrialFailedError
 from sparktf.param import check_int_range
 
@@ -55,9 +53,8 @@ __all__ = [
     "TFClassifier",
     "TrainingError",
     "TrialFailedError",
+    "trial_scope",
 ]
-
-logger = logging.getLogger("sparktf")
 
 
 class TFClassifier(
@@ -301,24 +298,8 @@ class TFClassifier(
         )
 
     def _fit(self, dataset: DataFrame) -> TFClassificationModel:
-        spec = self._training_spec()
-        from sparktf._distributed import record_trials, run_trainings
-
-        with training_data(self._data_spec(), dataset) as data:
-            (result,) = run_trainings(
-                dataset.sparkSession, data, [spec], name=f"{self.uid} fit", strict=False
-            )
-        explicit = dict(self._paramMap)
-        record_trials(self.uid, [explicit], [result])
-        if result["error"]:
-            if self.getFailOnTrialError() or not inside_validator():
-                raise TrainingError(f"TFClassifier training failed: {result['error']}")
-            logger.warning(
-                "TFClassifier trial [%s] failed and will score worst: %s",
-                param_label({p: v for p, v in explicit.items() if p.name != "kerasModel"}),
-                result["error"],
-            )
-        return self._model_from_result(result, data, {})
+        # A failure raises TrainingError, unless this fit is a trial of a trial_scope.
+        return fit_one(self, dataset)
 
     def fitMultiple(
         self, dataset: DataFrame, paramMaps: Sequence[dict]
@@ -331,7 +312,9 @@ class TFClassifier(
         exception, or a NaN/inf loss) yields a model whose ``trainingFailure`` holds the error and
         which scores worst on every evaluator metric; if every trial fails, :class:`TrainingError`
         is raised. With ``failOnTrialError=True`` the first failure raises
-        :class:`TrialFailedError` and cancels the job.
+        :class:`TrialFailedError` and cancels the job. (A plain ``fit``, such as a validator's
+        refit of the chosen map, raises :class:`TrainingError` when it fails; for a TFClassifier
+        inside a Pipeline, see :func:`sparktf.classification.trial_scope`.)
 
         Each map trains on the columns its own Params name: a grid that tunes the data Params
         (``featuresCol``, ``labelCol``, ``validationIndicatorCol``, ``classCount``,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from pyspark.ml.evaluation import MulticlassClassificationEvaluator
+from pyspark.ml import Pipeline
+from pyspark.ml.evaluation import Evaluator, MulticlassClassificationEvaluator
 from pyspark.ml.functions import vector_to_array
-from pyspark.ml.tuning import ParamGridBuilder
+from pyspark.ml.tuning import CrossValidator, ParamGridBuilder, TrainValidationSplit
 from pyspark.sql import functions as F
 
 from sparktf import TFClassifier
+from sparktf.classification import TrainingError, trial_scope
 
 FAST = {"epochs": 3, "batchSize": 128, "learningRate": 0.01, "hiddenLayers": [16]}
 
@@ -73,3 +75,80 @@ def test_a_bad_map_data_setting_fails_the_call(digits):
     grid = ParamGridBuilder().addGrid(clf.featuresCol, ["features", "pixels"]).build()
     with pytest.raises(ValueError, match="expects a features column 'pixels'"):
         next(clf.fitMultiple(train, grid))
+
+
+# -- failed trials and failed refits -----------------------------------------------------------
+
+
+def _wrong_output_model():
+    """A user architecture that fails inside the task (3 outputs for 10 classes)."""
+    import keras
+
+    return keras.Sequential([keras.Input(shape=(64,)), keras.layers.Dense(3)]).to_json()
+
+
+class _LowAccuracyWins(Evaluator):
+    """Accuracy, with smaller taken as better: a validator using it chooses a failed trial."""
+
+    def _evaluate(self, dataset):
+        return _accuracy().evaluate(dataset)
+
+    def isLargerBetter(self):
+        return False
+
+
+def test_trial_scope_needs_a_classifier():
+    from pyspark.ml.feature import StandardScaler
+
+    with pytest.raises(ValueError, match="trial_scope expects a TFClassifier"):
+        trial_scope(Pipeline(stages=[StandardScaler()]))
+
+
+@pytest.mark.parametrize("scoped", [False, True])
+def test_pipeline_grid_where_every_map_fails_raises(digits, scoped):
+    train, _ = digits
+    clf = TFClassifier(kerasModel=_wrong_output_model(), **FAST)
+    pipeline = Pipeline(stages=[clf])
+    cv = CrossValidator(
+        estimator=pipeline,
+        estimatorParamMaps=ParamGridBuilder().addGrid(clf.epochs, [1, 2]).build(),
+        evaluator=_accuracy(),
+        numFolds=2,
+    )
+    if scoped:
+        message = r"All 5 fits of TFClassifier .* in this trial scope failed; none can be chosen"
+        with pytest.raises(TrainingError, match=message), trial_scope(pipeline):
+            cv.fit(train)
+    else:
+        message = r"TFClassifier training failed: .*must output 10 scores.*trial_scope"
+        with pytest.raises(TrainingError, match=message):
+            cv.fit(train)
+
+
+@pytest.mark.parametrize("in_pipeline", [False, True])
+def test_a_failed_refit_of_the_chosen_map_raises(digits, in_pipeline):
+    train, _ = digits
+    clf = TFClassifier(**FAST)
+    estimator = Pipeline(stages=[clf]) if in_pipeline else clf
+    tvs = TrainValidationSplit(
+        estimator=estimator,
+        estimatorParamMaps=[{clf.kerasModel: _wrong_output_model()}, {clf.epochs: 2}],
+        evaluator=_LowAccuracyWins(),
+        seed=4,
+    )
+    if in_pipeline:
+        message = r"The last fit of TFClassifier .* \(a validator's refit of the chosen param map"
+        with pytest.raises(TrainingError, match=message), trial_scope(tvs):
+            tvs.fit(train)
+    else:
+        with pytest.raises(TrainingError, match=r"TFClassifier training failed: .*must output 10"):
+            tvs.fit(train)
+
+
+def test_a_plain_fit_that_fails_raises_also_in_a_pipeline(digits):
+    train, _ = digits
+    clf = TFClassifier(kerasModel=_wrong_output_model(), **FAST)
+    with pytest.raises(TrainingError, match=r"TFClassifier training failed: .*must output 10"):
+        clf.fit(train)
+    with pytest.raises(TrainingError, match=r"TFClassifier training failed: .*must output 10"):
+        Pipeline(stages=[clf]).fit(train, {clf.epochs: 1})
