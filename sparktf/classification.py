@@ -167,7 +167,14 @@ class TFClassifier(
         return self._set(**kwargs)
 
     def _set(self, **kwargs: Any):
-        # Keyword defaults of None mean "leave the Param's default alone".
+        # Keyword defaults of None mean "leave the Param's default alone", but a None seed that
+        # is passed is refused: dropping it would keep the fixed default seed without a word.
+        if "seed" in kwargs and kwargs["seed"] is None:
+            raise TypeError(
+                "The 'seed' param of TFClassifier must be an int. Got seed=None instead: sparktf "
+                "has a fixed default seed so that a fit can be repeated; for a different random "
+                "start, pass another int, e.g. seed=random.randrange(2**31)."
+            )
         return super()._set(**{k: v for k, v in kwargs.items() if v is not None})
 
     def setHiddenLayers(self, value: list[int]) -> TFClassifier:
