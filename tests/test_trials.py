@@ -152,3 +152,24 @@ def test_a_plain_fit_that_fails_raises_also_in_a_pipeline(digits):
         clf.fit(train)
     with pytest.raises(TrainingError, match=r"TFClassifier training failed: .*must output 10"):
         Pipeline(stages=[clf]).fit(train, {clf.epochs: 1})
+
+
+def test_a_diverging_trial_is_marked_and_never_chosen(digits):
+    train, test = digits
+    clf = TFClassifier(hiddenLayers=[32], epochs=10, batchSize=64)
+    diverging = {clf.learningRate: 1e38, clf.optimizer: "sgd", clf.standardization: False}
+    tvs = TrainValidationSplit(
+        estimator=clf,
+        estimatorParamMaps=[diverging, {clf.learningRate: 0.01}],
+        evaluator=_accuracy(),
+        collectSubModels=True,
+        seed=6,
+    )
+    model = tvs.fit(train)
+    failed, trained = model.subModels
+    assert not failed.hasModel
+    assert failed.trainingFailure.startswith("training loss became")
+    assert trained.trainingFailure is None
+    assert model.validationMetrics[0] == 0.0
+    assert model.bestModel.getLearningRate() == 0.01
+    assert _accuracy().evaluate(model.transform(test)) > 0.9
