@@ -1,41 +1,151 @@
 """The driver side of ``TFClassifier.fit``/``fitMultiple``: trials, their labels and failures.
 
 :class:`TrialIterator` is what ``fitMultiple`` returns: the thread-safe iterator pyspark's
-validators consume, which trains every param map as one Spark job on first use
-(:func:`sparktf._distributed.run_trainings`) and then hands out the models. The estimator is
-passed in, so this module never imports the stage module.
+validators consume. On first use it trains every param map: the maps are grouped by their data
+setting (which columns they read, and how), the data of each setting is collected (or staged)
+once, and each setting's maps train as one Spark job (:func:`sparktf._distributed.run_trainings`).
+A grid that does not tune the data Params is one setting, so one job.
+
+Which failures are trials, and which are errors
+-----------------------------------------------
+A failed training is a *trial* that scores worst (a model without a network, see
+``TFClassificationModel.trainingFailure``) only where sparktf is told it is one:
+
+* inside ``fitMultiple``: every map of the call is a trial, and if every map fails the call
+  raises :class:`~sparktf.errors.TrainingError`;
+* inside a :func:`trial_scope`, opened around a validator's ``fit`` for a TFClassifier that sits
+  in a ``Pipeline``. pyspark's validators fit a Pipeline one map at a time through
+  ``Pipeline.fit``, which reaches ``TFClassifier.fit`` in one of the validator's pool threads;
+  nothing in that call tells a trial from the validator's final refit of the best map or from a
+  user's own ``pipeline.fit(df, params)``, so sparktf does not guess. In the scope every failed
+  fit of the scope's classifiers scores worst and is counted; when the scope ends, it raises
+  :class:`~sparktf.errors.TrainingError` if the last fit failed: that is the refit of the chosen
+  map (the validator's last fit), and it fails whenever every trial failed.
+
+Everywhere else (``clf.fit(df)``, ``pipeline.fit(df)``, the refit of a bare TFClassifier in a
+validator) a failed training raises ``TrainingError``. The scope is keyed by the classifier's
+uid and seen by every thread, because the validator's trials run in its own thread pool, where
+a thread-local or context variable of the caller would not reach.
+
+The estimator is passed in, so this module never imports the stage module.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from typing import Any
 
+from sparktf._data import training_data
 from sparktf._loading import model_key
 from sparktf.errors import TrainingError
 
-__all__ = ["TrialIterator", "inside_validator", "param_label"]
+__all__ = ["TrialIterator", "TrialScope", "fit_one", "param_label", "trial_scope"]
 
 logger = logging.getLogger("sparktf")
 
+_scope_lock = threading.Lock()
+_open_scopes: dict[str, list[_ScopeRecord]] = {}
 
-def inside_validator() -> bool:
-    """Whether this fit was called (through any Pipeline) by a pyspark.ml tuning validator.
 
-    CrossValidator/TrainValidationSplit train a Pipeline holding a TFClassifier through
-    ``Pipeline.fit``, one param map at a time, so a failed trial reaches ``_fit`` rather than
-    ``fitMultiple``. There, as in ``fitMultiple``, a failed trial must not sink the search.
+@dataclasses.dataclass(eq=False)
+class _ScopeRecord:
+    """The fits of one classifier inside one :class:`trial_scope`."""
+
+    fits: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    errors: list[str] = dataclasses.field(default_factory=list)
+
+
+def _classifier_uids(stage: Any) -> list[str]:
+    """The uids of the TFClassifiers in ``stage``: itself, a (nested) Pipeline's, a validator's."""
+    if hasattr(stage, "getEstimator"):
+        return _classifier_uids(stage.getEstimator())
+    if hasattr(stage, "getStages"):
+        return [uid for inner in stage.getStages() for uid in _classifier_uids(inner)]
+    if hasattr(stage, "_training_spec") and hasattr(stage, "fitMultiple"):
+        return [stage.uid]
+    return []
+
+
+def trial_scope(estimator: Any) -> TrialScope:
+    """A ``with`` block within which failed fits of the TFClassifiers in ``estimator`` are trials.
+
+    Wrap a validator's ``fit`` when its estimator is a ``Pipeline`` holding a TFClassifier::
+
+        with trial_scope(pipeline):
+            cv_model = cv.fit(train)
+
+    ``estimator`` is the TFClassifier, a Pipeline holding it (nested Pipelines too), or the
+    validator. Inside the block a fit of one of those classifiers that fails (an exception in
+    its task, a NaN or infinite loss) returns a model that scores worst instead of raising,
+    unless ``failOnTrialError`` is set; when the block ends, :class:`TrainingError` is raised
+    if the last such fit failed, which is the validator's refit of the chosen map (it fails
+    whenever every trial failed). Use one scope per search. A bare TFClassifier in a validator
+    needs no scope: ``fitMultiple`` treats its maps as trials on its own.
     """
-    import sys
+    return TrialScope(estimator)
 
-    frame = sys._getframe(1)
-    while frame is not None:
-        filename = frame.f_code.co_filename.replace("\\", "/")
-        if filename.endswith("pyspark/ml/tuning.py"):
-            return True
-        frame = frame.f_back
-    return False
+
+class TrialScope:
+    """The context manager :func:`trial_scope` returns (see there)."""
+
+    def __init__(self, estimator: Any) -> None:
+        self.uids = sorted(set(_classifier_uids(estimator)))
+        if not self.uids:
+            raise ValueError(
+                "trial_scope expects a TFClassifier, a Pipeline holding one, or a validator "
+                f"whose estimator holds one. Got {type(estimator).__name__} instead."
+            )
+        self.records: dict[str, _ScopeRecord] = {}
+
+    def __enter__(self) -> TrialScope:
+        with _scope_lock:
+            for uid in self.uids:
+                self.records[uid] = _ScopeRecord()
+                _open_scopes.setdefault(uid, []).append(self.records[uid])
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        with _scope_lock:
+            for uid, record in self.records.items():
+                stack = _open_scopes.get(uid, [])
+                if record in stack:
+                    stack.remove(record)
+                if not stack:
+                    _open_scopes.pop(uid, None)
+        if exc_type is not None:
+            return
+        for uid, record in self.records.items():
+            if record.last_error is None:
+                continue
+            if record.failures == record.fits:
+                details = "; ".join(record.errors[:5])
+                raise TrainingError(
+                    f"All {record.fits} fits of TFClassifier {uid} in this trial scope failed; "
+                    f"none can be chosen. Errors: {details}"
+                )
+            raise TrainingError(
+                f"The last fit of TFClassifier {uid} in this trial scope (a validator's refit "
+                f"of the chosen param map) failed: {record.last_error}"
+            )
+
+
+def _note_fit(uid: str, error: str | None) -> bool:
+    """Count a single fit in the innermost open scope of ``uid``; whether there is one."""
+    with _scope_lock:
+        stack = _open_scopes.get(uid)
+        if not stack:
+            return False
+        record = stack[-1]
+        record.fits += 1
+        record.last_error = error
+        if error:
+            record.failures += 1
+            record.errors.append(error)
+        return True
 
 
 def param_label(param_map: dict) -> str:
@@ -51,8 +161,38 @@ def param_label(param_map: dict) -> str:
     return ", ".join(parts)
 
 
+def fit_one(est, dataset):
+    """``TFClassifier._fit``: one training task; a failure raises unless it is a trial."""
+    from sparktf._distributed import record_trials, run_trainings
+
+    spec = est._training_spec()
+    with training_data(est._data_spec(), dataset) as data:
+        (result,) = run_trainings(
+            dataset.sparkSession, data, [spec], name=f"{est.uid} fit", strict=False
+        )
+    explicit = dict(est._paramMap)
+    record_trials(est.uid, [explicit], [result])
+    error = result["error"]
+    in_scope = _note_fit(est.uid, error)
+    if error:
+        if est.getFailOnTrialError():
+            raise TrainingError(f"TFClassifier training failed: {error}")
+        if not in_scope:
+            raise TrainingError(
+                f"TFClassifier training failed: {error}. (To let a search over a Pipeline go on "
+                "past failed trials, fit the validator inside "
+                "sparktf.classification.trial_scope(pipeline).)"
+            )
+        logger.warning(
+            "TFClassifier trial [%s] failed and will score worst: %s",
+            param_label({p: v for p, v in explicit.items() if p.name != "kerasModel"}),
+            error,
+        )
+    return est._model_from_result(result, data, {})
+
+
 class TrialIterator:
-    """Thread-safe iterator of fitMultiple results; the Spark job runs once, on first use."""
+    """Thread-safe iterator of fitMultiple results; the Spark jobs run once, on first use."""
 
     def __init__(self, est, dataset, param_maps, estimators, specs) -> None:
         self.est = est
@@ -68,19 +208,47 @@ class TrialIterator:
     def __iter__(self):
         return self
 
+    def _groups(self) -> list[list[int]]:
+        """The map indices of each data setting, in order of first appearance.
+
+        The setting is every field of the map's DataSpec but the seed: maps that read the same
+        columns the same way share one collect (or staging) and one job, whatever their seeds.
+        """
+        groups: dict[Any, list[int]] = {}
+        for index, est in enumerate(self.estimators):
+            key = dataclasses.replace(est._data_spec(), seed=0)
+            groups.setdefault(key, []).append(index)
+        return list(groups.values())
+
     def _run(self) -> None:
         from sparktf._distributed import record_trials, run_trainings
 
         labels = [param_label(pm) for pm in self.param_maps]
-        with self.est._training_data(self.dataset) as data:
-            results = run_trainings(
-                self.dataset.sparkSession,
-                data,
-                self.specs,
-                labels=labels,
-                name=f"{self.est.uid} fitMultiple",
-                strict=any(est.getFailOnTrialError() for est in self.estimators),
-            )
+        groups = self._groups()
+        strict = any(est.getFailOnTrialError() for est in self.estimators)
+        results: list[Any] = [None] * len(self.param_maps)
+        models: list[Any] = [None] * len(self.param_maps)
+        for number, indices in enumerate(groups, start=1):
+            first = self.estimators[indices[0]]
+            name = f"{self.est.uid} fitMultiple"
+            if len(groups) > 1:
+                name += f" (data setting {number}/{len(groups)})"
+            with training_data(first._data_spec(), self.dataset) as data:
+                trained = run_trainings(
+                    self.dataset.sparkSession,
+                    data,
+                    [self.specs[i] for i in indices],
+                    labels=[labels[i] for i in indices],
+                    name=name,
+                    strict=strict,
+                )
+            for index, result in zip(indices, trained, strict=True):
+                result["index"] = index
+                results[index] = result
+                models[index] = self.estimators[index]._model_from_result(
+                    result, data, self.param_maps[index]
+                )
+            del data
         record_trials(self.est.uid, self.param_maps, results)
         failures = [r for r in results if r["error"]]
         if failures and len(failures) == len(results):
@@ -95,10 +263,7 @@ class TrialIterator:
                 labels[record["index"]],
                 record["error"],
             )
-        self.results = [
-            est._model_from_result(res, data, pm)
-            for est, res, pm in zip(self.estimators, results, self.param_maps, strict=True)
-        ]
+        self.results = models
 
     def __next__(self) -> tuple[int, Any]:
         with self.lock:

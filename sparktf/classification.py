@@ -3,7 +3,8 @@
 Every hyperparameter is a Param, so ``ParamGridBuilder`` + ``CrossValidator`` or
 ``TrainValidationSplit`` tune it. Training runs inside Spark tasks on executors: the features and
 labels are collected once through Arrow and broadcast, and :meth:`TFClassifier.fitMultiple`
-trains all param maps of one call as one Spark job, one task per param map.
+trains all param maps of one call as one Spark job, one task per param map (one job per data
+setting when the grid tunes the columns a fit reads).
 
 TensorFlow is imported only on executors (and on the driver only by the single-row
 ``predict*`` methods), never by importing this module.
@@ -12,7 +13,6 @@ TensorFlow is imported only on executors (and on the driver only by the single-r
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -41,7 +41,7 @@ from sparktf._data import (
 from sparktf._loading import model_key
 from sparktf._plans import TrainingData
 from sparktf._scoring import apply_thresholds, raw_and_probability
-from sparktf._trials import TrialIterator, inside_validator, param_label
+from sparktf._trials import TrialIterator, fit_one, trial_scope
 from sparktf.errors import DriverMemoryError, TrainingError, TrialFailedError
 from sparktf.param import check_int_range
 
@@ -53,9 +53,8 @@ __all__ = [
     "TFClassifier",
     "TrainingError",
     "TrialFailedError",
+    "trial_scope",
 ]
-
-logger = logging.getLogger("sparktf")
 
 
 class TFClassifier(
@@ -168,7 +167,14 @@ class TFClassifier(
         return self._set(**kwargs)
 
     def _set(self, **kwargs: Any):
-        # Keyword defaults of None mean "leave the Param's default alone".
+        # Keyword defaults of None mean "leave the Param's default alone", but a None seed that
+        # is passed is refused: dropping it would keep the fixed default seed without a word.
+        if "seed" in kwargs and kwargs["seed"] is None:
+            raise TypeError(
+                "The 'seed' param of TFClassifier must be an int. Got seed=None instead: sparktf "
+                "has a fixed default seed so that a fit can be repeated; for a different random "
+                "start, pass another int, e.g. seed=random.randrange(2**31)."
+            )
         return super()._set(**{k: v for k, v in kwargs.items() if v is not None})
 
     def setHiddenLayers(self, value: list[int]) -> TFClassifier:
@@ -275,20 +281,18 @@ class TFClassifier(
 
     # -- training ----------------------------------------------------------------------------
 
-    def _training_data(self, dataset: DataFrame):
-        """A context manager giving the training data a task reads (see :mod:`sparktf._data`).
+    def _data_spec(self) -> DataSpec:
+        """Which columns a fit reads, and how (see :mod:`sparktf._data`).
 
         Small data is collected and broadcast; data above ``maxBroadcastBytes`` is staged as
-        files and removed when the context ends, whether training succeeded or not.
+        files, removed when the fit ends, whether training succeeded or not.
         """
-        from sparktf._data import training_data
-
         indicator = (
             self.getOrDefault(self.validationIndicatorCol)
             if self.isDefined(self.validationIndicatorCol)
             else None
         )
-        spec = DataSpec(
+        return DataSpec(
             stage=type(self).__name__,
             features=self.getFeaturesCol(),
             label=self.getLabelCol(),
@@ -299,27 +303,10 @@ class TFClassifier(
             staging_dir=self.getStagingDir(),
             seed=int(self.getSeed()),
         )
-        return training_data(spec, dataset)
 
     def _fit(self, dataset: DataFrame) -> TFClassificationModel:
-        spec = self._training_spec()
-        from sparktf._distributed import record_trials, run_trainings
-
-        with self._training_data(dataset) as data:
-            (result,) = run_trainings(
-                dataset.sparkSession, data, [spec], name=f"{self.uid} fit", strict=False
-            )
-        explicit = dict(self._paramMap)
-        record_trials(self.uid, [explicit], [result])
-        if result["error"]:
-            if self.getFailOnTrialError() or not inside_validator():
-                raise TrainingError(f"TFClassifier training failed: {result['error']}")
-            logger.warning(
-                "TFClassifier trial [%s] failed and will score worst: %s",
-                param_label({p: v for p, v in explicit.items() if p.name != "kerasModel"}),
-                result["error"],
-            )
-        return self._model_from_result(result, data, {})
+        # A failure raises TrainingError, unless this fit is a trial of a trial_scope.
+        return fit_one(self, dataset)
 
     def fitMultiple(
         self, dataset: DataFrame, paramMaps: Sequence[dict]
@@ -332,7 +319,14 @@ class TFClassifier(
         exception, or a NaN/inf loss) yields a model whose ``trainingFailure`` holds the error and
         which scores worst on every evaluator metric; if every trial fails, :class:`TrainingError`
         is raised. With ``failOnTrialError=True`` the first failure raises
-        :class:`TrialFailedError` and cancels the job.
+        :class:`TrialFailedError` and cancels the job. (A plain ``fit``, such as a validator's
+        refit of the chosen map, raises :class:`TrainingError` when it fails; for a TFClassifier
+        inside a Pipeline, see :func:`sparktf.classification.trial_scope`.)
+
+        Each map trains on the columns its own Params name: a grid that tunes the data Params
+        (``featuresCol``, ``labelCol``, ``validationIndicatorCol``, ``classCount``,
+        ``inputShape``, ``maxBroadcastBytes``, ``stagingDir``) is grouped by data setting, and
+        each setting's data is read once and trained as one job of its own.
         """
         estimators = [self.copy(pm) for pm in paramMaps]
         specs = [est._training_spec() for est in estimators]  # bad values raise before any job

@@ -146,6 +146,24 @@ def test_seed_gives_identical_predictions_on_rerun(digits):
     assert not np.array_equal(first, other)
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: TFClassifier(seed=None),
+        lambda: TFClassifier(seed=5).setParams(seed=None),
+        lambda: TFClassifier(seed=5).setSeed(None),
+    ],
+)
+def test_seed_none_is_refused_not_ignored(make):
+    with pytest.raises(TypeError, match=r"'seed' param of TFClassifier must be an int\. Got seed="):
+        make()
+
+
+def test_other_none_keywords_still_leave_params_alone():
+    clf = TFClassifier(seed=5, hiddenLayers=[8]).setParams(hiddenLayers=None, epochs=2)
+    assert (clf.getSeed(), clf.getHiddenLayers(), clf.getEpochs()) == (5, [8], 2)
+
+
 def test_history_reports_epochs_time_and_worker(small_model):
     history = small_model.history
     assert len(history["epochs"]["loss"]) == SMALL["epochs"]

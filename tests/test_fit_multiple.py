@@ -19,7 +19,7 @@ from pyspark.ml.tuning import (
 )
 
 from sparktf import TFClassificationModel, TFClassifier
-from sparktf.classification import TrainingError, TrialFailedError
+from sparktf.classification import TrainingError, TrialFailedError, trial_scope
 
 FAST = {"epochs": 3, "batchSize": 128, "learningRate": 0.01}
 
@@ -229,14 +229,16 @@ def test_grid_inside_a_pipeline_survives_a_failed_trial(digits):
         numFolds=2,
         parallelism=2,
     )
-    model = cv.fit(shifted)
+    with trial_scope(pipeline):
+        model = cv.fit(shifted)
     assert model.bestModel.stages[-1].getLearningRate() == 0.05
+    assert model.bestModel.stages[-1].hasModel
     assert model.avgMetrics[0] == 0.0
     report = tuning_report(model)
     assert report["failure"].iloc[0].startswith("training loss became")
     assert report["failure"].iloc[1] == ""
     assert list(report["rank"]) == [2, 1]
-    # Outside a validator, a plain fit that fails raises.
+    # Outside a trial scope, a plain fit that fails raises.
     with pytest.raises(TrainingError, match="TFClassifier training failed: training loss became"):
         pipeline.fit(shifted, {clf.learningRate: 1e38})
 
