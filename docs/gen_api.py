@@ -32,6 +32,7 @@ HELPERS = [
     ("sparktf.tuning", "ParamRandomBuilder"),
     ("sparktf.tuning", "tuning_report"),
     ("sparktf.tuning", "plot_sensitivity"),
+    ("sparktf.classification", "trial_scope"),
     ("sparktf.workflow", "tune_classifier"),
     ("sparktf.workflow", "SearchSpace"),
     ("sparktf.session", "get_spark"),

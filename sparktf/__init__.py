@@ -22,6 +22,7 @@ _LAZY = {
     "TrainingError": "sparktf.errors",
     "TrialFailedError": "sparktf.errors",
     "TFGraphTransformer": "sparktf.transformer",
+    "trial_scope": "sparktf.classification",
     "ParamRandomBuilder": "sparktf.tuning",
     "tuning_report": "sparktf.tuning",
     "plot_sensitivity": "sparktf.tuning",

@@ -311,7 +311,8 @@ class TFClassifier(
     def fitMultiple(
         self, dataset: DataFrame, paramMaps: Sequence[dict]
     ) -> Iterator[tuple[int, TFClassificationModel]]:
-        """Fit one model per param map, all in ONE Spark job (one task per param map).
+        """Fit one model per param map as one Spark job, one task per param map (one job per data
+        setting when a grid tunes the data Params, below).
 
         Returns a thread-safe iterator of ``(index, model)`` as pyspark's contract asks. The job
         runs on the first ``next()``; later calls hand out the models, and a failure of the job
