@@ -378,9 +378,9 @@ def _output_plans(stage: Any, out_infos: list, row_mode: bool) -> list[OutputPla
             kind = want
         elif info.dtype in ("string", "bool") or info.dtype.startswith(("int", "uint")):
             base = {"string": "string", "bool": "boolean"}.get(info.dtype, "long")
-            kind = base if per_row == [] else f"array_{base}"
+            kind = base if scalar else f"array_{base}"
         else:
-            kind = "double" if per_row == [] else "array"
+            kind = "double" if scalar else "array"
         if kind == "double" and per_row is not None and not scalar:
             raise ValueError(
                 f"Output column '{column}' of {name} cannot be a double: tensor "

@@ -301,6 +301,18 @@ def test_scalar_input_column_and_integer_and_string_outputs(tf, features_df, fea
     assert [r["best_as_double"] for r in rows] == expected.astype(float).tolist()
 
 
+def test_auto_output_of_one_number_per_row_is_a_double(features_df, features, tf):
+    import keras
+
+    keras.utils.set_random_seed(12)
+    model = keras.Sequential([keras.Input((4,), name="f"), keras.layers.Dense(1, name="y")])
+    stage = TFGraphTransformer.fromKeras(model, inputCol="f", outputCol="y")
+    result = stage.transform(features_df)
+    assert result.schema["y"].dataType.simpleString() == "double"  # a [?, 1] output
+    _close([r["y"] for r in _by_id(result)], model(features).numpy()[:, 0])
+    assert TFGraphTransformer().getParam("batchSize").doc.startswith("rows fed to the model")
+
+
 # -- images --------------------------------------------------------------------------------------
 
 
