@@ -474,7 +474,16 @@ def _output_rows(values: np.ndarray, item: OutputPlan, plan: TransformPlan, n: i
     if kind == "array":
         return list(flat.astype(np.float32, copy=False))
     if kind == "vector":
-        return list(flat.astype(np.float64, copy=False))
+        vectors = flat.astype(np.float64, copy=False)
+        nan = np.isnan(vectors).any(axis=1)
+        if nan.any():
+            raise ValueError(
+                f"{plan.stage}: output tensor '{item.tensor}' gave NaN for {int(nan.sum())} of "
+                f"{n} rows in a batch, and column '{item.column}' is an ml Vector, which cannot "
+                "hold NaN (Spark turns NaN into null on its way from Python). Check the inputs "
+                "of those rows, or write the column as 'array' (array<float> keeps NaN)."
+            )
+        return list(vectors)
     if kind == "array_long":
         return list(flat.astype(np.int64, copy=False))
     if kind == "array_boolean":
