@@ -56,13 +56,16 @@ _IMAGE_DIMS = list(IMAGE_FIELDS[1:5])  # height, width, nChannels, mode
 class ModelSpec:
     """The model a worker loads: its format, its identity ``key`` (of its bytes, or of the files
     at ``path``), the ``path`` workers read when no bytes are shipped, the SavedModel
-    ``signature``, and the ``name`` used in messages (the path the driver read)."""
+    ``signature``, the ``name`` used in messages (the path the driver read), and whether the
+    driver opted in to ``unsafe`` loading (models holding Python code, see
+    :func:`sparktf._loading.unsafe_loading_allowed`)."""
 
     format: str
     key: str
     path: str | None
     signature: str
     name: str | None = None
+    unsafe: bool = False
 
     def source_spec(self) -> dict[str, Any]:
         """The spec as :func:`sparktf._sources.load_model` and ``cached_model`` take it."""

@@ -26,12 +26,35 @@ from typing import Any
 
 __all__ = [
     "MODEL_CACHE",
+    "UNSAFE_LOADING_ENV",
     "ModelCache",
+    "UnsafeModelError",
     "load_keras_bytes",
+    "load_keras_file",
     "model_key",
     "model_temp_dir",
     "remove_stale_temp_dirs",
+    "unsafe_loading_allowed",
 ]
+
+#: Environment variable (of the driver) that lets sparktf load models holding Python code.
+UNSAFE_LOADING_ENV = "SPARKTF_UNSAFE_LOADING"
+
+
+class UnsafeModelError(ValueError):
+    """A model refused because loading it would run Python code stored in it (e.g. a Keras
+    ``Lambda`` layer), which sparktf does not do unless :data:`UNSAFE_LOADING_ENV` is set."""
+
+
+def unsafe_loading_allowed() -> bool:
+    """Whether this process opted in to loading models that hold Python code:
+    ``SPARKTF_UNSAFE_LOADING=1`` (or ``true``/``yes``) in its environment.
+
+    Read on the driver and shipped with each job, so executors need no setting of their own.
+    It is deliberately not a Param: Params are saved with a stage, and a stage from an untrusted
+    folder must not be able to switch safe loading off for itself.
+    """
+    return os.environ.get(UNSAFE_LOADING_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 class ModelCache:
@@ -126,20 +149,41 @@ def model_key(data: bytes, *extra: str) -> str:
     return digest.hexdigest()
 
 
-def load_keras_bytes(data: bytes, suffix: str = ".keras"):
-    """Load a Keras model from the bytes of a ``.keras`` (or ``.h5``) file."""
+def load_keras_bytes(data: bytes, suffix: str = ".keras", safe_mode: bool | None = None):
+    """Load a Keras model from the bytes of a ``.keras`` (or ``.h5``) file.
+
+    ``safe_mode`` (default: True unless :func:`unsafe_loading_allowed`) is Keras's: it refuses
+    ``Lambda`` layers and other stored Python code with :class:`UnsafeModelError`.
+    """
+    fd, path = tempfile.mkstemp(suffix=suffix, prefix="sparktf-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        return load_keras_file(path, safe_mode)
+    finally:
+        os.remove(path)
+
+
+def load_keras_file(path: str, safe_mode: bool | None = None):
+    """Load a Keras ``.keras``/``.h5`` file, uncompiled, in safe mode unless told otherwise."""
     from sparktf._tf import configure_tensorflow
 
     configure_tensorflow()
     import keras
 
-    fd, path = tempfile.mkstemp(suffix=suffix, prefix="sparktf-")
+    safe = not unsafe_loading_allowed() if safe_mode is None else safe_mode
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        return keras.saving.load_model(path, compile=False)
-    finally:
-        os.remove(path)
+        return keras.saving.load_model(path, compile=False, safe_mode=safe)
+    except Exception as exc:
+        text = str(exc)
+        if safe and ("safe_mode" in text or "unsafe_deserialization" in text):
+            raise UnsafeModelError(
+                "the model holds Python code (e.g. a Lambda layer) that loading it would run, "
+                "and sparktf loads models in Keras safe mode. If you trust this model, set "
+                f"{UNSAFE_LOADING_ENV}=1 in the environment of the driver (Keras said: "
+                f"{text.strip().splitlines()[0] if text.strip() else type(exc).__name__})"
+            ) from None
+        raise
 
 
 def keras_to_bytes(model) -> bytes:

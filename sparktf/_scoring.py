@@ -30,11 +30,17 @@ def predict_udf(
     """The pandas UDF scoring a column of feature arrays into the ``OUT_SCHEMA`` struct."""
     from pyspark.sql.functions import pandas_udf
 
+    from sparktf._loading import unsafe_loading_allowed
+
+    # Decided on the driver; a model loaded with the opt-in is cached under its own key.
+    safe = not unsafe_loading_allowed()
+    cache_key = key if safe else f"{key}|unsafe"
+
     @pandas_udf(OUT_SCHEMA)
     def predict(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
         from sparktf._loading import MODEL_CACHE, load_keras_bytes
 
-        model = MODEL_CACHE.get(key, lambda: load_keras_bytes(shared.value))
+        model = MODEL_CACHE.get(cache_key, lambda: load_keras_bytes(shared.value, safe_mode=safe))
         for series in batches:
             yield pd.DataFrame(
                 predict_batch(model, series, num_features, batch, logits, thresholds)

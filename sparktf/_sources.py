@@ -440,19 +440,13 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _load_keras_path(path: str) -> Any:
-    _tf()
-    import keras
-
-    return keras.saving.load_model(path, compile=False)
-
-
 def load_model(spec: dict[str, Any], data: bytes | None) -> LoadedModel:
     """Load the model described by ``spec`` from ``data`` (bytes) or from ``spec["path"]``.
 
     ``spec`` holds ``format``, ``path`` (used when ``data`` is None), ``signature``
-    (SavedModel) and ``name`` (for messages). Raises :class:`ModelSourceError` when the model
-    cannot be read.
+    (SavedModel), ``name`` (for messages) and ``unsafe`` (load Keras models that hold Python
+    code; decided on the driver). Raises :class:`ModelSourceError` when the model cannot be
+    read, :class:`sparktf._loading.UnsafeModelError` when it is refused.
     """
     fmt = spec["format"]
     name = spec.get("name") or spec.get("path") or "model bytes"
@@ -469,13 +463,16 @@ def load_model(spec: dict[str, Any], data: bytes | None) -> LoadedModel:
                 return SavedModelModel(spec["path"], signature)
             return _unpacked_savedmodel(data, signature)
         if fmt == "keras":
+            from sparktf._loading import UnsafeModelError, load_keras_bytes, load_keras_file
+
+            safe = not spec.get("unsafe", False)
             try:
                 if data is None:
-                    model = _load_keras_path(spec["path"])
+                    model = load_keras_file(spec["path"], safe_mode=safe)
                 else:
-                    from sparktf._loading import load_keras_bytes
-
-                    model = load_keras_bytes(data, suffix=keras_suffix(data))
+                    model = load_keras_bytes(data, suffix=keras_suffix(data), safe_mode=safe)
+            except UnsafeModelError as exc:
+                raise UnsafeModelError(f"Cannot load the keras model from {name}: {exc}") from None
             except Exception as exc:
                 raise ModelSourceError(f"not a loadable Keras file ({_first_line(exc)})") from None
             return KerasModel(model)

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,3 +118,66 @@ def test_folders_of_dead_workers_are_removed_and_live_ones_kept(savedmodels, pri
         live.kill()
         live.wait()
         _loading.MODEL_CACHE.clear()
+
+
+# -- safe loading ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def planted(tf, tmp_path):
+    """Keras files whose Lambda layer writes a marker file whenever its code runs."""
+    import keras
+
+    marker = str(tmp_path / "marker")
+
+    def build():
+        inputs = keras.Input((4,), name="f")
+        touched = keras.layers.Lambda(lambda x: x + 0.0 * len(open(marker, "a").name))(inputs)  # noqa: SIM115
+        return keras.Model(inputs, touched)
+
+    model = build()
+    paths = {}
+    for suffix in ("keras", "h5"):
+        paths[suffix] = str(tmp_path / f"planted.{suffix}")
+        model.save(paths[suffix])
+    os.remove(marker)  # building and saving the model ran the lambda
+    return paths, marker
+
+
+@pytest.fixture
+def rows(spark):
+    return spark.createDataFrame([(1, [1.0, 2.0, 3.0, 4.0])], "id long, f array<float>")
+
+
+@pytest.mark.parametrize("suffix", ["keras", "h5"])
+@pytest.mark.parametrize("broadcast", [True, False])
+def test_lambda_layer_is_refused_unless_the_driver_opts_in(
+    planted, rows, monkeypatch, suffix, broadcast
+):
+    from sparktf import TFGraphTransformer
+    from sparktf._loading import UnsafeModelError
+
+    paths, marker = planted
+    monkeypatch.delenv("SPARKTF_UNSAFE_LOADING", raising=False)
+    stage = TFGraphTransformer(modelPath=paths[suffix], inputCol="f", broadcastModel=broadcast)
+    with pytest.raises(UnsafeModelError, match=r"Python code .* SPARKTF_UNSAFE_LOADING=1"):
+        stage.transform(rows)
+    from_bytes = TFGraphTransformer.fromBytes(Path(paths[suffix]).read_bytes(), inputCol="f")
+    with pytest.raises(UnsafeModelError):
+        from_bytes.transform(rows)
+    assert not os.path.exists(marker)
+    monkeypatch.setenv("SPARKTF_UNSAFE_LOADING", "1")
+    assert stage.transform(rows).first()["prediction"] == [1.0, 2.0, 3.0, 4.0]
+    assert os.path.exists(marker)
+
+
+def test_saved_classification_model_with_lambda_is_refused(planted, monkeypatch):
+    from sparktf._loading import UnsafeModelError
+    from sparktf.classification import TFClassificationModel
+
+    paths, marker = planted
+    monkeypatch.delenv("SPARKTF_UNSAFE_LOADING", raising=False)
+    model = TFClassificationModel._create(Path(paths["keras"]).read_bytes(), 4, 4, True, {})
+    with pytest.raises(UnsafeModelError, match="SPARKTF_UNSAFE_LOADING"):
+        model.keras_model()
+    assert not os.path.exists(marker)
