@@ -3,7 +3,18 @@
 # launched with the spark-class script shipped inside the pyspark package.
 #   .ci/standalone-cluster.sh start PYTHON STATE_DIR   prints the master URL
 #   .ci/standalone-cluster.sh stop STATE_DIR
+# The PID of every daemon started is recorded in STATE_DIR/*.pid; stop ends those processes and
+# the processes they started (executors, Python workers), and nothing else.
 set -euo pipefail
+
+# The PIDs of a process's descendants, deepest first.
+descendants() {
+  local child
+  for child in $(pgrep -P "$1" 2>/dev/null || true); do
+    descendants "$child"
+    echo "$child"
+  done
+}
 
 cmd=${1:?start|stop}
 if [ "$cmd" = start ]; then
@@ -40,16 +51,29 @@ if [ "$cmd" = start ]; then
   exit 1
 elif [ "$cmd" = stop ]; then
   state=${2:?state dir}
+  pids=()
   for pidfile in "$state"/worker*.pid "$state"/master.pid; do
     [ -f "$pidfile" ] || continue
     pid=$(cat "$pidfile")
-    # spark-class execs java; kill the whole process group of each daemon as well.
-    kill "$pid" 2>/dev/null || true
-    pkill -P "$pid" 2>/dev/null || true
     rm -f "$pidfile"
+    # Only a process still running the daemon recorded there (the PID may have been reused).
+    if ! grep -qa "org.apache.spark.deploy" "/proc/$pid/cmdline" 2>/dev/null; then
+      continue
+    fi
+    # spark-class execs java; a worker's executors and their Python workers are its descendants.
+    pids+=($(descendants "$pid") "$pid")
   done
-  sleep 1
-  pkill -f "org.apache.spark.deploy.(master.Master|worker.Worker).*127.0.0.1" 2>/dev/null || true
+  [ ${#pids[@]} -gt 0 ] || exit 0
+  kill "${pids[@]}" 2>/dev/null || true
+  for _ in $(seq 1 20); do
+    alive=()
+    for pid in "${pids[@]}"; do
+      kill -0 "$pid" 2>/dev/null && alive+=("$pid")
+    done
+    [ ${#alive[@]} -gt 0 ] || exit 0
+    sleep 0.5
+  done
+  kill -9 "${alive[@]}" 2>/dev/null || true
 else
   echo "usage: $0 start PYTHON STATE_DIR | stop STATE_DIR" >&2
   exit 2

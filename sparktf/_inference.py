@@ -104,10 +104,13 @@ def check_params(stage: Any) -> dict[str, Any]:
 
 def model_spec(stage: Any, spark: Any, fmt: str) -> tuple[ModelSpec, bytes | None]:
     """The model's spec (format, key, path) and, when shipped, its bytes."""
-    from sparktf._loading import model_key
+    from sparktf._loading import model_key, unsafe_loading_allowed
     from sparktf._sources import detect_format_from_bytes
 
     signature = stage.getSignatureName()
+    # Models loaded with the opt-in never serve a later safe transform from a worker's cache.
+    unsafe = unsafe_loading_allowed()
+    signature_tag = signature + ("|unsafe" if unsafe else "")
     path = stage.getModelPath()
     if stage.modelBytes is not None:
         if path:
@@ -117,8 +120,9 @@ def model_spec(stage: Any, spark: Any, fmt: str) -> tuple[ModelSpec, bytes | Non
             )
         data = stage.modelBytes
         fmt = detect_format_from_bytes(data) if fmt == "auto" else fmt
-        key = model_key(data, fmt, signature)
-        return ModelSpec(format=fmt, key=key, path=None, signature=signature), data
+        key = model_key(data, fmt, signature_tag)
+        spec = ModelSpec(format=fmt, key=key, path=None, signature=signature, unsafe=unsafe)
+        return spec, data
     if not path:
         raise ValueError(
             "TFGraphTransformer has no model: set modelPath (a .pb GraphDef, a SavedModel "
@@ -128,12 +132,13 @@ def model_spec(stage: Any, spark: Any, fmt: str) -> tuple[ModelSpec, bytes | Non
     if stage.getBroadcastModel():
         data, is_dir = read_model(spark, path)
         fmt = detect(path, is_dir) if fmt == "auto" else fmt
-        key = model_key(data, fmt, signature)
-        return ModelSpec(format=fmt, key=key, path=None, signature=signature, name=path), data
+        key = model_key(data, fmt, signature_tag)
+        spec = ModelSpec(fmt, key, None, signature, name=path, unsafe=unsafe)
+        return spec, data
     identity, is_dir = fingerprint(path)
     fmt = detect(path, is_dir) if fmt == "auto" else fmt
-    key = model_key(identity.encode(), fmt, signature, "path")
-    return ModelSpec(format=fmt, key=key, path=path, signature=signature), None
+    key = model_key(identity.encode(), fmt, signature_tag, "path")
+    return ModelSpec(format=fmt, key=key, path=path, signature=signature, unsafe=unsafe), None
 
 
 def plan_transform(
@@ -378,9 +383,9 @@ def _output_plans(stage: Any, out_infos: list, row_mode: bool) -> list[OutputPla
             kind = want
         elif info.dtype in ("string", "bool") or info.dtype.startswith(("int", "uint")):
             base = {"string": "string", "bool": "boolean"}.get(info.dtype, "long")
-            kind = base if per_row == [] else f"array_{base}"
+            kind = base if scalar else f"array_{base}"
         else:
-            kind = "double" if per_row == [] else "array"
+            kind = "double" if scalar else "array"
         if kind == "double" and per_row is not None and not scalar:
             raise ValueError(
                 f"Output column '{column}' of {name} cannot be a double: tensor "

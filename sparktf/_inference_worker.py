@@ -56,13 +56,16 @@ _IMAGE_DIMS = list(IMAGE_FIELDS[1:5])  # height, width, nChannels, mode
 class ModelSpec:
     """The model a worker loads: its format, its identity ``key`` (of its bytes, or of the files
     at ``path``), the ``path`` workers read when no bytes are shipped, the SavedModel
-    ``signature``, and the ``name`` used in messages (the path the driver read)."""
+    ``signature``, the ``name`` used in messages (the path the driver read), and whether the
+    driver opted in to ``unsafe`` loading (models holding Python code, see
+    :func:`sparktf._loading.unsafe_loading_allowed`)."""
 
     format: str
     key: str
     path: str | None
     signature: str
     name: str | None = None
+    unsafe: bool = False
 
     def source_spec(self) -> dict[str, Any]:
         """The spec as :func:`sparktf._sources.load_model` and ``cached_model`` take it."""
@@ -474,7 +477,16 @@ def _output_rows(values: np.ndarray, item: OutputPlan, plan: TransformPlan, n: i
     if kind == "array":
         return list(flat.astype(np.float32, copy=False))
     if kind == "vector":
-        return list(flat.astype(np.float64, copy=False))
+        vectors = flat.astype(np.float64, copy=False)
+        nan = np.isnan(vectors).any(axis=1)
+        if nan.any():
+            raise ValueError(
+                f"{plan.stage}: output tensor '{item.tensor}' gave NaN for {int(nan.sum())} of "
+                f"{n} rows in a batch, and column '{item.column}' is an ml Vector, which cannot "
+                "hold NaN (Spark turns NaN into null on its way from Python). Check the inputs "
+                "of those rows, or write the column as 'array' (array<float> keeps NaN)."
+            )
+        return list(vectors)
     if kind == "array_long":
         return list(flat.astype(np.int64, copy=False))
     if kind == "array_boolean":

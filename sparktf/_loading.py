@@ -4,19 +4,57 @@ A pandas UDF captures only bytes (through a broadcast) or a path, never a live T
 On the worker, :data:`MODEL_CACHE` turns them into a loaded model the first time a key is seen and
 hands the same object to every later batch and task in that process. The key is the model's
 identity (a content hash computed on the driver), so a changed model is never served stale.
+
+A model evicted from the cache (or cleared) is closed: a SavedModel unpacked from bytes removes
+its temporary folder then. Python workers leave through ``os._exit``, so nothing at exit can be
+relied on; each folder is named after the process that made it (its PID and a tag of its host),
+and the next process that unpacks a model removes the folders of processes that are gone.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+import shutil
+import socket
 import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MODEL_CACHE", "ModelCache", "load_keras_bytes", "model_key"]
+__all__ = [
+    "MODEL_CACHE",
+    "UNSAFE_LOADING_ENV",
+    "ModelCache",
+    "UnsafeModelError",
+    "load_keras_bytes",
+    "load_keras_file",
+    "model_key",
+    "model_temp_dir",
+    "remove_stale_temp_dirs",
+    "unsafe_loading_allowed",
+]
+
+#: Environment variable (of the driver) that lets sparktf load models holding Python code.
+UNSAFE_LOADING_ENV = "SPARKTF_UNSAFE_LOADING"
+
+
+class UnsafeModelError(ValueError):
+    """A model refused because loading it would run Python code stored in it (e.g. a Keras
+    ``Lambda`` layer), which sparktf does not do unless :data:`UNSAFE_LOADING_ENV` is set."""
+
+
+def unsafe_loading_allowed() -> bool:
+    """Whether this process opted in to loading models that hold Python code:
+    ``SPARKTF_UNSAFE_LOADING=1`` (or ``true``/``yes``) in its environment.
+
+    Read on the driver and shipped with each job, so executors need no setting of their own.
+    It is deliberately not a Param: Params are saved with a stage, and a stage from an untrusted
+    folder must not be able to switch safe loading off for itself.
+    """
+    return os.environ.get(UNSAFE_LOADING_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 class ModelCache:
@@ -38,7 +76,7 @@ class ModelCache:
             self.loads += 1
             self._items[key] = value
             while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+                _close(self._items.popitem(last=False)[1])
             return value
 
     def __contains__(self, key: str) -> bool:
@@ -47,10 +85,60 @@ class ModelCache:
 
     def clear(self) -> None:
         with self._lock:
-            self._items.clear()
+            while self._items:
+                _close(self._items.popitem(last=False)[1])
+
+
+def _close(model: Any) -> None:
+    """Release what a model holds besides memory (e.g. a SavedModel's unpacked folder)."""
+    close = getattr(model, "close", None)
+    if callable(close):
+        close()
 
 
 MODEL_CACHE = ModelCache(capacity=int(os.environ.get("SPARKTF_MODEL_CACHE_SIZE", "4")))
+
+
+_TEMP_PREFIX = "sparktf-savedmodel-"
+_HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+_TEMP_NAME = re.compile(_TEMP_PREFIX + r"(\d+)-([0-9a-f]{8})-")
+
+
+def model_temp_dir() -> str:
+    """A new temporary folder for a model unpacked in this process, named after the process
+    (``sparktf-savedmodel-<pid>-<host tag>-...``); stale folders are removed first."""
+    remove_stale_temp_dirs()
+    return tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{os.getpid()}-{_HOST_TAG}-")
+
+
+def remove_stale_temp_dirs() -> list[str]:
+    """Remove the model folders left in the temporary directory by processes of this host that
+    are gone; return their paths."""
+    parent = tempfile.gettempdir()
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        match = _TEMP_NAME.match(name)
+        if match and match.group(2) == _HOST_TAG and not _alive(int(match.group(1))):
+            path = os.path.join(parent, name)
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
 
 
 def model_key(data: bytes, *extra: str) -> str:
@@ -61,20 +149,41 @@ def model_key(data: bytes, *extra: str) -> str:
     return digest.hexdigest()
 
 
-def load_keras_bytes(data: bytes, suffix: str = ".keras"):
-    """Load a Keras model from the bytes of a ``.keras`` (or ``.h5``) file."""
+def load_keras_bytes(data: bytes, suffix: str = ".keras", safe_mode: bool | None = None):
+    """Load a Keras model from the bytes of a ``.keras`` (or ``.h5``) file.
+
+    ``safe_mode`` (default: True unless :func:`unsafe_loading_allowed`) is Keras's: it refuses
+    ``Lambda`` layers and other stored Python code with :class:`UnsafeModelError`.
+    """
+    fd, path = tempfile.mkstemp(suffix=suffix, prefix="sparktf-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        return load_keras_file(path, safe_mode)
+    finally:
+        os.remove(path)
+
+
+def load_keras_file(path: str, safe_mode: bool | None = None):
+    """Load a Keras ``.keras``/``.h5`` file, uncompiled, in safe mode unless told otherwise."""
     from sparktf._tf import configure_tensorflow
 
     configure_tensorflow()
     import keras
 
-    fd, path = tempfile.mkstemp(suffix=suffix, prefix="sparktf-")
+    safe = not unsafe_loading_allowed() if safe_mode is None else safe_mode
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        return keras.saving.load_model(path, compile=False)
-    finally:
-        os.remove(path)
+        return keras.saving.load_model(path, compile=False, safe_mode=safe)
+    except Exception as exc:
+        text = str(exc)
+        if safe and ("safe_mode" in text or "unsafe_deserialization" in text):
+            raise UnsafeModelError(
+                "the model holds Python code (e.g. a Lambda layer) that loading it would run, "
+                "and sparktf loads models in Keras safe mode. If you trust this model, set "
+                f"{UNSAFE_LOADING_ENV}=1 in the environment of the driver (Keras said: "
+                f"{text.strip().splitlines()[0] if text.strip() else type(exc).__name__})"
+            ) from None
+        raise
 
 
 def keras_to_bytes(model) -> bytes:

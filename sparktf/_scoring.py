@@ -17,6 +17,7 @@ from pyspark.sql import types as T
 __all__ = [
     "OUT_SCHEMA",
     "apply_thresholds",
+    "check_scores",
     "predict_batch",
     "predict_udf",
     "raw_and_probability",
@@ -29,11 +30,17 @@ def predict_udf(
     """The pandas UDF scoring a column of feature arrays into the ``OUT_SCHEMA`` struct."""
     from pyspark.sql.functions import pandas_udf
 
+    from sparktf._loading import unsafe_loading_allowed
+
+    # Decided on the driver; a model loaded with the opt-in is cached under its own key.
+    safe = not unsafe_loading_allowed()
+    cache_key = key if safe else f"{key}|unsafe"
+
     @pandas_udf(OUT_SCHEMA)
     def predict(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
         from sparktf._loading import MODEL_CACHE, load_keras_bytes
 
-        model = MODEL_CACHE.get(key, lambda: load_keras_bytes(shared.value))
+        model = MODEL_CACHE.get(cache_key, lambda: load_keras_bytes(shared.value, safe_mode=safe))
         for series in batches:
             yield pd.DataFrame(
                 predict_batch(model, series, num_features, batch, logits, thresholds)
@@ -52,12 +59,43 @@ OUT_SCHEMA = T.StructType(
 
 
 def raw_and_probability(out: np.ndarray, outputs_logits: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Raw scores and class probabilities of a batch of network outputs.
+
+    Logits go through a softmax that is safe for infinities: a row with ``+inf`` logits gives
+    its probability to those classes (split evenly when several are ``+inf``) and ``-inf``
+    logits get 0, while the raw scores keep the infinities. A row with NaN scores, or with
+    ``-inf`` for every class, has no probability: :func:`check_scores` raises for it.
+    """
+    check_scores(out, outputs_logits)
     if outputs_logits:
-        shifted = out - out.max(axis=1, keepdims=True)
-        exp = np.exp(shifted)
+        top = out.max(axis=1, keepdims=True)
+        infinite = np.isposinf(top[:, 0])
+        with np.errstate(invalid="ignore", over="ignore"):
+            exp = np.exp(out - top)
+        if infinite.any():
+            exp[infinite] = np.isposinf(out[infinite])
         return out, exp / exp.sum(axis=1, keepdims=True)
     prob = np.clip(out, 0.0, 1.0)
     return np.log(np.clip(prob, 1e-300, None)), prob
+
+
+def check_scores(out: np.ndarray, outputs_logits: bool) -> None:
+    """Raise a ValueError naming the rows whose scores give no probability (see above)."""
+    bad = np.isnan(out).any(axis=1)
+    if outputs_logits and out.shape[1]:
+        bad |= np.isneginf(out).all(axis=1)
+    if not bad.any():
+        return
+    rows = np.flatnonzero(bad)
+    listed = ", ".join(str(r) for r in rows[:10]) + (", ..." if len(rows) > 10 else "")
+    positions = "position" + ("s" if len(rows) > 1 else "")
+    raise ValueError(
+        f"TFClassificationModel: the network produced non-finite scores (NaN, or -inf for "
+        f"every class) for {len(rows)} of {len(out)} rows in a batch (at {positions} {listed}), "
+        "so they have no class probabilities. Check those rows' features for NaN, "
+        "inf or values far outside the training range, and the network for weights that "
+        "overflow."
+    )
 
 
 def apply_thresholds(prob: np.ndarray, thresholds: list[float] | None) -> np.ndarray:

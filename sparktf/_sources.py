@@ -18,12 +18,11 @@ A SavedModel travels as the bytes of a zip archive of its directory.
 
 from __future__ import annotations
 
-import atexit
 import io
 import os
 import shutil
-import tempfile
 import threading
+import weakref
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -315,11 +314,14 @@ class GraphDefModel(LoadedModel):
 
 
 class SavedModelModel(LoadedModel):
-    """One signature of a TF2 SavedModel."""
+    """One signature of a TF2 SavedModel. With ``owned``, ``directory`` is a temporary folder
+    the model was unpacked to: it lives as long as the model and :meth:`close` removes it."""
 
     format = "savedmodel"
 
-    def __init__(self, directory: str, signature: str) -> None:
+    def __init__(self, directory: str, signature: str, owned: bool = False) -> None:
+        self.directory = directory
+        self._remove = weakref.finalize(self, shutil.rmtree, directory, True) if owned else None
         tf = _tf()
         try:
             loaded = tf.saved_model.load(directory)
@@ -349,6 +351,12 @@ class SavedModelModel(LoadedModel):
             for key, spec in sorted(structured.items())
         ]
         super().__init__(inputs, outputs)
+
+    def close(self) -> None:
+        """Remove the unpacked folder (when the model owns one); done when the model leaves
+        :data:`sparktf._loading.MODEL_CACHE`."""
+        if self._remove is not None:
+            self._remove()
 
     def _make_runner(self, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> Runner:
         tf = _tf()
@@ -432,28 +440,13 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-_TEMP_DIRS: list[str] = []
-
-
-@atexit.register
-def _remove_temp_dirs() -> None:
-    for path in _TEMP_DIRS:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _load_keras_path(path: str) -> Any:
-    _tf()
-    import keras
-
-    return keras.saving.load_model(path, compile=False)
-
-
 def load_model(spec: dict[str, Any], data: bytes | None) -> LoadedModel:
     """Load the model described by ``spec`` from ``data`` (bytes) or from ``spec["path"]``.
 
     ``spec`` holds ``format``, ``path`` (used when ``data`` is None), ``signature``
-    (SavedModel) and ``name`` (for messages). Raises :class:`ModelSourceError` when the model
-    cannot be read.
+    (SavedModel), ``name`` (for messages) and ``unsafe`` (load Keras models that hold Python
+    code; decided on the driver). Raises :class:`ModelSourceError` when the model cannot be
+    read, :class:`sparktf._loading.UnsafeModelError` when it is refused.
     """
     fmt = spec["format"]
     name = spec.get("name") or spec.get("path") or "model bytes"
@@ -465,34 +458,49 @@ def load_model(spec: dict[str, Any], data: bytes | None) -> LoadedModel:
                     data = handle.read()
             return GraphDefModel(data)
         if fmt == "savedmodel":
-            directory = spec.get("path")
-            if data is not None:
-                directory = tempfile.mkdtemp(prefix="sparktf-savedmodel-")
-                _TEMP_DIRS.append(directory)
-                try:
-                    files = unzip_files(data)
-                except zipfile.BadZipFile:
-                    raise ModelSourceError("not a zip archive of a SavedModel directory") from None
-                for rel, content in files.items():
-                    target = os.path.join(directory, rel)
-                    os.makedirs(os.path.dirname(target), exist_ok=True)
-                    with open(target, "wb") as handle:
-                        handle.write(content)
-            return SavedModelModel(directory, spec.get("signature") or "serving_default")
+            signature = spec.get("signature") or "serving_default"
+            if data is None:
+                return SavedModelModel(spec["path"], signature)
+            return _unpacked_savedmodel(data, signature)
         if fmt == "keras":
+            from sparktf._loading import UnsafeModelError, load_keras_bytes, load_keras_file
+
+            safe = not spec.get("unsafe", False)
             try:
                 if data is None:
-                    model = _load_keras_path(spec["path"])
+                    model = load_keras_file(spec["path"], safe_mode=safe)
                 else:
-                    from sparktf._loading import load_keras_bytes
-
-                    model = load_keras_bytes(data, suffix=keras_suffix(data))
+                    model = load_keras_bytes(data, suffix=keras_suffix(data), safe_mode=safe)
+            except UnsafeModelError as exc:
+                raise UnsafeModelError(f"Cannot load the keras model from {name}: {exc}") from None
             except Exception as exc:
                 raise ModelSourceError(f"not a loadable Keras file ({_first_line(exc)})") from None
             return KerasModel(model)
     except ModelSourceError as exc:
         raise ModelSourceError(f"Cannot load the {fmt} model from {name}: {exc}") from None
     raise ModelSourceError(f"Unknown model format {fmt!r}; expected one of {FORMATS}.")
+
+
+def _unpacked_savedmodel(data: bytes, signature: str) -> SavedModelModel:
+    """A SavedModel from the bytes of a zip of its directory, unpacked to a temporary folder that
+    the model owns (removed when it leaves the cache, or here when it cannot be loaded)."""
+    from sparktf._loading import model_temp_dir
+
+    try:
+        files = unzip_files(data)
+    except zipfile.BadZipFile:
+        raise ModelSourceError("not a zip archive of a SavedModel directory") from None
+    directory = model_temp_dir()
+    try:
+        for rel, content in files.items():
+            target = os.path.join(directory, rel)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as handle:
+                handle.write(content)
+        return SavedModelModel(directory, signature, owned=True)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
 
 
 def cached_model(spec: dict[str, Any], data: Callable[[], bytes | None]) -> LoadedModel:

@@ -77,6 +77,12 @@ def _to_shape_dict(value: Any) -> dict[str, list[int]]:
 class _TFGraphTransformerParams(HasInputCol, HasOutputCol, HasBatchSize, HasHandleInvalid):
     """Params of :class:`TFGraphTransformer`."""
 
+    batchSize: Param[int] = Param(
+        Params._dummy(),
+        "batchSize",
+        "rows fed to the model per TensorFlow call (int >= 1)",
+        typeConverter=TypeConverters.toInt,
+    )
     modelPath: Param[str] = Param(
         Params._dummy(),
         "modelPath",
@@ -131,8 +137,9 @@ class _TFGraphTransformerParams(HasInputCol, HasOutputCol, HasBatchSize, HasHand
         Params._dummy(),
         "outputTypes",
         "output column -> column type (one of: " + ", ".join(OUTPUT_TYPES) + "). 'auto': double "
-        "for one number per row, array<float> for several (flattened), long/string/boolean for "
-        "integer/string/bool tensors; 'vector': an ml DenseVector",
+        "for one number per row (shape [?] or [?, 1]), array<float> for several (flattened), "
+        "long/string/boolean (or arrays of them) for integer/string/bool tensors; 'vector': an "
+        "ml DenseVector",
         typeConverter=_to_str_dict,
     )
     imageSize: Param[list[int]] = Param(

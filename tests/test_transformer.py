@@ -301,6 +301,18 @@ def test_scalar_input_column_and_integer_and_string_outputs(tf, features_df, fea
     assert [r["best_as_double"] for r in rows] == expected.astype(float).tolist()
 
 
+def test_auto_output_of_one_number_per_row_is_a_double(features_df, features, tf):
+    import keras
+
+    keras.utils.set_random_seed(12)
+    model = keras.Sequential([keras.Input((4,), name="f"), keras.layers.Dense(1, name="y")])
+    stage = TFGraphTransformer.fromKeras(model, inputCol="f", outputCol="y")
+    result = stage.transform(features_df)
+    assert result.schema["y"].dataType.simpleString() == "double"  # a [?, 1] output
+    _close([r["y"] for r in _by_id(result)], model(features).numpy()[:, 0])
+    assert TFGraphTransformer().getParam("batchSize").doc.startswith("rows fed to the model")
+
+
 # -- images --------------------------------------------------------------------------------------
 
 
@@ -889,3 +901,56 @@ def test_graph_that_decodes_images_itself_names_the_rejected_row(mixed_images, s
         r"rejected it: ",
     ):
         stage.transform(mixed_images.filter("path != 'null'")).collect()
+
+
+# -- non-finite scores -------------------------------------------------------------------------
+
+
+def _overflowing(softmax: bool):
+    """A network whose first score overflows to +inf for rows summing to more than ~1.1."""
+    import keras
+
+    dense = keras.layers.Dense(3, activation="softmax" if softmax else None, name="scores")
+    model = keras.Sequential([keras.Input((4,), name="f"), dense])
+    kernel = np.zeros((4, 3), np.float32)
+    kernel[:, 0] = 3e38
+    dense.set_weights([kernel, np.array([0.0, 0.5, 0.0], np.float32)])
+    return model
+
+
+@pytest.fixture(scope="module")
+def overflow_df(spark):
+    rows = [(0, [1.0, 1.0, 1.0, 1.0]), (1, [0.0, 0.0, 0.0, 0.0]), (2, [2.0, 0.0, 0.0, 1.0])]
+    return spark.createDataFrame(rows, "id long, f array<float>")
+
+
+def test_classification_model_with_infinite_logits_gives_probability_one(overflow_df, tf):
+    from sparktf._loading import keras_to_bytes
+    from sparktf.classification import TFClassificationModel
+
+    model = TFClassificationModel._create(
+        model_bytes=keras_to_bytes(_overflowing(softmax=False)),
+        num_features=4, num_classes=3, outputs_logits=True, history={},
+    )  # fmt: skip
+    rows = _by_id(model.setFeaturesCol("f").transform(overflow_df))
+    assert [r["prediction"] for r in rows] == [0.0, 1.0, 0.0]
+    assert rows[0]["probability"].toArray().tolist() == [1.0, 0.0, 0.0]
+    assert rows[0]["rawPrediction"][0] == float("inf")
+    assert rows[1]["probability"].toArray().sum() == pytest.approx(1.0)
+    assert model.predictProbability(Vectors.dense([1.0] * 4)).toArray().tolist() == [1, 0, 0]
+    nan_row = overflow_df.sparkSession.createDataFrame(
+        [(3, [float("nan"), 0.0, 0.0, 0.0])], "id long, f array<float>"
+    )
+    with pytest.raises(Exception, match=r"non-finite scores .* for 1 of 4 rows in a batch"):
+        model.transform(overflow_df.union(nan_row).coalesce(1)).collect()
+
+
+def test_transformer_vector_output_with_nan_fails_clearly(overflow_df, tf):
+    stage = TFGraphTransformer.fromKeras(
+        _overflowing(softmax=True), inputCol="f", outputCol="p", outputTypes={"p": "vector"}
+    )  # a softmax over +inf gives NaN
+    with pytest.raises(Exception, match=r"gave NaN for 2 of 3 rows .* cannot hold NaN"):
+        stage.transform(overflow_df.coalesce(1)).collect()
+    as_array = stage.copy().setOutputTypes({"p": "array"})
+    rows = _by_id(as_array.transform(overflow_df))
+    assert np.isnan(rows[0]["p"][0]) and not np.isnan(rows[1]["p"][0])  # an array keeps NaN
