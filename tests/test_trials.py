@@ -97,7 +97,7 @@ class _LowAccuracyWins(Evaluator):
         return False
 
 
-def test_trial_scope_needs_a_classifier():
+def test_trial_scope_needs_a_classifier(spark):  # StandardScaler needs a SparkContext
     from pyspark.ml.feature import StandardScaler
 
     with pytest.raises(ValueError, match="trial_scope expects a TFClassifier"):
