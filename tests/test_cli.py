@@ -54,6 +54,29 @@ def test_help_of_every_command(capsys, command):
     assert "--master" in out and "--remote" in out and "--traceback" in out
 
 
+@pytest.mark.parametrize("command", [[], ["demo"], ["tune"], ["label"]])
+def test_help_states_each_default_once(capsys, command):
+    code, out, _ = run(capsys, *command, "--help")
+    assert code == 0
+    # one entry per option: from its flags to the next option (or section)
+    entries = re.split(r"\n(?=  -|\n)", out.split("options:", 1)[1])
+    for entry in entries:
+        text = " ".join(entry.split())
+        assert text.count("(default:") <= 1, text
+        assert "(default: None)" not in text and "(default: [])" not in text, text
+        assert "(default: False)" not in text, text
+    if command == ["tune"]:
+        assert "(default: '32;64')" in " ".join(out.split())
+        assert re.search(r"--epochs N,N\s+numbers of epochs to try \(default: 10\)", out)
+
+
+def test_required_options_look_required_in_the_usage(capsys):
+    _, out, _ = run(capsys, "label", "--help")
+    usage = " ".join(out.split("\n\n")[0].split())
+    assert "--model PATH" in usage and "[--model PATH" not in usage
+    assert "--labels FILE" in usage and "[--labels" not in usage
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -111,7 +134,11 @@ def test_missing_paths_are_usage_errors(capsys, tmp_path):
 def test_graphdef_needs_tensor_names(capsys, tmp_path):
     model = tmp_path / "frozen.pb"
     model.write_bytes(b"\x00")
-    code, _, err = run(capsys, "label", str(tmp_path), "--model", str(model))
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\n")
+    code, _, err = run(
+        capsys, "label", str(tmp_path), "--model", str(model), "--labels", str(labels)
+    )
     assert code == 2
     assert (
         err == "sparktf label: error: a frozen GraphDef needs --input-tensor and --output-tensor\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -93,8 +94,32 @@ def image_size(text: str) -> list[int]:
 # -- parser ------------------------------------------------------------------------------------
 
 
-class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help with one default per option: ``(default: X)`` is added unless the help text already
+    states the default, or there is none to state (None, an empty list, an off flag)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default:" in text
+            or "%(default)" in text
+            or action.required
+            or default is argparse.SUPPRESS
+            or default is None
+            or default is False
+            or default == []
+            or default == ""
+            or not (action.option_strings or action.nargs in ("?", "*"))
+        ):
+            return action.help
+        return f"{text} (default: %(default)s)"
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        # keep 'sparktf-tune-output' and '--image-col' whole
+        return textwrap.wrap(
+            self._whitespace_matcher.sub(" ", text).strip(), width, break_on_hyphens=False
+        )
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +128,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     session.add_argument(
         "--master",
         default=None,
+        metavar="URL",
         help="Spark master URL, e.g. local[2] or spark://host:7077 (default: $SPARKTF_MASTER, "
         "else local[*])",
     )

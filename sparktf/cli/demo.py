@@ -29,15 +29,24 @@ def add_parser(commands: Any) -> None:
         formatter_class=Formatter,
     )
     demo.add_argument(
-        "--output", default="sparktf-demo-output", help="folder receiving every result"
+        "--output",
+        default="sparktf-demo-output",
+        metavar="DIR",
+        help="folder receiving every result",
     )
     demo.add_argument(
         "--quick", action="store_true", help="a tiny run (2 x 2 grid, 2 folds, 3 epochs)"
     )
     demo.add_argument(
-        "--images", type=positive_int, default=8, help="number of test digits written and labelled"
+        "--images",
+        type=positive_int,
+        default=8,
+        metavar="N",
+        help="number of test digits written and labelled",
     )
-    demo.add_argument("--seed", type=int, default=42, help="seed of splits, folds and training")
+    demo.add_argument(
+        "--seed", type=int, default=42, metavar="N", help="seed of splits, folds and training"
+    )
     add_common_options(demo)
 
 
