@@ -103,6 +103,8 @@ def test_required_options_look_required_in_the_usage(capsys):
             "argument --remote: not allowed with argument --master",
         ),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["tune", "--bogus"], "unrecognized arguments: --bogus"),
+        (["label", "photos/", "--model", "m", "--labels", "l", "-x"], "arguments: -x"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(capsys, argv, message):
@@ -110,6 +112,26 @@ def test_bad_arguments_exit_2_with_a_message(capsys, argv, message):
     assert code == 2
     assert message in err
     assert "Traceback" not in err and out == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "prog"),
+    [
+        (["tune", "--bogus"], "sparktf tune"),
+        (["tune", "--epochs", "x"], "sparktf tune"),
+        (["label", "photos/"], "sparktf label"),
+        (["demo", "--images", "0"], "sparktf demo"),
+        (["--bogus"], "sparktf"),
+        (["frobnicate"], "sparktf"),
+    ],
+)
+def test_usage_errors_are_one_line_of_the_subcommand(capsys, argv, prog):
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    first, hint = err.splitlines()
+    assert first.startswith(f"{prog}: error: ")
+    assert hint == f"(see '{prog} --help')"
+    assert "usage:" not in err
 
 
 def test_layer_lists():

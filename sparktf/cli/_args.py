@@ -9,7 +9,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from sparktf.cli._console import Console, UsageError
+from sparktf.cli._console import EXIT_USAGE, Console, UsageError
 
 # -- argument types ----------------------------------------------------------------------------
 
@@ -92,6 +92,19 @@ def image_size(text: str) -> list[int]:
 
 
 # -- parser ------------------------------------------------------------------------------------
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line naming the (sub)command, and a hint,
+    instead of the whole usage block."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: the parsers of the subcommands, by name (set by the top-level parser's builder)
+        self.commands: dict[str, argparse.ArgumentParser] = {}
+
+    def error(self, message: str) -> Any:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n(see '{self.prog} --help')\n")
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):
