@@ -175,6 +175,92 @@ def test_bad_conf_is_a_usage_error(capsys):
     )
 
 
+def _no_spark(monkeypatch):
+    import sparktf.session
+
+    def get_spark(**kwargs):
+        raise RuntimeError("Spark was started")
+
+    monkeypatch.setattr(sparktf.session, "get_spark", get_spark)
+
+
+@pytest.mark.parametrize("command", ["tune", "demo"])
+def test_an_output_with_files_is_refused_before_spark_starts(
+    capsys, monkeypatch, tmp_path, command
+):
+    _no_spark(monkeypatch)
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "report.csv").write_text("earlier results\n")
+    code, _, err = run(capsys, command, "--output", str(output))
+    assert (code, err) == (
+        2,
+        f"sparktf {command}: error: --output {output} is not empty (add --overwrite to write "
+        "into it)\n",
+    )
+    assert (output / "report.csv").read_text() == "earlier results\n"
+    # with --overwrite, and for an empty folder, the command goes on (here: to starting Spark)
+    for argv in (["--output", str(output), "--overwrite"], ["--output", str(tmp_path / "empty")]):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        code, _, err = run(capsys, command, *argv)
+        assert code == 1 and "Spark was started" in err, err
+
+
+def test_an_output_that_is_a_file_is_refused(capsys, monkeypatch, tmp_path):
+    _no_spark(monkeypatch)
+    (tmp_path / "out").write_text("")
+    code, _, err = run(capsys, "tune", "--output", str(tmp_path / "out"), "--overwrite")
+    assert (code, err) == (
+        2,
+        f"sparktf tune: error: --output {tmp_path / 'out'} is a file, not a folder\n",
+    )
+
+
+class _FakeFrame:
+    columns = ["features", "label"]
+
+    def randomSplit(self, weights, seed):
+        return self, self
+
+    def cache(self):
+        return self
+
+    def count(self):
+        return 10
+
+
+def _failing_tune(monkeypatch):
+    """``sparktf tune`` on fake data whose tuning writes a report into --output, then fails."""
+    import sparktf.cli.tune
+    import sparktf.datasets
+
+    def tune_classifier(train, output, **kwargs):
+        os.makedirs(output, exist_ok=True)
+        with open(os.path.join(output, "report.csv"), "w") as handle:
+            handle.write("half")
+        raise RuntimeError("training failed")
+
+    monkeypatch.setattr(sparktf.cli.tune, "start_spark", lambda args, console: None)
+    monkeypatch.setattr(sparktf.datasets, "load_digits", lambda spark: _FakeFrame())
+    monkeypatch.setattr(sparktf.cli.tune, "tune_classifier", tune_classifier)
+
+
+def test_a_failed_tune_leaves_no_output_folder(capsys, monkeypatch, tmp_path):
+    _failing_tune(monkeypatch)
+    output = tmp_path / "out"
+    code, _, err = run(capsys, "tune", "-q", "--output", str(output))
+    assert (code, err.splitlines()[0]) == (1, "sparktf tune: error: training failed")
+    assert not output.exists()
+
+
+def test_a_failed_tune_removes_only_what_it_wrote(capsys, monkeypatch, tmp_path):
+    _failing_tune(monkeypatch)
+    (tmp_path / "notes.txt").write_text("mine")
+    code, _, _ = run(capsys, "tune", "-q", "--output", str(tmp_path), "--overwrite")
+    assert code == 1
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
+
+
 def test_no_java_is_a_clear_runtime_error(capsys, monkeypatch, tmp_path):
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
@@ -339,6 +425,19 @@ def test_tune_random_search_on_mnist_files(spark, capsys, tmp_path):
     accuracy = float(out.split("Test accuracy of the best model: ")[1].split()[0])
     assert 0.0 <= accuracy <= 1.0
     assert (output / "best_model" / "metadata").is_dir()
+
+
+def test_tune_failing_in_training_leaves_no_output(spark, capsys, tmp_path):
+    path = str(tmp_path / "data.parquet")
+    spark.createDataFrame([([1.0, 2.0], "cat")] * 4, ["features", "label"]).write.parquet(path)
+    output = tmp_path / "out"
+    code, _, err = run(
+        capsys, "tune", "-q", "--parquet", path, "--test-fraction", "0", "--folds", "2",
+        "--output", str(output),
+    )  # fmt: skip
+    assert code == 1
+    assert "Column 'label' (labelCol) of TFClassifier must be numeric" in err
+    assert not output.exists()
 
 
 def test_tune_parquet_with_wrong_column(spark, capsys, tmp_path):

@@ -4,9 +4,11 @@ command has (Spark and output) and the checks of paths and settings given on the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sparktf.cli._console import EXIT_USAGE, Console, UsageError
@@ -202,3 +204,33 @@ def require_path(path: str, option: str, kind: str = "path") -> None:
         raise UsageError(f"{option}: folder not found: {path}")
     if kind == "path" and not os.path.exists(path):
         raise UsageError(f"{option}: no such file or folder: {path}")
+
+
+def check_output(path: str, overwrite: bool) -> None:
+    """Refuse an ``--output`` that is a file, or a folder holding files unless ``overwrite``."""
+    if os.path.isfile(path):
+        raise UsageError(f"--output {path} is a file, not a folder")
+    if os.path.isdir(path) and os.listdir(path) and not overwrite:
+        raise UsageError(f"--output {path} is not empty (add --overwrite to write into it)")
+
+
+@contextlib.contextmanager
+def removed_on_failure(path: str) -> Iterator[None]:
+    """On an error (or an interrupt) in the block, remove what it added to the folder ``path``:
+    the folder itself if it did not exist before, else the entries it did not hold before."""
+    existed = os.path.isdir(path)
+    before = set(os.listdir(path)) if existed else set()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.isdir(path):
+            for name in set(os.listdir(path)) - before:
+                entry = os.path.join(path, name)
+                if os.path.isdir(entry) and not os.path.islink(entry):
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.remove(entry)
+        raise

@@ -9,11 +9,13 @@ from typing import Any
 from sparktf.cli._args import (
     Formatter,
     add_common_options,
+    check_output,
     float_list,
     fraction,
     int_list,
     layer_lists,
     positive_int,
+    removed_on_failure,
     require_path,
     shape,
     start_spark,
@@ -70,6 +72,11 @@ def add_parser(commands: Any) -> None:
     )
     tune.add_argument(
         "--output", default="sparktf-tune-output", metavar="DIR", help="folder receiving results"
+    )
+    tune.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into --output even if it holds files (files of the same name are replaced)",
     )
     add_common_options(tune)
 
@@ -185,6 +192,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         require_path(args.mnist, "--mnist", "dir")
     if args.parquet:
         require_path(args.parquet, "--parquet")
+    check_output(args.output, args.overwrite)
     space = _tune_space(args)
     folds = 2 if args.quick and args.folds == 3 else args.folds
     if args.validator == "cv" and folds < 2:
@@ -196,53 +204,55 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if uses_conv and args.parquet:
             raise UsageError("--conv-layers on --parquet data needs --input-shape")
 
-    spark = start_spark(args, console)
-    from sparktf.datasets import load_digits, load_mnist
+    # a failed run leaves no empty or half-written --output behind
+    with removed_on_failure(args.output):
+        spark = start_spark(args, console)
+        from sparktf.datasets import load_digits, load_mnist
 
-    features, label = "features", "label"
-    test = None
-    if args.mnist:
-        console.step(f"Reading MNIST from {args.mnist}")
-        train = load_mnist(spark, args.mnist, "train")
-        test = load_mnist(spark, args.mnist, "test")
-    elif args.parquet:
-        console.step(f"Reading {args.parquet}")
-        train = spark.read.parquet(args.parquet)
-        features, label = args.features_col, args.label_col
-        missing = [c for c in (features, label) if c not in train.columns]
-        if missing:
-            raise UsageError(
-                f"--parquet {args.parquet}: column(s) {missing} not found; the columns are "
-                f"{train.columns} (choose with --features-col / --label-col)"
-            )
-    else:
-        console.step("Loading the bundled scikit-learn digits (1,797 images of 8x8 pixels)")
-        train = load_digits(spark)
-    if args.limit:
-        count = train.count()
-        if args.limit < count:
-            train = train.sample(fraction=min(1.0, 1.1 * args.limit / count), seed=args.seed)
-            train = train.limit(args.limit)
-    if test is None and args.test_fraction > 0:
-        train, test = train.randomSplit([1 - args.test_fraction, args.test_fraction], args.seed)
-    train = train.cache()
-    console.step(f"Training rows: {train.count()}")
-    tune_classifier(
-        train,
-        args.output,
-        test=test,
-        space=space,
-        search=args.search,
-        samples=args.samples,
-        seed=args.seed,
-        validator=args.validator,
-        folds=folds,
-        train_ratio=args.train_ratio,
-        dropout=args.dropout,
-        input_shape=input_shape,
-        features_col=features,
-        label_col=label,
-        parallelism=args.parallelism,
-        echo=console.out,
-    )
+        features, label = "features", "label"
+        test = None
+        if args.mnist:
+            console.step(f"Reading MNIST from {args.mnist}")
+            train = load_mnist(spark, args.mnist, "train")
+            test = load_mnist(spark, args.mnist, "test")
+        elif args.parquet:
+            console.step(f"Reading {args.parquet}")
+            train = spark.read.parquet(args.parquet)
+            features, label = args.features_col, args.label_col
+            missing = [c for c in (features, label) if c not in train.columns]
+            if missing:
+                raise UsageError(
+                    f"--parquet {args.parquet}: column(s) {missing} not found; the columns are "
+                    f"{train.columns} (choose with --features-col / --label-col)"
+                )
+        else:
+            console.step("Loading the bundled scikit-learn digits (1,797 images of 8x8 pixels)")
+            train = load_digits(spark)
+        if args.limit:
+            count = train.count()
+            if args.limit < count:
+                train = train.sample(fraction=min(1.0, 1.1 * args.limit / count), seed=args.seed)
+                train = train.limit(args.limit)
+        if test is None and args.test_fraction > 0:
+            train, test = train.randomSplit([1 - args.test_fraction, args.test_fraction], args.seed)
+        train = train.cache()
+        console.step(f"Training rows: {train.count()}")
+        tune_classifier(
+            train,
+            args.output,
+            test=test,
+            space=space,
+            search=args.search,
+            samples=args.samples,
+            seed=args.seed,
+            validator=args.validator,
+            folds=folds,
+            train_ratio=args.train_ratio,
+            dropout=args.dropout,
+            input_shape=input_shape,
+            features_col=features,
+            label_col=label,
+            parallelism=args.parallelism,
+            echo=console.out,
+        )
     return EXIT_OK
