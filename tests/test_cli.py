@@ -134,6 +134,34 @@ def test_usage_errors_are_one_line_of_the_subcommand(capsys, argv, prog):
     assert "usage:" not in err
 
 
+def test_the_exit_codes_in_the_docs_are_the_commands():
+    from sparktf.cli import _console
+
+    docs = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "cli.md")
+    with open(docs) as handle:
+        text = handle.read()
+    table = text.split("## Exit codes and errors", 1)[1].split("\n\n")[1]
+    rows = [line.strip("|").split("|") for line in table.splitlines()[2:]]
+    documented = {int(code): when.strip() for code, when in rows}
+    constants = {v for k, v in vars(_console).items() if k.startswith("EXIT_")}
+    assert set(documented) == constants
+    assert documented[_console.EXIT_OK].startswith("success")
+    assert documented[_console.EXIT_ERROR].startswith("an error while running")
+    assert documented[_console.EXIT_USAGE].startswith("a usage error")
+    assert "Ctrl-C" in documented[_console.EXIT_INTERRUPTED]
+
+
+def test_ctrl_c_exits_130_in_one_line(capsys, monkeypatch, tmp_path):
+    import sparktf.session
+
+    def get_spark(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sparktf.session, "get_spark", get_spark)
+    code, _, err = run(capsys, "demo", "--output", str(tmp_path / "out"))
+    assert (code, err.splitlines()[-1]) == (130, "sparktf demo: interrupted")
+
+
 def test_layer_lists():
     assert layer_lists("64;128,64") == [[64], [128, 64]]
     assert layer_lists("none;32") == [[], [32]]
