@@ -54,6 +54,29 @@ def test_help_of_every_command(capsys, command):
     assert "--master" in out and "--remote" in out and "--traceback" in out
 
 
+@pytest.mark.parametrize("command", [[], ["demo"], ["tune"], ["label"]])
+def test_help_states_each_default_once(capsys, command):
+    code, out, _ = run(capsys, *command, "--help")
+    assert code == 0
+    # one entry per option: from its flags to the next option (or section)
+    entries = re.split(r"\n(?=  -|\n)", out.split("options:", 1)[1])
+    for entry in entries:
+        text = " ".join(entry.split())
+        assert text.count("(default:") <= 1, text
+        assert "(default: None)" not in text and "(default: [])" not in text, text
+        assert "(default: False)" not in text, text
+    if command == ["tune"]:
+        assert "(default: '32;64')" in " ".join(out.split())
+        assert re.search(r"--epochs N,N\s+numbers of epochs to try \(default: 10\)", out)
+
+
+def test_required_options_look_required_in_the_usage(capsys):
+    _, out, _ = run(capsys, "label", "--help")
+    usage = " ".join(out.split("\n\n")[0].split())
+    assert "--model PATH" in usage and "[--model PATH" not in usage
+    assert "--labels FILE" in usage and "[--labels" not in usage
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -80,6 +103,8 @@ def test_help_of_every_command(capsys, command):
             "argument --remote: not allowed with argument --master",
         ),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["tune", "--bogus"], "unrecognized arguments: --bogus"),
+        (["label", "photos/", "--model", "m", "--labels", "l", "-x"], "arguments: -x"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(capsys, argv, message):
@@ -87,6 +112,54 @@ def test_bad_arguments_exit_2_with_a_message(capsys, argv, message):
     assert code == 2
     assert message in err
     assert "Traceback" not in err and out == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "prog"),
+    [
+        (["tune", "--bogus"], "sparktf tune"),
+        (["tune", "--epochs", "x"], "sparktf tune"),
+        (["label", "photos/"], "sparktf label"),
+        (["demo", "--images", "0"], "sparktf demo"),
+        (["--bogus"], "sparktf"),
+        (["frobnicate"], "sparktf"),
+    ],
+)
+def test_usage_errors_are_one_line_of_the_subcommand(capsys, argv, prog):
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    first, hint = err.splitlines()
+    assert first.startswith(f"{prog}: error: ")
+    assert hint == f"(see '{prog} --help')"
+    assert "usage:" not in err
+
+
+def test_the_exit_codes_in_the_docs_are_the_commands():
+    from sparktf.cli import _console
+
+    docs = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "cli.md")
+    with open(docs) as handle:
+        text = handle.read()
+    table = text.split("## Exit codes and errors", 1)[1].split("\n\n")[1]
+    rows = [line.strip("|").split("|") for line in table.splitlines()[2:]]
+    documented = {int(code): when.strip() for code, when in rows}
+    constants = {v for k, v in vars(_console).items() if k.startswith("EXIT_")}
+    assert set(documented) == constants
+    assert documented[_console.EXIT_OK].startswith("success")
+    assert documented[_console.EXIT_ERROR].startswith("an error while running")
+    assert documented[_console.EXIT_USAGE].startswith("a usage error")
+    assert "Ctrl-C" in documented[_console.EXIT_INTERRUPTED]
+
+
+def test_ctrl_c_exits_130_in_one_line(capsys, monkeypatch, tmp_path):
+    import sparktf.session
+
+    def get_spark(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sparktf.session, "get_spark", get_spark)
+    code, _, err = run(capsys, "demo", "--output", str(tmp_path / "out"))
+    assert (code, err.splitlines()[-1]) == (130, "sparktf demo: interrupted")
 
 
 def test_layer_lists():
@@ -111,7 +184,11 @@ def test_missing_paths_are_usage_errors(capsys, tmp_path):
 def test_graphdef_needs_tensor_names(capsys, tmp_path):
     model = tmp_path / "frozen.pb"
     model.write_bytes(b"\x00")
-    code, _, err = run(capsys, "label", str(tmp_path), "--model", str(model))
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\n")
+    code, _, err = run(
+        capsys, "label", str(tmp_path), "--model", str(model), "--labels", str(labels)
+    )
     assert code == 2
     assert (
         err == "sparktf label: error: a frozen GraphDef needs --input-tensor and --output-tensor\n"
@@ -124,6 +201,92 @@ def test_bad_conf_is_a_usage_error(capsys):
         2,
         "sparktf demo: error: --conf expects KEY=VALUE, got 'spark.task.cpus'\n",
     )
+
+
+def _no_spark(monkeypatch):
+    import sparktf.session
+
+    def get_spark(**kwargs):
+        raise RuntimeError("Spark was started")
+
+    monkeypatch.setattr(sparktf.session, "get_spark", get_spark)
+
+
+@pytest.mark.parametrize("command", ["tune", "demo"])
+def test_an_output_with_files_is_refused_before_spark_starts(
+    capsys, monkeypatch, tmp_path, command
+):
+    _no_spark(monkeypatch)
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "report.csv").write_text("earlier results\n")
+    code, _, err = run(capsys, command, "--output", str(output))
+    assert (code, err) == (
+        2,
+        f"sparktf {command}: error: --output {output} is not empty (add --overwrite to write "
+        "into it)\n",
+    )
+    assert (output / "report.csv").read_text() == "earlier results\n"
+    # with --overwrite, and for an empty folder, the command goes on (here: to starting Spark)
+    for argv in (["--output", str(output), "--overwrite"], ["--output", str(tmp_path / "empty")]):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        code, _, err = run(capsys, command, *argv)
+        assert code == 1 and "Spark was started" in err, err
+
+
+def test_an_output_that_is_a_file_is_refused(capsys, monkeypatch, tmp_path):
+    _no_spark(monkeypatch)
+    (tmp_path / "out").write_text("")
+    code, _, err = run(capsys, "tune", "--output", str(tmp_path / "out"), "--overwrite")
+    assert (code, err) == (
+        2,
+        f"sparktf tune: error: --output {tmp_path / 'out'} is a file, not a folder\n",
+    )
+
+
+class _FakeFrame:
+    columns = ["features", "label"]
+
+    def randomSplit(self, weights, seed):
+        return self, self
+
+    def cache(self):
+        return self
+
+    def count(self):
+        return 10
+
+
+def _failing_tune(monkeypatch):
+    """``sparktf tune`` on fake data whose tuning writes a report into --output, then fails."""
+    import sparktf.cli.tune
+    import sparktf.datasets
+
+    def tune_classifier(train, output, **kwargs):
+        os.makedirs(output, exist_ok=True)
+        with open(os.path.join(output, "report.csv"), "w") as handle:
+            handle.write("half")
+        raise RuntimeError("training failed")
+
+    monkeypatch.setattr(sparktf.cli.tune, "start_spark", lambda args, console: None)
+    monkeypatch.setattr(sparktf.datasets, "load_digits", lambda spark: _FakeFrame())
+    monkeypatch.setattr(sparktf.cli.tune, "tune_classifier", tune_classifier)
+
+
+def test_a_failed_tune_leaves_no_output_folder(capsys, monkeypatch, tmp_path):
+    _failing_tune(monkeypatch)
+    output = tmp_path / "out"
+    code, _, err = run(capsys, "tune", "-q", "--output", str(output))
+    assert (code, err.splitlines()[0]) == (1, "sparktf tune: error: training failed")
+    assert not output.exists()
+
+
+def test_a_failed_tune_removes_only_what_it_wrote(capsys, monkeypatch, tmp_path):
+    _failing_tune(monkeypatch)
+    (tmp_path / "notes.txt").write_text("mine")
+    code, _, _ = run(capsys, "tune", "-q", "--output", str(tmp_path), "--overwrite")
+    assert code == 1
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
 
 
 def test_no_java_is_a_clear_runtime_error(capsys, monkeypatch, tmp_path):
@@ -290,6 +453,19 @@ def test_tune_random_search_on_mnist_files(spark, capsys, tmp_path):
     accuracy = float(out.split("Test accuracy of the best model: ")[1].split()[0])
     assert 0.0 <= accuracy <= 1.0
     assert (output / "best_model" / "metadata").is_dir()
+
+
+def test_tune_failing_in_training_leaves_no_output(spark, capsys, tmp_path):
+    path = str(tmp_path / "data.parquet")
+    spark.createDataFrame([([1.0, 2.0], "cat")] * 4, ["features", "label"]).write.parquet(path)
+    output = tmp_path / "out"
+    code, _, err = run(
+        capsys, "tune", "-q", "--parquet", path, "--test-fraction", "0", "--folds", "2",
+        "--output", str(output),
+    )  # fmt: skip
+    assert code == 1
+    assert "Column 'label' (labelCol) of TFClassifier must be numeric" in err
+    assert not output.exists()
 
 
 def test_tune_parquet_with_wrong_column(spark, capsys, tmp_path):

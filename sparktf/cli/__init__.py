@@ -19,7 +19,6 @@ Importing this package imports neither TensorFlow nor Spark: each command import
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
@@ -27,6 +26,7 @@ import sparktf
 from sparktf.cli import demo, label, tune
 from sparktf.cli._args import (
     Formatter,
+    Parser,
     float_list,
     fraction,
     image_size,
@@ -37,6 +37,7 @@ from sparktf.cli._args import (
 )
 from sparktf.cli._console import (
     EXIT_ERROR,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     Console,
@@ -49,6 +50,7 @@ from sparktf.cli.label import read_images
 
 __all__ = [
     "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
     "UsageError",
@@ -71,9 +73,9 @@ __all__ = [
 _COMMANDS = {"demo": demo, "tune": tune, "label": label}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> Parser:
     """The ``sparktf`` argument parser (all subcommands)."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="sparktf",
         description="TensorFlow in Spark ML Pipelines: distributed hyperparameter tuning and "
         "batched model inference.",
@@ -84,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _COMMANDS.values():
         module.add_parser(commands)
+    parser.commands = commands.choices
     return parser
 
 
@@ -92,7 +95,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     code."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extras = parser.parse_known_args(argv)
+        if extras:
+            # argparse reports a subcommand's unknown options from the top-level parser; report
+            # them from the subcommand's, with its name and its help
+            parser.commands.get(args.command, parser).error(
+                f"unrecognized arguments: {' '.join(extras)}"
+            )
     except SystemExit as exit_:
         return int(exit_.code or 0) if not isinstance(exit_.code, str) else EXIT_USAGE
     if args.command is None:
@@ -110,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:
         if args.traceback:
             raise

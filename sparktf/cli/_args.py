@@ -4,11 +4,14 @@ command has (Spark and output) and the checks of paths and settings given on the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-from collections.abc import Sequence
+import shutil
+import textwrap
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sparktf.cli._console import Console, UsageError
+from sparktf.cli._console import EXIT_USAGE, Console, UsageError
 
 # -- argument types ----------------------------------------------------------------------------
 
@@ -93,8 +96,45 @@ def image_size(text: str) -> list[int]:
 # -- parser ------------------------------------------------------------------------------------
 
 
-class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line naming the (sub)command, and a hint,
+    instead of the whole usage block."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: the parsers of the subcommands, by name (set by the top-level parser's builder)
+        self.commands: dict[str, argparse.ArgumentParser] = {}
+
+    def error(self, message: str) -> Any:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n(see '{self.prog} --help')\n")
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help with one default per option: ``(default: X)`` is added unless the help text already
+    states the default, or there is none to state (None, an empty list, an off flag)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default:" in text
+            or "%(default)" in text
+            or action.required
+            or default is argparse.SUPPRESS
+            or default is None
+            or default is False
+            or default == []
+            or default == ""
+            or not (action.option_strings or action.nargs in ("?", "*"))
+        ):
+            return action.help
+        return f"{text} (default: %(default)s)"
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        # keep 'sparktf-tune-output' and '--image-col' whole
+        return textwrap.wrap(
+            self._whitespace_matcher.sub(" ", text).strip(), width, break_on_hyphens=False
+        )
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +143,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     session.add_argument(
         "--master",
         default=None,
+        metavar="URL",
         help="Spark master URL, e.g. local[2] or spark://host:7077 (default: $SPARKTF_MASTER, "
         "else local[*])",
     )
@@ -163,3 +204,33 @@ def require_path(path: str, option: str, kind: str = "path") -> None:
         raise UsageError(f"{option}: folder not found: {path}")
     if kind == "path" and not os.path.exists(path):
         raise UsageError(f"{option}: no such file or folder: {path}")
+
+
+def check_output(path: str, overwrite: bool) -> None:
+    """Refuse an ``--output`` that is a file, or a folder holding files unless ``overwrite``."""
+    if os.path.isfile(path):
+        raise UsageError(f"--output {path} is a file, not a folder")
+    if os.path.isdir(path) and os.listdir(path) and not overwrite:
+        raise UsageError(f"--output {path} is not empty (add --overwrite to write into it)")
+
+
+@contextlib.contextmanager
+def removed_on_failure(path: str) -> Iterator[None]:
+    """On an error (or an interrupt) in the block, remove what it added to the folder ``path``:
+    the folder itself if it did not exist before, else the entries it did not hold before."""
+    existed = os.path.isdir(path)
+    before = set(os.listdir(path)) if existed else set()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.isdir(path):
+            for name in set(os.listdir(path)) - before:
+                entry = os.path.join(path, name)
+                if os.path.isdir(entry) and not os.path.islink(entry):
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.remove(entry)
+        raise

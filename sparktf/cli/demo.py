@@ -10,7 +10,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sparktf.cli._args import Formatter, add_common_options, positive_int, start_spark
+from sparktf.cli._args import (
+    Formatter,
+    add_common_options,
+    check_output,
+    positive_int,
+    start_spark,
+)
 from sparktf.cli._console import EXIT_OK, Console
 from sparktf.cli.label import read_images, top_k_pretty
 from sparktf.workflow import SearchSpace, tune_classifier
@@ -29,15 +35,29 @@ def add_parser(commands: Any) -> None:
         formatter_class=Formatter,
     )
     demo.add_argument(
-        "--output", default="sparktf-demo-output", help="folder receiving every result"
+        "--output",
+        default="sparktf-demo-output",
+        metavar="DIR",
+        help="folder receiving every result",
+    )
+    demo.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into --output even if it holds files (files of the same name are replaced)",
     )
     demo.add_argument(
         "--quick", action="store_true", help="a tiny run (2 x 2 grid, 2 folds, 3 epochs)"
     )
     demo.add_argument(
-        "--images", type=positive_int, default=8, help="number of test digits written and labelled"
+        "--images",
+        type=positive_int,
+        default=8,
+        metavar="N",
+        help="number of test digits written and labelled",
     )
-    demo.add_argument("--seed", type=int, default=42, help="seed of splits, folds and training")
+    demo.add_argument(
+        "--seed", type=int, default=42, metavar="N", help="seed of splits, folds and training"
+    )
     add_common_options(demo)
 
 
@@ -85,6 +105,7 @@ def digit_image_model(classifier_model: Any) -> Any:
 def run(args: argparse.Namespace, console: Console) -> int:
     """``sparktf demo``."""
     start = time.time()
+    check_output(args.output, args.overwrite)
     spark = start_spark(args, console)
     from sparktf.datasets import load_digits
 

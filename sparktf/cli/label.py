@@ -36,6 +36,7 @@ def add_parser(commands: Any) -> None:
     label.add_argument(
         "--model",
         required=True,
+        metavar="PATH",
         help="SavedModel folder, Keras file (.keras, .h5) or frozen GraphDef (.pb)",
     )
     label.add_argument(
@@ -44,11 +45,21 @@ def add_parser(commands: Any) -> None:
         default="auto",
         help="model format; auto detects it from the path",
     )
-    label.add_argument("--labels", metavar="FILE", help="text file with one class name per line")
-    label.add_argument("--top-k", type=positive_int, default=5, help="labels kept per image")
-    label.add_argument("--input-tensor", help="GraphDef: input tensor fed the encoded images")
-    label.add_argument("--output-tensor", help="GraphDef: output tensor holding the scores")
-    label.add_argument("--signature", default="serving_default", help="SavedModel signature")
+    label.add_argument(
+        "--labels", required=True, metavar="FILE", help="text file with one class name per line"
+    )
+    label.add_argument(
+        "--top-k", type=positive_int, default=5, metavar="N", help="labels kept per image"
+    )
+    label.add_argument(
+        "--input-tensor", metavar="NAME", help="GraphDef: input tensor fed the encoded images"
+    )
+    label.add_argument(
+        "--output-tensor", metavar="NAME", help="GraphDef: output tensor holding the scores"
+    )
+    label.add_argument(
+        "--signature", default="serving_default", metavar="NAME", help="SavedModel signature"
+    )
     label.add_argument(
         "--image-size",
         type=image_size,
@@ -65,15 +76,19 @@ def add_parser(commands: Any) -> None:
     label.add_argument(
         "--channel-order", choices=("rgb", "bgr"), default="rgb", help="channel order"
     )
-    label.add_argument("--batch-size", type=positive_int, default=64, help="images per TF call")
+    label.add_argument(
+        "--batch-size", type=positive_int, default=64, metavar="N", help="images per TF call"
+    )
     label.add_argument(
         "--image-col",
         default=None,
+        metavar="COL",
         help="read IMAGES as Parquet and take the encoded image bytes from this column",
     )
     label.add_argument(
         "--path-col",
         default="path",
+        metavar="COL",
         help="column naming each image in the output (with --image-col; ignored if absent)",
     )
     label.add_argument(
@@ -84,7 +99,9 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="drop images that cannot be decoded instead of failing",
     )
-    label.add_argument("--output", default="sparktf-labels", help="output folder (Parquet or CSV)")
+    label.add_argument(
+        "--output", default="sparktf-labels", metavar="DIR", help="output folder (Parquet or CSV)"
+    )
     label.add_argument(
         "--format",
         choices=("parquet", "csv"),
@@ -94,7 +111,9 @@ def add_parser(commands: Any) -> None:
     label.add_argument(
         "--overwrite", action="store_true", help="replace --output if it already exists"
     )
-    label.add_argument("--show", type=int, default=10, help="rows of the sample printed")
+    label.add_argument(
+        "--show", type=int, default=10, metavar="N", help="rows of the sample printed"
+    )
     add_common_options(label)
 
 
@@ -127,8 +146,7 @@ def top_k_pretty(entries: Any, n: int = 3) -> str:
 def run(args: argparse.Namespace, console: Console) -> int:
     """``sparktf label``."""
     require_path(args.model, "--model")
-    if args.labels:
-        require_path(args.labels, "--labels")
+    require_path(args.labels, "--labels")
     graphdef = args.model_format == "graphdef" or (
         args.model_format == "auto" and os.path.isfile(args.model) and args.model.endswith(".pb")
     )
@@ -136,8 +154,6 @@ def run(args: argparse.Namespace, console: Console) -> int:
         raise UsageError("a frozen GraphDef needs --input-tensor and --output-tensor")
     if os.path.exists(args.output) and not args.overwrite:
         raise UsageError(f"--output {args.output} already exists (add --overwrite to replace it)")
-    if not args.labels:
-        raise UsageError("--labels FILE is required to write top-K labels")
 
     spark = start_spark(args, console)
     if args.image_col:

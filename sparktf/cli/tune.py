@@ -9,11 +9,13 @@ from typing import Any
 from sparktf.cli._args import (
     Formatter,
     add_common_options,
+    check_output,
     float_list,
     fraction,
     int_list,
     layer_lists,
     positive_int,
+    removed_on_failure,
     require_path,
     shape,
     start_spark,
@@ -44,25 +46,38 @@ def add_parser(commands: Any) -> None:
     source.add_argument(
         "--parquet", metavar="PATH", help="Parquet dataset with a features and a label column"
     )
-    data.add_argument("--features-col", default="features", help="features column (--parquet)")
-    data.add_argument("--label-col", default="label", help="label column (--parquet)")
+    data.add_argument(
+        "--features-col", default="features", metavar="COL", help="features column (--parquet)"
+    )
+    data.add_argument(
+        "--label-col", default="label", metavar="COL", help="label column (--parquet)"
+    )
     data.add_argument(
         "--limit",
         type=positive_int,
         default=None,
+        metavar="N",
         help="use at most this many training rows (a random sample), for a fast first run",
     )
     data.add_argument(
         "--test-fraction",
         type=fraction,
         default=0.2,
+        metavar="F",
         help="fraction held out for the final test accuracy (not with --mnist; 0: none)",
     )
     _add_search_options(tune)
     tune.add_argument(
         "--quick", action="store_true", help="small defaults: 2 folds, 3 epochs, 2 x 2 grid"
     )
-    tune.add_argument("--output", default="sparktf-tune-output", help="folder receiving results")
+    tune.add_argument(
+        "--output", default="sparktf-tune-output", metavar="DIR", help="folder receiving results"
+    )
+    tune.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into --output even if it holds files (files of the same name are replaced)",
+    )
     add_common_options(tune)
 
 
@@ -73,28 +88,35 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
         "--samples",
         type=positive_int,
         default=8,
+        metavar="N",
         help="random search: number of sampled settings (the learning rate is drawn "
         "log-uniformly between the smallest and largest --learning-rates, the other Params from "
         "their listed values)",
     )
-    search.add_argument("--seed", type=int, default=42, help="seed of splits, folds and training")
+    search.add_argument(
+        "--seed", type=int, default=42, metavar="N", help="seed of splits, folds and training"
+    )
     search.add_argument(
         "--validator",
         choices=("cv", "tvs"),
         default="cv",
         help="cv: CrossValidator; tvs: TrainValidationSplit",
     )
-    search.add_argument("--folds", type=positive_int, default=3, help="CrossValidator folds (>= 2)")
+    search.add_argument(
+        "--folds", type=positive_int, default=3, metavar="N", help="CrossValidator folds (>= 2)"
+    )
     search.add_argument(
         "--train-ratio",
         type=fraction,
         default=0.75,
+        metavar="F",
         help="TrainValidationSplit: fraction of the rows used for training",
     )
     search.add_argument(
         "--parallelism",
         type=positive_int,
         default=4,
+        metavar="N",
         help="models scored on the validation data at once (the trainings of a fold always run "
         "as one Spark job, one task per setting)",
     )
@@ -103,7 +125,7 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
         "--hidden-layers",
         type=layer_lists,
         default=None,
-        metavar="LAYERS",
+        metavar="N,N;N",
         help="hidden dense layer sizes to try, e.g. '64;128,64' tries [64] and [128, 64] "
         "(default: '32;64')",
     )
@@ -111,40 +133,40 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
         "--learning-rates",
         type=float_list,
         default=None,
-        metavar="RATES",
+        metavar="RATE,RATE",
         help="learning rates to try (default: '0.001,0.01')",
     )
     values.add_argument(
         "--epochs",
         type=int_list,
         default=None,
-        metavar="N",
+        metavar="N,N",
         help="numbers of epochs to try (default: 10)",
     )
     values.add_argument(
         "--batch-sizes",
         type=int_list,
         default=None,
-        metavar="N",
+        metavar="N,N",
         help="batch sizes to try (default: 32)",
     )
     values.add_argument(
         "--conv-layers",
         type=layer_lists,
         default=None,
-        metavar="LAYERS",
+        metavar="N,N;N",
         help="convolution filters to try, e.g. '32;32,64' (needs --input-shape; default: none)",
     )
     values.add_argument(
         "--input-shape",
         type=shape,
         default=None,
-        metavar="SHAPE",
+        metavar="N,N,N",
         help="shape each feature vector is reshaped to, e.g. '28,28,1' (default: flat; "
         "28,28,1 for --mnist with --conv-layers, 8,8,1 for digits with --conv-layers)",
     )
     values.add_argument(
-        "--dropout", type=fraction, default=0.1, help="dropout after each hidden layer"
+        "--dropout", type=fraction, default=0.1, metavar="F", help="dropout after each hidden layer"
     )
 
 
@@ -170,6 +192,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         require_path(args.mnist, "--mnist", "dir")
     if args.parquet:
         require_path(args.parquet, "--parquet")
+    check_output(args.output, args.overwrite)
     space = _tune_space(args)
     folds = 2 if args.quick and args.folds == 3 else args.folds
     if args.validator == "cv" and folds < 2:
@@ -181,53 +204,55 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if uses_conv and args.parquet:
             raise UsageError("--conv-layers on --parquet data needs --input-shape")
 
-    spark = start_spark(args, console)
-    from sparktf.datasets import load_digits, load_mnist
+    # a failed run leaves no empty or half-written --output behind
+    with removed_on_failure(args.output):
+        spark = start_spark(args, console)
+        from sparktf.datasets import load_digits, load_mnist
 
-    features, label = "features", "label"
-    test = None
-    if args.mnist:
-        console.step(f"Reading MNIST from {args.mnist}")
-        train = load_mnist(spark, args.mnist, "train")
-        test = load_mnist(spark, args.mnist, "test")
-    elif args.parquet:
-        console.step(f"Reading {args.parquet}")
-        train = spark.read.parquet(args.parquet)
-        features, label = args.features_col, args.label_col
-        missing = [c for c in (features, label) if c not in train.columns]
-        if missing:
-            raise UsageError(
-                f"--parquet {args.parquet}: column(s) {missing} not found; the columns are "
-                f"{train.columns} (choose with --features-col / --label-col)"
-            )
-    else:
-        console.step("Loading the bundled scikit-learn digits (1,797 images of 8x8 pixels)")
-        train = load_digits(spark)
-    if args.limit:
-        count = train.count()
-        if args.limit < count:
-            train = train.sample(fraction=min(1.0, 1.1 * args.limit / count), seed=args.seed)
-            train = train.limit(args.limit)
-    if test is None and args.test_fraction > 0:
-        train, test = train.randomSplit([1 - args.test_fraction, args.test_fraction], args.seed)
-    train = train.cache()
-    console.step(f"Training rows: {train.count()}")
-    tune_classifier(
-        train,
-        args.output,
-        test=test,
-        space=space,
-        search=args.search,
-        samples=args.samples,
-        seed=args.seed,
-        validator=args.validator,
-        folds=folds,
-        train_ratio=args.train_ratio,
-        dropout=args.dropout,
-        input_shape=input_shape,
-        features_col=features,
-        label_col=label,
-        parallelism=args.parallelism,
-        echo=console.out,
-    )
+        features, label = "features", "label"
+        test = None
+        if args.mnist:
+            console.step(f"Reading MNIST from {args.mnist}")
+            train = load_mnist(spark, args.mnist, "train")
+            test = load_mnist(spark, args.mnist, "test")
+        elif args.parquet:
+            console.step(f"Reading {args.parquet}")
+            train = spark.read.parquet(args.parquet)
+            features, label = args.features_col, args.label_col
+            missing = [c for c in (features, label) if c not in train.columns]
+            if missing:
+                raise UsageError(
+                    f"--parquet {args.parquet}: column(s) {missing} not found; the columns are "
+                    f"{train.columns} (choose with --features-col / --label-col)"
+                )
+        else:
+            console.step("Loading the bundled scikit-learn digits (1,797 images of 8x8 pixels)")
+            train = load_digits(spark)
+        if args.limit:
+            count = train.count()
+            if args.limit < count:
+                train = train.sample(fraction=min(1.0, 1.1 * args.limit / count), seed=args.seed)
+                train = train.limit(args.limit)
+        if test is None and args.test_fraction > 0:
+            train, test = train.randomSplit([1 - args.test_fraction, args.test_fraction], args.seed)
+        train = train.cache()
+        console.step(f"Training rows: {train.count()}")
+        tune_classifier(
+            train,
+            args.output,
+            test=test,
+            space=space,
+            search=args.search,
+            samples=args.samples,
+            seed=args.seed,
+            validator=args.validator,
+            folds=folds,
+            train_ratio=args.train_ratio,
+            dropout=args.dropout,
+            input_shape=input_shape,
+            features_col=features,
+            label_col=label,
+            parallelism=args.parallelism,
+            echo=console.out,
+        )
     return EXIT_OK
