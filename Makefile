@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/sparktf demo
+	$(BIN)/sparktf demo --overwrite
 
 test: $(STAMP)
 	$(BIN)/ruff check .
