@@ -257,6 +257,21 @@ def get_spark(
     return spark
 
 
+def close_idle_thread_pools() -> None:
+    """Terminate the thread pools pyspark's validators leave open.
+
+    ``CrossValidator``/``TrainValidationSplit``/``OneVsRest`` create a ``ThreadPool`` per fit and
+    never close it; its idle threads keep it alive until the interpreter exits, when its pipes
+    are already closed and its ``__del__`` prints an ``OSError`` traceback. Call at the end of a
+    program (the ``sparktf`` command does), never while a validator runs.
+    """
+    import gc
+    from multiprocessing.pool import ThreadPool
+
+    for pool in [obj for obj in gc.get_objects() if isinstance(obj, ThreadPool)]:
+        pool.terminate()
+
+
 def _check_classic_pyspark() -> None:
     """A classic session needs Spark's jars; the ``pyspark-client`` package has none."""
     import pyspark

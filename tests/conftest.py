@@ -56,11 +56,11 @@ def run_job(script: str, *args: str, timeout: int = 600) -> dict:
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Collect pyspark's unclosed validator thread pools while their pipes are still open
-    (collected at interpreter exit instead, each prints an ``OSError`` traceback)."""
-    import gc
+    """Close the thread pools pyspark's validators leave open, while their pipes still are
+    (at interpreter exit each would print an ``OSError`` traceback)."""
+    from sparktf.session import close_idle_thread_pools
 
-    gc.collect()
+    close_idle_thread_pools()
 
 
 @pytest.fixture(scope="session")

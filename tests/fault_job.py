@@ -5,7 +5,7 @@ a Python daemon forking the Python workers that run tasks), a watcher thread kil
 Python worker in the middle of:
 
 1. a 4-map ``fitMultiple``, once TensorFlow is loaded in the worker (it is training), and
-2. a ``TFGraphTransformer`` transform over 40,000 rows in 16 partitions.
+2. a ``TFGraphTransformer`` transform over 200,000 rows in 8 partitions.
 
 Spark reruns the lost task elsewhere. The job prints one JSON line (``RESULT {...}``) with the
 killed PIDs, the failed task counts Spark saw, the models' final losses next to those of the
@@ -122,7 +122,7 @@ def main(master: str) -> None:
     sc = spark.sparkContext
     try:
         train = load_digits(spark, num_partitions=2).cache()
-        clf = TFClassifier(hiddenLayers=[32], epochs=30, batchSize=32, seed=5)
+        clf = TFClassifier(hiddenLayers=[32], epochs=80, batchSize=32, seed=5)
         maps = [{clf.learningRate: rate} for rate in (1e-3, 3e-3, 1e-2, 3e-2)]
 
         def losses(models):
@@ -133,7 +133,7 @@ def main(master: str) -> None:
         killed: list[int] = []
         stop = threading.Event()
         watcher = threading.Thread(
-            target=_kill_one, args=(sc.applicationId, killed, _training, stop, 1.0), daemon=True
+            target=_kill_one, args=(sc.applicationId, killed, _training, stop, 0.0), daemon=True
         )
         watcher.start()
         faulted = dict(clf.fitMultiple(train, maps))
@@ -152,15 +152,15 @@ def main(master: str) -> None:
         stage = TFGraphTransformer.fromKeras(
             model.keras_model(), inputCol="features", outputCol="scores", batchSize=64
         )
-        rows = 40_000
-        data = spark.range(rows, numPartitions=16).select(
+        rows = 200_000
+        data = spark.range(rows, numPartitions=8).select(
             F.col("id"), F.array(*[F.rand(i).cast("float") for i in range(64)]).alias("features")
         )
         killed_t: list[int] = []
         stop = threading.Event()
         watcher = threading.Thread(
             target=_kill_one,
-            args=(sc.applicationId, killed_t, _busy, stop, 0.5),
+            args=(sc.applicationId, killed_t, _busy, stop, 0.0),
             daemon=True,
         )
         sc.setJobGroup("sparktf-fault-transform", "transform with a killed worker")

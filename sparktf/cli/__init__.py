@@ -128,8 +128,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("(run again with --traceback for details)", file=sys.stderr)
         return EXIT_ERROR
     finally:
-        # pyspark's validators leave their thread pools open; collected at interpreter exit,
-        # after the pools' pipes are closed, each prints an OSError traceback. Collect now.
-        import gc
+        from sparktf.session import close_idle_thread_pools
 
-        gc.collect()
+        close_idle_thread_pools()
