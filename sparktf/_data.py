@@ -28,6 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from sparktf._plans import TrainingData
+from sparktf._spark import driver_heap_bytes
 from sparktf.errors import DriverMemoryError
 
 __all__ = [
@@ -103,13 +104,6 @@ def features_as_float_array(dataset: DataFrame, name: str) -> Any:
     if isinstance(dataset.schema[name].dataType, VectorUDT):
         return vector_to_array(F.col(name), "float32")
     return F.col(name).cast(T.ArrayType(T.FloatType()))
-
-
-def driver_heap_bytes(spark) -> int | None:
-    """The driver JVM's maximum heap, or None where it cannot be asked."""
-    from sparktf._spark import driver_heap_bytes as heap
-
-    return heap(spark)
 
 
 def _check_columns(spec: DataSpec, dataset: DataFrame) -> None:

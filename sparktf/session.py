@@ -27,6 +27,8 @@ import shutil
 import sys
 from collections.abc import Mapping
 
+from sparktf._spark import classic_session_running
+
 logger = logging.getLogger("sparktf")
 
 __all__ = ["DEFAULT_MASTER", "JavaNotFoundError", "check_java", "check_master", "get_spark"]
@@ -164,12 +166,6 @@ def _driver_memory_set_by_user(conf: Mapping[str, str] | None) -> bool:
         return False
 
 
-def _session_running() -> bool:
-    from sparktf._spark import classic_session_running
-
-    return classic_session_running()
-
-
 def get_spark(
     master: str | None = None,
     app_name: str = "sparktf",
@@ -219,7 +215,7 @@ def get_spark(
     master = master or os.environ.get("SPARKTF_MASTER") or DEFAULT_MASTER
     if remote:  # a local Connect server in this process, configured like a local session
         master = remote
-    if not _session_running():
+    if not classic_session_running():
         check_master(master)
     if _local_master(master):
         # Everything runs on this machine: bind to loopback, not to whatever interface is up.
@@ -245,7 +241,8 @@ def get_spark(
         builder = builder.config("spark.python.daemon.module", DAEMON_MODULE)
     for key, value in (conf or {}).items():
         builder = builder.config(key, str(value))
-    if _local_master(master) and not _session_running() and not _driver_memory_set_by_user(conf):
+    fresh = not classic_session_running()
+    if _local_master(master) and fresh and not _driver_memory_set_by_user(conf):
         memory = auto_driver_memory(physical_memory_bytes())
         if memory:
             logger.debug("local session: spark.driver.memory=%s (from the machine's RAM)", memory)
