@@ -325,6 +325,7 @@ def _input_plan(
             squeeze=len(per_row) == 2,
             scaling=checked["imageScaling"],
             order=checked["channelOrder"],
+            scaled=bool(stage.getScaledDecode()),
         )
     is_array = isinstance(dtype, T.ArrayType) and isinstance(dtype.elementType, _NUMERIC_SPARK)
     if not (is_array or isinstance(dtype, (VectorUDT, *_NUMERIC_SPARK))):

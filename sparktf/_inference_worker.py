@@ -79,7 +79,8 @@ class InputPlan:
     ``kind`` is ``numeric`` (numbers, arrays or ml Vectors reshaped to ``shape``, at most one
     size None), ``raw`` (bytes or strings for a string tensor of ``shape``), ``image_bytes`` or
     ``image_struct`` (decoded or read, resized to ``size`` = (height, width), ``channels`` 1 or
-    3, scaled by ``scaling`` in ``order``; ``squeeze`` drops the channel axis).
+    3, scaled by ``scaling`` in ``order``; ``squeeze`` drops the channel axis; ``scaled``
+    decodes JPEG bytes at a reduced scale first, see :func:`sparktf.image.decode_image`).
     """
 
     column: str
@@ -93,6 +94,7 @@ class InputPlan:
     squeeze: bool = False
     scaling: str = ""
     order: str = ""
+    scaled: bool = False
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,7 @@ def _row_value(plan: TransformPlan, item: InputPlan, value: Any, dtype: Any) -> 
         size = (item.size[0], item.size[1])
         try:
             if kind == "image_bytes":
-                pixels = decode_image(value, size, item.channels)
+                pixels = decode_image(value, size, item.channels, item.scaled)
             else:
                 pixels = spark_image_to_array(value, size, item.channels)
         except ValueError as exc:

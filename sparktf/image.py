@@ -5,7 +5,9 @@ only (no TensorFlow), so it is cheap to import and easy to test on its own:
 
 * :func:`decode_image` turns encoded bytes (JPEG, PNG, GIF, BMP, ... as read by
   ``spark.read.format("binaryFile")``) into a ``height x width x channels`` uint8 array in RGB
-  order, resized to the model's input size;
+  order, turned upright by its EXIF orientation and resized to the model's input size; with
+  ``scaled=True`` a JPEG is decoded at the smallest 1/2, 1/4 or 1/8 scale that still covers
+  that size (libjpeg's DCT scaling, several times faster on photos) before the resize;
 * :func:`spark_image_to_array` does the same for a row of Spark's image data source
   (``spark.read.format("image")``), whose pixels are stored in OpenCV's BGR(A) order;
 * :func:`prepare_pixels` applies the model's preprocessing: channel order and scaling;
@@ -65,12 +67,32 @@ def _to_channels(image: Any, channels: int) -> Any:
     raise InvalidImageError(f"Images can be converted to 1 or 3 channels. Got {channels} instead.")
 
 
-def _finish(image: Any, size: tuple[int, int] | None, channels: int) -> np.ndarray:
+#: EXIF orientation tag (0x0112) -> the transpose that turns the stored pixels upright.
+_UPRIGHT = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE",
+            6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"}  # fmt: skip
+
+
+def _orientation(image: Any) -> int:
+    """The EXIF orientation of an opened image (1, upright, when absent or unreadable)."""
+    try:
+        value = image.getexif().get(0x0112, 1)
+        return value if value in _UPRIGHT else 1
+    except Exception:  # a damaged EXIF block is no reason to reject the pixels
+        return 1
+
+
+def _finish(
+    image: Any, size: tuple[int, int] | None, channels: int, orientation: int = 1
+) -> np.ndarray:
     image = _to_channels(image, channels)
+    turned = orientation in (5, 6, 7, 8)  # these swap width and height
     if size is not None:
         height, width = size
-        if image.size != (width, height):
-            image = image.resize((width, height), _pil().Resampling.BILINEAR)
+        stored = (height, width) if turned else (width, height)
+        if image.size != stored:  # resize before turning: fewer pixels to move
+            image = image.resize(stored, _pil().Resampling.BILINEAR)
+    if orientation != 1:
+        image = image.transpose(getattr(_pil().Transpose, _UPRIGHT[orientation]))
     array = np.asarray(image, dtype=np.uint8)
     if array.ndim == 2:
         array = array[:, :, None]
@@ -81,12 +103,18 @@ def decode_image(
     data: bytes | bytearray | memoryview,
     size: tuple[int, int] | None = None,
     channels: int = 3,
+    scaled: bool = False,
 ) -> np.ndarray:
     """Decode encoded image bytes into a ``height x width x channels`` uint8 array (RGB order).
 
-    ``size`` is ``(height, width)``; the image is resized with bilinear filtering when it differs.
-    ``channels`` is 3 (RGB) or 1 (grayscale). Raises :class:`InvalidImageError` when the bytes are
-    not an image Pillow can read.
+    The image is turned upright by its EXIF orientation tag, as photo viewers show it. ``size``
+    is ``(height, width)`` of the upright image; the image is resized with bilinear filtering
+    when it differs. ``channels`` is 3 (RGB) or 1 (grayscale). With ``scaled`` and a ``size``,
+    a JPEG is decoded at the smallest of 1/8, 1/4, 1/2 or full scale whose width and height are
+    still at least ``size`` (a 4000x3000 photo for a 224x224 model is decoded at 500x375), then
+    resized: the result differs from a full decode by a fraction of a grey level on average, at
+    a fraction of the cost. Other formats decode as without ``scaled``. Raises
+    :class:`InvalidImageError` when the bytes are not an image Pillow can read.
 
     >>> import io
     >>> from PIL import Image
@@ -105,13 +133,18 @@ def decode_image(
     Image = _pil()
     try:
         image = Image.open(io.BytesIO(data))
+        orientation = _orientation(image)
+        if scaled and size is not None and image.format == "JPEG":
+            height, width = size
+            stored = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+            image.draft("L" if channels == 1 else "RGB", stored)
         image.load()
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, ...
         reason = str(exc).split(" <")[0] if str(exc) else type(exc).__name__
         if reason.startswith("cannot identify image file"):
             reason = "cannot identify image file"
         raise InvalidImageError(f"cannot decode image: {reason} ({len(data)} bytes)") from None
-    return _finish(image, size, channels)
+    return _finish(image, size, channels, orientation)
 
 
 def spark_image_to_array(

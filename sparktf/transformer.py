@@ -161,6 +161,14 @@ class _TFGraphTransformerParams(HasInputCol, HasOutputCol, HasBatchSize, HasHand
         "channel order the model expects for 3-channel images (one of: rgb, bgr)",
         typeConverter=TypeConverters.toString,
     )
+    scaledDecode: Param[bool] = Param(
+        Params._dummy(),
+        "scaledDecode",
+        "if true, JPEG bytes are decoded at the smallest 1/2, 1/4 or 1/8 scale still at least "
+        "imageSize, then resized (several times faster on photos; pixels differ from a full "
+        "decode by a fraction of a grey level on average); false: full decode, then resize",
+        typeConverter=TypeConverters.toBoolean,
+    )
     labels: Param[list[str]] = Param(
         Params._dummy(),
         "labels",
@@ -216,6 +224,7 @@ class _TFGraphTransformerParams(HasInputCol, HasOutputCol, HasBatchSize, HasHand
             imageSize=[],
             imageScaling="unit",
             channelOrder="rgb",
+            scaledDecode=True,
             labels=[],
             labelsPath="",
             topK=5,
@@ -270,6 +279,10 @@ class _TFGraphTransformerParams(HasInputCol, HasOutputCol, HasBatchSize, HasHand
     def getChannelOrder(self) -> str:
         """Gets the value of channelOrder or its default value."""
         return self.getOrDefault(self.channelOrder)
+
+    def getScaledDecode(self) -> bool:
+        """Gets the value of scaledDecode or its default value."""
+        return self.getOrDefault(self.scaledDecode)
 
     def getLabels(self) -> list[str]:
         """Gets the value of labels or its default value."""
@@ -352,6 +365,7 @@ class TFGraphTransformer(Transformer, _TFGraphTransformerParams, MLWritable, MLR
         imageSize: list[int] | None = None,
         imageScaling: str = "unit",
         channelOrder: str = "rgb",
+        scaledDecode: bool = True,
         labels: list[str] | None = None,
         labelsPath: str = "",
         topK: int = 5,
@@ -384,6 +398,7 @@ class TFGraphTransformer(Transformer, _TFGraphTransformerParams, MLWritable, MLR
         imageSize: list[int] | None = None,
         imageScaling: str = "unit",
         channelOrder: str = "rgb",
+        scaledDecode: bool = True,
         labels: list[str] | None = None,
         labelsPath: str = "",
         topK: int = 5,
@@ -456,6 +471,10 @@ class TFGraphTransformer(Transformer, _TFGraphTransformerParams, MLWritable, MLR
     def setChannelOrder(self, value: str) -> TFGraphTransformer:
         """Sets the value of :py:attr:`channelOrder`."""
         return self._set(channelOrder=value)
+
+    def setScaledDecode(self, value: bool) -> TFGraphTransformer:
+        """Sets the value of :py:attr:`scaledDecode`."""
+        return self._set(scaledDecode=value)
 
     def setLabels(self, value: list[str]) -> TFGraphTransformer:
         """Sets the value of :py:attr:`labels`."""

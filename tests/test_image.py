@@ -148,3 +148,112 @@ def test_parse_labels():
     assert parse_labels("coral reef\n scuba diver \n\n") == ["coral reef", "scuba diver"]
     assert parse_labels("a\n\nb\n") == ["a", "", "b"]
     assert parse_labels("") == []
+
+
+# -- decoding at a reduced scale ---------------------------------------------------------------
+
+
+def _jpeg(image: Image.Image, **save: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90, **save)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def photo(china_bytes) -> Image.Image:
+    """A 2560x1708 photograph (china.jpg enlarged 4x), like a camera's."""
+    china = Image.open(io.BytesIO(china_bytes)).convert("RGB")
+    return china.resize((china.width * 4, china.height * 4), Image.Resampling.BICUBIC)
+
+
+def _decoded_size(data: bytes, size: tuple[int, int], channels: int = 3) -> tuple[int, int]:
+    """The (width, height) the scaled decode of ``data`` works at, seen through Pillow."""
+    image = Image.open(io.BytesIO(data))
+    image.draft("L" if channels == 1 else "RGB", (size[1], size[0]))
+    return image.size
+
+
+@pytest.mark.parametrize(
+    "size, scale",
+    [((224, 224), 4), ((299, 299), 4), ((600, 600), 2), ((1200, 1200), 1), ((213, 320), 8)],
+)
+def test_scaled_decode_picks_the_smallest_scale_covering_the_size(photo, size, scale):
+    data = _jpeg(photo)
+    width, height = _decoded_size(data, size)
+    assert (width, height) == (-(-photo.width // scale), -(-photo.height // scale))
+    assert width >= size[1] and height >= size[0]
+    pixels = decode_image(data, size, scaled=True)
+    assert pixels.shape == (*size, 3)
+    # At full scale the scaled decode is the full decode; below it, other pixels.
+    assert np.array_equal(pixels, decode_image(data, size)) == (scale == 1)
+
+
+def test_scaled_decode_is_close_to_the_full_decode_and_faster(photo):
+    import time
+
+    data = _jpeg(photo)
+    exact = decode_image(data, (224, 224))
+    fast = decode_image(data, (224, 224), scaled=True)
+    difference = np.abs(exact.astype(np.int16) - fast.astype(np.int16))
+    assert 0 < difference.mean() < 2.0  # grey levels of 255: not the same pixels, nearly
+    assert np.percentile(difference, 99) <= 12
+
+    def cost(scaled: bool) -> float:
+        start = time.perf_counter()
+        for _ in range(3):
+            decode_image(data, (224, 224), scaled=scaled)
+        return time.perf_counter() - start
+
+    # Work, not wall time, is what the scale saves; a 2x margin under the usual 4-5x leaves room
+    # for a noisy machine.
+    assert min(cost(True) for _ in range(2)) * 2 < min(cost(False) for _ in range(2))
+
+
+def test_scaled_decode_leaves_other_formats_and_small_images_alone(photo, china_bytes):
+    small = np.asarray(photo.resize((320, 240)))
+    png = _png(small)
+    assert np.array_equal(decode_image(png, (60, 80), scaled=True), decode_image(png, (60, 80)))
+    # Already at most twice the size asked for: decoded at full scale, the same pixels.
+    jpeg = _jpeg(Image.fromarray(small))
+    assert np.array_equal(decode_image(jpeg, (200, 200), scaled=True), decode_image(jpeg, (200, 200)))
+    # No size: nothing to scale to.
+    assert np.array_equal(decode_image(china_bytes, scaled=True), decode_image(china_bytes))
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+@pytest.mark.parametrize("scaled", [False, True])
+def test_exif_orientation_turns_the_photo_upright(photo, orientation, scaled):
+    # A marker in the upright photo's top-left corner, then stored the way a camera held at
+    # ``orientation`` stores it.
+    upright = photo.crop((0, 0, 1600, 1200)).copy()
+    upright.paste((255, 0, 0), (0, 0, 400, 300))
+    store = {1: None, 3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90,
+             8: Image.Transpose.ROTATE_270}[orientation]  # fmt: skip
+    stored = upright if store is None else upright.transpose(store)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = _jpeg(stored, exif=exif.tobytes())
+    pixels = decode_image(data, (60, 80), scaled=scaled)  # height 60, width 80: landscape
+    assert pixels.shape == (60, 80, 3)
+    corner, rest = pixels[:10, :15].astype(int), pixels[30:, 40:].astype(int)
+    assert corner[..., 0].mean() > 200 and corner[..., 1].mean() < 60  # red marker top-left
+    assert np.abs(rest[..., 0] - rest[..., 1]).mean() < 100  # no marker elsewhere
+
+
+def test_scaled_decode_of_grayscale_and_cmyk_jpegs(photo):
+    gray = _jpeg(photo.convert("L"))
+    for channels in (1, 3):
+        fast = decode_image(gray, (112, 112), channels, scaled=True)
+        exact = decode_image(gray, (112, 112), channels)
+        assert fast.shape == exact.shape == (112, 112, channels)
+        assert np.abs(fast.astype(int) - exact).mean() < 2.0
+    colour = _jpeg(photo)
+    fast = decode_image(colour, (112, 112), 1, scaled=True)  # luminance decoded directly
+    exact = decode_image(colour, (112, 112), 1)
+    assert np.abs(fast.astype(int) - exact).mean() < 2.0
+    cmyk = io.BytesIO()
+    photo.convert("CMYK").save(cmyk, format="JPEG", quality=90)
+    fast = decode_image(cmyk.getvalue(), (112, 112), scaled=True)
+    exact = decode_image(cmyk.getvalue(), (112, 112))
+    assert fast.shape == (112, 112, 3)
+    assert np.abs(fast.astype(int) - exact).mean() < 2.0

@@ -56,9 +56,13 @@ def photos():
     return source, data
 
 
-def _pixels(data: bytes, channels: str = "RGB") -> np.ndarray:
-    """Reference preprocessing: Pillow decode, bilinear resize, scale to [0, 1]."""
-    image = Image.open(io.BytesIO(data)).convert(channels).resize((SIDE, SIDE), Image.BILINEAR)
+def _pixels(data: bytes, channels: str = "RGB", scaled: bool = True) -> np.ndarray:
+    """Reference preprocessing: Pillow decode (of a JPEG at the reduced scale Pillow's draft
+    picks, unless not ``scaled``), bilinear resize, scale to [0, 1]."""
+    image = Image.open(io.BytesIO(data))
+    if scaled:
+        image.draft(channels, (SIDE, SIDE))
+    image = image.convert(channels).resize((SIDE, SIDE), Image.BILINEAR)
     return np.asarray(image, dtype=np.float32) / 255.0
 
 
@@ -324,6 +328,7 @@ def test_keras_on_jpegs_from_binary_files(photo_files, photos, keras_files, cnn)
         outputCol="scores",
         labels=LABELS,
         topK=2,
+        scaledDecode=False,  # the full decode: the same pixels as the Pillow reference
     )
     result = stage.transform(photo_files)
     assert result.columns == [*photo_files.columns, "scores", "topK"]
@@ -332,11 +337,24 @@ def test_keras_on_jpegs_from_binary_files(photo_files, photos, keras_files, cnn)
     )
     rows = _by_name(result)
     for name, content in data.items():
-        expected = cnn(_pixels(content)[None]).numpy()[0]
+        expected = cnn(_pixels(content, scaled=False)[None]).numpy()[0]
         _close(rows[name]["scores"], expected)
         order = np.argsort(-expected)[:2]
         assert [p["label"] for p in rows[name]["topK"]] == [LABELS[i] for i in order]
         _close([p["score"] for p in rows[name]["topK"]], expected[order])
+
+
+def test_jpegs_are_decoded_at_a_reduced_scale_by_default(photo_files, photos, keras_files, cnn):
+    _, data = photos
+    stage = TFGraphTransformer(modelPath=keras_files["cnn.keras"], inputCol="content")
+    assert stage.getScaledDecode() is True
+    rows = _by_name(stage.transform(photo_files))
+    exact = _by_name(stage.copy({stage.scaledDecode: False}).transform(photo_files))
+    for name, content in data.items():
+        # 640x427 photos for a 16x16 input: decoded at 1/8 scale (80x54), then resized.
+        _close(rows[name]["prediction"], cnn(_pixels(content)[None]).numpy()[0])
+        assert not np.allclose(rows[name]["prediction"], exact[name]["prediction"], atol=1e-7)
+        np.testing.assert_allclose(rows[name]["prediction"], exact[name]["prediction"], atol=0.05)
 
 
 def test_keras_on_spark_image_structs_in_bgr(spark, photos, keras_files, cnn):
