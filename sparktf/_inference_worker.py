@@ -15,6 +15,8 @@ only inside functions.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -216,6 +218,44 @@ def _row_value(plan: TransformPlan, item: InputPlan, value: Any, dtype: Any) -> 
     return array.reshape(shape)
 
 
+def _row_values(
+    plan: TransformPlan, item: InputPlan, values: list[Any], dtype: Any
+) -> list[np.ndarray | _Invalid]:
+    """:func:`_row_value` of each value, or the :class:`_Invalid` it raised. Encoded images are
+    decoded by a small thread pool: Pillow releases the GIL while it decodes and resizes, so a
+    task's images decode on every core the task has."""
+
+    def one(value: Any) -> np.ndarray | _Invalid:
+        try:
+            return _row_value(plan, item, value, dtype)
+        except _Invalid as exc:
+            return exc
+
+    pool = _decode_pool() if item.kind == "image_bytes" and len(values) > 1 else None
+    return list(pool.map(one, values)) if pool else [one(v) for v in values]
+
+
+_POOL_LOCK = threading.Lock()
+_POOL: list[Any] = []
+
+
+def _decode_pool() -> Any:
+    """The Python worker's image decoding threads (``SPARKTF_DECODE_THREADS``, default the
+    number of cores up to 4), or None for decoding in the task's own thread (1 or 0)."""
+    with _POOL_LOCK:
+        if not _POOL:
+            from concurrent.futures import ThreadPoolExecutor
+
+            default = min(4, os.cpu_count() or 1)
+            try:
+                threads = int(os.environ.get("SPARKTF_DECODE_THREADS", default))
+            except ValueError:
+                threads = default
+            pool = ThreadPoolExecutor(threads, "sparktf-decode") if threads > 1 else None
+            _POOL.append(pool)
+        return _POOL[0]
+
+
 def _numeric_block(item: InputPlan, values: list[Any], dtype: Any) -> np.ndarray | None:
     """A chunk of a numeric column as one array ``(rows, *shape)``, or None when a row needs a
     closer look (a null, or a size that does not fit the shape)."""
@@ -335,15 +375,17 @@ def _predict_frame(
                     values[i] = _column_values(columns[i])
                 col = values[i]
                 block = [None] * (stop - start)
-                for k in np.flatnonzero(ok):
-                    try:
-                        block[k] = _row_value(plan, item, col[start + k], dt)
-                    except _Invalid as exc:
+                todo = np.flatnonzero(ok)
+                rows = _row_values(plan, item, [col[start + k] for k in todo], dt)
+                for k, row in zip(todo, rows, strict=True):
+                    if isinstance(row, _Invalid):
                         r = start + k
                         if handle == "error":
-                            message = _invalid_message(plan, r, path_values[r], str(exc))
+                            message = _invalid_message(plan, r, path_values[r], str(row))
                             raise ValueError(message) from None
                         ok[k] = False
+                    else:
+                        block[k] = row
             blocks.append(block)
         valid[start:stop] = ok
         kept_local = np.flatnonzero(ok)

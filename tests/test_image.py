@@ -215,7 +215,9 @@ def test_scaled_decode_leaves_other_formats_and_small_images_alone(photo, china_
     assert np.array_equal(decode_image(png, (60, 80), scaled=True), decode_image(png, (60, 80)))
     # Already at most twice the size asked for: decoded at full scale, the same pixels.
     jpeg = _jpeg(Image.fromarray(small))
-    assert np.array_equal(decode_image(jpeg, (200, 200), scaled=True), decode_image(jpeg, (200, 200)))
+    assert np.array_equal(
+        decode_image(jpeg, (200, 200), scaled=True), decode_image(jpeg, (200, 200))
+    )
     # No size: nothing to scale to.
     assert np.array_equal(decode_image(china_bytes, scaled=True), decode_image(china_bytes))
 
