@@ -36,6 +36,8 @@ NETWORKS = {
 #: Shapes photographs come in: width / height of a landscape frame.
 ASPECTS = (4 / 3, 3 / 2, 16 / 9, 1.0)
 CLASSES = 1000
+#: Bumped whenever the generated files would change for the same settings.
+GENERATOR_VERSION = 2
 INPUT_NAME = "DecodeJpeg/contents"
 
 
@@ -51,7 +53,7 @@ def sample_photos() -> list[np.ndarray]:
 
 def _frame(rng: np.random.Generator) -> float:
     """Width / height of a frame: landscape about two times in three, else portrait."""
-    aspect = float(rng.choice(ASPECTS))
+    aspect = ASPECTS[min(int(rng.random() * len(ASPECTS)), len(ASPECTS) - 1)]
     return aspect if rng.random() < 0.65 else 1.0 / aspect
 
 
@@ -91,6 +93,7 @@ class SetSpec:
     side: int = 224
     quality: int = 90
     noise: float = 2.0
+    version: int = GENERATOR_VERSION  # a change to the generator makes new folders
 
     @property
     def name(self) -> str:
@@ -101,9 +104,9 @@ class SetSpec:
             low, high = self.megapixels
             return (
                 f"photo-{self.count}-mp{low:g}-{high:g}-q{self.quality}-n{self.noise:g}"
-                f"-s{self.seed}"
+                f"-s{self.seed}-v{self.version}"
             )
-        return f"presized{self.side}-{self.count}-q{self.quality}-s{self.seed}"
+        return f"presized{self.side}-{self.count}-q{self.quality}-s{self.seed}-v{self.version}"
 
 
 def make_set(spec: SetSpec, workdir: str) -> dict[str, Any]:
