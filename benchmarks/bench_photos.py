@@ -1,0 +1,663 @@
+"""Labelling photo-sized JPEGs with an ImageNet-class network: sparktf against the alternatives.
+
+One run, same JPEGs, same network, same two cores (issue 12):
+
+* (a) the single-process program a TensorFlow user writes, no Spark: ``tf.data`` over the files,
+  ``tf.io.decode_jpeg`` + ``tf.image.resize`` + scaling in a parallel map (AUTOTUNE), batches,
+  prefetch, the network in one ``tf.function``, TensorFlow using every core;
+* (b) the recipe of Spark's documentation: a pandas UDF decoding and resizing with Pillow into
+  ``array<float>`` rows, then ``pyspark.ml.functions.predict_batch_udf`` calling the Keras model
+  (loaded from the ``.keras`` file once per Python worker, ``predict_on_batch``);
+* (c) ``TFGraphTransformer`` on the ``spark.read.format("binaryFile")`` DataFrame: from the
+  ``.keras`` file (scores and top-5 labels), and from the frozen GraphDef that takes one encoded
+  JPEG per call (``DecodeJpeg/contents:0``, decoding in the graph, as the 2016 Inception graph);
+  ``sparktf label`` on the same folder, as a command started from scratch, is timed once per
+  row and reported on its own;
+* (d) the floor: the same ``binaryFile`` bytes through a pandas UDF that returns a constant
+  scores array, no decoding, no model: what any pandas-UDF labelling costs here at the least;
+* the network alone, in this process, on the images already decoded and resized, in batches of
+  the same size (both cores): (c)'s time above (d) that is not this is decoding, resizing,
+  moving data and the transformer's own work.
+
+Data: JPEGs made from scikit-learn's two sample photographs (random crops, flips, rescales,
+quality 90; see benchmarks/_photos.py) in two sets per network: ``photo`` (2-12 MP, mixed
+orientations) and ``presized`` (shorter side from the network's input size to 8/7 of it).
+Networks: ``keras.applications`` MobileNetV2 (224) and InceptionV3 (299) with random weights from
+``--seed``, the last layer rescaled so that their scores depend on the image (a random network
+is a proxy for a trained one in the agreement figures); built once, no download. Data
+and networks are cached under ``--workdir``.
+
+Spark sides run in one ``local[2]`` session (``sparktf.get_spark``); TensorFlow in its Python
+workers gets one intra-op and one inter-op thread (``spark.executorEnv``), whichever side starts
+it first. Every Spark side reads the files with ``binaryFile``, keeps ``path`` and its outputs and
+writes to the ``noop`` sink; each DataFrame is built once and run once before timing. Sides
+alternate within each repeat (the order rotates from repeat to repeat); medians are reported.
+While a single-process side runs, a tiny Spark job every 15 s keeps the session's idle Python
+workers alive (Spark stops those idle for a minute).
+
+Speed ratios are ``time of the other side / time of the sparktf side``: above 1 means sparktf
+is faster. Agreement (top-1, top-5 overlap, mean absolute score difference) compares each Spark
+side's scores with (a)'s, image by image.
+
+Cold start: in a fresh process, a new session's first transform (TensorFlow imported in the
+Python workers and on the driver, the model read, shipped and loaded) minus the same transform
+when warm, against the time of ``python -c "import tensorflow"``, measured in the same run.
+
+Scaled JPEG decoding: when ``TFGraphTransformer`` has a Param switching it (one of
+``DECODE_PARAMS``, or ``--decode-param``), ``--decode both`` (the default) runs the .keras side
+with it on and off, and reports the agreement of the two.
+
+    python benchmarks/bench_photos.py [--images 192] [--models mobilenetv2,inceptionv3]
+                                      [--sets photo,presized] [--repeats 3] [--workdir DIR]
+                                      [--json OUT] [--decode both|on|off|default]
+    python benchmarks/bench_photos.py --quick     # 8 images, MobileNetV2 (alpha 0.35), 1 repeat
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from typing import Any
+
+import _photos as photos
+import numpy as np
+import pandas as pd
+from _machine import describe
+
+#: Names the Param switching scaled JPEG decoding may have, tried in this order.
+DECODE_PARAMS = ("fastDecode", "decodeScale", "scaledDecode", "jpegDraft")
+#: TensorFlow threads in the session's Python workers (two tasks share two cores).
+WORKER_THREADS = {
+    "spark.executorEnv.TF_NUM_INTRAOP_THREADS": "1",
+    "spark.executorEnv.TF_NUM_INTEROP_THREADS": "1",
+}
+SKIPPABLE = ("b", "graph", "label", "cold")
+SIDES = {
+    "a": "(a) tf.data, one process",
+    "b": "(b) Pillow UDF + predict_batch_udf",
+    "c": "(c) TFGraphTransformer, .keras",
+    "c_on": "(c) TFGraphTransformer, .keras, {param}={on}",
+    "c_off": "(c) TFGraphTransformer, .keras, {param}={off}",
+    "c_graph": "(c) TFGraphTransformer, frozen graph",
+    "d": "(d) floor: bytes to a pandas UDF and back",
+    "model": "network alone, decoded batches",
+}
+
+
+def _timed(action: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def _write(frame: Any) -> None:
+    frame.write.format("noop").mode("overwrite").save()
+
+
+def _name(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+# -- the sparktf stages ------------------------------------------------------------------------
+
+
+def decode_setting(args: argparse.Namespace) -> tuple[str, dict[str, Any]] | None:
+    """The scaled-decode Param to switch and its values ``{"on": ..., "off": ...}``, or None when
+    the transformer has no such Param or ``--decode default``."""
+    from sparktf import TFGraphTransformer
+
+    if args.decode == "default":
+        return None
+    probe = TFGraphTransformer()
+    names = [args.decode_param] if args.decode_param else list(DECODE_PARAMS)
+    found = next((n for n in names if probe.hasParam(n)), None)
+    if found is None:
+        print(
+            f"note: TFGraphTransformer has no Param {' or '.join(names)}; (c) runs with its "
+            "default decoding only"
+        )
+        return None
+    on, off = (json.loads(v) for v in args.decode_values.split(",", 1))
+    return found, {"on": on, "off": off}
+
+
+def transformer_stage(
+    files: photos.ModelFiles, batch: int, param: str | None = None, value: Any = None
+) -> Any:
+    """(c): the transformer on the .keras file, scores and top-5 labels, ``param`` set."""
+    from sparktf import TFGraphTransformer
+
+    stage = TFGraphTransformer(
+        modelPath=files.keras,
+        inputCol="content",
+        outputCol="scores",
+        labelsPath=files.labels,
+        topK=5,
+        imageScaling=files.scaling,
+        batchSize=batch,
+    )
+    if param is not None:
+        stage.set(stage.getParam(param), value)
+    return stage
+
+
+def graph_stage(files: photos.ModelFiles, batch: int) -> Any:
+    """(c) on the frozen GraphDef: one encoded JPEG per call, decoded in the graph."""
+    from sparktf import TFGraphTransformer
+
+    return TFGraphTransformer(
+        modelPath=files.graph,
+        inputMapping={"content": f"{photos.INPUT_NAME}:0"},
+        outputMapping={files.output: "scores"},
+        labelsPath=files.labels,
+        topK=5,
+        batchSize=batch,
+    )
+
+
+def read_jpegs(spark: Any, folder: str) -> Any:
+    return spark.read.format("binaryFile").option("pathGlobFilter", "*.jpg").load(folder)
+
+
+# -- the other Spark sides -----------------------------------------------------------------------
+
+
+def recipe_frame(images: Any, files: photos.ModelFiles, batch: int) -> Any:
+    """(b): Pillow decode + resize in a pandas UDF, then predict_batch_udf with the Keras model."""
+    from pyspark.ml.functions import predict_batch_udf
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+    from pyspark.sql.functions import pandas_udf
+
+    side, path = files.side, files.keras
+    factor, shift = {"signed": (1 / 127.5, -1.0), "unit": (1 / 255, 0.0)}.get(
+        files.scaling, (1.0, 0.0)
+    )
+
+    @pandas_udf(T.ArrayType(T.FloatType()))
+    def decode(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
+        import io
+
+        from PIL import Image
+
+        def pixels(data: bytes) -> np.ndarray:
+            image = Image.open(io.BytesIO(data)).convert("RGB")
+            image = image.resize((side, side), Image.Resampling.BILINEAR)
+            values = np.asarray(image, np.float32) * np.float32(factor) + np.float32(shift)
+            return values.ravel()
+
+        for series in batches:
+            yield pd.Series([pixels(data) for data in series])
+
+    def make_predict_fn():
+        import keras
+
+        model = keras.models.load_model(path)
+
+        def predict(inputs: np.ndarray) -> np.ndarray:
+            return model.predict_on_batch(inputs)
+
+        return predict
+
+    classify = predict_batch_udf(
+        make_predict_fn,
+        return_type=T.ArrayType(T.FloatType()),
+        batch_size=batch,
+        input_tensor_shapes=[[side, side, 3]],
+    )
+    return images.select("path", classify(decode(F.col("content"))).alias("scores"))
+
+
+def _constant_udf(width: int) -> Any:
+    from pyspark.sql import types as T
+    from pyspark.sql.functions import pandas_udf
+
+    @pandas_udf(T.ArrayType(T.FloatType()))
+    def constant(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
+        scores = np.zeros(width, np.float32)
+        for series in batches:
+            yield pd.Series([scores] * len(series))
+
+    return constant
+
+
+def floor_frame(images: Any) -> Any:
+    """(d): the bytes to a pandas UDF and a constant scores array back."""
+    from pyspark.sql import functions as F
+
+    return images.select("path", _constant_udf(photos.CLASSES)(F.col("content")).alias("scores"))
+
+
+class KeepWorkers:
+    """While the driver works alone (a single-process side, a subprocess), run a tiny pandas-UDF
+    job every ``every`` seconds so that Spark does not stop the idle Python workers (it does
+    after a minute) and the next Spark side finds them warm."""
+
+    def __init__(self, spark: Any, every: float = 15.0) -> None:
+        from pyspark.sql import functions as F
+
+        self._frame = spark.range(0, 2, 1, 2).select(_constant_udf(1)(F.col("id")))
+        self._every = every
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every):
+            _write(self._frame)
+
+    def __enter__(self) -> KeepWorkers:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+def collect_scores(frame: Any, names: list[str]) -> np.ndarray:
+    """The ``scores`` of ``frame`` as a matrix in the order of the file ``names``."""
+    by_name = {_name(r["path"]): r["scores"] for r in frame.select("path", "scores").collect()}
+    return np.asarray([by_name[n] for n in names], dtype=np.float32)
+
+
+# -- subprocesses: sparktf label, a cold session, import tensorflow ------------------------------
+
+
+def label_command(files: photos.ModelFiles, folder: str, batch: int, output: str) -> dict:
+    """``sparktf label`` on ``folder`` in a process of its own: wall time including the start-up
+    (JVM, session, TensorFlow), and the labelling time it reports itself."""
+    command = [
+        sys.executable, "-m", "sparktf", "label", folder, "--model", files.keras,
+        "--labels", files.labels, "--image-scaling", files.scaling, "--batch-size", str(batch),
+        "--master", "local[2]", "--output", output, "--overwrite", "--show", "0",
+    ]  # fmt: skip
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"sparktf label failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+    match = re.search(r"Labelled and wrote \d+ rows in ([0-9.]+)s", done.stderr + done.stdout)
+    return {"wall": wall, "labelling": float(match.group(1)) if match else None}
+
+
+def cold_child(spec: dict[str, Any]) -> None:
+    """In a fresh process: a new session's first transform, then the same transform warm."""
+    from sparktf import get_spark
+
+    start = time.perf_counter()
+    spark = get_spark(master=spec["master"], app_name="bench-photos-cold", conf=WORKER_THREADS)
+    session = time.perf_counter() - start
+    files = photos.ModelFiles(**spec["files"])
+    images = read_jpegs(spark, spec["folder"])
+    stage = transformer_stage(files, spec["batch"])
+
+    def once() -> None:
+        _write(stage.transform(images).select("path", "scores", "topK"))
+
+    cold = _timed(once)
+    warm = min(_timed(once) for _ in range(2))
+    spark.stop()
+    print("RESULT " + json.dumps({"session": session, "cold": cold, "warm": warm}), flush=True)
+
+
+def cold_start(files: photos.ModelFiles, folder: str, batch: int, master: str) -> dict:
+    spec = {"files": asdict(files), "folder": folder, "batch": batch, "master": master}
+    done = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--cold-child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"cold-start run failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def import_tensorflow_seconds() -> float:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return _timed(
+        lambda: subprocess.run([sys.executable, "-c", "import tensorflow"], check=True, env=env)
+    )
+
+
+# -- one network x one data set ----------------------------------------------------------------
+
+
+def measure(
+    spark: Any,
+    args: argparse.Namespace,
+    files: photos.ModelFiles,
+    call: Callable[[Any], Any],
+    manifest: dict[str, Any],
+    decode: tuple[str, dict[str, Any]] | None,
+    keep: KeepWorkers,
+) -> dict[str, Any]:
+    paths = photos.files_of(manifest)
+    names = [_name(p) for p in paths]
+    batch = args.batch_size
+    images = read_jpegs(spark, manifest["folder"])
+    partitions = images.rdd.getNumPartitions()
+
+    stages: dict[str, Any] = {}
+    if decode is None:
+        stages["c"] = transformer_stage(files, batch)
+    else:
+        param, values = decode
+        for mode in ("on", "off"):
+            if args.decode in (mode, "both"):
+                stages[f"c_{mode}"] = transformer_stage(files, batch, param, values[mode])
+    if "graph" not in args.skip:
+        stages["c_graph"] = graph_stage(files, batch)
+    planning = {}
+    frames: dict[str, Any] = {}
+    for key, stage in stages.items():
+        planning[key] = _timed(lambda stage=stage: stage.transform(images))
+        frames[key] = stage.transform(images).select("path", "scores", "topK")
+    if "b" not in args.skip:
+        frames["b"] = recipe_frame(images, files, batch)
+    frames["d"] = floor_frame(images)
+
+    single: dict[str, Any] = {}
+
+    def side_a() -> None:
+        single["a"] = photos.tf_data_scores(paths, call, files.side, files.scaling, batch)
+
+    decoded = photos.decoded_batches(paths, files.side, files.scaling, batch)
+    actions: dict[str, Callable[[], Any]] = {
+        key: (lambda frame=frame: _write(frame)) for key, frame in frames.items()
+    }
+    actions["a"] = side_a
+    actions["model"] = lambda: photos.model_seconds(call, decoded)
+    alone = {"a", "model"}
+
+    def timed(key: str) -> float:
+        if key in alone:
+            with keep:
+                return _timed(actions[key])
+        return _timed(actions[key])
+
+    for key in actions:  # warm-up: workers start, import TensorFlow, load and trace the models
+        timed(key)
+    order = list(actions)
+    runs: dict[str, list[float]] = {key: [] for key in order}
+    for repeat in range(args.repeats):
+        shift = repeat % len(order)
+        for key in order[shift:] + order[:shift]:
+            runs[key].append(timed(key))
+    medians = {key: statistics.median(values) for key, values in runs.items()}
+
+    agreements: dict[str, dict[str, float]] = {}
+    scores = {key: collect_scores(frames[key], names) for key in frames if key != "d"}
+    for key, matrix in scores.items():
+        agreements[f"{key}~a"] = photos.agreement(matrix, single["a"])
+    if "c_on" in scores and "c_off" in scores:
+        agreements["c_on~c_off"] = photos.agreement(scores["c_on"], scores["c_off"])
+
+    label = None
+    if "label" not in args.skip:
+        output = os.path.join(args.workdir, "label-out")
+        with keep:
+            label = label_command(files, manifest["folder"], batch, output)
+    return {
+        "model": files.name,
+        "set": manifest["spec"]["kind"],
+        "data": photos.describe_set(manifest),
+        "images": len(paths),
+        "partitions": partitions,
+        "runs": runs,
+        "median": medians,
+        "planning": planning,
+        "agreement": agreements,
+        "label": label,
+    }
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def _side_label(key: str, decode: tuple[str, dict[str, Any]] | None) -> str:
+    text = SIDES.get(key, key)
+    if decode is not None:
+        param, values = decode
+        text = text.format(param=param, on=json.dumps(values["on"]), off=json.dumps(values["off"]))
+    return text
+
+
+def sparktf_keys(medians: dict[str, float]) -> list[str]:
+    return [key for key in ("c", "c_on", "c_off", "c_graph") if key in medians]
+
+
+def ratios(row: dict[str, Any], key: str) -> dict[str, float | None]:
+    """Speed ratios of sparktf side ``key`` (time of the other / time of ``key``) and the share
+    of its time above the floor that is not the network's."""
+    median = row["median"]
+    mine = median[key]
+    above = mine - median["d"]
+    return {
+        "vs_a": median["a"] / mine,
+        "vs_b": median["b"] / mine if "b" in median else None,
+        "above_floor": above,
+        "not_model_share": (above - median["model"]) / above if above > 0 else None,
+    }
+
+
+def print_report(results: dict[str, Any]) -> None:
+    decode = results["decode"]
+    print()
+    print("| model | set | side | median s | images/s | runs (s) |")
+    print("|---|---|---|---:|---:|---|")
+    for row in results["rows"]:
+        for key, seconds in row["median"].items():
+            runs = ", ".join(f"{r:.2f}" for r in row["runs"][key])
+            print(
+                f"| {row['model']} | {row['set']} | {_side_label(key, decode)} | {seconds:.2f} | "
+                f"{row['images'] / seconds:.1f} | {runs} |"
+            )
+        if row["label"]:
+            label = row["label"]
+            inner = f"{label['labelling']:.2f}" if label["labelling"] is not None else "?"
+            print(
+                f"| {row['model']} | {row['set']} | sparktf label, a fresh process "
+                f"(labelling alone: {inner} s) | {label['wall']:.2f} | "
+                f"{row['images'] / label['wall']:.1f} | one run |"
+            )
+    print()
+    print(
+        "Speed ratio = time of the other side / time of the sparktf side (above 1: sparktf is "
+        "faster). Not-model share = ((c) - (d) - network alone) / ((c) - (d)). Agreement with "
+        "(a): top-1, top-5 overlap, mean |score difference|."
+    )
+    print()
+    print(
+        "| model | set | sparktf side | vs (a) | vs (b) | (c) - (d), s | not-model share | "
+        "top-1 | top-5 | mean abs diff |"
+    )
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for row in results["rows"]:
+        for key in sparktf_keys(row["median"]):
+            r = ratios(row, key)
+            agree = row["agreement"].get(f"{key}~a")
+            vs_b = f"{r['vs_b']:.2f}x" if r["vs_b"] is not None else "-"
+            share = f"{r['not_model_share']:.0%}" if r["not_model_share"] is not None else "-"
+            print(
+                f"| {row['model']} | {row['set']} | {_side_label(key, decode)} | "
+                f"{r['vs_a']:.2f}x | {vs_b} | {r['above_floor']:.2f} | {share} | "
+                f"{agree['top1']:.1%} | {agree['top5_overlap']:.1%} | "
+                f"{agree['mean_abs_diff']:.2e} |"
+            )
+    print()
+    for row in results["rows"]:
+        for pair, agree in row["agreement"].items():
+            first, second = pair.split("~")
+            print(
+                f"agreement {row['model']}/{row['set']}: {_side_label(first, decode)} vs "
+                f"{_side_label(second, decode)}: top-1 {agree['top1']:.1%}, top-5 overlap "
+                f"{agree['top5_overlap']:.1%}, same top-5 {agree['top5_same']:.1%}, mean abs "
+                f"diff {agree['mean_abs_diff']:.2e}, max {agree['max_abs_diff']:.2e}"
+            )
+    tf_import = results["import_tensorflow"]
+    for name, cold in results["cold"].items():
+        overhead = cold["cold"] - cold["warm"]
+        print(
+            f"cold start {name}: first transform of a fresh session {cold['cold']:.2f} s, warm "
+            f"{cold['warm']:.2f} s, overhead {overhead:.2f} s; import tensorflow alone "
+            f"{tf_import:.2f} s: overhead - import = {overhead - tf_import:.2f} s (target <= 1.5 s)"
+            f"; session start {cold['session']:.2f} s"
+        )
+
+
+# -- main --------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="8 images, MobileNetV2 0.35, once")
+    parser.add_argument("--images", type=int, default=None, help="JPEGs per set (default 192)")
+    parser.add_argument("--models", default=None, help="mobilenetv2,inceptionv3")
+    parser.add_argument("--sets", default="photo,presized", help="photo,presized")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs (default 3)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--alpha", type=float, default=None, help="MobileNetV2 width (1.0)")
+    parser.add_argument("--megapixels", default="2,12", help="photo set: MIN,MAX megapixels")
+    parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--workdir", default=None, help="cache of data, networks and outputs")
+    parser.add_argument("--json", default=None, metavar="OUT", help="write the results as JSON")
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument(
+        "--decode",
+        choices=("both", "on", "off", "default"),
+        default="both",
+        help="(c) with the scaled-decode Param on, off, both, or left at its default",
+    )
+    parser.add_argument("--decode-param", default=None, help="the Param's name (default: found)")
+    parser.add_argument(
+        "--decode-values", default="true,false", help="the Param's ON,OFF values (JSON)"
+    )
+    parser.add_argument(
+        "--skip", default="", help="comma-separated parts to leave out: " + ", ".join(SKIPPABLE)
+    )
+    parser.add_argument("--cold-child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.images = args.images or (8 if args.quick else 192)
+    args.models = args.models or ("mobilenetv2" if args.quick else "mobilenetv2,inceptionv3")
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    args.sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    args.repeats = args.repeats or (1 if args.quick else 3)
+    args.alpha = args.alpha or (0.35 if args.quick else 1.0)
+    low, high = (float(v) for v in args.megapixels.split(","))
+    args.megapixels = (low, high)
+    args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    args.workdir = args.workdir or os.path.join(tempfile.gettempdir(), "sparktf-bench-photos")
+    for name in args.models:
+        if name not in photos.NETWORKS:
+            known = ", ".join(photos.NETWORKS)
+            parser.error(f"--models: unknown network {name!r} (known: {known})")
+    for name in args.sets:
+        if name not in ("photo", "presized"):
+            parser.error(f"--sets: unknown set {name!r} (known: photo, presized)")
+    if args.skip - set(SKIPPABLE):
+        parser.error(f"--skip: unknown parts {sorted(args.skip - set(SKIPPABLE))}")
+    return args
+
+
+def run(args: argparse.Namespace, spark: Any = None) -> dict[str, Any]:
+    """The whole benchmark; uses ``spark`` when given (and leaves it running), else starts and
+    stops a session on ``args.master``."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    from sparktf import get_spark
+    from sparktf._tf import configure_tensorflow
+
+    cores = os.cpu_count() or 1
+    load = os.getloadavg()[0]
+    print(f"machine: {describe()}, load average at start {load:.2f}", flush=True)
+    os.makedirs(args.workdir, exist_ok=True)
+    configure_tensorflow(threads=cores)
+    own = spark is None
+    if own:
+        spark = get_spark(master=args.master, app_name="bench-photos", conf=WORKER_THREADS)
+    master = spark.sparkContext.master
+    decode = decode_setting(args)
+    print(
+        f"session: {master}, batches of {args.batch_size}, {args.repeats} repeat(s), "
+        f"workdir {args.workdir}",
+        flush=True,
+    )
+    keep = KeepWorkers(spark)
+    rows = []
+    cold: dict[str, Any] = {}
+    models: dict[str, Any] = {}
+    for name in args.models:
+        files = photos.make_models(name, args.workdir, args.seed, args.alpha)
+        models[name] = asdict(files)
+        network = keras.models.load_model(files.keras)
+        call = photos.model_function(network, files.side)
+        manifests = {}
+        for kind in args.sets:
+            spec = photos.SetSpec(
+                kind, args.images, args.seed, megapixels=args.megapixels, side=files.side
+            )
+            manifests[kind] = manifest = photos.make_set(spec, args.workdir)
+            print(f"{name} / {spec.name}: {photos.describe_set(manifest)}", flush=True)
+            row = measure(spark, args, files, call, manifest, decode, keep)
+            medians = ", ".join(f"{k} {v:.2f}" for k, v in row["median"].items())
+            print(f"  {row['partitions']} partitions; medians (s): {medians}", flush=True)
+            rows.append(row)
+        if "cold" not in args.skip:
+            folder = manifests.get("presized", manifests[args.sets[0]])["folder"]
+            with keep:
+                cold[name] = cold_start(files, folder, args.batch_size, master)
+    imports = []
+    if "cold" not in args.skip:
+        with keep:
+            imports = [import_tensorflow_seconds() for _ in range(1 if args.quick else 3)]
+    results = {
+        "command": " ".join([os.path.basename(__file__), *sys.argv[1:]]),
+        "machine": describe(),
+        "load_start": load,
+        "load_end": os.getloadavg()[0],
+        "master": master,
+        "batch_size": args.batch_size,
+        "repeats": args.repeats,
+        "decode": list(decode) if decode else None,
+        "models": models,
+        "rows": rows,
+        "cold": cold,
+        "import_tensorflow": statistics.median(imports) if imports else None,
+        "import_tensorflow_runs": imports,
+    }
+    print_report(results)
+    print(f"load average at end {results['load_end']:.2f}")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(results, handle, indent=1)
+    if own:
+        spark.stop()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.cold_child:
+        cold_child(json.loads(args.cold_child))
+        return 0
+    run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
