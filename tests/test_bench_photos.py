@@ -15,6 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 import _photos  # noqa: E402
+import _photos_report  # noqa: E402
 import bench_photos  # noqa: E402
 
 
@@ -55,7 +56,7 @@ def test_quick_run_reports_every_side_and_writes_json(spark, tmp_path, capsys):
     ]
     for row in results["rows"]:
         assert {"a", "b", "c_graph", "d", "model"} <= set(row["median"])
-        assert bench_photos.sparktf_keys(row["median"])
+        assert _photos_report.sparktf_keys(row["median"])
         # The frozen graph decodes and resizes as the tf.data program does: same scores.
         assert row["agreement"]["c_graph~a"]["top1"] == 1.0
         assert row["agreement"]["c_graph~a"]["mean_abs_diff"] < 1e-4
