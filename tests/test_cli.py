@@ -321,10 +321,41 @@ def test_remote_goes_to_get_spark(capsys, monkeypatch, tmp_path, command):
             "remote": "sc://spark.example:15002",
             "app_name": f"sparktf {command}",
             "conf": {"spark.x": "1"},
+            "log_level": "WARN",
+            "startup_logs": False,
         }
     ]
     assert "Starting Spark (Spark Connect sc://spark.example:15002)" in err
     assert f"sparktf {command}: error: no Spark Connect server at sc://" in err
+
+
+@pytest.mark.parametrize(
+    ("flag", "log_level", "startup_logs", "tf_level"),
+    [("-q", "ERROR", False, "2"), ("-v", "WARN", True, "0"), ("--verbose", "WARN", True, "0")],
+)
+def test_quiet_and_verbose_reach_spark_and_tensorflow(
+    capsys, monkeypatch, tmp_path, flag, log_level, startup_logs, tf_level
+):
+    import sparktf.session
+
+    calls = []
+
+    def get_spark(**kwargs):
+        calls.append(kwargs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(sparktf.session, "get_spark", get_spark)
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")  # restored after the test
+    code, _, _ = run(capsys, "tune", flag, "--output", str(tmp_path / "out"))
+    assert code == 1
+    assert (calls[0]["log_level"], calls[0]["startup_logs"]) == (log_level, startup_logs)
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == tf_level  # set before TensorFlow loads
+
+
+def test_quiet_and_verbose_exclude_each_other(capsys):
+    code, _, err = run(capsys, "tune", "-q", "-v")
+    assert code == 2
+    assert "argument -v/--verbose: not allowed with argument -q/--quiet" in err
 
 
 def test_import_does_not_load_tensorflow_or_spark():
