@@ -194,6 +194,7 @@ def tune_classifier(
     from pyspark.ml.evaluation import MulticlassClassificationEvaluator
     from pyspark.ml.tuning import CrossValidator, TrainValidationSplit
 
+    from sparktf._trials import named_rounds
     from sparktf.classification import TFClassifier
     from sparktf.tuning import plot_sensitivity, tuning_report
 
@@ -239,7 +240,8 @@ def tune_classifier(
         plan = f"{len(maps)} settings on one train/validation split"
     logger.info("Tuning TFClassifier (%s search): %s, then one refit of the best", search, plan)
     start = time.time()
-    tuned = tuner.fit(train)
+    with named_rounds(clf.uid, folds if validator == "cv" else None):
+        tuned = tuner.fit(train)
     seconds = time.time() - start
     logger.info("Tuning finished in %.1fs", seconds)
 
