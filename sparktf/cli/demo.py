@@ -133,6 +133,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         folds=folds,
         dropout=0.1,
         echo=console.out,
+        data_name="the scikit-learn digits",
     )
 
     console.step("Writing test digits as PNG files and labelling them with the best model")
