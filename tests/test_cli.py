@@ -557,6 +557,27 @@ def test_label_sklearn_photos_to_parquet(spark, capsys, tmp_path, colour_model):
     assert "china.jpg: " in out and "flower.jpg: " in out
 
 
+def test_label_with_the_flat_network_of_tune_points_to_the_image_model(spark, capsys, tmp_path):
+    import keras
+
+    flat = keras.Sequential([keras.Input(shape=(64,)), keras.layers.Dense(10)])
+    flat.save(tmp_path / "best_model.keras")
+    (tmp_path / "labels.txt").write_text("".join(f"{d}\n" for d in range(10)))
+    code, _, err = run(
+        capsys,
+        "label", SKLEARN_IMAGES,
+        "--model", str(tmp_path / "best_model.keras"),
+        "--labels", str(tmp_path / "labels.txt"),
+        "--output", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert code == 2
+    message = err.strip().splitlines()[-1]
+    assert message.startswith(f"sparktf label: error: --model {tmp_path / 'best_model.keras'} ")
+    assert "takes flat feature vectors (input shape [None, 64]), not images" in message
+    assert "digits_image_model.keras that 'sparktf demo' writes" in message
+    assert not (tmp_path / "out").exists()
+
+
 def test_label_folder_to_csv_and_overwrite(spark, capsys, tmp_path, colour_model):
     model, labels = colour_model
     output = tmp_path / "labels_csv"
