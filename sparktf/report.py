@@ -405,7 +405,11 @@ def sensitivity_figure(
         ry = rows["mean"].to_numpy(dtype=float)[order]
         err = rows["std"].to_numpy(dtype=float)[order] if has_std else None
         name = f"{line}={label}" if line is not None else metric
-        ax.errorbar(rx, ry, yerr=err, marker="o", capsize=3, label=name, transform=dodge[label])
+        bars = ax.errorbar(rx, ry, yerr=err, marker="o", capsize=3, label=name)
+        # moved after drawing with the data transform, which sets the axes' limits
+        for artist in (bars.lines[0], *bars.lines[1], *bars.lines[2]):
+            if artist is not None:
+                artist.set_transform(dodge[label])
     if "best" in report.columns and report["best"].any():
         best = report[report["best"].astype(bool) & ~failed]
         if len(best):
@@ -419,8 +423,7 @@ def sensitivity_figure(
                 markeredgecolor="black",
                 label="chosen best",
                 zorder=5,
-                transform=dodge.get(labels[best.index[0]], ax.transData),
-            )
+            )[0].set_transform(dodge.get(labels[best.index[0]], ax.transData))
     if failed.any():
         ax.plot(
             xs[failed],
@@ -446,7 +449,7 @@ def sensitivity_figure(
         ax.set_xlim(10 ** (low - pad), 10 ** (high + pad))
     ax.set_xlabel(x + (" (log scale)" if log_x else ""))
     ax.set_ylabel(f"{metric} (mean ± std over folds)" if has_std else metric)
-    ax.set_title(title or _title(report, metric, data))
+    ax.set_title(title or _title(report, metric, data), fontsize="medium", wrap=True)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()

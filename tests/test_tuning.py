@@ -605,6 +605,8 @@ def test_plot_ticks_every_tried_value_dodges_error_bars_and_names_the_validation
     screen = [line.get_transform().transform(line.get_xydata()) for line in lines]
     gaps = screen[1][:, 0] - screen[0][:, 0]
     assert np.all(gaps > 3) and np.allclose(gaps, gaps[0])
+    low, high = ax.get_ylim()  # the axes' limits still follow the points
+    assert low <= 0.6 and high >= 0.95
     # a single line is not moved
     single = sensitivity_figure(report, line=None)
     (only,) = [c.lines[0] for c in single.axes[0].containers if c.get_label() == "accuracy"]
