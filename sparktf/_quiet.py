@@ -9,7 +9,9 @@ One setting decides, ``TF_CPP_MIN_LOG_LEVEL`` (TensorFlow's own: 0 shows everyth
   imports TensorFlow with the process's standard error (file descriptor 2) captured, and writes
   back every line but those the variable asks to hide: absl's notice, and absl records below the
   level (``I`` for 1 and up, ``W`` for 2 and up, ``E`` for 3). Python warnings, errors and
-  anything else printed meanwhile are written back unchanged.
+  anything else printed meanwhile are written back unchanged. TensorFlow's warning about
+  retracing, which any process training several models one after another gets, is dropped
+  from its ``tensorflow`` logger too.
 * The JVM of a session sparktf starts (:func:`sparktf.session.get_spark`) gets
   :data:`LOG4J_CONFIG`, unless the user configured log4j: Spark's warnings and errors in the
   usual format, without the notices Spark and Hadoop print when they start.
@@ -23,6 +25,7 @@ Nothing here imports TensorFlow or Spark.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import subprocess
@@ -110,18 +113,27 @@ def _stderr_filtered(keep) -> Iterator[None]:
 
 
 def import_tensorflow():
-    """``import tensorflow``, without the notices TensorFlow prints while loading
-    (see the module's description); returns the ``tensorflow`` module."""
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
+    """``import tensorflow``, without the notices TensorFlow prints while loading (see the
+    module's description); returns the ``tensorflow`` module."""
     level = tf_log_level()
-    if level < 1:
-        import tensorflow
+    if "tensorflow" not in sys.modules:
+        hide = _stderr_filtered(lambda line: keep_tensorflow_line(line, level))
+        with hide if level >= 1 else contextlib.nullcontext():
+            import tensorflow  # noqa: F401
+    tf_logger = logging.getLogger("tensorflow")
+    if level >= 1 and not any(isinstance(f, _RetracingNotice) for f in tf_logger.filters):
+        tf_logger.addFilter(_RetracingNotice())
+    return sys.modules["tensorflow"]
 
-        return tensorflow
-    with _stderr_filtered(lambda line: keep_tensorflow_line(line, level)):
-        import tensorflow
-    return tensorflow
+
+class _RetracingNotice(logging.Filter):
+    """Drops TensorFlow's ``N out of the last M calls to <function ...> triggered tf.function
+    retracing`` warning. It counts traces by the function's code, so it fires in any process
+    that trains about five Keras models: each new model traces its own training step once,
+    which is what a worker running one trial after another does, not a mistake to fix."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
 
 
 # The filter processes started, kept for the life of this process.

@@ -57,6 +57,19 @@ def test_tensorflow_loads_without_its_notices_and_shows_them_at_level_0():
     assert NOTICE in loud and "oneDNN custom operations are on" in loud
 
 
+def test_the_retracing_warning_is_dropped_and_other_tensorflow_warnings_kept(caplog):
+    import logging
+
+    _quiet.import_tensorflow()
+    logger = logging.getLogger("tensorflow")
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        logger.warning(
+            "5 out of the last 13 calls to <function f> triggered tf.function retracing."
+        )
+        logger.warning("a real TensorFlow warning")
+    assert [r.getMessage() for r in caplog.records] == ["a real TensorFlow warning"]
+
+
 def test_the_jvm_filter_drops_the_incubator_notice_only(capfd):
     program = (
         "import sys\n"
