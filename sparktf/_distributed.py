@@ -1,9 +1,10 @@
 """The driver side of training N models as one Spark job, one task per param map.
 
 The training data is broadcast once per call; each task builds, trains and serializes one model
-(:func:`sparktf._training.train_one`). While the job runs, the driver reports progress: models
-finished / total, elapsed time and the latest result, as a progress line on a terminal and as
-``logging`` records otherwise. The job group and description name the run in the Spark UI.
+(:func:`sparktf._training.train_one`). While the job runs, the driver reports how many models are
+trained and the time, as a progress bar on a terminal and as ``logging`` records otherwise; when
+it ends, one line per trial with its last epoch's train (and val) accuracy and loss. The job
+group and description name the run in the Spark UI.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def trial_records(uid: str) -> list[dict[str, Any]]:
         return [dict(r) for r in TRIAL_LOG.get(uid, [])]
 
 
-def _summary(result: dict[str, Any], label: str) -> dict[str, Any]:
+def _summary(result: dict[str, Any], label: str | None) -> dict[str, Any]:
     """The small record of one finished trial: label, error, seconds, last epoch's metrics."""
     history = result.get("history") or {}
     summary = {
@@ -68,20 +69,39 @@ def _summary(result: dict[str, Any], label: str) -> dict[str, Any]:
     return summary
 
 
+# How a trial's last-epoch metrics are named in its line: accuracy and loss are measured on the
+# rows the model trained on, the val_ ones on the rows held out of its training.
+_METRIC_NAMES = {
+    "val_accuracy": "val accuracy",
+    "accuracy": "train accuracy",
+    "val_loss": "val loss",
+    "loss": "train loss",
+}
+
+
 def _describe(record: dict[str, Any]) -> str:
-    label = record.get("label", f"#{record['index']}")
+    """``label: val accuracy 0.9600, train accuracy 0.9900, ... (3.2s)`` (no label: no prefix).
+
+    >>> _describe({"label": "lr=0.1", "accuracy": 0.99, "loss": 0.05, "seconds": 3.21})
+    'lr=0.1: train accuracy 0.9900, train loss 0.0500 (3.2s)'
+    >>> _describe({"label": None, "error": "loss became nan", "seconds": 1.0})
+    'failed (loss became nan)'
+    """
+    label = record.get("label")
+    prefix = f"{label}: " if label else ""
     if record.get("error"):
-        return f"{label}: failed ({record['error']})"
-    parts = [f"{label}:"]
-    for key in ("val_accuracy", "accuracy", "val_loss", "loss"):
-        if record.get(key) is not None:
-            parts.append(f"{key}={record[key]:.4f}")
-    parts.append(f"({record['seconds']:.1f}s)")
-    return " ".join(parts)
+        return f"{prefix}failed ({record['error']})"
+    metrics = ", ".join(
+        f"{name} {record[key]:.4f}"
+        for key, name in _METRIC_NAMES.items()
+        if record.get(key) is not None
+    )
+    return f"{prefix}{metrics or 'trained'} ({record['seconds']:.1f}s)"
 
 
 class _Progress:
-    """Prints a one-line progress bar on a terminal, or log lines otherwise."""
+    """How many of a job's models are trained: a progress bar on a terminal, log lines (logger
+    ``sparktf.tuning``, INFO) otherwise."""
 
     def __init__(self, total: int, name: str, stream=None) -> None:
         self.total = total
@@ -91,7 +111,7 @@ class _Progress:
         self.start = time.time()
         self.shown = -1
 
-    def update(self, done: int, latest: str | None) -> None:
+    def update(self, done: int) -> None:
         if done == self.shown:
             return
         self.shown = done
@@ -100,22 +120,14 @@ class _Progress:
             width = 24
             filled = int(width * done / max(1, self.total))
             bar = "#" * filled + "." * (width - filled)
-            line = f"\r{self.name} [{bar}] {done}/{self.total} models, {elapsed:6.1f}s"
-            if latest:
-                line += f"  latest {latest}"
+            line = f"\r{self.name} [{bar}] {done}/{self.total} models trained, {elapsed:6.1f}s"
             self.stream.write(line[:200])
             self.stream.flush()
-        logger.info(
-            "%s: %d/%d models finished, %.1fs elapsed%s",
-            self.name,
-            done,
-            self.total,
-            elapsed,
-            f"; latest {latest}" if latest else "",
-        )
+        else:
+            logger.info("%s: %d/%d models trained, %.1fs", self.name, done, self.total, elapsed)
 
     def close(self) -> None:
-        if self.tty:
+        if self.tty and self.shown >= 0:
             self.stream.write("\n")
             self.stream.flush()
 
@@ -139,16 +151,15 @@ def run_trainings(
     from sparktf._training import train_one
 
     n = len(specs)
-    labels = list(labels) if labels is not None else [f"#{i}" for i in range(n)]
+    labels = list(labels) if labels is not None else [None] * n
     shared = share(spark, {"data": data, "specs": list(specs)})
 
     def task(index: int) -> dict[str, Any]:
         value = shared.value
         result = train_one(index, value["specs"][index], value["data"])
         if strict and result["error"]:
-            raise TaskFailure(
-                f"Trial [{labels[index]}] failed (failOnTrialError=True): {result['error']}"
-            )
+            trial = f"Trial [{labels[index]}]" if labels[index] else "The training"
+            raise TaskFailure(f"{trial} failed (failOnTrialError=True): {result['error']}")
         return result
 
     tag = f"sparktf-{uuid.uuid4().hex[:12]}"
@@ -160,13 +171,11 @@ def run_trainings(
             n,
             task,
             description,
-            on_progress=lambda done: done < n and progress.update(done, None),
+            on_progress=progress.update,
             poll_seconds=poll_seconds,
             tag=tag,
         )
-        # The final count, with the trial that finished last.
-        last = max(results, key=lambda r: r["worker"]["finished"])
-        progress.update(n, _describe(_summary(last, labels[last["index"]])))
+        progress.update(n)
     except TaskFailure as exc:
         from sparktf.errors import TrialFailedError
 
@@ -174,7 +183,7 @@ def run_trainings(
     finally:
         progress.close()
         shared.release()
-    for record in results:
+    for record in results:  # each trial once, in the order of its settings
         record["worker"]["jobGroup"] = tag
-        logger.info("%s", _describe(_summary(record, labels[record["index"]])))
+        logger.info("%s: %s", name, _describe(_summary(record, labels[record["index"]])))
     return results

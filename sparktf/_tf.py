@@ -109,7 +109,9 @@ def configure_tensorflow(threads: int | None = None, gpus: list[str] | None = No
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
         os.environ["TF_NUM_INTEROP_THREADS"] = str(max(1, min(2, threads)))
-        import tensorflow as tf
+        from sparktf._quiet import import_tensorflow
+
+        tf = import_tensorflow()  # without the notices TensorFlow prints while loading
 
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)

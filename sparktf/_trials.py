@@ -32,16 +32,26 @@ The estimator is passed in, so this module never imports the stage module.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from sparktf._data import training_data
 from sparktf._loading import model_key
 from sparktf.errors import TrainingError
 
-__all__ = ["TrialIterator", "TrialScope", "fit_one", "param_label", "trial_scope"]
+__all__ = [
+    "TrialIterator",
+    "TrialScope",
+    "fit_one",
+    "named_rounds",
+    "param_label",
+    "trial_scope",
+    "varying_labels",
+]
 
 logger = logging.getLogger("sparktf")
 
@@ -148,6 +158,65 @@ def _note_fit(uid: str, error: str | None) -> bool:
         return True
 
 
+class _Rounds:
+    """The names of one classifier's training jobs within a :func:`named_rounds` block."""
+
+    def __init__(self, folds: int | None) -> None:
+        self.folds = folds
+        self.calls = 0
+
+    def next_search(self) -> str:
+        self.calls += 1
+        if self.folds is None:
+            return "train/validation split"
+        if self.calls <= self.folds:
+            return f"fold {self.calls} of {self.folds}"
+        return f"search {self.calls}"
+
+
+_rounds_lock = threading.Lock()
+_named_rounds: dict[str, _Rounds] = {}
+
+
+@contextlib.contextmanager
+def named_rounds(uid: str, folds: int | None) -> Iterator[None]:
+    """Name the training jobs of the TFClassifier ``uid`` in progress lines, within the block.
+
+    For a validator's ``fit``: with ``folds`` (a CrossValidator) the k-th ``fitMultiple`` is
+    ``fold k of n``, without (a TrainValidationSplit) it is the ``train/validation split``; a
+    single fit is the ``refit of the best setting``. Outside such a block they are named by
+    the classifier's uid: ``<uid> fitMultiple``, ``<uid> fit``.
+    """
+    with _rounds_lock:
+        _named_rounds[uid] = _Rounds(folds)
+    try:
+        yield
+    finally:
+        with _rounds_lock:
+            _named_rounds.pop(uid, None)
+
+
+def _job_name(uid: str, single: bool) -> str:
+    with _rounds_lock:
+        rounds = _named_rounds.get(uid)
+        if rounds is None:
+            return f"{uid} {'fit' if single else 'fitMultiple'}"
+        return "refit of the best setting" if single else rounds.next_search()
+
+
+def varying_labels(param_maps: list[dict]) -> list[str]:
+    """:func:`param_label` of each map, naming only the Params whose values differ between the
+    maps (all of them when none differ)."""
+    values: dict[str, set[str]] = {}
+    for param_map in param_maps:
+        for param, value in param_map.items():
+            values.setdefault(param.name, set()).add(repr(value))
+    varying = {name for name, seen in values.items() if len(seen) > 1}
+    if not varying:
+        return [param_label(pm) for pm in param_maps]
+    return [param_label({p: v for p, v in pm.items() if p.name in varying}) for pm in param_maps]
+
+
 def param_label(param_map: dict) -> str:
     """A short readable name of a param map, for progress lines and messages."""
     if not param_map:
@@ -168,7 +237,7 @@ def fit_one(est, dataset):
     spec = est._training_spec()
     with training_data(est._data_spec(), dataset) as data:
         (result,) = run_trainings(
-            dataset.sparkSession, data, [spec], name=f"{est.uid} fit", strict=False
+            dataset.sparkSession, data, [spec], name=_job_name(est.uid, True), strict=False
         )
     explicit = dict(est._paramMap)
     record_trials(est.uid, [explicit], [result])
@@ -223,14 +292,15 @@ class TrialIterator:
     def _run(self) -> None:
         from sparktf._distributed import record_trials, run_trainings
 
-        labels = [param_label(pm) for pm in self.param_maps]
+        labels = varying_labels(list(self.param_maps))
         groups = self._groups()
         strict = any(est.getFailOnTrialError() for est in self.estimators)
         results: list[Any] = [None] * len(self.param_maps)
         models: list[Any] = [None] * len(self.param_maps)
+        search = _job_name(self.est.uid, False)
         for number, indices in enumerate(groups, start=1):
             first = self.estimators[indices[0]]
-            name = f"{self.est.uid} fitMultiple"
+            name = search
             if len(groups) > 1:
                 name += f" (data setting {number}/{len(groups)})"
             with training_data(first._data_spec(), self.dataset) as data:

@@ -38,8 +38,10 @@ def preload() -> bool:
     saved = os.dup(1)
     os.dup2(2, 1)
     try:
+        from sparktf._quiet import import_tensorflow
+
+        import_tensorflow()  # without TensorFlow's loading notices
         import keras  # noqa: F401
-        import tensorflow  # noqa: F401
     except Exception as exc:  # any import failure must leave the daemon, and every UDF, working
         print(f"sparktf.daemon: TensorFlow not preloaded: {exc!r}", file=sys.stderr)
         return False

@@ -16,10 +16,38 @@ from pyspark.ml.param import Param
 
 from sparktf.param import plain_value as _plain
 
-__all__ = ["REPORT_COLUMNS", "plot_sensitivity", "tuning_report"]
+__all__ = [
+    "REPORT_COLUMNS",
+    "TuningReport",
+    "plot_sensitivity",
+    "sensitivity_figure",
+    "tuning_report",
+]
 
 #: Columns of :func:`tuning_report` besides one column per tuned Param.
 REPORT_COLUMNS = ("metric", "mean", "std", "seconds", "failure", "rank", "best")
+
+
+class TuningReport(pd.DataFrame):
+    """The DataFrame :func:`tuning_report` returns: printed (``print``, ``repr``) with every
+    column, each in full, wrapped to the terminal's width instead of cut to ``...``; otherwise an
+    ordinary pandas DataFrame."""
+
+    @property
+    def _constructor(self):
+        return TuningReport
+
+    def _full(self, show) -> str:
+        with pd.option_context(
+            "display.max_columns", None, "display.max_colwidth", None, "display.max_rows", None
+        ):
+            return show()
+
+    def __repr__(self) -> str:
+        return self._full(super().__repr__)
+
+    def to_string(self, *args: Any, **kwargs: Any) -> str:  # type: ignore[override]
+        return self._full(lambda: super(TuningReport, self).to_string(*args, **kwargs))
 
 
 def _key(value: Any) -> Any:
@@ -154,10 +182,11 @@ def _find_classifiers(validator_model: Any, estimator: Any) -> list[Any]:
     return []
 
 
-def tuning_report(validator_model: Any, estimator: Any = None) -> pd.DataFrame:
+def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
     """A table of the param maps of a fitted ``CrossValidatorModel``/``TrainValidationSplitModel``.
 
-    One row per param map, in the validator's order, with:
+    A pandas DataFrame (:class:`TuningReport`, printed with every column), one row per param
+    map, in the validator's order, with:
 
     * one column per Param set in the param maps, named by the Param name (values as given, so
       ``hiddenLayers`` holds lists);
@@ -174,7 +203,9 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> pd.DataFrame:
       as pyspark picks it).
 
     ``estimator`` is the TFClassifier (or the Pipeline holding it, or the validator) whose trial
-    records to read, when ``validator_model`` does not carry its estimator.
+    records to read, when ``validator_model`` does not carry its estimator. ``attrs`` holds
+    ``metric``, ``isLargerBetter``, ``params`` (the Param columns) and ``folds`` (the folds of
+    a CrossValidator; 1 for a TrainValidationSplit).
     """
     metrics, stds, sub_models, runs = _validator_parts(validator_model)
     param_maps = list(validator_model.getOrDefault("estimatorParamMaps"))
@@ -222,7 +253,7 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> pd.DataFrame:
     clash = [name for name, _ in columns if name in REPORT_COLUMNS]
     if clash:
         raise ValueError(f"tuning_report: Param name(s) {clash} clash with report columns.")
-    report = pd.DataFrame(data, index=pd.RangeIndex(len(param_maps)))
+    report = TuningReport(data, index=pd.RangeIndex(len(param_maps)))
     report["metric"] = _metric_name(evaluator)
     report["mean"] = np.asarray(metrics, dtype=float)
     report["std"] = np.asarray(stds, dtype=float) if len(stds) == len(metrics) else math.nan
@@ -248,6 +279,7 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> pd.DataFrame:
     report.attrs["metric"] = _metric_name(evaluator)
     report.attrs["isLargerBetter"] = larger_better
     report.attrs["params"] = [name for name, _ in columns]
+    report.attrs["folds"] = runs
     return report
 
 
@@ -275,14 +307,52 @@ def plot_sensitivity(
     path: str = "sensitivity.png",
     log_x: bool = True,
     title: str | None = None,
+    data: str | None = None,
 ) -> str:
     """Save a PNG of the metric against Param ``x``, one line per value of Param ``line``.
 
     ``report_or_validator_model`` is a :func:`tuning_report` DataFrame or a fitted validator
-    model. Error bars show the std over folds when there is one; failed trials are marked with a
-    red cross at the bottom of the plot, and the chosen best map with a star. ``line=None`` draws
-    a single line. Returns ``path``.
+    model. The x axis has a tick at every tried value. Error bars show the std over folds when
+    there is one, the lines set slightly apart so that their bars do not hide each other
+    (the points stay at their values on the axis); failed trials are marked with a red cross at
+    the bottom of the plot, and the chosen best map with a star. ``line=None`` draws a single
+    line. The title names the metric and the validation (``validation accuracy, 3-fold
+    cross-validation``), and the data when ``data`` names it; ``title`` replaces it. Returns
+    ``path``.
     """
+    fig = sensitivity_figure(report_or_validator_model, x, line, log_x, title, data)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+def _title(report: pd.DataFrame, metric: str, data: str | None) -> str:
+    """``validation accuracy, 3-fold cross-validation on <data>``"""
+    folds = report.attrs.get("folds")
+    how = (
+        f", {folds}-fold cross-validation"
+        if isinstance(folds, int) and folds > 1
+        else ", train/validation split"
+        if folds == 1
+        else ""
+    )
+    return f"validation {metric}{how}" + (f" on {data}" if data else "")
+
+
+# Horizontal distance, in points, between the lines of a plot at the same x value.
+_DODGE_POINTS = 5.0
+
+
+def sensitivity_figure(
+    report_or_validator_model: Any,
+    x: str = "learningRate",
+    line: str | None = "hiddenLayers",
+    log_x: bool = True,
+    title: str | None = None,
+    data: str | None = None,
+):
+    """The matplotlib ``Figure`` :func:`plot_sensitivity` saves (same arguments, no path)."""
     report = (
         report_or_validator_model
         if isinstance(report_or_validator_model, pd.DataFrame)
@@ -314,6 +384,8 @@ def plot_sensitivity(
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FixedLocator, NullLocator
+    from matplotlib.transforms import offset_copy
 
     metric = str(report["metric"].iloc[0]) if "metric" in report.columns else "metric"
     failed = report["failure"].fillna("").astype(str) != ""
@@ -322,14 +394,22 @@ def plot_sensitivity(
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     has_std = "std" in report.columns and bool((report["std"].fillna(0) > 0).any())
-    for label in dict.fromkeys(labels[~failed]):
+    names = list(dict.fromkeys(labels[~failed]))
+    dodge: dict[str, Any] = {}
+    for k, label in enumerate(names):
+        shift = (k - (len(names) - 1) / 2) * _DODGE_POINTS if has_std else 0.0
+        dodge[label] = offset_copy(ax.transData, fig=fig, x=shift, y=0, units="points")
         rows = report[(labels == label) & ~failed]
         order = np.argsort(xs[rows.index].to_numpy(), kind="stable")
         rx = xs[rows.index].to_numpy()[order]
         ry = rows["mean"].to_numpy(dtype=float)[order]
         err = rows["std"].to_numpy(dtype=float)[order] if has_std else None
         name = f"{line}={label}" if line is not None else metric
-        ax.errorbar(rx, ry, yerr=err, marker="o", capsize=3, label=name)
+        bars = ax.errorbar(rx, ry, yerr=err, marker="o", capsize=3, label=name)
+        # moved after drawing with the data transform, which sets the axes' limits
+        for artist in (bars.lines[0], *bars.lines[1], *bars.lines[2]):
+            if artist is not None:
+                artist.set_transform(dodge[label])
     if "best" in report.columns and report["best"].any():
         best = report[report["best"].astype(bool) & ~failed]
         if len(best):
@@ -343,7 +423,7 @@ def plot_sensitivity(
                 markeredgecolor="black",
                 label="chosen best",
                 zorder=5,
-            )
+            )[0].set_transform(dodge.get(labels[best.index[0]], ax.transData))
     if failed.any():
         ax.plot(
             xs[failed],
@@ -358,13 +438,19 @@ def plot_sensitivity(
         )
     if log_x:
         ax.set_xscale("log")
+    tried = sorted(set(xs.tolist()))
+    if len(tried) <= 12:  # a tick at every tried value, named as given
+        ax.xaxis.set_major_locator(FixedLocator(tried))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([_label(v) for v in tried])
+    if len(tried) > 1 and log_x:  # room for the dodged points at both ends
+        low, high = math.log10(tried[0]), math.log10(tried[-1])
+        pad = 0.06 * (high - low)
+        ax.set_xlim(10 ** (low - pad), 10 ** (high + pad))
     ax.set_xlabel(x + (" (log scale)" if log_x else ""))
     ax.set_ylabel(f"{metric} (mean ± std over folds)" if has_std else metric)
-    ax.set_title(title or f"{metric} against {x}")
+    ax.set_title(title or _title(report, metric, data), fontsize="medium", wrap=True)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
+    return fig

@@ -6,7 +6,8 @@ the settings that trip up a first run explicit:
 * Python workers run the driver's own interpreter (``PYSPARK_PYTHON``), so a virtual environment
   with TensorFlow installed is what the executors see too;
 * Arrow is enabled for ``toPandas`` and pandas UDFs;
-* TensorFlow's C++ start-up chatter and Spark's INFO logs are silenced;
+* the notices TensorFlow and the JVM print when they start, and Spark's INFO logs, are
+  silenced (Spark's warnings and errors are not; see :mod:`sparktf._quiet`);
 * a local session gets a driver heap sized from the machine's memory (half of it, between 1 and
   8 GiB) instead of Spark's 1 GiB, unless the user set ``spark.driver.memory`` in ``conf``, in
   ``SPARK_DRIVER_MEMORY``, in ``PYSPARK_SUBMIT_ARGS`` or in ``spark-defaults.conf``: the driver
@@ -27,6 +28,7 @@ import shutil
 import sys
 from collections.abc import Mapping
 
+from sparktf._quiet import jvm_stderr_filtered, startup_hidden
 from sparktf._spark import classic_session_running
 
 logger = logging.getLogger("sparktf")
@@ -57,11 +59,14 @@ def check_java() -> str:
     return found
 
 
-def _worker_environment() -> None:
+def _worker_environment(startup_logs: bool) -> None:
     # Executors started by a local master inherit the driver's environment.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if startup_logs:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    else:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 _MASTER_PATTERNS = (
@@ -139,6 +144,29 @@ def auto_driver_memory(total_bytes: int | None) -> str | None:
     return f"{gib}g"
 
 
+def _conf_dir() -> str | None:
+    conf_dir = os.environ.get("SPARK_CONF_DIR")
+    if not conf_dir:
+        try:
+            from pyspark.find_spark_home import _find_spark_home
+
+            conf_dir = os.path.join(_find_spark_home(), "conf")
+        except Exception:
+            return None
+    return conf_dir
+
+
+def _in_spark_defaults(key: str) -> bool:
+    """Whether ``spark-defaults.conf`` (of ``SPARK_CONF_DIR`` or Spark's home) sets ``key``."""
+    conf_dir = _conf_dir()
+    try:
+        with open(os.path.join(conf_dir or "", "spark-defaults.conf")) as handle:
+            # Keys are separated from values by whitespace, '=' or ':'.
+            return any(re.split(r"[\s=:]", line.strip(), maxsplit=1)[0] == key for line in handle)
+    except OSError:
+        return False
+
+
 def _driver_memory_set_by_user(conf: Mapping[str, str] | None) -> bool:
     if conf and "spark.driver.memory" in conf:
         return True
@@ -147,23 +175,39 @@ def _driver_memory_set_by_user(conf: Mapping[str, str] | None) -> bool:
     submit_args = os.environ.get("PYSPARK_SUBMIT_ARGS", "")
     if "--driver-memory" in submit_args or "spark.driver.memory" in submit_args:
         return True
-    conf_dir = os.environ.get("SPARK_CONF_DIR")
-    if not conf_dir:
-        try:
-            from pyspark.find_spark_home import _find_spark_home
+    return _in_spark_defaults("spark.driver.memory")
 
-            conf_dir = os.path.join(_find_spark_home(), "conf")
-        except Exception:
-            return False
-    try:
-        with open(os.path.join(conf_dir, "spark-defaults.conf")) as handle:
-            # Keys are separated from values by whitespace, '=' or ':'.
-            return any(
-                re.split(r"[\s=:]", line.strip(), maxsplit=1)[0] == "spark.driver.memory"
-                for line in handle
-            )
-    except OSError:
-        return False
+
+def log4j_options(conf: Mapping[str, str] | None) -> str | None:
+    """``spark.driver.extraJavaOptions`` giving the driver sparktf's log4j settings
+    (:data:`sparktf._quiet.LOG4J_CONFIG`), or None where the user configured the logging or
+    the driver's Java options elsewhere: a log4j2 file in the Spark configuration folder, a
+    log4j option in ``conf``, ``PYSPARK_SUBMIT_ARGS``, ``SPARK_SUBMIT_OPTS`` or
+    ``JAVA_TOOL_OPTIONS``, or driver Java options in ``spark-defaults.conf`` (which a setting
+    here would replace)."""
+    from pathlib import Path
+
+    from sparktf._quiet import LOG4J_CONFIG
+
+    given = (conf or {}).get("spark.driver.extraJavaOptions", "")
+    elsewhere = [os.environ.get(k, "") for k in ("PYSPARK_SUBMIT_ARGS", "SPARK_SUBMIT_OPTS")]
+    if any(
+        "log4j" in text for text in [given, *elsewhere, os.environ.get("JAVA_TOOL_OPTIONS", "")]
+    ):
+        return None
+    submit = elsewhere[0]
+    if "extraJavaOptions" in submit or "--driver-java-options" in submit:
+        return None
+    if _in_spark_defaults("spark.driver.extraJavaOptions"):
+        return None
+    conf_dir = _conf_dir()
+    if conf_dir and any(
+        name.startswith("log4j2")
+        for name in (os.listdir(conf_dir) if os.path.isdir(conf_dir) else ())
+    ):
+        return None
+    option = f"-Dlog4j2.configurationFile={Path(LOG4J_CONFIG).as_uri()}"
+    return f"{given} {option}".strip()
 
 
 def get_spark(
@@ -173,6 +217,7 @@ def get_spark(
     log_level: str = "WARN",
     preload_tensorflow: bool = False,
     remote: str | None = None,
+    startup_logs: bool = False,
 ):
     """Return a SparkSession ready for sparktf, creating it if needed.
 
@@ -190,6 +235,11 @@ def get_spark(
         overrides it.
     log_level:
         Log level of Spark's own loggers.
+    startup_logs:
+        Show the notices TensorFlow and the JVM print when they start (hidden by default, see
+        :mod:`sparktf._quiet`): sets ``TF_CPP_MIN_LOG_LEVEL=0`` for the driver and the
+        executors, and leaves Spark's log4j defaults in place. ``TF_CPP_MIN_LOG_LEVEL=0`` set
+        by the user does the same.
     preload_tensorflow:
         Start each executor's Python daemon with TensorFlow already imported
         (``spark.python.daemon.module=sparktf.daemon``, see :mod:`sparktf.daemon`): workers
@@ -211,7 +261,7 @@ def get_spark(
         return _connect(remote, app_name, conf)
     _check_classic_pyspark()
     check_java()
-    _worker_environment()
+    _worker_environment(startup_logs)
     master = master or os.environ.get("SPARKTF_MASTER") or DEFAULT_MASTER
     if remote:  # a local Connect server in this process, configured like a local session
         master = remote
@@ -229,7 +279,7 @@ def get_spark(
         .config("spark.ui.enabled", os.environ.get("SPARKTF_UI", "false"))
         .config("spark.sql.shuffle.partitions", "8")
         .config("spark.executorEnv.PYSPARK_PYTHON", sys.executable)
-        .config("spark.executorEnv.TF_CPP_MIN_LOG_LEVEL", "2")
+        .config("spark.executorEnv.TF_CPP_MIN_LOG_LEVEL", os.environ["TF_CPP_MIN_LOG_LEVEL"])
         .config("spark.pyspark.python", sys.executable)
     )
     if master.startswith("local-cluster"):
@@ -247,7 +297,12 @@ def get_spark(
         if memory:
             logger.debug("local session: spark.driver.memory=%s (from the machine's RAM)", memory)
             builder = builder.config("spark.driver.memory", memory)
-    spark = builder.getOrCreate()
+    hidden = fresh and startup_hidden()
+    options = log4j_options(conf) if hidden else None
+    if options:
+        builder = builder.config("spark.driver.extraJavaOptions", options)
+    with jvm_stderr_filtered(hidden):
+        spark = builder.getOrCreate()
     from sparktf._spark import set_log_level
 
     set_log_level(spark, log_level)

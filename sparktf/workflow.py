@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SearchSpace", "TuningResult", "report_table", "tune_classifier"]
+__all__ = ["SearchSpace", "TuningResult", "report_table", "tune_classifier", "write_report_csv"]
 
 logger = logging.getLogger("sparktf.workflow")
 
@@ -110,6 +110,14 @@ def report_table(report: Any) -> Any:
     return table
 
 
+def write_report_csv(report: Any, path: str) -> None:
+    """Write the tuning report as CSV, best first like the printed table: list values as text,
+    the metric's mean and std to 4 decimals, seconds to 1 (the searched values as given)."""
+    table = report_table(report).sort_values("rank", kind="stable")
+    table = table.round({"mean": 4, "std": 4, "seconds": 1})
+    table.to_csv(path, index=False)
+
+
 def _report_lines(report: Any) -> list[str]:
     """The tuning report as printed: a title line, then the table (one string), best first."""
     table = report_table(report)
@@ -147,13 +155,15 @@ def tune_classifier(
     label_col: str = "label",
     parallelism: int = 4,
     echo: Callable[[str], Any] | None = None,
+    data_name: str | None = None,
 ) -> TuningResult:
     """Search TFClassifier settings on ``train``, score the best on ``test``, write the results.
 
     Every fold trains all settings as one Spark job; the best setting is then refitted on all of
     ``train``. Writes into the folder ``output`` (created if needed):
 
-    * ``report.csv``: the :func:`~sparktf.tuning.tuning_report` table, list values as text;
+    * ``report.csv``: the :func:`~sparktf.tuning.tuning_report` table, best first, list values
+      as text, the metric to 4 decimals and seconds to 1 (:func:`write_report_csv`);
     * ``sensitivity.png``: the validation accuracy against the first numeric searched value that
       varies, one line per value of another (none when no numeric value is searched);
     * ``best_model/``: the best ``TFClassificationModel``, saved with pyspark.ml persistence;
@@ -184,6 +194,9 @@ def tune_classifier(
     echo:
         Called with each text of the results: the report table, the best setting, the test
         accuracy and the paths written. Default: logged at INFO on ``sparktf.workflow``.
+    data_name:
+        What ``train`` is, for the plot's title (``validation accuracy, 3-fold
+        cross-validation on <data_name>``).
 
     Returns
     -------
@@ -194,6 +207,7 @@ def tune_classifier(
     from pyspark.ml.evaluation import MulticlassClassificationEvaluator
     from pyspark.ml.tuning import CrossValidator, TrainValidationSplit
 
+    from sparktf._trials import named_rounds
     from sparktf.classification import TFClassifier
     from sparktf.tuning import plot_sensitivity, tuning_report
 
@@ -239,12 +253,13 @@ def tune_classifier(
         plan = f"{len(maps)} settings on one train/validation split"
     logger.info("Tuning TFClassifier (%s search): %s, then one refit of the best", search, plan)
     start = time.time()
-    tuned = tuner.fit(train)
+    with named_rounds(clf.uid, folds if validator == "cv" else None):
+        tuned = tuner.fit(train)
     seconds = time.time() - start
     logger.info("Tuning finished in %.1fs", seconds)
 
     report = tuning_report(tuned, clf)
-    report_table(report).to_csv(os.path.join(output, "report.csv"), index=False)
+    write_report_csv(report, os.path.join(output, "report.csv"))
     for text in _report_lines(report):
         show(text)
 
@@ -257,7 +272,7 @@ def tune_classifier(
             x=x,
             line=line,
             path=os.path.join(output, "sensitivity.png"),
-            title=f"validation {report.attrs.get('metric', 'metric')} against {x}",
+            data=data_name,
         )
 
     best = tuned.bestModel

@@ -321,10 +321,41 @@ def test_remote_goes_to_get_spark(capsys, monkeypatch, tmp_path, command):
             "remote": "sc://spark.example:15002",
             "app_name": f"sparktf {command}",
             "conf": {"spark.x": "1"},
+            "log_level": "WARN",
+            "startup_logs": False,
         }
     ]
     assert "Starting Spark (Spark Connect sc://spark.example:15002)" in err
     assert f"sparktf {command}: error: no Spark Connect server at sc://" in err
+
+
+@pytest.mark.parametrize(
+    ("flag", "log_level", "startup_logs", "tf_level"),
+    [("-q", "ERROR", False, "2"), ("-v", "WARN", True, "0"), ("--verbose", "WARN", True, "0")],
+)
+def test_quiet_and_verbose_reach_spark_and_tensorflow(
+    capsys, monkeypatch, tmp_path, flag, log_level, startup_logs, tf_level
+):
+    import sparktf.session
+
+    calls = []
+
+    def get_spark(**kwargs):
+        calls.append(kwargs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(sparktf.session, "get_spark", get_spark)
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")  # restored after the test
+    code, _, _ = run(capsys, "tune", flag, "--output", str(tmp_path / "out"))
+    assert code == 1
+    assert (calls[0]["log_level"], calls[0]["startup_logs"]) == (log_level, startup_logs)
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == tf_level  # set before TensorFlow loads
+
+
+def test_quiet_and_verbose_exclude_each_other(capsys):
+    code, _, err = run(capsys, "tune", "-q", "-v")
+    assert code == 2
+    assert "argument -v/--verbose: not allowed with argument -q/--quiet" in err
 
 
 def test_import_does_not_load_tensorflow_or_spark():
@@ -526,6 +557,27 @@ def test_label_sklearn_photos_to_parquet(spark, capsys, tmp_path, colour_model):
     assert "china.jpg: " in out and "flower.jpg: " in out
 
 
+def test_label_with_the_flat_network_of_tune_points_to_the_image_model(spark, capsys, tmp_path):
+    import keras
+
+    flat = keras.Sequential([keras.Input(shape=(64,)), keras.layers.Dense(10)])
+    flat.save(tmp_path / "best_model.keras")
+    (tmp_path / "labels.txt").write_text("".join(f"{d}\n" for d in range(10)))
+    code, _, err = run(
+        capsys,
+        "label", SKLEARN_IMAGES,
+        "--model", str(tmp_path / "best_model.keras"),
+        "--labels", str(tmp_path / "labels.txt"),
+        "--output", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert code == 2
+    message = err.strip().splitlines()[-1]
+    assert message.startswith(f"sparktf label: error: --model {tmp_path / 'best_model.keras'} ")
+    assert "takes flat feature vectors (input shape [None, 64]), not images" in message
+    assert "digits_image_model.keras that 'sparktf demo' writes" in message
+    assert not (tmp_path / "out").exists()
+
+
 def test_label_folder_to_csv_and_overwrite(spark, capsys, tmp_path, colour_model):
     model, labels = colour_model
     output = tmp_path / "labels_csv"
@@ -588,12 +640,55 @@ def test_label_no_matching_images(spark, capsys, tmp_path, colour_model):
 # -- demo --------------------------------------------------------------------------------------
 
 
-def test_demo_quick_tunes_reports_and_labels_images(spark, capsys, tmp_path):
+# What TensorFlow's C++ logging (absl), oneDNN, log4j and the JVM print when they start.
+STARTUP_NOISE = re.compile(
+    r"absl::InitializeLog|^[IWEF]\d{4} [\d:.]+\s+\d+ \S+:\d+\]|oneDNN|cpu_feature_guard|"
+    r"To enable the following instructions|log4j|Using incubator modules|"
+    r"Setting default log level|To adjust logging level|NativeCodeLoader|loopback address"
+)
+
+
+def command(*argv: str) -> subprocess.CompletedProcess:
+    """``sparktf ARGV`` in a process of its own, as a user runs it: TF_CPP_MIN_LOG_LEVEL unset."""
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    for name in ("TF_CPP_MIN_LOG_LEVEL", "SPARK_REMOTE"):
+        env.pop(name, None)
+    done = subprocess.run(
+        [sys.executable, "-m", "sparktf", *argv],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def startup_noise(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if STARTUP_NOISE.search(line)]
+
+
+def test_the_noise_pattern_finds_what_tensorflow_and_the_jvm_print():
+    seen = """\
+WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+I0000 00:00:1795796134.237473   21345 port.cc:153] oneDNN custom operations are on.
+WARNING: Using incubator modules: jdk.incubator.vector
+Using Spark's default log4j profile: org/apache/spark/log4j2-defaults.properties
+Setting default log level to "WARN".
+To adjust logging level use sc.setLogLevel(newLevel). For SparkR, use setLogLevel(newLevel).
+26/11/27 16:17:03 WARN NativeCodeLoader: Unable to load native-hadoop library
+26/11/27 16:17:03 WARN Utils: Your hostname, box, resolves to a loopback address: 127.0.1.1
+16:17:17 fold 1 of 2: 4/4 models trained, 23.1s"""
+    assert len(startup_noise(seen)) == 8
+
+
+def test_demo_quick_tunes_reports_and_labels_images_quietly(spark, tmp_path):
     from PIL import Image
 
     output = tmp_path / "demo"
-    code, out, err = run(capsys, "demo", "--quick", "--images", "4", "--output", str(output))
-    assert code == 0, err
+    done = command("demo", "--quick", "--images", "4", "--output", str(output))
+    out, err = done.stdout, done.stderr
+    assert startup_noise(err) == [], err
     assert "Tuning report (accuracy, best first):" in out
     assert len(pd.read_csv(output / "report.csv")) == 4
     accuracy = float(out.split("Test accuracy of the best model: ")[1].split()[0])
@@ -614,6 +709,24 @@ def test_demo_quick_tunes_reports_and_labels_images(spark, capsys, tmp_path):
         for line in lines
     )
     assert f"{right} of 4 images labelled correctly" in out
+
+
+def test_tune_quick_names_its_progress_and_prints_no_startup_noise(tmp_path):
+    output = tmp_path / "tuned"
+    done = command("tune", "--quick", "--limit", "600", "--output", str(output))
+    err = done.stderr
+    assert startup_noise(err) == [], err
+    assert "fold 1 of 2: 4/4 models trained" in err and "fold 2 of 2: 4/4 models trained" in err
+    trials = [line for line in err.splitlines() if "train accuracy" in line]
+    # every trial once: 4 settings x 2 folds, then the refit; named by what varies
+    assert len(trials) == 9, err
+    assert sum(" fold 1 of 2: hiddenLayers=" in line for line in trials) == 4
+    assert " refit of the best setting: train accuracy " in trials[-1]
+    assert "#0" not in err and "fitMultiple" not in err
+    report = pd.read_csv(output / "report.csv")
+    assert list(report["rank"]) == [1, 2, 3, 4]  # best first, as printed
+    assert all(round(v, 4) == v for v in report["mean"]), report
+    assert all(round(v, 1) == v for v in report["seconds"]), report
 
 
 def test_demo_image_model_reproduces_the_classifier(spark, tmp_path):

@@ -318,23 +318,67 @@ def test_cross_validator_reaches_098_on_digits(digits):
     assert model.bestModel.history["worker"]["pid"] != os.getpid()
 
 
-def test_progress_is_logged_while_a_grid_trains(digits, caplog):
+def test_progress_is_logged_while_a_grid_trains(digits, caplog, monkeypatch):
     import logging
 
+    monkeypatch.setattr(logging.getLogger("sparktf"), "propagate", True)  # (the command's is off)
     train, _ = digits
     clf = TFClassifier(hiddenLayers=[8], **FAST)
     grid = ParamGridBuilder().addGrid(clf.learningRate, [0.01, 0.02]).build()
     with caplog.at_level(logging.INFO, logger="sparktf.tuning"):
         list(clf.fitMultiple(train, grid))
     lines = [r.getMessage() for r in caplog.records if r.name == "sparktf.tuning"]
-    final = [line for line in lines if "2/2 models finished" in line]
-    assert final, lines
-    assert "s elapsed; latest learningRate=" in final[-1]
-    assert "accuracy=" in final[-1]
+    name = f"{clf.uid} fitMultiple"
+    assert f"{name}: 2/2 models trained" in "\n".join(lines), lines
+    trials = [line for line in lines if "train accuracy" in line]
+    # each trial once, named by the Param that varies, its metrics named as training ones
+    assert len(trials) == 2, lines
+    for line, rate in zip(trials, ("0.01", "0.02"), strict=True):
+        assert line.startswith(f"{name}: learningRate={rate}: train accuracy 0."), line
+        assert ", train loss " in line and "hiddenLayers" not in line
 
 
-def test_progress_bar_on_a_terminal():
+def test_trial_lines_name_folds_and_the_refit(digits, caplog, monkeypatch):
+    """In a named search the k-th fitMultiple is fold k of n, the single fit the refit."""
+    import logging
+
+    monkeypatch.setattr(logging.getLogger("sparktf"), "propagate", True)
+    from pyspark.ml.tuning import CrossValidator
+
+    from sparktf._trials import named_rounds
+
+    train, _ = digits
+    clf = TFClassifier(hiddenLayers=[8], **FAST)
+    grid = ParamGridBuilder().addGrid(clf.learningRate, [0.01, 0.02]).build()
+    cv = CrossValidator(
+        estimator=clf, estimatorParamMaps=grid, evaluator=_accuracy(), numFolds=2, seed=3
+    )
+    with caplog.at_level(logging.INFO, logger="sparktf.tuning"), named_rounds(clf.uid, 2):
+        cv.fit(train.limit(300))
+    lines = [r.getMessage() for r in caplog.records if r.name == "sparktf.tuning"]
+    trials = [line for line in lines if "train accuracy" in line]
+    assert [line.split(":")[0] for line in trials] == [
+        "fold 1 of 2",
+        "fold 1 of 2",
+        "fold 2 of 2",
+        "fold 2 of 2",
+        "refit of the best setting",
+    ], lines
+    assert not any("#0" in line or clf.uid in line for line in lines)
+
+
+def test_a_trial_line_names_train_and_val_metrics():
+    from sparktf._distributed import _describe
+
+    line = _describe(
+        {"label": "lr=0.1", "accuracy": 0.99, "val_accuracy": 0.96, "loss": 0.1, "seconds": 2.0}
+    )
+    assert line == "lr=0.1: val accuracy 0.9600, train accuracy 0.9900, train loss 0.1000 (2.0s)"
+
+
+def test_progress_bar_on_a_terminal(caplog):
     import io
+    import logging
 
     from sparktf._distributed import _Progress
 
@@ -343,11 +387,12 @@ def test_progress_bar_on_a_terminal():
             return True
 
     screen = Terminal()
-    progress = _Progress(4, "search", stream=screen)
-    progress.update(1, "learningRate=0.1: accuracy=0.9000 (1.0s)")
-    progress.update(4, None)
-    progress.close()
+    with caplog.at_level(logging.INFO, logger="sparktf.tuning"):
+        progress = _Progress(4, "search", stream=screen)
+        progress.update(1)
+        progress.update(4)
+        progress.close()
     text = screen.getvalue()
-    assert "search [######..................] 1/4 models" in text
-    assert "latest learningRate=0.1: accuracy=0.9000" in text
-    assert "[########################] 4/4 models" in text
+    assert "search [######..................] 1/4 models trained" in text
+    assert "[########################] 4/4 models trained" in text and text.endswith("\n")
+    assert not caplog.records  # on a terminal the bar alone, not log lines over it too

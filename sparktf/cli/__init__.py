@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    configure_logging(args.quiet)
+    configure_logging(args.quiet, args.verbose)
     console = Console(args.quiet)
     prog = f"sparktf {args.command}"
     try:

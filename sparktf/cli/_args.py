@@ -161,8 +161,18 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="extra Spark setting, may be repeated (e.g. --conf spark.task.cpus=2)",
     )
-    group.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress messages, only results and errors"
+    talk = group.add_mutually_exclusive_group()
+    talk.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress messages, only results and errors (Spark's too)",
+    )
+    talk.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also the start-up notices of TensorFlow and the JVM, hidden by default",
     )
     group.add_argument(
         "--traceback", action="store_true", help="show the full Python traceback on errors"
@@ -195,7 +205,12 @@ def start_spark(args: argparse.Namespace, console: Console) -> Any:
         except ValueError as exc:
             raise UsageError(f"--master: {exc}") from None
     return get_spark(
-        master=args.master, remote=args.remote, app_name=f"sparktf {args.command}", conf=conf
+        master=args.master,
+        remote=args.remote,
+        app_name=f"sparktf {args.command}",
+        conf=conf,
+        log_level="ERROR" if args.quiet else "WARN",
+        startup_logs=args.verbose,
     )
 
 

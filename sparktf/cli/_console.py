@@ -45,18 +45,23 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-def configure_logging(quiet: bool) -> None:
-    """INFO for sparktf's loggers on stderr (WARNING with --quiet); others stay quiet."""
+def configure_logging(quiet: bool, verbose: bool = False) -> None:
+    """INFO for sparktf's loggers on stderr (WARNING with --quiet, DEBUG with --verbose); others
+    stay quiet. The start-up notices of TensorFlow and the JVM are hidden unless ``verbose``
+    (``TF_CPP_MIN_LOG_LEVEL``, see :mod:`sparktf._quiet`), set here before either starts."""
     logger = logging.getLogger("sparktf")
     if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
         logger.addHandler(handler)
-    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
     for name in ("py4j", "py4j.clientserver", "py4j.java_gateway"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if verbose:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    else:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def error_message(exc: BaseException) -> str:

@@ -89,6 +89,9 @@ def digit_image_model(classifier_model: Any) -> Any:
     8x8 pixels, a rescaling maps 0..255 back to 0..16, and the trained network (which standardizes
     its input itself) is followed by a softmax over its logits.
     """
+    from sparktf._quiet import import_tensorflow
+
+    import_tensorflow()  # before Keras loads it, without its loading notices
     import keras
 
     network = classifier_model.keras_model()
@@ -133,6 +136,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         folds=folds,
         dropout=0.1,
         echo=console.out,
+        data_name="the scikit-learn digits",
     )
 
     console.step("Writing test digits as PNG files and labelling them with the best model")

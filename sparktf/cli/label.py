@@ -22,6 +22,26 @@ from sparktf.cli._console import EXIT_OK, Console, UsageError
 _IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "gif", "bmp", "tif", "tiff", "webp")
 
 
+def flat_input_shape(path: str) -> tuple | None:
+    """The input shape of the Keras file at ``path`` when it takes flat vectors (``[None, n]``),
+    else None (not a Keras file, unreadable, or another input)."""
+    if not (os.path.isfile(path) and path.endswith((".keras", ".h5"))):
+        return None
+    try:
+        from sparktf._loading import load_keras_file
+
+        shape = load_keras_file(path).input_shape
+    except Exception:
+        return None
+    if (
+        isinstance(shape, tuple)
+        and len(shape) == 2
+        and all(d is None or isinstance(d, int) for d in shape)
+    ):
+        return shape
+    return None
+
+
 def add_parser(commands: Any) -> None:
     """Add ``label`` and its options to the sub-parsers ``commands``."""
     label = commands.add_parser(
@@ -199,7 +219,18 @@ def run(args: argparse.Namespace, console: Console) -> int:
         params["inputCol"] = image_col
         params["outputCol"] = "scores"
     stage = TFGraphTransformer(**params)
-    labelled = stage.transform(df)
+    try:
+        labelled = stage.transform(df)
+    except TypeError:
+        flat = None if graphdef or args.image_col else flat_input_shape(args.model)
+        if flat is None:
+            raise
+        raise UsageError(
+            f"--model {args.model} takes flat feature vectors (input shape {list(flat)}), not "
+            "images: it is a classifier's network, like the best_model.keras 'sparktf tune' "
+            "writes. Label images with a model whose input is an image [height, width, "
+            "channels], e.g. the digits_image_model.keras that 'sparktf demo' writes."
+        ) from None
     keep = [c for c in (path_col,) if c] + ["scores", "topK"]
     result = labelled.select(*keep)
     start = time.time()

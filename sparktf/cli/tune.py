@@ -4,6 +4,7 @@ dataset, with a CrossValidator or a TrainValidationSplit."""
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from sparktf.cli._args import (
@@ -214,10 +215,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if args.mnist:
             console.step(f"Reading MNIST from {args.mnist}")
             train = load_mnist(spark, args.mnist, "train")
+            data_name = "MNIST"
             test = load_mnist(spark, args.mnist, "test")
         elif args.parquet:
             console.step(f"Reading {args.parquet}")
             train = spark.read.parquet(args.parquet)
+            data_name = os.path.basename(os.path.normpath(args.parquet))
             features, label = args.features_col, args.label_col
             missing = [c for c in (features, label) if c not in train.columns]
             if missing:
@@ -228,9 +231,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
         else:
             console.step("Loading the bundled scikit-learn digits (1,797 images of 8x8 pixels)")
             train = load_digits(spark)
+            data_name = "the scikit-learn digits"
         if args.limit:
             count = train.count()
             if args.limit < count:
+                data_name += f" ({args.limit:,} rows)"
                 train = train.sample(fraction=min(1.0, 1.1 * args.limit / count), seed=args.seed)
                 train = train.limit(args.limit)
         if test is None and args.test_fraction > 0:
@@ -254,5 +259,6 @@ def run(args: argparse.Namespace, console: Console) -> int:
             label_col=label,
             parallelism=args.parallelism,
             echo=console.out,
+            data_name=data_name,
         )
     return EXIT_OK
