@@ -557,6 +557,31 @@ def test_label_sklearn_photos_to_parquet(spark, capsys, tmp_path, colour_model):
     assert "china.jpg: " in out and "flower.jpg: " in out
 
 
+def test_label_decodes_jpegs_at_a_reduced_scale_unless_full_decode(
+    spark, capsys, tmp_path, colour_model
+):
+    import keras
+
+    from sparktf.image import decode_image
+
+    model, labels = colour_model
+    network = keras.saving.load_model(model)
+    with open(os.path.join(SKLEARN_IMAGES, "china.jpg"), "rb") as handle:
+        china = handle.read()
+    for flags, scaled in (((), True), (("--full-decode",), False)):
+        output = tmp_path / f"labels-{scaled}"
+        code, _, err = run(
+            capsys,
+            "label", os.path.join(SKLEARN_IMAGES, "china.jpg"),
+            "--model", model, "--labels", labels, "--output", str(output), *flags,
+        )  # fmt: skip
+        assert code == 0, err
+        (row,) = spark.read.parquet(str(output)).collect()
+        pixels = decode_image(china, (16, 16), scaled=scaled).astype(np.float32) / 255.0
+        expected = network(pixels[None]).numpy()[0]
+        np.testing.assert_allclose(row["scores"], expected, rtol=1e-5, atol=1e-6)
+
+
 def test_label_with_the_flat_network_of_tune_points_to_the_image_model(spark, capsys, tmp_path):
     import keras
 

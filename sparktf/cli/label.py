@@ -97,6 +97,13 @@ def add_parser(commands: Any) -> None:
         "--channel-order", choices=("rgb", "bgr"), default="rgb", help="channel order"
     )
     label.add_argument(
+        "--full-decode",
+        action="store_true",
+        help="decode JPEGs at full size before resizing (the same pixels as a full decode, "
+        "slower); by default a JPEG is decoded at the smallest 1/2, 1/4 or 1/8 scale still "
+        "covering the image size",
+    )
+    label.add_argument(
         "--batch-size", type=positive_int, default=64, metavar="N", help="images per TF call"
     )
     label.add_argument(
@@ -206,6 +213,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         "topKCol": "topK",
         "imageScaling": args.image_scaling,
         "channelOrder": args.channel_order,
+        "scaledDecode": not args.full_decode,
         "batchSize": args.batch_size,
         "handleInvalid": "skip" if args.skip_invalid else "error",
         "pathCol": path_col or "",
