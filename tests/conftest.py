@@ -63,6 +63,22 @@ def pytest_sessionfinish(session, exitstatus):
     close_idle_thread_pools()
 
 
+@pytest.fixture(autouse=True)
+def _library_logging():
+    """Each test starts with sparktf's loggers as the library leaves them. The command's
+    ``configure_logging`` (run in-process by the CLI tests) gives the ``sparktf`` logger a
+    stderr handler and stops its propagation; left so, pytest would attach its capture handler
+    to that logger as well as to the root, and later tests' ``caplog`` would differ by order."""
+    import logging
+
+    yield
+    logger = logging.getLogger("sparktf")
+    for handler in [h for h in logger.handlers if type(h).__name__ == "_StderrHandler"]:
+        logger.removeHandler(handler)
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
+
+
 @pytest.fixture(scope="session")
 def spark():
     from sparktf.session import get_spark

@@ -318,10 +318,9 @@ def test_cross_validator_reaches_098_on_digits(digits):
     assert model.bestModel.history["worker"]["pid"] != os.getpid()
 
 
-def test_progress_is_logged_while_a_grid_trains(digits, caplog, monkeypatch):
+def test_progress_is_logged_while_a_grid_trains(digits, caplog):
     import logging
 
-    monkeypatch.setattr(logging.getLogger("sparktf"), "propagate", True)  # (the command's is off)
     train, _ = digits
     clf = TFClassifier(hiddenLayers=[8], **FAST)
     grid = ParamGridBuilder().addGrid(clf.learningRate, [0.01, 0.02]).build()
@@ -338,11 +337,10 @@ def test_progress_is_logged_while_a_grid_trains(digits, caplog, monkeypatch):
         assert ", train loss " in line and "hiddenLayers" not in line
 
 
-def test_trial_lines_name_folds_and_the_refit(digits, caplog, monkeypatch):
+def test_trial_lines_name_folds_and_the_refit(digits, caplog):
     """In a named search the k-th fitMultiple is fold k of n, the single fit the refit."""
     import logging
 
-    monkeypatch.setattr(logging.getLogger("sparktf"), "propagate", True)
     from pyspark.ml.tuning import CrossValidator
 
     from sparktf._trials import named_rounds
