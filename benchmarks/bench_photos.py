@@ -157,11 +157,7 @@ def graph_stage(files: photos.ModelFiles, batch: int) -> Any:
 
 
 def read_jpegs(spark: Any, folder: str) -> Any:
-    """The folder's JPEGs as ``sparktf label`` reads them (at least 4 partitions per task slot),
-    the input of every Spark side."""
-    from sparktf.cli.label import read_images
-
-    return read_images(spark, folder)
+    return spark.read.format("binaryFile").option("pathGlobFilter", "*.jpg").load(folder)
 
 
 # -- the other Spark sides -----------------------------------------------------------------------

@@ -43,7 +43,6 @@ __all__ = [
     "Shared",
     "TaskFailure",
     "classic_session_running",
-    "default_parallelism",
     "delete_path",
     "driver_heap_bytes",
     "is_connect",
@@ -459,14 +458,6 @@ def classic_session_running() -> bool:
     from pyspark import SparkContext
 
     return SparkContext._active_spark_context is not None
-
-
-def default_parallelism(spark) -> int | None:
-    """The task slots Spark plans with (``defaultParallelism``) on a classic session; None over
-    Connect, whose client cannot see the cluster."""
-    if is_connect(spark):
-        return None
-    return int(spark.sparkContext.defaultParallelism)
 
 
 def set_log_level(spark, level: str) -> None:

@@ -582,24 +582,6 @@ def test_label_decodes_jpegs_at_a_reduced_scale_unless_full_decode(
         np.testing.assert_allclose(row["scores"], expected, rtol=1e-5, atol=1e-6)
 
 
-def test_label_reads_images_into_several_partitions_per_task_slot(spark, tmp_path):
-    from PIL import Image
-
-    from sparktf.cli.label import PARTITIONS_PER_SLOT, read_images
-
-    for i in range(24):
-        Image.new("RGB", (64, 48), (i * 10, 0, 0)).save(tmp_path / f"{i:02d}.jpg")
-    spark.conf.unset("spark.sql.files.minPartitionNum")  # as an earlier label run left it
-    default = spark.read.format("binaryFile").load(str(tmp_path))
-    # Spark packs these small files into one partition per slot at most: one core idles at the
-    # end whenever the partitions finish unevenly.
-    slots = spark.sparkContext.defaultParallelism
-    assert default.rdd.getNumPartitions() <= slots
-    images = read_images(spark, str(tmp_path))
-    assert images.rdd.getNumPartitions() >= PARTITIONS_PER_SLOT * slots
-    assert images.count() == 24
-
-
 def test_label_with_the_flat_network_of_tune_points_to_the_image_model(spark, capsys, tmp_path):
     import keras
 

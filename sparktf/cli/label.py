@@ -148,21 +148,9 @@ def _is_glob(path: str) -> bool:
     return any(ch in path for ch in "*?[")
 
 
-# Image files are read into at least this many partitions per task slot, so that a slot that
-# finishes early finds more work (a few large partitions leave one core idle at the end).
-PARTITIONS_PER_SLOT = 4
-
-
 def read_images(spark: Any, path: str, recursive: bool = False) -> Any:
     """A ``binaryFile`` DataFrame (path, modificationTime, length, content) of the images at
-    ``path``: a folder (files with an image extension) or a glob, in at least
-    :data:`PARTITIONS_PER_SLOT` partitions per task slot unless the session sets
-    ``spark.sql.files.minPartitionNum`` itself."""
-    from sparktf._spark import default_parallelism
-
-    slots = default_parallelism(spark)
-    if slots and spark.conf.get("spark.sql.files.minPartitionNum", None) is None:
-        spark.conf.set("spark.sql.files.minPartitionNum", str(PARTITIONS_PER_SLOT * slots))
+    ``path``: a folder (files with an image extension) or a glob."""
     reader = spark.read.format("binaryFile")
     if _is_glob(path):
         if not glob.glob(path) and "://" not in path:
