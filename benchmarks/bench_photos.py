@@ -434,6 +434,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", default=None, metavar="OUT", help="write the results as JSON")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument(
+        "--min-partitions",
+        type=int,
+        default=None,
+        help="spark.sql.files.minPartitionNum for reading the JPEGs (default: Spark's own packing)",
+    )
+    parser.add_argument(
         "--decode",
         choices=("both", "on", "off", "default"),
         default="both",
@@ -488,6 +494,8 @@ def run(args: argparse.Namespace, spark: Any = None) -> dict[str, Any]:
     if own:
         spark = get_spark(master=args.master, app_name="bench-photos", conf=WORKER_THREADS)
     master = spark.sparkContext.master
+    if args.min_partitions:
+        spark.conf.set("spark.sql.files.minPartitionNum", str(args.min_partitions))
     decode = decode_setting(args)
     print(
         f"session: {master}, batches of {args.batch_size}, {args.repeats} repeat(s), "
