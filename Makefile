@@ -13,7 +13,9 @@ STAMP := $(VENV)/.sparktf-installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	# setuptools prints an information-only notice on every editable install (a folder named
+	# like the package would shadow it); it is not about this project's metadata.
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
 demo: $(STAMP)
