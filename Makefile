@@ -10,11 +10,11 @@ STAMP := $(VENV)/.sparktf-installed
 
 .PHONY: demo test test-fast lint format bench docs clean
 
+# PYTHONWARNINGS below: setuptools prints an information-only notice on every editable install
+# (a folder named like the package would shadow it); it is not about this project's metadata.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# setuptools prints an information-only notice on every editable install (a folder named
-	# like the package would shadow it); it is not about this project's metadata.
 	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
