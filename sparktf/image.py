@@ -81,14 +81,19 @@ def _orientation(image: Any) -> int:
         return 1
 
 
+def _stored_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """Pillow's ``(width, height)`` of the stored pixels that turn into an upright image of
+    ``size`` = (height, width): orientations 5 to 8 swap width and height."""
+    height, width = size
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
 def _finish(
     image: Any, size: tuple[int, int] | None, channels: int, orientation: int = 1
 ) -> np.ndarray:
     image = _to_channels(image, channels)
-    turned = orientation in (5, 6, 7, 8)  # these swap width and height
     if size is not None:
-        height, width = size
-        stored = (height, width) if turned else (width, height)
+        stored = _stored_size(size, orientation)
         if image.size != stored:  # resize before turning: fewer pixels to move
             image = image.resize(stored, _pil().Resampling.BILINEAR)
     if orientation != 1:
@@ -135,9 +140,7 @@ def decode_image(
         image = Image.open(io.BytesIO(data))
         orientation = _orientation(image)
         if scaled and size is not None and image.format == "JPEG":
-            height, width = size
-            stored = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
-            image.draft("L" if channels == 1 else "RGB", stored)
+            image.draft("L" if channels == 1 else "RGB", _stored_size(size, orientation))
         image.load()
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, ...
         reason = str(exc).split(" <")[0] if str(exc) else type(exc).__name__
