@@ -56,10 +56,31 @@ _DIGEST_WHOLE = 64 << 20
 _DIGEST_SAMPLE = 1 << 20
 
 
+class _LocalFiles:
+    """The few ``tf.io.gfile`` calls :func:`fingerprint` makes, for this machine's disk (so that
+    fingerprinting a local model does not import TensorFlow on the driver)."""
+
+    exists = staticmethod(os.path.exists)
+    isdir = staticmethod(os.path.isdir)
+    walk = staticmethod(os.walk)
+
+    @staticmethod
+    def GFile(path: str, mode: str):  # the name of gfile.GFile
+        return open(path, mode)
+
+
+def _local(path: str) -> str | None:
+    """The local path of ``path`` (plain, or a ``file:`` URI), else None (another filesystem)."""
+    if path.startswith("file://"):
+        return path[len("file://") :]
+    if path.startswith("file:"):
+        return path[len("file:") :]
+    return None if "://" in path else path
+
+
 def _file_identity(gfile: Any, path: str) -> str:
-    local = path[len("file:") :] if path.startswith("file:") else path
-    if os.path.exists(local):  # nanosecond modification times
-        stat = os.stat(local)
+    if gfile is _LocalFiles:  # nanosecond modification times
+        stat = os.stat(path)
         length, mtime = stat.st_size, stat.st_mtime_ns
     else:
         stat = gfile.stat(path)
@@ -77,20 +98,26 @@ def _file_identity(gfile: Any, path: str) -> str:
 
 def fingerprint(path: str) -> tuple[str, bool]:
     """Identity of a model path every worker reads: names, sizes, modification times and content
-    digests of its files."""
-    from sparktf._tf import configure_tensorflow
+    digests of its files. Local paths are read directly, others through TensorFlow's
+    filesystems (the ones the workers read them with)."""
+    local = _local(path)
+    if local is not None:
+        gfile: Any = _LocalFiles
+        target = local
+    else:
+        from sparktf._tf import configure_tensorflow
 
-    tf = configure_tensorflow()
-    gfile = tf.io.gfile
-    if not gfile.exists(path):
+        gfile = configure_tensorflow().io.gfile
+        target = path
+    if not gfile.exists(target):
         raise FileNotFoundError(
             f"TFGraphTransformer cannot read its model: no file or directory at modelPath {path!r}."
         )
-    if not gfile.isdir(path):
-        return f"{path}|{_file_identity(gfile, path)}", False
+    if not gfile.isdir(target):
+        return f"{path}|{_file_identity(gfile, target)}", False
     parts = [path]
-    for root, _, names in sorted(gfile.walk(path)):
+    for root, _, names in sorted(gfile.walk(target)):
         for name in sorted(names):
             full = os.path.join(root, name)
-            parts.append(f"{os.path.relpath(full, path)}|{_file_identity(gfile, full)}")
+            parts.append(f"{os.path.relpath(full, target)}|{_file_identity(gfile, full)}")
     return "\n".join(parts), True
