@@ -1,14 +1,15 @@
 """The driver side of :class:`~sparktf.transformer.TFGraphTransformer`: plan, ship the model.
 
-When ``transform`` is called, before any Spark job, :func:`plan_transform` checks the Params,
-reads the model (its bytes, or the fingerprint of a path every worker reads), loads it once to
-learn its tensors, checks the column/tensor mapping against the DataFrame's schema and the labels,
-and returns the plan the UDF follows. :func:`ship_model` sends the model's bytes to the executors
-and :func:`make_udf` builds the pandas UDF around :func:`sparktf._inference_worker.predict_batches`
-(what runs on the executors).
+When ``transform`` is called, :func:`plan_transform` checks the Params, reads the model (its
+bytes, or the fingerprint of a path every worker reads) and the labels, ships the model
+(:func:`ship_model`), learns the tensors the columns map to (:mod:`sparktf._outline`: on the
+driver when it has TensorFlow loaded, else in one short job that loads the model in the
+workers), checks them against the DataFrame's schema and the labels, and returns the plan the
+UDF follows. :func:`make_udf` builds the pandas UDF around
+:func:`sparktf._inference_worker.predict_batches` (what runs on the executors).
 
 The functions take the stage (a ``TFGraphTransformer``) and read its Params through its getters;
-the stage module itself is not imported here. Nothing here imports TensorFlow at module level.
+the stage module itself is not imported here. Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from sparktf._inference_worker import (
     shape_text,
 )
 from sparktf._model_files import detect, fingerprint, read_model
+from sparktf._outline import TensorRequest, model_tensors
 from sparktf.image import IMAGE_FIELDS, parse_labels
 from sparktf.param import check_choice, check_int_range, param_error
 
@@ -141,49 +143,30 @@ def model_spec(stage: Any, spark: Any, fmt: str) -> tuple[ModelSpec, bytes | Non
     return ModelSpec(format=fmt, key=key, path=path, signature=signature, unsafe=unsafe), None
 
 
-def plan_transform(
-    stage: Any, dataset: DataFrame, spark: Any
-) -> tuple[TransformPlan, bytes | None]:
-    """Check the model, the mapping and the DataFrame; return what the UDF needs and the model's
-    bytes to ship (None when each worker reads the model's path itself)."""
-    from sparktf._sources import cached_model
-
+def plan_transform(stage: Any, dataset: DataFrame, spark: Any) -> tuple[TransformPlan, Any]:
+    """Check the model, the mapping and the DataFrame, and ship the model; return what the UDF
+    needs and the handle of the shipped model (None when each worker reads the model's path)."""
     checked = check_params(stage)
-    spec, data = model_spec(stage, spark, checked["modelFormat"])
-    # On the driver: reads names, shapes, dtypes.
-    model = cached_model(spec.source_spec(), lambda: data)
     name = type(stage).__name__
-
     input_mapping = stage.getInputMapping()
     if input_mapping and stage.isSet(stage.inputCol):
         raise ValueError(
             f"{name} takes its inputs from inputMapping or from inputCol, not both. Got "
             f"inputMapping={input_mapping} and inputCol={stage.getInputCol()!r}."
         )
-    if not input_mapping:
-        if not stage.isSet(stage.inputCol):
-            raise ValueError(
-                f"{name} needs inputCol (for a model with one input) or inputMapping "
-                f"(column -> tensor). {model._listing()}"
-            )
-        if len(model.inputs) != 1:
-            raise ValueError(
-                f"The model has {len(model.inputs)} inputs, so {name} needs inputMapping "
-                f"(column -> tensor) instead of inputCol. {model._listing()}"
-            )
-        input_mapping = {stage.getInputCol(): model.inputs[0].name}
-    output_mapping = stage.getOutputMapping()
-    if not output_mapping:
-        if len(model.outputs) != 1:
-            raise ValueError(
-                f"The model has {len(model.outputs)} outputs, so {name} needs outputMapping "
-                f"(tensor -> column) to choose them. {model._listing()}"
-            )
-        output_mapping = {model.outputs[0].name: stage.getOutputCol()}
-
-    in_infos = [(col, model.input(tensor)) for col, tensor in input_mapping.items()]
-    out_infos = [(model.output(tensor), col) for tensor, col in output_mapping.items()]
-    model.check_feeds([i.name for _, i in in_infos], [o.name for o, _ in out_infos])
+    labels = read_labels(stage, spark)
+    spec, data = model_spec(stage, spark, checked["modelFormat"])
+    handle = ship_model(stage, spark, spec.key, data)
+    request = TensorRequest(
+        stage=name,
+        inputs=tuple(input_mapping.items()),
+        input_col=stage.getInputCol() if stage.isSet(stage.inputCol) else None,
+        outputs=tuple(stage.getOutputMapping().items()),
+        output_col=stage.getOutputCol(),
+    )
+    # Loads the model on the driver, or in the workers when the driver has no TensorFlow.
+    tensors = model_tensors(spark, spec, data, handle, request)
+    in_infos, out_infos = list(tensors.inputs), list(tensors.outputs)
 
     ranks = {col: (None if i.shape is None else len(i.shape)) for col, i in in_infos}
     row_mode = all(r == 0 for r in ranks.values())
@@ -197,7 +180,6 @@ def plan_transform(
     inputs = [_input_plan(stage, schema, col, info, row_mode, checked) for col, info in in_infos]
     outputs = _output_plans(stage, out_infos, row_mode)
 
-    labels = read_labels(stage, spark)
     top = None
     if labels:
         top = _top_k_plan(stage, outputs, labels)
@@ -221,7 +203,7 @@ def plan_transform(
         handle_invalid=checked["handleInvalid"],
         path=_path_source(stage, schema, inputs),
     )
-    return plan, data
+    return plan, handle
 
 
 def read_labels(stage: Any, spark: Any) -> list[str]:

@@ -5,6 +5,8 @@ The rest of the package talks to Spark only through DataFrames and these functio
 * :func:`run_tasks`: run ``fn(index)`` for ``index`` in ``0..n-1`` as the ``n`` tasks of one
   Spark job (``spark.range(n, numPartitions=n).mapInArrow(...)``) and return the results, which
   travel back as rows of pickled, chunked bytes; with progress and cancellation;
+  :func:`run_on_workers` runs ``fn()`` once per task of a job spread like the session's default
+  parallelism (to prepare every Python worker);
 * :func:`share`: ship a read-only value to every worker once (a broadcast on a classic session;
   a file added as a session artifact over Connect, loaded once per Python worker);
 * :func:`write_bytes`, :func:`read_bytes`, :func:`path_status`, :func:`list_files`,
@@ -49,6 +51,7 @@ __all__ = [
     "list_files",
     "path_status",
     "read_bytes",
+    "run_on_workers",
     "run_tasks",
     "session_key",
     "set_log_level",
@@ -206,6 +209,54 @@ def run_tasks(
         raise outcome["error"]
     results = _assemble(outcome["rows"])
     return [results[index] for index in range(n)]
+
+
+# Rows of the range that spreads run_on_workers over the session's default parallelism: enough
+# for every partition of any cluster to hold at least one.
+_SPREAD_ROWS = 1 << 14
+
+
+def _once_body(fn: Callable[[], Any]):
+    def body(batches):
+        import pyarrow as pa
+        from pyspark import TaskContext
+
+        if not sum(batch.num_rows for batch in batches):  # reads all input, as Spark expects
+            return
+        payload = pickle.dumps(fn(), protocol=pickle.HIGHEST_PROTOCOL)
+        chunks = [
+            payload[start : start + _CHUNK_BYTES]
+            for start in range(0, max(1, len(payload)), _CHUNK_BYTES)
+        ]
+        index = TaskContext.get().partitionId()
+        yield pa.RecordBatch.from_arrays(
+            [
+                pa.array([index] * len(chunks), pa.int64()),
+                pa.array(range(len(chunks)), pa.int32()),
+                pa.array(chunks, pa.binary()),
+            ],
+            names=["index", "part", "data"],
+        )
+
+    return body
+
+
+def run_on_workers(spark, fn: Callable[[], Any], description: str) -> list[Any]:
+    """``fn()`` once in each task of one Spark job over the session's default parallelism (about
+    one task per task slot, so every Python worker a following job uses runs it); the picklable
+    results, in no particular order. Errors ``fn`` raises fail the job as any task error does."""
+    frame = spark.range(0, _SPREAD_ROWS).mapInArrow(_once_body(fn), _RESULT_SCHEMA)
+    if is_connect(spark):
+        rows = frame.collect()
+    else:
+        context = spark.sparkContext
+        previous = context.getLocalProperty("spark.job.description")
+        context.setJobDescription(description)
+        try:
+            rows = frame.collect()
+        finally:
+            context.setJobDescription(previous)
+    return list(_assemble(rows).values())
 
 
 def _thread(target, name: str, connect: bool) -> threading.Thread:

@@ -8,8 +8,11 @@ one column per mapped output tensor is appended, plus the top-K ``(label, score)
 names are given.
 
 Every check that can be made without looking at the rows (model readable, tensor names, column
-types, static shapes, Param values) runs on the driver when ``transform`` is called, before any
-Spark job. Checks on row values (array lengths, undecodable images) run in the tasks.
+types, static shapes, Param values) runs when ``transform`` is called, before it returns. The
+model's tensors are learned on the driver when it has imported TensorFlow, else in one short job
+that loads the model in the Python workers (where the transform's tasks then find it), so a
+driver that never touches TensorFlow does not import it. Checks on row values (array lengths,
+undecodable images) run in the tasks.
 
 The driver side of ``transform`` (planning, shipping the model) is :mod:`sparktf._inference`;
 what the UDF runs on the executors is :mod:`sparktf._inference_worker`.
@@ -36,7 +39,6 @@ from sparktf._inference import (
     output_columns,
     plan_transform,
     quote,
-    ship_model,
     udf_arguments,
 )
 from sparktf._inference_worker import VALID
@@ -562,8 +564,7 @@ class TFGraphTransformer(Transformer, _TFGraphTransformerParams, MLWritable, MLR
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         spark = dataset.sparkSession
-        plan, data = plan_transform(self, dataset, spark)
-        handle = ship_model(self, spark, plan.model.key, data)
+        plan, handle = plan_transform(self, dataset, spark)
         predict = make_udf(plan, handle)
         scored = dataset.withColumn(_OUT, predict(*udf_arguments(plan)))
         if plan.handle_invalid == "skip":

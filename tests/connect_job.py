@@ -107,7 +107,24 @@ def main(remote: str) -> None:
             model.keras_model(), inputCol="features", outputCol="scores"
         )
         scored = stage.transform(test).select("scores").collect()
-        return {"rows": len(scored), "width": len(scored[0]["scores"])}
+        # The same model from a file, planned as by a client without TensorFlow: in the workers.
+        from sparktf import _outline
+
+        path = os.path.join(folder, "network.keras")
+        model.keras_model().save(path)
+        loaded = _outline.tensorflow_loaded
+        _outline.tensorflow_loaded = lambda: False
+        try:
+            by_path = TFGraphTransformer(modelPath=path, inputCol="features", outputCol="scores")
+            planned = by_path.transform(test).select("scores").collect()
+        finally:
+            _outline.tensorflow_loaded = loaded
+        gap = max(
+            abs(a - b)
+            for x, y in zip(scored, planned, strict=True)
+            for a, b in zip(x["scores"], y["scores"], strict=True)
+        )
+        return {"rows": len(scored), "width": len(scored[0]["scores"]), "workersPlanGap": gap}
 
     def staged():
         staging = os.path.join(folder, "staging")

@@ -71,6 +71,7 @@ def test_graph_transformer_scores_every_row(connect_run):
     result = _ok(connect_run, "transformer")
     assert result["rows"] > 300
     assert result["width"] == 10
+    assert result["workersPlanGap"] < 1e-5  # planned in the workers: the same scores
 
 
 def test_staged_training_data_and_cleanup(connect_run):
