@@ -108,3 +108,18 @@ def print_report(results: dict[str, Any]) -> None:
             f"{tf_import:.2f} s: overhead - import = {overhead - tf_import:.2f} s (target <= 1.5 s)"
             f"; session start {cold['session']:.2f} s"
         )
+        if "cold_plan" in cold:
+            where = "driver" if cold["tensorflow_in_driver"] else "workers"
+            print(
+                f"  planning (transform() itself): cold {cold['cold_plan']:.2f} s, warm "
+                f"{cold['warm_plan']:.2f} s; the model was loaded for planning on the {where}"
+            )
+        floor = cold.get("worker_floor")
+        if floor:
+            own = floor["import"] + floor["load"] + floor["first_call"] - floor["next_call"]
+            print(
+                f"  one worker's own floor (fresh process): import {floor['import']:.2f} s + "
+                f"load {floor['load']:.2f} s + first call beyond a warm one "
+                f"{floor['first_call'] - floor['next_call']:.2f} s = {own:.2f} s; overhead "
+                f"above it {overhead - own:.2f} s"
+            )

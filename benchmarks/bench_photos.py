@@ -295,26 +295,72 @@ def cold_child(spec: dict[str, Any]) -> None:
     images = read_jpegs(spark, spec["folder"])
     stage = transformer_stage(files, spec["batch"])
 
+    planned: list[float] = []
+
     def once() -> None:
-        _write(stage.transform(images).select("path", "scores", "topK"))
+        start = time.perf_counter()
+        frame = stage.transform(images).select("path", "scores", "topK")
+        planned.append(time.perf_counter() - start)
+        _write(frame)
 
     cold = _timed(once)
     warm = min(_timed(once) for _ in range(2))
     spark.stop()
-    print("RESULT " + json.dumps({"session": session, "cold": cold, "warm": warm}), flush=True)
+    result = {
+        "session": session,
+        "cold": cold,
+        "warm": warm,
+        "cold_plan": planned[0],
+        "warm_plan": min(planned[1:]),
+        "tensorflow_in_driver": "tensorflow" in sys.modules,
+    }
+    print("RESULT " + json.dumps(result), flush=True)
 
 
-def cold_start(files: photos.ModelFiles, folder: str, batch: int, master: str) -> dict:
-    spec = {"files": asdict(files), "folder": folder, "batch": batch, "master": master}
+def floor_child(spec: dict[str, Any]) -> None:
+    """In a fresh process, what one Python worker cannot avoid before its first batch: import
+    TensorFlow, load the model, and its first call (tracing included) on one batch."""
+    start = time.perf_counter()
+    from sparktf._sources import load_model
+    from sparktf._tf import configure_tensorflow
+
+    configure_tensorflow(threads=1)
+    imported = time.perf_counter()
+    model = load_model({"format": "keras", "path": spec["keras"], "key": "floor"}, None)
+    loaded = time.perf_counter()
+    runner = model.runner([model.inputs[0].name], [model.outputs[0].name])
+    batch = np.zeros((spec["batch"], spec["side"], spec["side"], 3), np.float32)
+    runner([batch])
+    first = time.perf_counter()
+    runner([batch])
+    again = time.perf_counter()
+    result = {
+        "import": imported - start,
+        "load": loaded - imported,
+        "first_call": first - loaded,
+        "next_call": again - first,
+    }
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def _child(option: str, spec: dict[str, Any]) -> dict:
     done = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--cold-child", json.dumps(spec)],
+        [sys.executable, os.path.abspath(__file__), option, json.dumps(spec)],
         capture_output=True,
         text=True,
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
-        raise RuntimeError(f"cold-start run failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"{option} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
     return json.loads(lines[-1][len("RESULT ") :])
+
+
+def cold_start(files: photos.ModelFiles, folder: str, batch: int, master: str) -> dict:
+    spec = {"files": asdict(files), "folder": folder, "batch": batch, "master": master}
+    result = _child("--cold-child", spec)
+    floor = {"keras": files.keras, "batch": batch, "side": files.side}
+    result["worker_floor"] = _child("--floor-child", floor)
+    return result
 
 
 def import_tensorflow_seconds() -> float:
@@ -453,6 +499,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--skip", default="", help="comma-separated parts to leave out: " + ", ".join(SKIPPABLE)
     )
     parser.add_argument("--cold-child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.images = args.images or (8 if args.quick else 192)
     args.models = args.models or ("mobilenetv2" if args.quick else "mobilenetv2,inceptionv3")
@@ -559,6 +606,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.cold_child:
         cold_child(json.loads(args.cold_child))
+        return 0
+    if args.floor_child:
+        floor_child(json.loads(args.floor_child))
         return 0
     run(args)
     return 0
