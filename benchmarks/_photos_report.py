@@ -114,6 +114,15 @@ def print_report(results: dict[str, Any]) -> None:
                 f"  planning (transform() itself): cold {cold['cold_plan']:.2f} s, warm "
                 f"{cold['warm_plan']:.2f} s; the model was loaded for planning on the {where}"
             )
+        later = cold.get("after_spark_first")
+        if later:
+            own = later["cold"] - later["warm"]
+            print(
+                f"  after a trivial pandas UDF ran first ({later['spark_first_job']:.2f} s, what "
+                f"any Spark program's first Python job pays): first transform {later['cold']:.2f}"
+                f" s, warm {later['warm']:.2f} s, overhead {own:.2f} s = import "
+                f"{'+' if own >= tf_import else '-'} {abs(own - tf_import):.2f} s"
+            )
         floor = cold.get("worker_floor")
         if floor:
             own = floor["import"] + floor["load"] + floor["first_call"] - floor["next_call"]
