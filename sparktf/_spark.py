@@ -101,25 +101,30 @@ def stop_message(exc: BaseException) -> str | None:
     return text[start + len(_STOP_MARK) : end if end > 0 else None]
 
 
+def _result_batch(index: int, value: Any):
+    """One task's result as an Arrow batch of rows (index, part, data): pickled, chunked."""
+    import pyarrow as pa
+
+    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    chunks = [
+        payload[start : start + _CHUNK_BYTES]
+        for start in range(0, max(1, len(payload)), _CHUNK_BYTES)
+    ]
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array([index] * len(chunks), pa.int64()),
+            pa.array(range(len(chunks)), pa.int32()),
+            pa.array(chunks, pa.binary()),
+        ],
+        names=["index", "part", "data"],
+    )
+
+
 def _task_body(fn: Callable[[int], Any]):
     def body(batches):
-        import pyarrow as pa
-
         for batch in batches:
             for index in batch.column(0).to_pylist():
-                payload = pickle.dumps(fn(int(index)), protocol=pickle.HIGHEST_PROTOCOL)
-                chunks = [
-                    payload[start : start + _CHUNK_BYTES]
-                    for start in range(0, max(1, len(payload)), _CHUNK_BYTES)
-                ]
-                yield pa.RecordBatch.from_arrays(
-                    [
-                        pa.array([index] * len(chunks), pa.int64()),
-                        pa.array(range(len(chunks)), pa.int32()),
-                        pa.array(chunks, pa.binary()),
-                    ],
-                    names=["index", "part", "data"],
-                )
+                yield _result_batch(int(index), fn(int(index)))
 
     return body
 
@@ -218,25 +223,10 @@ _SPREAD_ROWS = 1 << 14
 
 def _once_body(fn: Callable[[], Any]):
     def body(batches):
-        import pyarrow as pa
         from pyspark import TaskContext
 
-        if not sum(batch.num_rows for batch in batches):  # reads all input, as Spark expects
-            return
-        payload = pickle.dumps(fn(), protocol=pickle.HIGHEST_PROTOCOL)
-        chunks = [
-            payload[start : start + _CHUNK_BYTES]
-            for start in range(0, max(1, len(payload)), _CHUNK_BYTES)
-        ]
-        index = TaskContext.get().partitionId()
-        yield pa.RecordBatch.from_arrays(
-            [
-                pa.array([index] * len(chunks), pa.int64()),
-                pa.array(range(len(chunks)), pa.int32()),
-                pa.array(chunks, pa.binary()),
-            ],
-            names=["index", "part", "data"],
-        )
+        if sum(batch.num_rows for batch in batches):  # reads all input, as Spark expects
+            yield _result_batch(TaskContext.get().partitionId(), fn())
 
     return body
 

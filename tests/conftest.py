@@ -96,3 +96,33 @@ def digits(spark):
     df = load_digits(spark)
     train, test = df.randomSplit([0.8, 0.2], seed=7)
     return train.cache(), test.cache()
+
+
+# -- small TensorFlow models shared by the inference tests -----------------------------------
+
+
+@pytest.fixture(scope="session")
+def tf():
+    """TensorFlow, configured as sparktf configures it."""
+    from sparktf._tf import configure_tensorflow
+
+    return configure_tensorflow()
+
+
+@pytest.fixture(scope="session")
+def mlp(tf):
+    """A seeded Keras MLP: input 'feat' [?, 4] -> softmax 'probs' [?, 4]."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((4,), name="feat")
+    outputs = keras.layers.Dense(4, activation="softmax", name="probs")(inputs)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.fixture(scope="session")
+def features():
+    """Nine rows of four features for ``mlp``."""
+    import numpy as np
+
+    return np.random.RandomState(7).rand(9, 4).astype(np.float32)

@@ -19,13 +19,6 @@ from sparktf import _loading
 from sparktf._sources import cached_model
 
 
-@pytest.fixture(scope="module")
-def tf():
-    from sparktf._tf import configure_tensorflow
-
-    return configure_tensorflow()
-
-
 def _savedmodel_bytes(tf, folder, scale: float) -> bytes:
     """The zip of a small SavedModel: x [?, 2] -> {"y": x * scale}."""
     from sparktf._model_files import local_files

@@ -17,23 +17,6 @@ from sparktf._sources import ModelSourceError, UnknownTensorError
 
 
 @pytest.fixture(scope="module")
-def tf():
-    from sparktf._tf import configure_tensorflow
-
-    return configure_tensorflow()
-
-
-@pytest.fixture(scope="module")
-def mlp(tf):
-    import keras
-
-    keras.utils.set_random_seed(3)
-    inputs = keras.Input((4,), name="feat")
-    outputs = keras.layers.Dense(4, activation="softmax", name="probs")(inputs)
-    return keras.Model(inputs, outputs)
-
-
-@pytest.fixture(scope="module")
 def models(tf, mlp, tmp_path_factory):
     """Paths of: the MLP as a .keras file, a two-input Keras model, and a frozen graph whose
     output needs two placeholders (x [?, 4] and scale [])."""
@@ -52,11 +35,6 @@ def models(tf, mlp, tmp_path_factory):
         tf.identity(x + 1.0, name="z")
     (folder / "scaled.pb").write_bytes(graph.as_graph_def().SerializeToString())
     return {name: str(folder / f"{name}") for name in ("mlp.keras", "two.keras", "scaled.pb")}
-
-
-@pytest.fixture(scope="module")
-def features():
-    return np.random.RandomState(7).rand(9, 4).astype(np.float32)
 
 
 @pytest.fixture(scope="module")

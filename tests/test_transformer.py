@@ -32,13 +32,6 @@ LABELS = ["coral reef", "scuba diver", "sea anemone", "brain coral"]
 
 
 @pytest.fixture(scope="module")
-def tf():
-    from sparktf._tf import configure_tensorflow
-
-    return configure_tensorflow()
-
-
-@pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     return tmp_path_factory.mktemp("models")
 
@@ -64,16 +57,6 @@ def _pixels(data: bytes, channels: str = "RGB", scaled: bool = True) -> np.ndarr
         image.draft(channels, (SIDE, SIDE))
     image = image.convert(channels).resize((SIDE, SIDE), Image.BILINEAR)
     return np.asarray(image, dtype=np.float32) / 255.0
-
-
-@pytest.fixture(scope="module")
-def mlp(tf):
-    import keras
-
-    keras.utils.set_random_seed(3)
-    inputs = keras.Input((4,), name="feat")
-    outputs = keras.layers.Dense(4, activation="softmax", name="probs")(inputs)
-    return keras.Model(inputs, outputs)
 
 
 @pytest.fixture(scope="module")
@@ -187,11 +170,6 @@ def saved_model(tf, folder):
 
 
 # -- data --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def features():
-    return np.random.RandomState(7).rand(9, 4).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
