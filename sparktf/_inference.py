@@ -202,6 +202,7 @@ def plan_transform(stage: Any, dataset: DataFrame, spark: Any) -> tuple[Transfor
         batch_size=checked["batchSize"],
         handle_invalid=checked["handleInvalid"],
         path=_path_source(stage, schema, inputs),
+        freeze=bool(stage.getFreezeModel()),
     )
     return plan, handle
 

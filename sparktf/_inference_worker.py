@@ -133,7 +133,8 @@ class PathSource:
 @dataclass(frozen=True)
 class TransformPlan:
     """Everything the UDF needs, checked on the driver. ``stage`` is the stage's class name (for
-    messages); ``row_mode`` runs the model once per row (scalar inputs)."""
+    messages); ``row_mode`` runs the model once per row (scalar inputs); ``freeze`` runs a Keras
+    model as a frozen graph."""
 
     stage: str
     model: ModelSpec
@@ -144,6 +145,7 @@ class TransformPlan:
     batch_size: int
     handle_invalid: str
     path: PathSource | None
+    freeze: bool = False
 
 
 # -- what the UDF runs -----------------------------------------------------------------------
@@ -162,7 +164,9 @@ def predict_batches(
     from sparktf._sources import cached_model
 
     model = cached_model(plan.model.source_spec(), lambda: model_bytes(handle))
-    runner = model.runner([i.tensor for i in plan.inputs], [o.tensor for o in plan.outputs])
+    runner = model.runner(
+        [i.tensor for i in plan.inputs], [o.tensor for o in plan.outputs], freeze=plan.freeze
+    )
     for columns in batches:
         yield _predict_frame(runner, columns[:-1], columns[-1], plan)
 

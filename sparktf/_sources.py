@@ -199,18 +199,26 @@ class LoadedModel:
                 f"{missing}. {self._listing()}"
             )
 
-    def runner(self, inputs: Sequence[str], outputs: Sequence[str]) -> Runner:
-        """A function from arrays (one per input, in order) to arrays (one per output)."""
+    def runner(self, inputs: Sequence[str], outputs: Sequence[str], freeze: bool = False) -> Runner:
+        """A function from arrays (one per input, in order) to arrays (one per output).
+
+        ``freeze`` runs a Keras model as a frozen graph: its variables folded into constants,
+        so that TensorFlow's graph optimizer can fold them further (batch normalization into
+        the convolution before it). Other formats ignore it (a GraphDef is frozen already).
+        """
         key = (
             tuple(self.input(n).name for n in inputs),
             tuple(self.output(n).name for n in outputs),
+            bool(freeze),
         )
         with self._lock:
             if key not in self._runners:
                 self._runners[key] = self._make_runner(*key)
             return self._runners[key]
 
-    def _make_runner(self, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> Runner:
+    def _make_runner(
+        self, inputs: tuple[str, ...], outputs: tuple[str, ...], freeze: bool = False
+    ) -> Runner:
         raise NotImplementedError
 
 
@@ -298,7 +306,9 @@ class GraphDefModel(LoadedModel):
                 f"compute {list(outputs)}; map a column to each. {self._listing()}"
             )
 
-    def _make_runner(self, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> Runner:
+    def _make_runner(
+        self, inputs: tuple[str, ...], outputs: tuple[str, ...], freeze: bool = False
+    ) -> Runner:
         tf = _tf()
         function = self.wrapped.prune(
             feeds=[self.graph.get_tensor_by_name(n) for n in inputs],
@@ -358,7 +368,9 @@ class SavedModelModel(LoadedModel):
         if self._remove is not None:
             self._remove()
 
-    def _make_runner(self, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> Runner:
+    def _make_runner(
+        self, inputs: tuple[str, ...], outputs: tuple[str, ...], freeze: bool = False
+    ) -> Runner:
         tf = _tf()
         dtypes = {t.name: tf.as_dtype(t.dtype) for t in self.inputs}
 
@@ -397,7 +409,9 @@ class KerasModel(LoadedModel):
         ]
         super().__init__(inputs, outputs)
 
-    def _make_runner(self, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> Runner:
+    def _make_runner(
+        self, inputs: tuple[str, ...], outputs: tuple[str, ...], freeze: bool = False
+    ) -> Runner:
         tf = _tf()
         order = [t.name for t in self.inputs]
         names = [t.name for t in self.outputs]
@@ -416,12 +430,37 @@ class KerasModel(LoadedModel):
 
         picks = [names.index(n) for n in outputs]
         position = {n: i for i, n in enumerate(inputs)}
+        function = _frozen(call, len(specs)) if freeze else call
 
         def run(arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
-            result = call(*[arrays[position[n]] for n in order])
+            result = function(*[tf.constant(arrays[position[n]]) for n in order])
+            result = tf.nest.flatten(result)
             return [np.asarray(result[i]) for i in picks]
 
         return run
+
+
+def _frozen(function: Any, inputs: int) -> Any:
+    """``function`` (a ``tf.function`` with a signature of ``inputs`` tensors) with its variables
+    folded into constants; ``function`` itself when that fails (e.g. a model holding lookup
+    tables, whose handles would be left as extra inputs of the frozen graph)."""
+    import logging
+
+    try:
+        from tensorflow.python.framework.convert_to_constants import (
+            convert_variables_to_constants_v2,
+        )
+
+        frozen = convert_variables_to_constants_v2(function.get_concrete_function())
+        if len(frozen.inputs) != inputs:
+            extra = [t.name for t in frozen.inputs[inputs:]]
+            raise ValueError(f"resources that cannot be folded into constants: {extra}")
+        return frozen
+    except Exception as exc:  # the unfrozen function still gives the same results
+        logging.getLogger("sparktf").warning(
+            "sparktf runs the Keras model unfrozen: freezing it failed (%s)", _first_line(exc)
+        )
+        return function
 
 
 def _keras_name(tensor: Any) -> str:

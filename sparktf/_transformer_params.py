@@ -136,6 +136,15 @@ class TFGraphTransformerParams(HasInputCol, HasOutputCol, HasBatchSize, HasHandl
         "decode by a fraction of a grey level on average); false: full decode, then resize",
         typeConverter=TypeConverters.toBoolean,
     )
+    freezeModel: Param[bool] = Param(
+        Params._dummy(),
+        "freezeModel",
+        "if true, a Keras model runs as a frozen graph (its variables folded into constants, "
+        "which lets TensorFlow fold batch normalization into convolutions): faster per batch, "
+        "for a one-time cost of about a model load in each Python worker; GraphDefs are frozen "
+        "already and SavedModels run as they are",
+        typeConverter=TypeConverters.toBoolean,
+    )
     labels: Param[list[str]] = Param(
         Params._dummy(),
         "labels",
@@ -192,6 +201,7 @@ class TFGraphTransformerParams(HasInputCol, HasOutputCol, HasBatchSize, HasHandl
             imageScaling="unit",
             channelOrder="rgb",
             scaledDecode=True,
+            freezeModel=False,
             labels=[],
             labelsPath="",
             topK=5,
@@ -250,6 +260,10 @@ class TFGraphTransformerParams(HasInputCol, HasOutputCol, HasBatchSize, HasHandl
     def getScaledDecode(self) -> bool:
         """Gets the value of scaledDecode or its default value."""
         return self.getOrDefault(self.scaledDecode)
+
+    def getFreezeModel(self) -> bool:
+        """Gets the value of freezeModel or its default value."""
+        return self.getOrDefault(self.freezeModel)
 
     def getLabels(self) -> list[str]:
         """Gets the value of labels or its default value."""

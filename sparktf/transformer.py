@@ -104,6 +104,7 @@ class TFGraphTransformer(Transformer, TFGraphTransformerParams, MLWritable, MLRe
         imageScaling: str = "unit",
         channelOrder: str = "rgb",
         scaledDecode: bool = True,
+        freezeModel: bool = False,
         labels: list[str] | None = None,
         labelsPath: str = "",
         topK: int = 5,
@@ -137,6 +138,7 @@ class TFGraphTransformer(Transformer, TFGraphTransformerParams, MLWritable, MLRe
         imageScaling: str = "unit",
         channelOrder: str = "rgb",
         scaledDecode: bool = True,
+        freezeModel: bool = False,
         labels: list[str] | None = None,
         labelsPath: str = "",
         topK: int = 5,
@@ -213,6 +215,10 @@ class TFGraphTransformer(Transformer, TFGraphTransformerParams, MLWritable, MLRe
     def setScaledDecode(self, value: bool) -> TFGraphTransformer:
         """Sets the value of :py:attr:`scaledDecode`."""
         return self._set(scaledDecode=value)
+
+    def setFreezeModel(self, value: bool) -> TFGraphTransformer:
+        """Sets the value of :py:attr:`freezeModel`."""
+        return self._set(freezeModel=value)
 
     def setLabels(self, value: list[str]) -> TFGraphTransformer:
         """Sets the value of :py:attr:`labels`."""

@@ -557,7 +557,7 @@ def test_label_sklearn_photos_to_parquet(spark, capsys, tmp_path, colour_model):
     assert "china.jpg: " in out and "flower.jpg: " in out
 
 
-def test_label_decodes_jpegs_at_a_reduced_scale_unless_full_decode(
+def test_label_decodes_jpegs_at_a_reduced_scale_unless_full_decode_and_can_freeze(
     spark, capsys, tmp_path, colour_model
 ):
     import keras
@@ -568,8 +568,8 @@ def test_label_decodes_jpegs_at_a_reduced_scale_unless_full_decode(
     network = keras.saving.load_model(model)
     with open(os.path.join(SKLEARN_IMAGES, "china.jpg"), "rb") as handle:
         china = handle.read()
-    for flags, scaled in (((), True), (("--full-decode",), False)):
-        output = tmp_path / f"labels-{scaled}"
+    for flags, scaled in (((), True), (("--full-decode",), False), (("--freeze",), True)):
+        output = tmp_path / f"labels-{len(flags) and flags[0]}"
         code, _, err = run(
             capsys,
             "label", os.path.join(SKLEARN_IMAGES, "china.jpg"),

@@ -174,3 +174,45 @@ def test_saved_classification_model_with_lambda_is_refused(planted, monkeypatch)
     with pytest.raises(UnsafeModelError, match="SPARKTF_UNSAFE_LOADING"):
         model.keras_model()
     assert not os.path.exists(marker)
+
+
+# -- freezing a Keras model --------------------------------------------------------------------
+
+
+def test_a_frozen_keras_model_gives_the_same_scores(tf, caplog):
+    import keras
+
+    from sparktf._sources import KerasModel
+
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((12, 12, 3), name="image")
+    x = keras.layers.Conv2D(8, 3, use_bias=False)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.ReLU()(x))
+    network = keras.Model(inputs, keras.layers.Dense(5, name="probs")(x))
+    network.layers[2].set_weights([np.random.RandomState(1).rand(8).astype(np.float32) + 0.5
+                                   for _ in range(4)])  # fmt: skip
+    images = np.random.RandomState(2).rand(7, 12, 12, 3).astype(np.float32)
+    model = KerasModel(network)
+    with caplog.at_level("WARNING", logger="sparktf"):
+        frozen = model.runner(["image"], ["probs"], freeze=True)([images])[0]
+    assert not caplog.records  # it was frozen: no fallback
+    plain = model.runner(["image"], ["probs"])([images])[0]
+    np.testing.assert_allclose(frozen, network(images).numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(plain, network(images).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_keras_model_that_cannot_be_frozen_runs_unfrozen_with_a_warning(tf, caplog):
+    import keras
+
+    from sparktf._sources import KerasModel
+
+    inputs = keras.Input((1,), dtype="string", name="word")
+    lookup = keras.layers.StringLookup(vocabulary=["a", "b"], name="ids")(inputs)
+    network = keras.Model(inputs, lookup)
+    model = KerasModel(network)
+    words = np.array([["a"], ["b"], ["c"]], dtype=object)
+    with caplog.at_level("WARNING", logger="sparktf"):
+        ids = model.runner(["word"], ["ids"], freeze=True)([words])[0]
+    assert ids.ravel().tolist() == [1, 2, 0]
+    assert any("runs the Keras model unfrozen" in r.getMessage() for r in caplog.records)
