@@ -141,8 +141,8 @@ class TFGraphTransformerParams(HasInputCol, HasOutputCol, HasBatchSize, HasHandl
         "freezeModel",
         "if true, a Keras model runs as a frozen graph (its variables folded into constants, "
         "which lets TensorFlow fold batch normalization into convolutions): faster per batch, "
-        "for a one-time cost of about a model load in each Python worker; GraphDefs are frozen "
-        "already and SavedModels run as they are",
+        "for a one-time cost of one to a few seconds in each Python worker; GraphDefs are "
+        "frozen already and SavedModels run as they are",
         typeConverter=TypeConverters.toBoolean,
     )
     labels: Param[list[str]] = Param(
