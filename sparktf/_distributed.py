@@ -14,14 +14,14 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sparktf._plans import TrainingData, TrainingSpec
 
 logger = logging.getLogger("sparktf.tuning")
 
-__all__ = ["TRIAL_LOG", "record_trials", "run_trainings", "trial_records"]
+__all__ = ["TRIAL_LOG", "record_trials", "run_training_job", "run_trainings", "trial_records"]
 
 # Trial records per estimator uid, newest last, for tuning reports (bounded: a long-lived driver
 # running many searches keeps only the most recent records).
@@ -147,16 +147,38 @@ def run_trainings(
     task retries still cover lost executors. With ``strict``, the first failed trial stops the
     job and raises :class:`~sparktf.errors.TrialFailedError`.
     """
-    from sparktf._spark import TaskFailure, run_tasks, share
+    from sparktf._spark import share
     from sparktf._training import train_one
 
-    n = len(specs)
-    labels = list(labels) if labels is not None else [None] * n
     shared = share(spark, {"data": data, "specs": list(specs)})
 
-    def task(index: int) -> dict[str, Any]:
+    def train(index: int) -> dict[str, Any]:
         value = shared.value
-        result = train_one(index, value["specs"][index], value["data"])
+        return train_one(index, value["specs"][index], value["data"])
+
+    try:
+        return run_training_job(spark, len(specs), train, labels, name, strict, poll_seconds)
+    finally:
+        shared.release()
+
+
+def run_training_job(
+    spark,
+    n: int,
+    train: Callable[[int], dict[str, Any]],
+    labels: Sequence[str | None] | None = None,
+    name: str = "sparktf",
+    strict: bool = False,
+    poll_seconds: float = 0.5,
+) -> list[dict[str, Any]]:
+    """Run ``train(index)`` (a :func:`~sparktf._training.train_one` result) as the ``n`` tasks
+    of one Spark job, with progress while it runs and one line per trial when it ends."""
+    from sparktf._spark import TaskFailure, run_tasks
+
+    labels = list(labels) if labels is not None else [None] * n
+
+    def task(index: int) -> dict[str, Any]:
+        result = train(index)
         if strict and result["error"]:
             trial = f"Trial [{labels[index]}]" if labels[index] else "The training"
             raise TaskFailure(f"{trial} failed (failOnTrialError=True): {result['error']}")
@@ -182,7 +204,6 @@ def run_trainings(
         raise TrialFailedError(exc.message) from None
     finally:
         progress.close()
-        shared.release()
     for record in results:  # each trial once, in the order of its settings
         record["worker"]["jobGroup"] = tag
         logger.info("%s: %s", name, _describe(_summary(record, labels[record["index"]])))

@@ -149,23 +149,27 @@ def model_key(data: bytes, *extra: str) -> str:
     return digest.hexdigest()
 
 
-def load_keras_bytes(data: bytes, suffix: str = ".keras", safe_mode: bool | None = None):
+def load_keras_bytes(
+    data: bytes, suffix: str = ".keras", safe_mode: bool | None = None, compile: bool = False
+):
     """Load a Keras model from the bytes of a ``.keras`` (or ``.h5``) file.
 
     ``safe_mode`` (default: True unless :func:`unsafe_loading_allowed`) is Keras's: it refuses
-    ``Lambda`` layers and other stored Python code with :class:`UnsafeModelError`.
+    ``Lambda`` layers and other stored Python code with :class:`UnsafeModelError`. ``compile``
+    restores the saved loss, metrics and optimizer with its state, to train on.
     """
     fd, path = tempfile.mkstemp(suffix=suffix, prefix="sparktf-")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        return load_keras_file(path, safe_mode)
+        return load_keras_file(path, safe_mode, compile)
     finally:
         os.remove(path)
 
 
-def load_keras_file(path: str, safe_mode: bool | None = None):
-    """Load a Keras ``.keras``/``.h5`` file, uncompiled, in safe mode unless told otherwise."""
+def load_keras_file(path: str, safe_mode: bool | None = None, compile: bool = False):
+    """Load a Keras ``.keras``/``.h5`` file, uncompiled unless told otherwise, in safe mode
+    unless told otherwise."""
     from sparktf._tf import configure_tensorflow
 
     configure_tensorflow()
@@ -173,7 +177,7 @@ def load_keras_file(path: str, safe_mode: bool | None = None):
 
     safe = not unsafe_loading_allowed() if safe_mode is None else safe_mode
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=safe)
+        return keras.saving.load_model(path, compile=compile, safe_mode=safe)
     except Exception as exc:
         text = str(exc)
         if safe and ("safe_mode" in text or "unsafe_deserialization" in text):

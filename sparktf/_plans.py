@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["TrainingData", "TrainingSpec"]
+__all__ = ["Segment", "TrainingData", "TrainingSpec"]
 
 
 @dataclass(frozen=True)
@@ -62,3 +62,22 @@ class TrainingData:
     staged: str | None = None
     rows: int = 0
     has_indicator: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class Segment:
+    """A part of one training: epochs ``initial_epoch`` to ``epochs`` of the spec's budget.
+
+    ``start`` is the ``.keras`` bytes (weights and optimizer state) the part continues from,
+    or None to build the model afresh; ``start_logits`` tells whether that model outputs
+    logits. ``time_limit`` (seconds, None for none) stops the training at the end of the first
+    epoch that finishes past it. The learning-rate schedule always spans the spec's full
+    ``epochs``, so a training done in parts follows the schedule of one done in one go. (Used
+    by the successive-halving search, :mod:`sparktf.search`.)
+    """
+
+    initial_epoch: int = 0
+    epochs: int | None = None
+    start: bytes | None = None
+    start_logits: bool = True
+    time_limit: float | None = None

@@ -13,11 +13,13 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from sparktf._plans import TrainingData, TrainingSpec
+from sparktf._networks import build_model
+from sparktf._plans import Segment, TrainingData, TrainingSpec
 
 __all__ = ["build_model", "peak_rss_mib", "train_one", "worker_identity"]
 
@@ -77,129 +79,6 @@ def _optimizer(keras, spec: TrainingSpec, total_steps: int):
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, total_steps))
     optimizer_class = type(keras.optimizers.get(spec.optimizer))  # Keras resolves the name
     return optimizer_class(learning_rate=learning_rate)
-
-
-def _ends_in_softmax(model) -> bool:
-    last = model.layers[-1] if getattr(model, "layers", None) else None
-    activation = getattr(last, "activation", None)
-    return getattr(activation, "__name__", "") == "softmax"
-
-
-def _image_shape(spec: TrainingSpec) -> list[int]:
-    """The shape features are reshaped to: ``inputShape``, with a channel axis added to a 2-D
-    shape when convolutions or augmentation treat the features as images."""
-    shape = list(spec.input_shape)
-    images = spec.conv_layers or spec.augmented
-    if images and len(shape) == 2:
-        shape.append(1)
-    return shape
-
-
-def _augmentation(keras, spec: TrainingSpec, x):
-    """Random shifts and rotations, active only in training (Keras preprocessing layers)."""
-    seed = int(spec.seed) % (2**31)
-    shift = spec.augment_shift
-    if shift > 0:
-        x = keras.layers.RandomTranslation(
-            shift, shift, fill_mode="nearest", seed=seed, name="augment_shift"
-        )(x)
-    degrees = spec.augment_rotation
-    if degrees > 0:
-        x = keras.layers.RandomRotation(
-            degrees / 360.0, fill_mode="nearest", seed=seed + 1, name="augment_rotation"
-        )(x)
-    return x
-
-
-def build_model(spec: TrainingSpec, num_features: int, num_classes: int, x_train=None):
-    """Build the (uncompiled) Keras model described by ``spec``.
-
-    Returns ``(model, outputs_logits)``: the model maps a batch of flat feature vectors to
-    ``num_classes`` scores, and ``outputs_logits`` tells whether those scores are logits (the
-    built-in family) or probabilities (a user architecture ending in softmax).
-
-    Standardization is per feature for flat inputs and per channel (one mean and variance over
-    all pixels) for images ([height, width, channels]): a per-pixel scale would blow up pixels
-    that are almost always blank, such as the borders of MNIST digits. ``x_train`` (an array,
-    or a ``tf.data.Dataset`` of feature batches) adapts the standardization.
-    """
-    import keras
-
-    inputs = keras.Input(shape=(num_features,), name="features")
-    x = inputs
-    shape = _image_shape(spec)
-    image = len(shape) == 3
-    norm = None
-    if spec.standardization:
-        norm = keras.layers.Normalization(axis=-1, name="standardize")
-    if norm is not None and not image:
-        x = norm(x)
-    if shape:
-        x = keras.layers.Reshape(tuple(shape), name="reshape")(x)
-    if image:
-        x = _augmentation(keras, spec, x)
-        if norm is not None:
-            x = norm(x)
-    if norm is not None and x_train is not None:
-        norm.adapt(_as_shape(x_train, shape if image else None))
-
-    if spec.keras_model:
-        user = keras.models.model_from_json(spec.keras_model)
-        outputs = user(x)
-        logits = not _ends_in_softmax(user)
-    else:
-        outputs = _builtin_layers(keras, spec, x, num_classes)
-        logits = True
-    model = keras.Model(inputs, outputs, name="sparktf_classifier")
-    if model.output_shape[-1] != num_classes:
-        raise ValueError(
-            f"The Keras model given in 'kerasModel' must output {num_classes} scores (one per "
-            f"class). Got an output of shape {model.output_shape} instead."
-        )
-    return model, logits
-
-
-def _as_shape(x_train, shape: list[int] | None):
-    """Feature rows (array or dataset of batches) reshaped to images for a per-channel adapt."""
-    if shape is None:
-        return x_train
-    if isinstance(x_train, np.ndarray):
-        return x_train.reshape(-1, *shape)
-    import tensorflow as tf
-
-    return x_train.map(lambda batch: tf.reshape(batch, (-1, *shape)))
-
-
-def _builtin_layers(keras, spec: TrainingSpec, x, num_classes: int):
-    """Convolution blocks, then dense layers, then ``num_classes`` logits."""
-    activation = spec.activation
-    batch_norm = spec.batch_normalization
-
-    def activate(y, name: str):  # batch normalization, then the activation
-        y = keras.layers.BatchNormalization(name=f"{name}_bn")(y)
-        return keras.layers.Activation(activation, name=f"{name}_act")(y)
-
-    for i, filters in enumerate(spec.conv_layers):
-        if batch_norm:
-            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
-            x = activate(x, f"conv{i}")
-        else:
-            x = keras.layers.Conv2D(
-                filters, 3, padding="same", activation=activation, name=f"conv{i}"
-            )(x)
-        if x.shape[1] >= 2 and x.shape[2] >= 2:
-            x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
-    if len(x.shape) > 2:
-        x = keras.layers.Flatten(name="flatten")(x)
-    for i, units in enumerate(spec.hidden_layers):
-        if batch_norm:
-            x = keras.layers.Dense(units, use_bias=False, name=f"dense{i}")(x)
-            x = activate(x, f"dense{i}")
-        else:
-            x = keras.layers.Dense(units, activation=activation, name=f"dense{i}")(x)
-        if spec.dropout > 0:
-            x = keras.layers.Dropout(spec.dropout, name=f"dropout{i}")(x)
-    return keras.layers.Dense(num_classes, name="logits")(x)
 
 
 def _split(spec, x, y, val_mask, rng):
@@ -295,9 +174,67 @@ def _inputs(spec: TrainingSpec, data: TrainingData, seed: int):
     return inputs, len(y_train), x_train
 
 
-def train_one(index: int, spec: TrainingSpec, data: TrainingData) -> dict[str, Any]:
-    """Train one model. Never raises for a failed trial: the failure is in the result."""
+def _fresh_model(keras, spec: TrainingSpec, data: TrainingData, train_rows: int, adapt):
+    """The model ``spec`` describes, compiled with its optimizer over the whole budget."""
+    model, logits = build_model(spec, data.num_features, data.num_classes, adapt)
+    steps = spec.epochs * math.ceil(train_rows / spec.batch_size)
+    model.compile(
+        optimizer=_optimizer(keras, spec, steps),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=logits),
+        metrics=["accuracy"],
+        steps_per_execution=STEPS_PER_EXECUTION,
+    )
+    return model, logits
+
+
+def _time_limit(keras, seconds: float, start: float):
+    """A callback that stops training at the end of the first epoch finishing past the limit."""
+
+    class TimeLimit(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.reached = False
+
+        def on_epoch_end(self, epoch, logs=None):
+            if time.time() - start >= seconds:
+                self.reached = True
+                self.model.stop_training = True
+
+    return TimeLimit()
+
+
+def _callbacks(keras, spec: TrainingSpec, fit_inputs: dict, guard, limit) -> list[Any]:
+    callbacks: list[Any] = [guard]
+    patience = spec.early_stopping_patience
+    if patience > 0:
+        held_out = fit_inputs.get("validation_data") is not None
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss" if held_out else "loss",
+                patience=patience,
+                restore_best_weights=True,
+            )
+        )
+    if limit is not None:
+        callbacks.append(limit)
+    return callbacks
+
+
+def train_one(
+    index: int,
+    spec: TrainingSpec,
+    data: TrainingData,
+    segment: Segment | None = None,
+    after: Callable[[Any, bool], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Train one model. Never raises for a failed trial: the failure is in the result.
+
+    With a ``segment``, only its epochs are trained, continuing from its ``start`` model when it
+    has one; ``after(model, logits)`` runs on the trained model and adds its dict to the result
+    (the search scores held-out rows with it, in the task).
+    """
     start = time.time()
+    segment = segment or Segment()
     result: dict[str, Any] = {
         "index": index,
         "model": None,
@@ -306,7 +243,7 @@ def train_one(index: int, spec: TrainingSpec, data: TrainingData) -> dict[str, A
         "worker": worker_identity(),
     }
     try:
-        from sparktf._loading import keras_to_bytes
+        from sparktf._loading import keras_to_bytes, load_keras_bytes
         from sparktf._tf import configure_tensorflow, configured_threads
 
         configure_tensorflow()
@@ -314,31 +251,26 @@ def train_one(index: int, spec: TrainingSpec, data: TrainingData) -> dict[str, A
         import keras
 
         seed = int(spec.seed) % (2**32)
-        keras.utils.set_random_seed(seed)
-        fit_inputs, train_rows, adapt = _inputs(spec, data, seed)
-        model, logits = build_model(spec, data.num_features, data.num_classes, adapt)
-        steps = spec.epochs * math.ceil(train_rows / spec.batch_size)
-        model.compile(
-            optimizer=_optimizer(keras, spec, steps),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=logits),
-            metrics=["accuracy"],
-            steps_per_execution=STEPS_PER_EXECUTION,
-        )
+        keras.utils.set_random_seed((seed + segment.initial_epoch) % (2**32))
+        fit_inputs, train_rows, adapt = _inputs(spec, data, seed + segment.initial_epoch)
+        if segment.start is not None:
+            model, logits = load_keras_bytes(segment.start, compile=True), segment.start_logits
+        else:
+            model, logits = _fresh_model(keras, spec, data, train_rows, adapt)
         guard = _terminate_on_nan(keras)
-        callbacks: list[Any] = [guard]
-        patience = spec.early_stopping_patience
-        if patience > 0:
-            held_out = fit_inputs.get("validation_data") is not None
-            callbacks.append(
-                keras.callbacks.EarlyStopping(
-                    monitor="val_loss" if held_out else "loss",
-                    patience=patience,
-                    restore_best_weights=True,
-                )
-            )
-        fit = model.fit(**fit_inputs, epochs=spec.epochs, callbacks=callbacks, verbose=0)
+        limit = None
+        if segment.time_limit is not None:
+            limit = _time_limit(keras, segment.time_limit, start)
+        fit = model.fit(
+            **fit_inputs,
+            initial_epoch=segment.initial_epoch,
+            epochs=segment.epochs or spec.epochs,
+            callbacks=_callbacks(keras, spec, fit_inputs, guard, limit),
+            verbose=0,
+        )
         history = {k: [float(v) for v in values] for k, values in fit.history.items()}
         result["history"] = history
+        result["timedOut"] = bool(limit is not None and limit.reached)
         if guard.failure is None and not all(np.isfinite(w).all() for w in model.get_weights()):
             guard.failure = "weights became non-finite (nan or inf) during training"
         if guard.failure is not None:
@@ -346,6 +278,8 @@ def train_one(index: int, spec: TrainingSpec, data: TrainingData) -> dict[str, A
         else:
             result["model"] = keras_to_bytes(model)
             result["outputsLogits"] = logits
+            if after is not None:
+                result.update(after(model, logits))
     except Exception as exc:  # a failed trial is data, not a crash
         result["error"] = f"{type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc(limit=8)
