@@ -8,6 +8,8 @@ the settings that trip up a first run explicit:
 * Arrow is enabled for ``toPandas`` and pandas UDFs;
 * the notices TensorFlow and the JVM print when they start, and Spark's INFO logs, are
   silenced (Spark's warnings and errors are not; see :mod:`sparktf._quiet`);
+* a local master retries a task whose Python worker died, up to 4 attempts, as a cluster
+  does (:func:`with_task_retries`);
 * a local session gets a driver heap sized from the machine's memory (half of it, between 1 and
   8 GiB) instead of Spark's 1 GiB, unless the user set ``spark.driver.memory`` in ``conf``, in
   ``SPARK_DRIVER_MEMORY``, in ``PYSPARK_SUBMIT_ARGS`` or in ``spark-defaults.conf``: the driver
@@ -33,7 +35,14 @@ from sparktf._spark import classic_session_running
 
 logger = logging.getLogger("sparktf")
 
-__all__ = ["DEFAULT_MASTER", "JavaNotFoundError", "check_java", "check_master", "get_spark"]
+__all__ = [
+    "DEFAULT_MASTER",
+    "JavaNotFoundError",
+    "check_java",
+    "check_master",
+    "get_spark",
+    "with_task_retries",
+]
 
 DEFAULT_MASTER = "local[*]"
 
@@ -105,6 +114,28 @@ def check_master(master: str, timeout: float = 5.0) -> None:
         f"No Spark master answers at {master} ({'; '.join(failures)}). Start the master, or "
         "check the host and port (the master's web UI shows its spark:// URL)."
     )
+
+
+#: How often a local master tries a task whose Python worker died (a cluster's
+#: ``spark.task.maxFailures`` default); a failed trial is a result, never a retry.
+LOCAL_TASK_ATTEMPTS = 4
+
+
+def with_task_retries(master: str) -> str:
+    """A local master that retries a lost task as a cluster does: ``local[N]`` ->
+    ``local[N,4]`` (Spark's local mode ignores ``spark.task.maxFailures`` and tries a task
+    once; the second number of ``local[N,F]`` is its attempts). Other masters, and a local
+    master that names its attempts, are returned unchanged.
+
+    >>> with_task_retries("local[*]"), with_task_retries("local"), with_task_retries("local[2,1]")
+    ('local[*,4]', 'local[1,4]', 'local[2,1]')
+    """
+    if master == "local":
+        return f"local[1,{LOCAL_TASK_ATTEMPTS}]"
+    found = re.fullmatch(r"local\[(\d+|\*)\]", master)
+    if found:
+        return f"local[{found.group(1)},{LOCAL_TASK_ATTEMPTS}]"
+    return master
 
 
 def _local_master(master: str) -> bool:
@@ -267,6 +298,8 @@ def get_spark(
         master = remote
     if not classic_session_running():
         check_master(master)
+    if not remote:
+        master = with_task_retries(master)
     if _local_master(master):
         # Everything runs on this machine: bind to loopback, not to whatever interface is up.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

@@ -82,11 +82,26 @@ def _training(pid: int) -> bool:
     return loaded and _busy(pid)
 
 
-def _kill_one(app_id: str, killed: list[int], ready, stop: threading.Event, settle: float) -> None:
-    """Kill the first Python worker of the application for which ``ready(pid)`` holds,
+def _local_workers(exclude: set[int]) -> list[int]:
+    """PIDs of the Python workers of a local master started by this process: children of a
+    ``pyspark.daemon`` whose parent is this process's driver JVM."""
+    table = _processes()
+    jvms = {
+        pid for pid, (ppid, command) in table.items() if ppid == os.getpid() and "java" in command
+    }
+    daemons = {
+        pid
+        for pid, (ppid, command) in table.items()
+        if ppid in jvms and "pyspark.daemon" in command
+    }
+    return sorted(pid for pid, (ppid, _) in table.items() if ppid in daemons and pid not in exclude)
+
+
+def _kill_one(find, killed: list[int], ready, stop: threading.Event, settle: float) -> None:
+    """Kill the first Python worker ``find(exclude)`` lists for which ``ready(pid)`` holds,
     ``settle`` seconds later."""
     while not stop.is_set():
-        for pid in _python_workers(app_id, set(killed)):
+        for pid in find(set(killed)):
             if ready(pid):
                 time.sleep(settle)
                 try:
@@ -96,6 +111,10 @@ def _kill_one(app_id: str, killed: list[int], ready, stop: threading.Event, sett
                     continue
                 return
         time.sleep(0.2)
+
+
+def _executor_workers(sc):
+    return lambda exclude: _python_workers(sc.applicationId, exclude)
 
 
 def _failed_tasks(sc, group: str) -> int:
@@ -109,6 +128,40 @@ def _failed_tasks(sc, group: str) -> int:
     return failed
 
 
+def main_local(master: str) -> None:
+    """The embedded default: a Python worker killed while it trains is retried (get_spark's
+    local master tries a task up to 4 times)."""
+    from sparktf import TFClassifier
+    from sparktf.datasets import load_digits
+    from sparktf.session import get_spark
+
+    spark = get_spark(master=master, app_name="sparktf-local-fault-test")
+    sc = spark.sparkContext
+    try:
+        train = load_digits(spark, num_partitions=2).cache()
+        clf = TFClassifier(hiddenLayers=[32], epochs=60, batchSize=32, seed=5)
+        maps = [{clf.learningRate: rate} for rate in (1e-3, 1e-2)]
+        killed: list[int] = []
+        stop = threading.Event()
+        watcher = threading.Thread(
+            target=_kill_one, args=(_local_workers, killed, _training, stop, 0.0), daemon=True
+        )
+        watcher.start()
+        models = dict(clf.fitMultiple(train, maps))
+        stop.set()
+        group = models[0].history["worker"]["jobGroup"]
+        result = {
+            "master": sc.master,
+            "killed": killed,
+            "failedTasks": _failed_tasks(sc, group),
+            "models": sum(models[i].hasModel for i in range(len(maps))),
+            "trainingFailures": [models[i].trainingFailure for i in range(len(maps))],
+        }
+        print("RESULT " + json.dumps(result), flush=True)
+    finally:
+        spark.stop()
+
+
 def main(master: str) -> None:
     from pyspark.sql import functions as F
 
@@ -116,6 +169,8 @@ def main(master: str) -> None:
     from sparktf.datasets import load_digits
     from sparktf.session import get_spark
 
+    if master.startswith("local["):
+        return main_local(master)
     if not master.startswith("local-cluster"):
         raise SystemExit("fault_job.py kills executor processes: use a local-cluster master")
     spark = get_spark(master=master, app_name="sparktf-fault-test")
@@ -133,7 +188,9 @@ def main(master: str) -> None:
         killed: list[int] = []
         stop = threading.Event()
         watcher = threading.Thread(
-            target=_kill_one, args=(sc.applicationId, killed, _training, stop, 0.0), daemon=True
+            target=_kill_one,
+            args=(_executor_workers(sc), killed, _training, stop, 0.0),
+            daemon=True,
         )
         watcher.start()
         faulted = dict(clf.fitMultiple(train, maps))
@@ -160,7 +217,7 @@ def main(master: str) -> None:
         stop = threading.Event()
         watcher = threading.Thread(
             target=_kill_one,
-            args=(sc.applicationId, killed_t, _busy, stop, 0.0),
+            args=(_executor_workers(sc), killed_t, _busy, stop, 0.0),
             daemon=True,
         )
         sc.setJobGroup("sparktf-fault-transform", "transform with a killed worker")

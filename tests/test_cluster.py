@@ -118,3 +118,14 @@ def test_a_killed_python_worker_loses_no_model_and_no_row():
     assert len(transform["killed"]) == 1 and transform["failedTasks"] >= 1, transform
     assert transform["rows"] == transform["distinct"] == transform["expected"]
     assert transform["widths"] == [10]
+
+
+@pytest.mark.cluster
+def test_the_embedded_default_retries_a_killed_python_worker():
+    """get_spark's local master tries a task again when its Python worker dies (Spark's local
+    mode tries a task once unless the master names its attempts); tests/fault_job.py kills a
+    worker of local[2] while it trains one of two models."""
+    result = run_job("fault_job.py", "local[2]", timeout=600)
+    assert result["master"] == "local[2,4]"
+    assert len(result["killed"]) == 1 and result["failedTasks"] >= 1, result
+    assert result["models"] == 2 and result["trainingFailures"] == [None, None], result
