@@ -3,6 +3,8 @@
 * :class:`TFClassifier` / :class:`TFClassificationModel`: a Keras classifier as a pyspark.ml
   Estimator, trained inside Spark tasks; ``CrossValidator`` grids train as parallel tasks.
 * :class:`TFGraphTransformer`: applies a trained TensorFlow model to DataFrame columns.
+* :class:`HalvingCrossValidator` / :class:`HalvingTrainValidationSplit`: successive-halving
+  searches whose rungs train every surviving map on every fold as one Spark job.
 * :func:`tune_classifier`: a whole tuning run (search, report, plot, best model) in one call,
   as ``sparktf tune`` does it.
 
@@ -24,6 +26,8 @@ _LAZY = {
     "TFGraphTransformer": "sparktf.transformer",
     "trial_scope": "sparktf.classification",
     "ParamRandomBuilder": "sparktf.tuning",
+    "HalvingCrossValidator": "sparktf.search",
+    "HalvingTrainValidationSplit": "sparktf.search",
     "tuning_report": "sparktf.tuning",
     "plot_sensitivity": "sparktf.tuning",
     "get_spark": "sparktf.session",

@@ -26,6 +26,8 @@ __all__ = [
 
 #: Columns of :func:`tuning_report` besides one column per tuned Param.
 REPORT_COLUMNS = ("metric", "mean", "std", "seconds", "failure", "rank", "best")
+#: The columns a halving search's report adds (see :mod:`sparktf.search`).
+SEARCH_COLUMNS = ("rung", "epochs", "timedOut")
 
 
 class TuningReport(pd.DataFrame):
@@ -202,6 +204,12 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
     * ``best``: whether the validator chose this map for ``bestModel`` (the first best metric,
       as pyspark picks it).
 
+    For a halving search (:mod:`sparktf.search`) the rows come from the trials the fitted model
+    carries (also after ``load``): ``rung`` (1-based) and ``epochs`` say where each map stopped
+    and ``timedOut`` whether a time limit stopped it; ``seconds`` is a map's training time over
+    all its rungs (mean over folds); maps of deeper rungs rank first, and ``best`` is the map
+    the search chose (the best of the deepest rung).
+
     ``estimator`` is the TFClassifier (or the Pipeline holding it, or the validator) whose trial
     records to read, when ``validator_model`` does not carry its estimator. ``attrs`` holds
     ``metric``, ``isLargerBetter``, ``params`` (the Param columns) and ``folds`` (the folds of
@@ -223,7 +231,14 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
 
     per_map_seconds: list[list[float]] = [[] for _ in metrics]
     per_map_errors: list[list[str]] = [[] for _ in metrics]
-    classifiers = _find_classifiers(validator_model, estimator)
+    trials = list(getattr(validator_model, "trials", None) or [])
+    if len(trials) != len(metrics):
+        trials = []
+    for i, trial in enumerate(trials):  # a halving search carries its trials with it
+        per_map_seconds[i].append(float(trial["seconds"]))
+        if trial.get("error"):
+            per_map_errors[i].append(str(trial["error"]))
+    classifiers = [] if trials else _find_classifiers(validator_model, estimator)
     if classifiers:
         from sparktf._distributed import trial_records
 
@@ -250,7 +265,7 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
     data: dict[str, list[Any]] = {
         name: [pm.get(param, np.nan) for pm in param_maps] for name, param in columns
     }
-    clash = [name for name, _ in columns if name in REPORT_COLUMNS]
+    clash = [name for name, _ in columns if name in REPORT_COLUMNS + SEARCH_COLUMNS]
     if clash:
         raise ValueError(f"tuning_report: Param name(s) {clash} clash with report columns.")
     report = TuningReport(data, index=pd.RangeIndex(len(param_maps)))
@@ -259,6 +274,10 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
     report["std"] = np.asarray(stds, dtype=float) if len(stds) == len(metrics) else math.nan
     report["seconds"] = np.asarray(seconds, dtype=float)
     report["failure"] = failures
+    if trials:
+        report["rung"] = [int(t["rung"]) for t in trials]
+        report["epochs"] = [int(t["epochs"]) for t in trials]
+        report["timedOut"] = [bool(t.get("timedOut")) for t in trials]
 
     values = report["mean"].to_numpy()
     direction = -1.0 if larger_better else 1.0
@@ -266,6 +285,7 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
         range(len(values)),
         key=lambda i: (
             bool(failures[i]),
+            -int(trials[i]["rung"]) if trials else 0,
             bool(np.isnan(values[i])),
             direction * values[i] if not np.isnan(values[i]) else 0.0,
             i,
@@ -275,6 +295,9 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
     rank[order] = np.arange(1, len(values) + 1)
     report["rank"] = rank
     best = int(np.argmax(values)) if larger_better else int(np.argmin(values))
+    summary = getattr(validator_model, "searchSummary", None) or {}
+    if trials and "best" in summary:  # the best of the deepest rung, which the search chose
+        best = int(summary["best"])
     report["best"] = [i == best for i in range(len(values))]
     report.attrs["metric"] = _metric_name(evaluator)
     report.attrs["isLargerBetter"] = larger_better

@@ -1,0 +1,311 @@
+"""The driver side of a successive-halving search: folds, rungs, promotion, checkpoints.
+
+:func:`run_search` collects the training data once, gives every row a fold, shares both with
+the executors once, and runs the rungs of :func:`~sparktf.search._schedule.rung_schedule` in
+turn. Each rung is one Spark job whose tasks are every surviving param map times every fold
+(:func:`sparktf.search._worker.run_trial`), so a search keeps as many slots busy as it has
+trials, folds included. After a rung the maps are ranked by the mean of their folds' metrics
+and the best ``1/factor`` continue from their own weights and optimizer state; promotion waits
+for the whole rung (see docs/tuning.md for why). With a checkpoint folder, finished trials are
+read back instead of trained again.
+
+The estimator is passed in, so this module never imports a stage module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from sparktf._plans import TrainingData
+from sparktf.errors import TrainingError
+from sparktf.search._checkpoints import CheckpointDir, trial_name
+from sparktf.search._metrics import MetricSpec
+from sparktf.search._schedule import Rung, rung_schedule
+from sparktf.search._worker import SearchData, TrialTask, run_trial
+
+__all__ = ["MapResult", "SearchOutcome", "SearchPlan", "assign_folds", "run_search"]
+
+logger = logging.getLogger("sparktf.tuning")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchPlan:
+    """What the validator's Params ask of the search, checked by the stage."""
+
+    stage: str
+    num_folds: int  # 0: a train/validation split by train_ratio
+    train_ratio: float
+    seed: int
+    factor: int
+    min_epochs: int
+    metric: MetricSpec
+    trial_timeout: float | None = None
+    search_timeout: float | None = None
+    checkpoint_dir: str | None = None
+
+    @property
+    def folds(self) -> int:
+        return self.num_folds or 1
+
+
+@dataclasses.dataclass
+class MapResult:
+    """Where one param map ended: its last rung (1-based), metrics and trials per fold."""
+
+    rung: int
+    epochs: int
+    metric: float
+    std: float
+    seconds: float
+    error: str | None
+    timed_out: bool
+    trials: list[dict[str, Any]]  # one per fold: the train_one result of its last rung
+
+    def record(self) -> dict[str, Any]:
+        """The JSON-able summary a fitted validator keeps (and saves) for the report."""
+        return {
+            "rung": self.rung,
+            "epochs": self.epochs,
+            "seconds": self.seconds,
+            "error": self.error,
+            "timedOut": self.timed_out,
+        }
+
+
+@dataclasses.dataclass
+class SearchOutcome:
+    maps: list[MapResult]
+    best: int
+    rungs: list[Rung]
+    data: TrainingData
+    trained: int  # trials trained by this run (not read from a checkpoint)
+    task_seconds: float  # their training seconds, in all
+
+
+def assign_folds(rows: int, plan: SearchPlan) -> np.ndarray:
+    """Each row's fold: k equal random folds, or for a split, 0 (held out) or -1 (trained on).
+
+    >>> plan = SearchPlan("s", 3, 0.75, 7, 3, 1, MetricSpec("accuracy", True))
+    >>> np.bincount(assign_folds(10, plan)).tolist()
+    [4, 3, 3]
+    """
+    rng = np.random.default_rng(plan.seed % 2**63)
+    if plan.num_folds:
+        folds = np.empty(rows, dtype=np.int64)
+        folds[rng.permutation(rows)] = np.arange(rows) % plan.num_folds
+        return folds
+    held = max(1, round(rows * (1 - plan.train_ratio)))
+    folds = np.full(rows, -1, dtype=np.int64)
+    folds[rng.permutation(rows)[:held]] = 0
+    return folds
+
+
+def _hash(*parts: Any) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part if isinstance(part, bytes) else json.dumps(part, default=repr).encode())
+    return h.hexdigest()[:24]
+
+
+def _digests(est, maps, evaluator, data: TrainingData, folds, rungs, plan) -> dict[str, str]:
+    """What a checkpoint's trials belong to, part by part (see :mod:`._checkpoints`)."""
+    params = {p.name: v for p, v in est.extractParamMap().items()}
+    grid = [[(p.name, v) for p, v in pm.items()] for pm in maps]
+    rated = {p.name: v for p, v in evaluator.extractParamMap().items()}
+    arrays = [np.ascontiguousarray(a).tobytes() for a in (data.x, data.y) if a is not None]
+    if data.val_mask is not None:
+        arrays.append(np.ascontiguousarray(data.val_mask).tobytes())
+    return {
+        "estimator": _hash(type(est).__name__, sorted(params.items())),
+        "grid": _hash(grid),
+        "evaluator": _hash(type(evaluator).__name__, sorted(rated.items())),
+        "data": _hash(*arrays),
+        "folds": _hash(folds.tobytes(), plan.num_folds, plan.train_ratio),
+        "rungs": _hash([dataclasses.astuple(r) for r in rungs]),
+    }
+
+
+class _Search:
+    """One run of a search (see :func:`run_search`)."""
+
+    def __init__(self, spark, est, maps, evaluator, plan: SearchPlan, labels) -> None:
+        self.spark = spark
+        self.est = est
+        self.maps = maps
+        self.evaluator = evaluator
+        self.plan = plan
+        self.labels = labels
+        self.specs = [est.copy(pm)._training_spec() for pm in maps]
+        self.checkpoints = CheckpointDir(plan.checkpoint_dir) if plan.checkpoint_dir else None
+        self.finished: dict[str, dict[str, Any]] = {}
+        self.latest: dict[tuple[int, int], dict[str, Any]] = {}
+        self.rung_of: dict[int, int] = {}
+        self.trained = 0
+        self.task_seconds = 0.0
+
+    def model_bytes(self, result: dict[str, Any]) -> bytes | None:
+        if result.get("model") is None and result.get("fromCheckpoint") and not result["error"]:
+            assert self.checkpoints is not None
+            result["model"] = self.checkpoints.model(result["trial"])
+        return result.get("model")
+
+    def mean_metric(self, m: int) -> float:
+        return float(np.mean([self.latest[(m, f)]["metric"] for f in range(self.plan.folds)]))
+
+    def promote(self, alive: list[int], keep: int) -> list[int]:
+        """The best ``keep`` of ``alive`` that trained every fold without failing or timing out."""
+        able = [
+            m
+            for m in alive
+            if not any(
+                self.latest[(m, f)]["error"] or self.latest[(m, f)].get("timedOut")
+                for f in range(self.plan.folds)
+            )
+        ]
+        sign = -1.0 if self.plan.metric.larger_better else 1.0
+        chosen = sorted(able, key=lambda m: (sign * self.mean_metric(m), m))[:keep]
+        return sorted(chosen)
+
+    def tasks(self, alive: list[int], r: int, rungs: list[Rung], deadline) -> list[TrialTask]:
+        before = rungs[r - 1].epochs if r else 0
+        tasks = []
+        for m in alive:
+            for f in range(self.plan.folds):
+                name = trial_name(m, f, rungs[r].epochs)
+                if name in self.finished:
+                    self.latest[(m, f)] = {**self.finished[name], "trial": name}
+                    continue
+                used = float(self.latest[(m, f)]["seconds"]) if r else 0.0
+                tasks.append(
+                    TrialTask(
+                        m, f, before, rungs[r].epochs, name, used, self.plan.trial_timeout, deadline
+                    )
+                )
+        return tasks
+
+    def run_rung(self, shared, tasks: list[TrialTask], r: int, rungs: list[Rung]) -> None:
+        from sparktf._distributed import run_training_job
+        from sparktf._spark import share
+
+        starts = {}
+        if r:
+            for i, t in enumerate(tasks):
+                prev = self.latest[(t.map_index, t.fold)]
+                starts[i] = (self.model_bytes(prev), bool(prev.get("outputsLogits", True)))
+        shared_starts = share(self.spark, starts)
+        metric, checkpoints, specs = self.plan.metric, self.checkpoints, self.specs
+
+        def train(index: int) -> dict[str, Any]:
+            task = tasks[index]
+            start = shared_starts.value.get(index)
+            result = run_trial(
+                task, specs[task.map_index], shared.value, metric, start, checkpoints
+            )
+            result["index"] = index
+            return result
+
+        folds = self.plan.folds
+        labels = [
+            self.labels[t.map_index] + (f", fold {t.fold + 1}" if folds > 1 else "") for t in tasks
+        ]
+        name = f"{self.plan.stage} rung {r + 1} of {len(rungs)} ({rungs[r].epochs} epochs)"
+        try:
+            results = run_training_job(self.spark, len(tasks), train, labels, name)
+        finally:
+            shared_starts.release()
+        for task, result in zip(tasks, results, strict=True):
+            self.latest[(task.map_index, task.fold)] = result
+            self.trained += 1
+            self.task_seconds += float(result["seconds"]) - task.used
+
+    def run(self, dataset) -> SearchOutcome:
+        from sparktf._data import training_data
+        from sparktf._spark import share
+
+        plan = self.plan
+        started = time.time()
+        deadline = started + plan.search_timeout if plan.search_timeout else None
+        with training_data(self.est._data_spec(), dataset) as data:
+            if data.staged is not None:
+                raise ValueError(
+                    f"{plan.stage} needs training data that fits the broadcast limit "
+                    f"(maxBroadcastBytes={self.est.getMaxBroadcastBytes()} bytes); this data "
+                    "was staged as files instead. Raise the estimator's maxBroadcastBytes, or "
+                    "tune on a sample of the data."
+                )
+            folds = assign_folds(len(data.y), plan)
+            max_epochs = max(spec.epochs for spec in self.specs)
+            rungs = rung_schedule(len(self.maps), max_epochs, plan.factor, plan.min_epochs)
+            if self.checkpoints is not None:
+                digests = _digests(self.est, self.maps, self.evaluator, data, folds, rungs, plan)
+                for name, record in self.checkpoints.open(digests, plan.stage).items():
+                    self.finished[name] = {**record, "fromCheckpoint": True, "model": None}
+            shared = share(self.spark, SearchData(data=data, folds=folds))
+            try:
+                self._rungs(shared, rungs, deadline)
+            finally:
+                shared.release()
+        return self._outcome(rungs, data)
+
+    def _rungs(self, shared, rungs: list[Rung], deadline: float | None) -> None:
+        alive = list(range(len(self.maps)))
+        for r, rung in enumerate(rungs):
+            if r:
+                alive = self.promote(alive, rung.maps)
+                if not alive:
+                    break
+            if deadline is not None and time.time() >= deadline:
+                logger.info(
+                    "%s: the search's time limit ended it before rung %d", self.plan.stage, r + 1
+                )
+                break
+            tasks = self.tasks(alive, r, rungs, deadline)
+            if tasks:
+                self.run_rung(shared, tasks, r, rungs)
+            for m in alive:
+                self.rung_of[m] = r
+
+    def _outcome(self, rungs: list[Rung], data: TrainingData) -> SearchOutcome:
+        results = []
+        for m in range(len(self.maps)):
+            trials = [self.latest[(m, f)] for f in range(self.plan.folds)]
+            metrics = [float(t["metric"]) for t in trials]
+            errors = [t["error"] for t in trials if t["error"]]
+            results.append(
+                MapResult(
+                    rung=self.rung_of[m] + 1,
+                    epochs=round(float(np.mean([t.get("epochsTrained", 0) for t in trials]))),
+                    metric=float(np.mean(metrics)),
+                    std=float(np.std(metrics)),
+                    seconds=float(np.mean([float(t["seconds"]) for t in trials])),
+                    error="; ".join(dict.fromkeys(errors)) or None,
+                    timed_out=any(bool(t.get("timedOut")) for t in trials),
+                    trials=trials,
+                )
+            )
+        if all(r.error for r in results):
+            details = "; ".join(f"[{self.labels[i]}] {r.error}" for i, r in enumerate(results[:5]))
+            raise TrainingError(
+                f"All {len(results)} param maps of {self.plan.stage} failed; none can be chosen. "
+                f"Errors: {details}"
+            )
+        sign = 1.0 if self.plan.metric.larger_better else -1.0
+        best = max(
+            (i for i, r in enumerate(results) if not r.error),
+            key=lambda i: (results[i].rung - results[i].timed_out, sign * results[i].metric, -i),
+        )
+        return SearchOutcome(results, best, rungs, data, self.trained, self.task_seconds)
+
+
+def run_search(
+    est, dataset, maps: list[dict], evaluator, plan: SearchPlan, labels: list[str]
+) -> SearchOutcome:
+    """Run the search ``plan`` over the param maps ``maps`` of ``est`` on ``dataset``."""
+    return _Search(dataset.sparkSession, est, maps, evaluator, plan, labels).run(dataset)

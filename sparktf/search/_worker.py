@@ -1,0 +1,137 @@
+"""What one task of a search runs: one trial (a param map on one fold) through one rung.
+
+The task slices its fold's training rows out of the shared data, continues the trial's model
+from the rung before (or builds it in the first rung), trains it up to the rung's epochs with
+:func:`sparktf._training.train_one`, scores the rows held out of its training with the search's
+metric, and, when the search has a checkpoint folder, writes the trial there before returning.
+TensorFlow is imported only inside functions; nothing here holds a Spark driver object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sparktf._plans import Segment, TrainingData, TrainingSpec
+from sparktf.search._checkpoints import CheckpointDir
+from sparktf.search._metrics import MetricSpec, score, worst_score
+
+__all__ = ["SearchData", "TrialTask", "digest", "run_trial"]
+
+# Held-out rows are scored in batches of this many rows.
+_SCORE_BATCH = 1024
+
+# Record fields a checkpoint keeps of a trial (its model is written beside them).
+RECORD_FIELDS = (
+    "metric",
+    "error",
+    "timedOut",
+    "seconds",
+    "history",
+    "outputsLogits",
+    "iterations",
+    "startedFrom",
+    "modelDigest",
+    "epochsTrained",
+)
+
+
+def digest(data: bytes | None) -> str | None:
+    return hashlib.sha256(data).hexdigest()[:16] if data is not None else None
+
+
+@dataclass(frozen=True, eq=False)
+class SearchData:
+    """The rows of a search, shared once: the collected training data and each row's fold
+    (``folds[i] == k``: row i is held out of fold k's training; -1: always trained on)."""
+
+    data: TrainingData
+    folds: np.ndarray
+
+
+@dataclass(frozen=True)
+class TrialTask:
+    """One task of a rung: param map ``map_index`` on ``fold``, from ``initial_epoch`` up to
+    ``epochs``; ``used`` seconds it already trained, ``time_limit`` its limit in all (None for
+    none), ``deadline`` the wall-clock time the search ends (None for none)."""
+
+    map_index: int
+    fold: int
+    initial_epoch: int
+    epochs: int
+    name: str
+    used: float = 0.0
+    time_limit: float | None = None
+    deadline: float | None = None
+
+    def seconds_left(self) -> float | None:
+        limits = []
+        if self.time_limit is not None:
+            limits.append(self.time_limit - self.used)
+        if self.deadline is not None:
+            limits.append(self.deadline - time.time())
+        return max(0.0, min(limits)) if limits else None
+
+
+def _probabilities(model, x: np.ndarray, logits: bool) -> np.ndarray:
+    out = np.asarray(model.predict(x, batch_size=_SCORE_BATCH, verbose=0), dtype=np.float64)
+    if logits:
+        out = np.exp(out - out.max(axis=1, keepdims=True))
+        out /= out.sum(axis=1, keepdims=True)
+    return out
+
+
+def run_trial(
+    task: TrialTask,
+    spec: TrainingSpec,
+    shared: SearchData,
+    metric: MetricSpec,
+    start: tuple[bytes, bool] | None,
+    checkpoints: CheckpointDir | None,
+) -> dict[str, Any]:
+    """Train one trial through one rung; never raises for a failed trial."""
+    from sparktf._training import train_one
+
+    data = shared.data
+    held = shared.folds == task.fold
+    train = ~held
+    x_held = np.asarray(data.x[held], dtype=np.float32)
+    y_held = np.asarray(data.y[held])
+    fold_data = TrainingData(
+        num_features=data.num_features,
+        num_classes=data.num_classes,
+        x=data.x[train],
+        y=data.y[train],
+        val_mask=None if data.val_mask is None else data.val_mask[train],
+    )
+    segment = Segment(
+        initial_epoch=task.initial_epoch,
+        epochs=task.epochs,
+        start=start[0] if start else None,
+        start_logits=start[1] if start else True,
+        time_limit=task.seconds_left(),
+    )
+
+    def after(model, logits: bool) -> dict[str, Any]:
+        return {
+            "metric": score(metric, y_held, _probabilities(model, x_held, logits)),
+            "iterations": int(model.optimizer.iterations),
+        }
+
+    result = train_one(task.map_index, spec, fold_data, segment, after)
+    if result["error"]:
+        result["metric"] = worst_score(metric, y_held, data.num_classes)
+    result["fold"] = task.fold
+    result["epochsTrained"] = task.initial_epoch + len(result["history"].get("loss", []))
+    result["trial"] = task.name
+    result["startedFrom"] = digest(segment.start)
+    result["modelDigest"] = digest(result["model"])
+    result["seconds"] += task.used  # the trial's training time over every rung so far
+    if checkpoints is not None:
+        record = {key: result.get(key) for key in RECORD_FIELDS}
+        checkpoints.save(task.name, record, result["model"])
+    return result

@@ -1,0 +1,441 @@
+"""Successive-halving search for TFClassifier, as pyspark.ml validators.
+
+:class:`HalvingCrossValidator` (k folds) and :class:`HalvingTrainValidationSplit` (one split by
+``trainRatio``) take what ``CrossValidator`` and ``TrainValidationSplit`` take (``estimator``,
+``estimatorParamMaps`` from ``ParamGridBuilder`` or :class:`~sparktf.ParamRandomBuilder`,
+``evaluator``, ``seed``, ``collectSubModels``) and spend epochs in rungs: every map trains a few
+epochs, the best ``1/factor`` by the evaluator's metric on held-out rows go on from their own
+weights and optimizer state, and so on up to the estimator's ``epochs``. Every rung is one
+Spark job of every surviving map times every fold. ``factor=1`` is the exhaustive search with
+all folds in one job.
+
+The fitted models are ``CrossValidatorModel`` / ``TrainValidationSplitModel`` subclasses:
+``bestModel``, ``avgMetrics`` (``validationMetrics``) of each map's last rung, ``stdMetrics``,
+``subModels``, ``transform``, ``save``/``load``, :func:`~sparktf.tuning_report` and
+:func:`~sparktf.plot_sensitivity` work as with pyspark's; ``trials`` holds where each map
+stopped (rung, epochs, seconds, failure, time limit).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyspark import keyword_only
+from pyspark.ml import Estimator
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import HasCollectSubModels
+from pyspark.ml.tuning import (
+    CrossValidatorModel,
+    TrainValidationSplitModel,
+    _CrossValidatorParams,
+    _TrainValidationSplitParams,
+)
+from pyspark.ml.util import MLReadable, MLWritable
+
+from sparktf.search._driver import SearchPlan, run_search
+from sparktf.search._metrics import metric_spec
+
+__all__ = [
+    "HalvingCrossValidator",
+    "HalvingCrossValidatorModel",
+    "HalvingTrainValidationSplit",
+    "HalvingTrainValidationSplitModel",
+]
+
+
+class _HalvingParams(Params):
+    """The Params of the halving search, shared by the validators and their models."""
+
+    factor = Param(
+        Params._dummy(),
+        "factor",
+        "each rung keeps the best 1/factor of the maps and trains factor times the epochs "
+        "(int >= 1; 1: no halving, every map trains every epoch)",
+        typeConverter=TypeConverters.toInt,
+    )
+    minEpochs = Param(
+        Params._dummy(),
+        "minEpochs",
+        "epochs every map trains in the first rung, at least (int >= 1)",
+        typeConverter=TypeConverters.toInt,
+    )
+    checkpointDir = Param(
+        Params._dummy(),
+        "checkpointDir",
+        "folder (local, shared, hdfs://, s3://, ...) where every finished trial is written; a "
+        "search run again with the same folder skips them ('': none)",
+        typeConverter=TypeConverters.toString,
+    )
+    trialTimeout = Param(
+        Params._dummy(),
+        "trialTimeout",
+        "seconds a trial (one map on one fold) may train in all; past it, it stops at the end "
+        "of its epoch and goes no further (float >= 0; 0: no limit)",
+        typeConverter=TypeConverters.toFloat,
+    )
+    searchTimeout = Param(
+        Params._dummy(),
+        "searchTimeout",
+        "seconds the whole search may take; running trials stop at the end of their epoch and "
+        "no rung starts past it (float >= 0; 0: no limit; the refit is not counted)",
+        typeConverter=TypeConverters.toFloat,
+    )
+    refit = Param(
+        Params._dummy(),
+        "refit",
+        "whether bestModel is the best map trained again on the whole data (else: the best "
+        "map's model of the first fold, trained without its held-out rows)",
+        typeConverter=TypeConverters.toBoolean,
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(
+            factor=3, minEpochs=1, checkpointDir="", trialTimeout=0.0, searchTimeout=0.0, refit=True
+        )
+
+    def getFactor(self) -> int:
+        return self.getOrDefault(self.factor)
+
+    def getMinEpochs(self) -> int:
+        return self.getOrDefault(self.minEpochs)
+
+    def getCheckpointDir(self) -> str:
+        return self.getOrDefault(self.checkpointDir)
+
+    def getTrialTimeout(self) -> float:
+        return self.getOrDefault(self.trialTimeout)
+
+    def getSearchTimeout(self) -> float:
+        return self.getOrDefault(self.searchTimeout)
+
+    def getRefit(self) -> bool:
+        return self.getOrDefault(self.refit)
+
+
+# pyspark's validators default their seed to hash(class name), which differs between Python
+# processes; a search that can be resumed needs the same folds in every process.
+_DEFAULT_SEED = 20161112
+
+
+class _HalvingSearch(Estimator, _HalvingParams, HasCollectSubModels, MLReadable, MLWritable):
+    """What both validators share: checks, the search, the fitted model."""
+
+    _model_class: type = type(None)
+
+    def setEstimator(self, value):
+        return self._set(estimator=value)
+
+    def setEstimatorParamMaps(self, value):
+        return self._set(estimatorParamMaps=value)
+
+    def setEvaluator(self, value):
+        return self._set(evaluator=value)
+
+    def setSeed(self, value: int):
+        return self._set(seed=value)
+
+    def setCollectSubModels(self, value: bool):
+        return self._set(collectSubModels=value)
+
+    def setFactor(self, value: int):
+        return self._set(factor=value)
+
+    def setMinEpochs(self, value: int):
+        return self._set(minEpochs=value)
+
+    def setCheckpointDir(self, value: str):
+        return self._set(checkpointDir=value)
+
+    def setTrialTimeout(self, value: float):
+        return self._set(trialTimeout=value)
+
+    def setSearchTimeout(self, value: float):
+        return self._set(searchTimeout=value)
+
+    def setRefit(self, value: bool):
+        return self._set(refit=value)
+
+    def _split(self) -> tuple[int, float]:
+        raise NotImplementedError
+
+    def _plan(self, est: Any, maps: list[dict], evaluator: Any) -> SearchPlan:
+        """The checked search: every error a user can make is raised here, before any job."""
+        from pyspark.ml import Pipeline
+
+        from sparktf.classification import TFClassifier
+
+        stage = type(self).__name__
+        if isinstance(est, Pipeline):
+            raise TypeError(
+                f"{stage} trains a TFClassifier directly, not a Pipeline: it continues each "
+                "trial's network from rung to rung, which other stages cannot do. Fit the "
+                "feature stages first (features = Pipeline(stages=...).fit(df).transform(df)) "
+                "and search the TFClassifier on their output."
+            )
+        if not isinstance(est, TFClassifier):
+            raise TypeError(f"{stage} expects a TFClassifier estimator. Got {type(est).__name__}.")
+        if not maps:
+            raise ValueError(f"{stage}: estimatorParamMaps is empty; give at least one map.")
+        factor, min_epochs = self.getFactor(), self.getMinEpochs()
+        if factor < 1 or min_epochs < 1:
+            raise ValueError(
+                f"{stage}: factor and minEpochs must be ints >= 1. Got factor={factor}, "
+                f"minEpochs={min_epochs}."
+            )
+        for name in ("trialTimeout", "searchTimeout"):
+            if self.getOrDefault(name) < 0:
+                raise ValueError(f"{stage}: {name} must be >= 0. Got {self.getOrDefault(name)}.")
+        data_params = {"featuresCol", "labelCol", "validationIndicatorCol", "classCount"}
+        data_params |= {"inputShape", "maxBroadcastBytes", "stagingDir"}
+        tuned = {p.name for pm in maps for p in pm if p.parent == est.uid}
+        foreign = {p.name for pm in maps for p in pm if p.parent != est.uid}
+        if foreign:
+            raise ValueError(
+                f"{stage}: the param maps set Params of another stage ({sorted(foreign)}); "
+                "they may only set the TFClassifier's own."
+            )
+        if factor > 1 and "epochs" in tuned:
+            raise ValueError(
+                f"{stage}: 'epochs' is the budget the halving search spends (rung by rung up to "
+                "the estimator's epochs); set it on the TFClassifier, not in the param maps "
+                "(or use factor=1 for an exhaustive search)."
+            )
+        if tuned & data_params:
+            raise ValueError(
+                f"{stage}: the param maps tune data Params ({sorted(tuned & data_params)}); "
+                "every trial of a search reads the same rows, so set them on the TFClassifier."
+            )
+        for pm in maps:
+            est.copy(pm)._training_spec()  # a bad value raises now, naming the Param
+        num_folds, train_ratio = self._split()
+        return SearchPlan(
+            stage=stage,
+            num_folds=num_folds,
+            train_ratio=train_ratio,
+            seed=int(self.getSeed()),
+            factor=factor,
+            min_epochs=min_epochs,
+            metric=metric_spec(evaluator, stage),
+            trial_timeout=self.getTrialTimeout() or None,
+            search_timeout=self.getSearchTimeout() or None,
+            checkpoint_dir=self.getCheckpointDir() or None,
+        )
+
+    def _fit(self, dataset):
+        from sparktf._trials import varying_labels
+
+        est = self.getEstimator()
+        maps = list(self.getEstimatorParamMaps())
+        evaluator = self.getEvaluator()
+        plan = self._plan(est, maps, evaluator)
+        outcome = run_search(est, dataset, maps, evaluator, plan, varying_labels(maps))
+        best_map = maps[outcome.best]
+        best = outcome.maps[outcome.best]
+        if self.getRefit():
+            best_model = est.fit(dataset, best_map)
+        else:
+            best_model = est._model_from_result(best.trials[0], outcome.data, best_map)
+        sub_models = None
+        if self.getCollectSubModels():
+            sub_models = [
+                [
+                    est._model_from_result(m.trials[f], outcome.data, maps[i])
+                    for i, m in enumerate(outcome.maps)
+                ]
+                for f in range(plan.folds)
+            ]
+        model = self._model_class._from_search(best_model, outcome, sub_models)
+        model.searchSummary = {
+            "rungs": [{"epochs": r.epochs, "maps": r.maps} for r in outcome.rungs],
+            "best": outcome.best,
+            "trialsTrained": outcome.trained,
+            "taskSeconds": outcome.task_seconds,
+        }
+        return self._copyValues(model)
+
+    def copy(self, extra: dict | None = None):
+        extra = dict(extra or {})
+        new = Params.copy(self, extra)
+        if self.isSet(self.estimator):
+            new.setEstimator(self.getEstimator().copy(extra))
+        if self.isSet(self.evaluator):
+            new.setEvaluator(self.getEvaluator().copy(extra))
+        return new
+
+    def write(self):
+        from sparktf.search._persistence import SearchWriter
+
+        return SearchWriter(self)
+
+    @classmethod
+    def read(cls):
+        from sparktf.search._persistence import SearchReader
+
+        return SearchReader(cls)
+
+
+class _SearchModel(_HalvingParams):
+    """What both fitted models add to pyspark's: ``trials`` and ``searchSummary``."""
+
+    trials: list[dict[str, Any]]
+    searchSummary: dict[str, Any]
+
+    @classmethod
+    def _from_search(cls, best_model, outcome, sub_models):
+        raise NotImplementedError
+
+    def write(self):
+        from sparktf.search._persistence import SearchModelWriter
+
+        return SearchModelWriter(self)
+
+    @classmethod
+    def read(cls):
+        from sparktf.search._persistence import SearchModelReader
+
+        return SearchModelReader(cls)
+
+
+class HalvingCrossValidatorModel(_SearchModel, CrossValidatorModel):
+    """A fitted :class:`HalvingCrossValidator`: a ``CrossValidatorModel`` whose ``avgMetrics``
+    are each map's mean over folds at the last rung it reached; ``trials`` says which."""
+
+    def __init__(self, bestModel, avgMetrics=None, subModels=None, stdMetrics=None) -> None:
+        super().__init__(bestModel, avgMetrics, subModels, stdMetrics)
+        self.trials = []
+        self.searchSummary = {}
+
+    @classmethod
+    def _from_search(cls, best_model, outcome, sub_models):
+        model = cls(
+            best_model,
+            avgMetrics=[m.metric for m in outcome.maps],
+            subModels=sub_models,
+            stdMetrics=[m.std for m in outcome.maps],
+        )
+        model.trials = [m.record() for m in outcome.maps]
+        return model
+
+    def copy(self, extra: dict | None = None):
+        extra = dict(extra or {})
+        subs = None
+        if self.subModels is not None:
+            subs = [[m.copy() for m in fold] for fold in self.subModels]
+        new = type(self)(self.bestModel.copy(extra), list(self.avgMetrics), subs)
+        new.stdMetrics = list(self.stdMetrics)
+        new.trials, new.searchSummary = list(self.trials), dict(self.searchSummary)
+        return self._copyValues(new, extra=extra)
+
+
+class HalvingTrainValidationSplitModel(_SearchModel, TrainValidationSplitModel):
+    """A fitted :class:`HalvingTrainValidationSplit`: a ``TrainValidationSplitModel`` whose
+    ``validationMetrics`` are each map's metric at the last rung it reached."""
+
+    def __init__(self, bestModel, validationMetrics=None, subModels=None) -> None:
+        super().__init__(bestModel, validationMetrics, subModels)
+        self.trials = []
+        self.searchSummary = {}
+
+    @classmethod
+    def _from_search(cls, best_model, outcome, sub_models):
+        model = cls(
+            best_model,
+            validationMetrics=[m.metric for m in outcome.maps],
+            subModels=sub_models[0] if sub_models else None,
+        )
+        model.trials = [m.record() for m in outcome.maps]
+        return model
+
+    def copy(self, extra: dict | None = None):
+        extra = dict(extra or {})
+        subs = [m.copy() for m in self.subModels] if self.subModels is not None else None
+        new = type(self)(self.bestModel.copy(extra), list(self.validationMetrics), subs)
+        new.trials, new.searchSummary = list(self.trials), dict(self.searchSummary)
+        return self._copyValues(new, extra=extra)
+
+
+class HalvingCrossValidator(_HalvingSearch, _CrossValidatorParams):
+    """Successive halving over k folds, every fold of a rung in one Spark job.
+
+    >>> from pyspark.ml.tuning import ParamGridBuilder
+    >>> from sparktf import TFClassifier
+    >>> from sparktf.search import HalvingCrossValidator
+    >>> clf = TFClassifier(epochs=9)
+    >>> grid = ParamGridBuilder().addGrid(clf.learningRate, [1e-3, 3e-3, 1e-2]).build()
+    >>> search = HalvingCrossValidator(estimator=clf, estimatorParamMaps=grid, numFolds=3)
+    >>> search.getFactor(), search.getNumFolds()
+    (3, 3)
+    """
+
+    _model_class = HalvingCrossValidatorModel
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        estimator=None,
+        estimatorParamMaps=None,
+        evaluator=None,
+        numFolds: int = 3,
+        seed: int | None = None,
+        collectSubModels: bool = False,
+        factor: int = 3,
+        minEpochs: int = 1,
+        checkpointDir: str = "",
+        trialTimeout: float = 0.0,
+        searchTimeout: float = 0.0,
+        refit: bool = True,
+    ) -> None:
+        super().__init__()
+        self._setDefault(seed=_DEFAULT_SEED)
+        self._set(**self._input_kwargs)
+
+    def setNumFolds(self, value: int):
+        return self._set(numFolds=value)
+
+    def _split(self) -> tuple[int, float]:
+        if self.isSet(self.foldCol) and self.getFoldCol():
+            raise ValueError("HalvingCrossValidator draws its own folds; foldCol is not supported.")
+        folds = self.getNumFolds()
+        if folds < 2:
+            raise ValueError(f"HalvingCrossValidator: numFolds must be >= 2. Got {folds}.")
+        return folds, 0.0
+
+
+class HalvingTrainValidationSplit(_HalvingSearch, _TrainValidationSplitParams):
+    """Successive halving on one train/validation split (``trainRatio`` of the rows train)."""
+
+    _model_class = HalvingTrainValidationSplitModel
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        estimator=None,
+        estimatorParamMaps=None,
+        evaluator=None,
+        trainRatio: float = 0.75,
+        seed: int | None = None,
+        collectSubModels: bool = False,
+        factor: int = 3,
+        minEpochs: int = 1,
+        checkpointDir: str = "",
+        trialTimeout: float = 0.0,
+        searchTimeout: float = 0.0,
+        refit: bool = True,
+    ) -> None:
+        super().__init__()
+        self._setDefault(seed=_DEFAULT_SEED)
+        self._set(**self._input_kwargs)
+
+    def setTrainRatio(self, value: float):
+        return self._set(trainRatio=value)
+
+    def _split(self) -> tuple[int, float]:
+        ratio = self.getTrainRatio()
+        if not 0 < ratio < 1:
+            raise ValueError(
+                f"HalvingTrainValidationSplit: trainRatio must be in (0, 1). Got {ratio}."
+            )
+        return 0, float(ratio)
