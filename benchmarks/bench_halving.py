@@ -103,7 +103,7 @@ def _slot_use(args):
     spark = __import__("sparktf.session", fromlist=["get_spark"]).get_spark(
         master=f"local[{args.slots}]"
     )
-    train, _, shape = _data(spark, args)
+    train = _data(spark, args)[0]
     clf = TFClassifier(epochs=args.epochs, batchSize=128, hiddenLayers=[128])
     grid = ParamGridBuilder().addGrid(clf.learningRate, [1e-3, 3e-3]).build()
     evaluator = MulticlassClassificationEvaluator(metricName="accuracy")

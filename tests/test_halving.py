@@ -1,0 +1,239 @@
+"""The successive-halving validators (sparktf.search): rungs, survivors that continue, every
+fold in one job, failures, deadlines, checkpoints and resume, persistence, the report."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pyspark.ml import Pipeline
+from pyspark.ml.evaluation import MulticlassClassificationEvaluator, RegressionEvaluator
+from pyspark.ml.feature import StandardScaler
+
+from sparktf import TFClassifier, tuning_report
+from sparktf.search import (
+    HalvingCrossValidator,
+    HalvingCrossValidatorModel,
+    HalvingTrainValidationSplit,
+    HalvingTrainValidationSplitModel,
+    rung_schedule,
+)
+
+
+def _accuracy():
+    return MulticlassClassificationEvaluator(metricName="accuracy")
+
+
+def _records(folder) -> dict[str, dict]:
+    trials = Path(folder) / "trials"
+    return {p.stem: json.loads(p.read_text()) for p in trials.glob("*.json")}
+
+
+def _search(clf, maps, **kwargs):
+    kwargs.setdefault("seed", 3)
+    return HalvingTrainValidationSplit(
+        estimator=clf, estimatorParamMaps=maps, evaluator=_accuracy(), **kwargs
+    )
+
+
+def test_the_rungs_halve_the_maps_and_multiply_the_epochs():  # no Spark
+    assert [(r.epochs, r.maps) for r in rung_schedule(27, 27, 3)] == [
+        (1, 27),
+        (3, 9),
+        (9, 3),
+        (27, 1),
+    ]
+    assert [(r.epochs, r.maps) for r in rung_schedule(5, 4, 2)] == [(1, 5), (2, 3), (4, 2)]
+    with pytest.raises(ValueError, match="factor"):
+        rung_schedule(4, 4, 0)
+
+
+def test_survivors_continue_from_their_weights_and_a_diverging_map_is_dropped(digits, tmp_path):
+    train, test = digits
+    clf = TFClassifier(hiddenLayers=[32], epochs=4, batchSize=64, seed=5)
+    diverging = {clf.learningRate: 1e38, clf.optimizer: "sgd", clf.standardization: False}
+    maps = [diverging] + [{clf.learningRate: rate} for rate in (1e-4, 3e-3, 1e-2)]
+    search = _search(clf, maps, factor=2, checkpointDir=str(tmp_path / "ck"))
+    model = search.fit(train)
+
+    assert isinstance(model, HalvingTrainValidationSplitModel)
+    assert model.searchSummary["rungs"] == [
+        {"epochs": 1, "maps": 4},
+        {"epochs": 2, "maps": 2},
+        {"epochs": 4, "maps": 1},
+    ]
+    rungs = [t["rung"] for t in model.trials]
+    assert rungs.count(3) == 1 and rungs.count(2) == 1 and rungs.count(1) == 2
+    best = model.searchSummary["best"]
+    assert model.trials[best]["rung"] == 3 and model.trials[best]["epochs"] == 4
+    assert model.trials[0]["error"] and rungs[0] == 1  # the diverging map went no further
+    assert model.validationMetrics[best] > 0.9
+    assert _accuracy().evaluate(model.transform(test)) > 0.9
+
+    # Each rung's model starts from the one before: its optimizer kept counting steps.
+    records = _records(tmp_path / "ck")
+    last = records[f"m{best:04d}-f0-e0004"]
+    before = records[f"m{best:04d}-f0-e0002"]
+    first = records[f"m{best:04d}-f0-e0001"]
+    assert last["startedFrom"] == before["modelDigest"]
+    assert before["startedFrom"] == first["modelDigest"] and first["startedFrom"] is None
+    steps = first["iterations"]
+    assert steps > 0 and before["iterations"] == 2 * steps and last["iterations"] == 4 * steps
+
+    report = tuning_report(model)
+    assert report["rung"].tolist() == rungs
+    assert report.loc[best, "best"] and report.loc[best, "rank"] == 1
+    assert report.loc[0, "failure"] and report.loc[0, "rank"] == len(maps)
+
+    # saved and loaded like pyspark's validators, with its trials
+    path = str(tmp_path / "saved")
+    model.write().overwrite().save(path)
+    loaded = HalvingTrainValidationSplitModel.load(path)
+    assert loaded.trials == model.trials and loaded.validationMetrics == model.validationMetrics
+    assert tuning_report(loaded)["rung"].tolist() == rungs
+    predictions = [r.prediction for r in model.transform(test).select("prediction").collect()]
+    again = [r.prediction for r in loaded.transform(test).select("prediction").collect()]
+    assert predictions == again
+    restored = HalvingTrainValidationSplit.load(_saved_estimator(search, tmp_path))
+    assert restored.getFactor() == 2 and len(restored.getEstimatorParamMaps()) == 4
+
+
+def _saved_estimator(search, tmp_path) -> str:
+    path = str(tmp_path / "estimator")
+    search.write().overwrite().save(path)
+    return path
+
+
+def test_resume_skips_finished_trials_and_refuses_a_changed_search(digits, tmp_path):
+    train, _ = digits
+    clf = TFClassifier(hiddenLayers=[16], epochs=3, batchSize=64, seed=5)
+    maps = [{clf.learningRate: rate} for rate in (1e-3, 1e-2, 3e-2)]
+    folder = str(tmp_path / "ck")
+    first = _search(clf, maps, factor=3, checkpointDir=folder, refit=False).fit(train)
+    assert first.searchSummary["trialsTrained"] == 4  # 3 maps for 1 epoch, 1 for 3
+    again = _search(clf, maps, factor=3, checkpointDir=folder, refit=False).fit(train)
+    assert again.searchSummary["trialsTrained"] == 0
+    assert again.validationMetrics == first.validationMetrics
+
+    changed = [{clf.learningRate: rate} for rate in (1e-3, 1e-2, 1e-1)]
+    with pytest.raises(ValueError, match=r"different search \(changed: grid\)"):
+        _search(clf, changed, factor=3, checkpointDir=folder).fit(train)
+    with pytest.raises(ValueError, match=r"changed: data"):
+        _search(clf, maps, factor=3, checkpointDir=folder).fit(train.limit(500))
+
+
+def test_every_fold_of_every_map_trains_in_one_job(digits):
+    """factor=1: the exhaustive k-fold search, 2 maps x 3 folds as the 6 tasks of one job."""
+    train, _ = digits
+    clf = TFClassifier(hiddenLayers=[16], epochs=2, batchSize=64, seed=5)
+    maps = [{clf.learningRate: rate} for rate in (1e-2, 3e-2)]
+    search = HalvingCrossValidator(
+        estimator=clf,
+        estimatorParamMaps=maps,
+        evaluator=_accuracy(),
+        numFolds=3,
+        factor=1,
+        collectSubModels=True,
+        refit=False,
+    )
+    model = search.fit(train)
+    assert isinstance(model, HalvingCrossValidatorModel)
+    workers = [m.history["worker"] for fold in model.subModels for m in fold]
+    assert len(workers) == 6 and len({w["jobGroup"] for w in workers}) == 1
+    events = sorted([(w["started"], 1) for w in workers] + [(w["finished"], -1) for w in workers])
+    running = most = 0
+    for _, step in events:
+        running += step
+        most = max(most, running)
+    assert most == 2  # both slots of local[2] busy
+    assert [t["epochs"] for t in model.trials] == [2, 2]
+    assert len(model.avgMetrics) == 2 and all(m > 0.5 for m in model.avgMetrics)
+    assert all(s >= 0 for s in model.stdMetrics)
+
+
+def test_a_trial_time_limit_stops_a_slow_trial_at_the_end_of_its_epoch(digits):
+    train, _ = digits
+    clf = TFClassifier(hiddenLayers=[16], epochs=50, batchSize=64, seed=5)
+    maps = [{clf.learningRate: 1e-2}]
+    model = _search(clf, maps, factor=1, trialTimeout=0.01, refit=False).fit(train)
+    (trial,) = model.trials
+    assert trial["timedOut"] and trial["epochs"] == 1 and not trial["error"]
+    assert tuning_report(model)["timedOut"].tolist() == [True]
+    assert model.validationMetrics[0] > 0.3  # it keeps the weights it trained
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ("pipeline", TypeError, "trains a TFClassifier directly, not a Pipeline"),
+        ("evaluator", TypeError, "computes the metrics of MulticlassClassificationEvaluator"),
+        ("metric", ValueError, "metric 'truePositiveRateByLabel' is not computed"),
+        ("epochs", ValueError, "'epochs' is the budget the halving search spends"),
+        ("empty", ValueError, "estimatorParamMaps is empty"),
+    ],
+)
+def test_a_search_it_cannot_run_is_refused_before_any_job(digits, change, error, message):
+    train, _ = digits
+    clf = TFClassifier(epochs=2)
+    maps = [{clf.learningRate: 1e-3}, {clf.learningRate: 1e-2}]
+    estimator, evaluator = clf, _accuracy()
+    if change == "pipeline":
+        estimator = Pipeline(stages=[StandardScaler(inputCol="features", outputCol="s"), clf])
+    elif change == "evaluator":
+        evaluator = RegressionEvaluator()
+    elif change == "metric":
+        evaluator = MulticlassClassificationEvaluator(metricName="truePositiveRateByLabel")
+    elif change == "epochs":
+        maps = [{clf.epochs: 2}, {clf.epochs: 4}]
+    elif change == "empty":
+        maps = []
+    search = HalvingCrossValidator(
+        estimator=estimator, estimatorParamMaps=maps, evaluator=evaluator
+    )
+    with pytest.raises(error, match=message):
+        search.fit(train)
+
+
+@pytest.mark.cluster
+def test_a_search_whose_driver_is_killed_resumes_where_it_stopped(tmp_path):
+    """tests/search_job.py runs a search with a checkpoint folder; its driver (and the JVM and
+    workers with it) is killed once a few trials are written; the rerun trains the rest only."""
+    folder = str(tmp_path / "ck")
+    script = Path(__file__).with_name("search_job.py")
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    env.pop("SPARK_REMOTE", None)
+    first = subprocess.Popen(
+        [sys.executable, str(script), folder],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 300
+        while len(_records(folder)) < 4:
+            assert first.poll() is None, "the search ended before it was killed"
+            assert time.time() < deadline, "no trial was written in 300 s"
+            time.sleep(0.2)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    finished = len(_records(folder))
+    assert finished >= 4
+    done = subprocess.run(
+        [sys.executable, str(script), folder], env=env, capture_output=True, text=True, timeout=600
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stdout[-2000:] + done.stderr[-2000:]
+    result = json.loads(lines[-1][len("RESULT ") :])
+    assert result["total"] == len(_records(folder))
+    assert result["trained"] == result["total"] - finished
+    assert result["trained"] < result["total"]
+    assert not math.isnan(result["best"])
