@@ -25,6 +25,8 @@ STAGES = [
     ("sparktf.classification", "TFClassifier"),
     ("sparktf.classification", "TFClassificationModel"),
     ("sparktf.transformer", "TFGraphTransformer"),
+    ("sparktf.search", "HalvingCrossValidator"),
+    ("sparktf.search", "HalvingTrainValidationSplit"),
 ]
 
 #: (module, name) of the helpers, documented with their signature and docstring.
@@ -32,6 +34,7 @@ HELPERS = [
     ("sparktf.tuning", "ParamRandomBuilder"),
     ("sparktf.tuning", "tuning_report"),
     ("sparktf.tuning", "plot_sensitivity"),
+    ("sparktf.search", "rung_schedule"),
     ("sparktf.classification", "trial_scope"),
     ("sparktf.workflow", "tune_classifier"),
     ("sparktf.workflow", "SearchSpace"),
