@@ -137,6 +137,31 @@ def _report_lines(report: Any) -> list[str]:
     return [f"Tuning report ({metric}, best first):", text]
 
 
+def _halving_search(
+    clf, maps, evaluator, validator, folds, train_ratio, seed, factor, checkpoint_dir, timeout
+) -> tuple[Any, str]:
+    """The halving validator of :func:`tune_classifier` and the line that describes it."""
+    from sparktf.search import HalvingCrossValidator, HalvingTrainValidationSplit, rung_schedule
+
+    common = {
+        "estimator": clf,
+        "estimatorParamMaps": maps,
+        "evaluator": evaluator,
+        "seed": seed,
+        "factor": factor,
+        "checkpointDir": checkpoint_dir or "",
+        "trialTimeout": float(timeout),
+    }
+    if validator == "cv":
+        tuner: Any = HalvingCrossValidator(numFolds=folds, **common)
+    else:
+        tuner = HalvingTrainValidationSplit(trainRatio=train_ratio, **common)
+    rungs = rung_schedule(len(maps), clf.getEpochs(), factor)
+    steps = ", ".join(f"{r.maps} x {r.epochs} epochs" for r in rungs)
+    where = f"{folds} folds" if validator == "cv" else "one train/validation split"
+    return tuner, f"{len(maps)} settings on {where}, halving by {factor}: {steps}"
+
+
 def tune_classifier(
     train: Any,
     output: str,
@@ -156,6 +181,9 @@ def tune_classifier(
     parallelism: int = 4,
     echo: Callable[[str], Any] | None = None,
     data_name: str | None = None,
+    halving: int | None = None,
+    checkpoint_dir: str | None = None,
+    trial_timeout: float = 0.0,
 ) -> TuningResult:
     """Search TFClassifier settings on ``train``, score the best on ``test``, write the results.
 
@@ -191,6 +219,14 @@ def tune_classifier(
         Fixed Params of the TFClassifier (not searched).
     parallelism:
         How many of the fitted models the validator scores at once.
+    halving:
+        Search by successive halving with this factor (:mod:`sparktf.search`:
+        ``HalvingCrossValidator`` or ``HalvingTrainValidationSplit``; ``1``: exhaustive, with
+        every fold in one job) instead of pyspark's validators; ``space.epochs`` must then hold
+        one value, the budget every rung spends up to.
+    checkpoint_dir, trial_timeout:
+        With ``halving``: the folder finished trials are written to (a rerun with the same
+        folder resumes), and the seconds one trial may train (0: no limit).
     echo:
         Called with each text of the results: the report table, the best setting, the test
         accuracy and the paths written. Default: logged at INFO on ``sparktf.workflow``.
@@ -217,8 +253,13 @@ def tune_classifier(
         raise ValueError(f"tune_classifier: validator must be 'cv' or 'tvs', got {validator!r}")
     if validator == "cv" and folds < 2:
         raise ValueError(f"tune_classifier: a CrossValidator needs folds >= 2, got {folds}")
-    show = echo if echo is not None else logger.info
     space = space if space is not None else SearchSpace()
+    if halving is not None and len(space.epochs) != 1:
+        raise ValueError(
+            "tune_classifier: a halving search spends epochs rung by rung up to one budget; "
+            f"give space.epochs one value, got {space.epochs}"
+        )
+    show = echo if echo is not None else logger.info
     os.makedirs(output, exist_ok=True)
     clf = TFClassifier(
         featuresCol=features_col,
@@ -227,11 +268,29 @@ def tune_classifier(
         inputShape=list(input_shape),
         seed=seed,
     )
+    if halving is not None:
+        clf.setEpochs(space.epochs[0])
+        space = SearchSpace(**{**vars(space), "epochs": space.epochs[:1]})
     maps = _param_maps(clf, space, search, samples, seed)
+    if halving is not None:  # the budget is the estimator's, not a searched value
+        maps = [{p: v for p, v in pm.items() if p.name != "epochs"} for pm in maps]
     evaluator = MulticlassClassificationEvaluator(
         labelCol=label_col, predictionCol="prediction", metricName="accuracy"
     )
-    if validator == "cv":
+    if halving is not None:
+        tuner, plan = _halving_search(
+            clf,
+            maps,
+            evaluator,
+            validator,
+            folds,
+            train_ratio,
+            seed,
+            halving,
+            checkpoint_dir,
+            trial_timeout,
+        )
+    elif validator == "cv":
         tuner: Any = CrossValidator(
             estimator=clf,
             estimatorParamMaps=maps,

@@ -133,7 +133,36 @@ def main(remote: str) -> None:
         leftover = os.listdir(staging) if os.path.isdir(staging) else []
         return {"accuracy": evaluator.evaluate(model.transform(test)), "leftover": leftover}
 
+    def halving():
+        from sparktf.search import HalvingCrossValidator, HalvingCrossValidatorModel
+
+        clf = TFClassifier(**{**fast, "epochs": 4})
+        grid = ParamGridBuilder().addGrid(clf.learningRate, [1e-5, 3e-3, 1e-2]).build()
+        checkpoints = os.path.join(folder, "search")
+        search = HalvingCrossValidator(
+            estimator=clf,
+            estimatorParamMaps=grid,
+            evaluator=evaluator,
+            numFolds=2,
+            factor=3,
+            checkpointDir=checkpoints,
+        )
+        model = search.fit(train)
+        again = search.fit(train)
+        path = os.path.join(folder, "halving")
+        model.write().overwrite().save(path)
+        loaded = HalvingCrossValidatorModel.load(path)
+        return {
+            "rungs": [t["rung"] for t in model.trials],
+            "best": model.searchSummary["best"],
+            "trained": [model.searchSummary["trialsTrained"], again.searchSummary["trialsTrained"]],
+            "testAccuracy": evaluator.evaluate(model.transform(test)),
+            "loadedTrials": loaded.trials == model.trials,
+            "reportRungs": tuning_report(loaded)["rung"].tolist(),
+        }
+
     for name, fn in [
+        ("halving", halving),
         ("fit", fit),
         ("fitMultiple", fit_multiple),
         ("strict", strict),

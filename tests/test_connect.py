@@ -78,3 +78,12 @@ def test_staged_training_data_and_cleanup(connect_run):
     result = _ok(connect_run, "staged")
     assert result["accuracy"] > 0.9
     assert result["leftover"] == []
+
+
+def test_halving_search_resumes_saves_and_reports(connect_run):
+    result = _ok(connect_run, "halving")
+    assert sorted(result["rungs"]) == [1, 1, 2]  # 3 maps x 1 epoch, then 1 x 4
+    assert result["rungs"][result["best"]] == 2
+    assert result["trained"] == [8, 0]  # 3 maps x 2 folds, then 1 x 2; all read back again
+    assert result["testAccuracy"] > 0.8
+    assert result["loadedTrials"] and result["reportRungs"] == result["rungs"]

@@ -237,3 +237,27 @@ def test_a_search_whose_driver_is_killed_resumes_where_it_stopped(tmp_path):
     assert result["trained"] == result["total"] - finished
     assert result["trained"] < result["total"]
     assert not math.isnan(result["best"])
+
+
+def test_tune_classifier_searches_by_halving(digits, tmp_path):
+    from sparktf.workflow import SearchSpace, tune_classifier
+
+    train, test = digits
+    space = SearchSpace(hiddenLayers=[[16]], learningRate=[1e-4, 1e-2, 3e-2], epochs=[3])
+    lines: list[str] = []
+    result = tune_classifier(
+        train,
+        str(tmp_path / "out"),
+        test=test,
+        space=space,
+        validator="tvs",
+        halving=3,
+        echo=lines.append,
+    )
+    report = result.report
+    assert sorted(report["rung"].tolist()) == [1, 1, 2]
+    assert report.loc[report["best"], "rung"].tolist() == [2]
+    assert result.test_accuracy > 0.8
+    assert (tmp_path / "out" / "report.csv").read_text().splitlines()[0].count("rung") == 1
+    with pytest.raises(ValueError, match=r"give space\.epochs one value"):
+        tune_classifier(train, str(tmp_path / "o2"), space=SearchSpace(epochs=[2, 4]), halving=3)
