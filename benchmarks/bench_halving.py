@@ -1,6 +1,7 @@
 """The halving search against the exhaustive one, and all folds at once against CrossValidator.
 
-    python benchmarks/bench_halving.py --mnist ../shared/data/mnist --rows 12000 --epochs 9
+    python benchmarks/bench_halving.py --mnist ../shared/data/mnist --rows 60000 --epochs 27 \\
+        --factors 3,4 --slots 6
 
 Part 1 (quality at a fraction of the cost): the same 16-map grid (hidden layers x learning rate
 x dropout) through ``HalvingTrainValidationSplit`` with ``factor=1`` (exhaustive: every map
@@ -78,6 +79,7 @@ def _search(train, test, factor, args, shape):
         "validation": model.validationMetrics[best],
         "test": evaluator.evaluate(model.transform(test)),
         "rungs": model.searchSummary["rungs"],
+        "jobs": model.searchSummary["jobs"],
         "best": best,
     }
 
@@ -133,6 +135,12 @@ def main() -> None:
     parser.add_argument("--mnist", help="folder of the MNIST IDX files (default: the digits)")
     parser.add_argument("--rows", type=int, default=12000, help="MNIST training rows used")
     parser.add_argument("--epochs", type=int, default=9, help="the full budget of every map")
+    parser.add_argument(
+        "--factors",
+        type=lambda text: [int(f) for f in text.split(",")],
+        default=[3],
+        help="halving factors measured against the exhaustive search (comma-separated)",
+    )
     parser.add_argument("--slots", type=int, default=0, help="run part 2 on local[SLOTS]")
     parser.add_argument("--skip-search", action="store_true", help="part 2 only")
     args = parser.parse_args()
@@ -142,20 +150,31 @@ def main() -> None:
 
         spark = get_spark()
         train, test, shape = _data(spark, args)
-        full = _search(train, test, 1, args, shape)
-        half = _search(train, test, 3, args, shape)
+        runs = {f: _search(train, test, f, args, shape) for f in [1, *args.factors]}
+        full = runs[1]
         print(f"\n16 maps, {args.epochs} epochs, {train.count()} rows, train/validation 0.8")
-        print(f"  rungs of the halving search: {half['rungs']}")
-        for name, r in (("exhaustive (factor=1)", full), ("halving (factor=3)", half)):
+        for factor, r in runs.items():
+            name = "exhaustive (factor=1)" if factor == 1 else f"halving (factor={factor})"
             print(
                 f"  {name:22s} wall {r['wall']:7.1f}s  task-seconds {r['taskSeconds']:7.1f}  "
                 f"best map {r['best']:2d}: validation {r['validation']:.4f}, test {r['test']:.4f}"
             )
-        print(
-            f"  halving / exhaustive: wall {half['wall'] / full['wall']:.2f}, task-seconds "
-            f"{half['taskSeconds'] / full['taskSeconds']:.2f}, validation "
-            f"{100 * (half['validation'] - full['validation']):+.2f} points"
-        )
+        slots = spark.sparkContext.defaultParallelism
+        for factor, r in runs.items():
+            for job in r["jobs"]:
+                busy = job["taskSeconds"] / (job["wall"] * slots)
+                print(
+                    f"  factor {factor} rung {job['rung']}: {job['trials']:2d} trials, wall "
+                    f"{job['wall']:6.1f}s, training {busy:5.1%} of {slots} slots' time"
+                )
+        for factor in args.factors:
+            half = runs[factor]
+            print(
+                f"  factor {factor} / exhaustive: wall {half['wall'] / full['wall']:.2f}, "
+                f"task-seconds {half['taskSeconds'] / full['taskSeconds']:.2f}, validation "
+                f"{100 * (half['validation'] - full['validation']):+.2f} points, rungs "
+                + ", ".join(f"{r['maps']} x {r['epochs']}" for r in half["rungs"])
+            )
         spark.stop()
     if args.slots:
         _slot_use(args)

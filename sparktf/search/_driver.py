@@ -87,6 +87,7 @@ class SearchOutcome:
     data: TrainingData
     trained: int  # trials trained by this run (not read from a checkpoint)
     task_seconds: float  # their training seconds, in all
+    jobs: list[dict[str, Any]]  # each rung job of this run: rung, trials, wall, taskSeconds
 
 
 def assign_folds(rows: int, plan: SearchPlan) -> np.ndarray:
@@ -149,6 +150,7 @@ class _Search:
         self.rung_of: dict[int, int] = {}
         self.trained = 0
         self.task_seconds = 0.0
+        self.jobs: list[dict[str, Any]] = []  # one per rung job: trials, wall and task seconds
 
     def model_bytes(self, result: dict[str, Any]) -> bytes | None:
         if result.get("model") is None and result.get("fromCheckpoint") and not result["error"]:
@@ -216,14 +218,25 @@ class _Search:
             self.labels[t.map_index] + (f", fold {t.fold + 1}" if folds > 1 else "") for t in tasks
         ]
         name = f"{self.plan.stage} rung {r + 1} of {len(rungs)} ({rungs[r].epochs} epochs)"
+        started = time.time()
         try:
             results = run_training_job(self.spark, len(tasks), train, labels, name)
         finally:
             shared_starts.release()
+        seconds = 0.0
         for task, result in zip(tasks, results, strict=True):
             self.latest[(task.map_index, task.fold)] = result
-            self.trained += 1
-            self.task_seconds += float(result["seconds"]) - task.used
+            seconds += float(result["seconds"]) - task.used
+        self.trained += len(tasks)
+        self.task_seconds += seconds
+        self.jobs.append(
+            {
+                "rung": r + 1,
+                "trials": len(tasks),
+                "wall": time.time() - started,
+                "taskSeconds": seconds,
+            }
+        )
 
     def run(self, dataset) -> SearchOutcome:
         from sparktf._data import training_data
@@ -301,7 +314,7 @@ class _Search:
             (i for i, r in enumerate(results) if not r.error),
             key=lambda i: (results[i].rung - results[i].timed_out, sign * results[i].metric, -i),
         )
-        return SearchOutcome(results, best, rungs, data, self.trained, self.task_seconds)
+        return SearchOutcome(results, best, rungs, data, self.trained, self.task_seconds, self.jobs)
 
 
 def run_search(

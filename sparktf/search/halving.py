@@ -251,6 +251,7 @@ class _HalvingSearch(Estimator, _HalvingParams, HasCollectSubModels, MLReadable,
             "best": outcome.best,
             "trialsTrained": outcome.trained,
             "taskSeconds": outcome.task_seconds,
+            "jobs": outcome.jobs,
         }
         return self._copyValues(model)
 
