@@ -1,7 +1,9 @@
 """The ``sparktf`` command: argument errors, tune on digits and on MNIST files, label images.
 
 Commands run in this process through ``main([...])`` and reuse the suite's SparkSession
-(``get_spark`` returns the active session).
+(``get_spark`` returns the active session). Every test runs in an empty folder of its own (the
+``cwd`` fixture), never in the repository root: the commands' default ``--output`` folders are
+relative, and what a user or an earlier run left there must change no outcome.
 """
 
 from __future__ import annotations
@@ -21,6 +23,15 @@ import sparktf
 from sparktf.cli import layer_lists, main
 
 SKLEARN_IMAGES = os.path.join(os.path.dirname(__import__("sklearn").__file__), "datasets", "images")
+
+
+@pytest.fixture(autouse=True)
+def cwd(tmp_path_factory, monkeypatch):
+    """An empty working folder for the test (and the commands it starts), apart from its
+    ``tmp_path``."""
+    folder = tmp_path_factory.mktemp("cwd")
+    monkeypatch.chdir(folder)
+    return folder
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
