@@ -3,10 +3,68 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+#: The repository root. No test reads or writes there: commands, examples and jobs run in
+#: folders of their own, and :class:`RootGuard` fails a run that left anything there.
+ROOT = Path(__file__).resolve().parents[1]
+#: The test that checks the root once the others have run (tests/test_root_guard.py).
+_ROOT_CHECK = "test_the_run_left_the_repository_root_as_it_found_it"
+
+
+class RootGuard:
+    """Fails the test run if it added an entry to the folder ``root`` or removed one: a test
+    must neither depend on the folder the suite runs in nor leave files there that a user, or
+    the next run, would find (e.g. a default ``--output`` of the command)."""
+
+    #: What a run may add: the environment, the tools' caches, build output.
+    MAY_HOLD = frozenset({".venv", ".git", ".pytest_cache", ".ruff_cache", "__pycache__", "build"})
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.before: set[str] | None = None
+
+    def entries(self) -> set[str]:
+        return {
+            name
+            for name in os.listdir(self.root)
+            if name not in self.MAY_HOLD and not name.endswith(".egg-info")
+        }
+
+    def changes(self) -> list[str]:
+        """One line per entry added or removed since the run started (empty: none)."""
+        if self.before is None:
+            return []
+        after = self.entries()
+        return [f"added {name}" for name in sorted(after - self.before)] + [
+            f"removed {name}" for name in sorted(self.before - after)
+        ]
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session) -> None:
+        self.before = self.entries()
+
+    @pytest.hookimpl(trylast=True)  # after the session fixtures' teardown
+    def pytest_sessionfinish(self, session) -> None:
+        changes = self.changes()
+        if not changes:
+            return
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_sep("=", f"FAILED: the test run changed {self.root}", red=True)
+            for line in changes:
+                reporter.write_line(f"  {line}")
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(RootGuard(ROOT), "sparktf-root-guard")
 
 
 # Test modules that start Spark themselves (a command, an example, a job in its own process)
@@ -19,7 +77,11 @@ def pytest_collection_modifyitems(config, items):
 
     A test is ``spark`` when it uses the ``spark`` fixture (directly or through another
     fixture) or lives in a module that starts Spark itself; ``make test-fast`` runs the rest.
+    The check of the repository root (tests/test_root_guard.py) runs last.
     """
+    # what the tests left in the repository root is checked once they have all run
+    last = [item for item in items if item.name == _ROOT_CHECK]
+    items[:] = [item for item in items if item.name != _ROOT_CHECK] + last
     for item in items:
         module = getattr(getattr(item, "module", None), "__name__", "").rsplit(".", 1)[-1]
         marks = {mark.name for mark in item.iter_markers()}

@@ -1,7 +1,9 @@
 """The ``sparktf`` command: argument errors, tune on digits and on MNIST files, label images.
 
 Commands run in this process through ``main([...])`` and reuse the suite's SparkSession
-(``get_spark`` returns the active session).
+(``get_spark`` returns the active session). Every test runs in an empty folder of its own (the
+``cwd`` fixture), never in the repository root: the commands' default ``--output`` folders are
+relative, and what a user or an earlier run left there must change no outcome.
 """
 
 from __future__ import annotations
@@ -21,6 +23,15 @@ import sparktf
 from sparktf.cli import layer_lists, main
 
 SKLEARN_IMAGES = os.path.join(os.path.dirname(__import__("sklearn").__file__), "datasets", "images")
+
+
+@pytest.fixture(autouse=True)
+def cwd(tmp_path_factory, monkeypatch):
+    """An empty working folder for the test (and the commands it starts), apart from its
+    ``tmp_path``."""
+    folder = tmp_path_factory.mktemp("cwd")
+    monkeypatch.chdir(folder)
+    return folder
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -210,6 +221,94 @@ def _no_spark(monkeypatch):
         raise RuntimeError("Spark was started")
 
     monkeypatch.setattr(sparktf.session, "get_spark", get_spark)
+
+
+@pytest.fixture
+def crowded_cwd(cwd):
+    """The working folder after ``sparktf demo``, ``tune`` and ``label`` ran there: their
+    default --output folders exist and hold files."""
+    for name in ("sparktf-demo-output", "sparktf-tune-output", "sparktf-labels"):
+        (cwd / name).mkdir()
+        (cwd / name / "report.csv").write_text("earlier results\n")
+    return cwd
+
+
+_BAD_CONF = "--conf expects KEY=VALUE, got 'spark.task.cpus'"
+_BAD_MASTER = "--master: Not a Spark master URL: 'local[two]'. Use local, local[N], "
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["demo", "--conf", "spark.task.cpus"], _BAD_CONF),
+        (["tune", "--conf", "spark.task.cpus"], _BAD_CONF),
+        (["tune", "--mnist", "missing", "--conf", "spark.task.cpus"], _BAD_CONF),
+        (["tune", "--output", "a-file", "--conf", "spark.task.cpus"], _BAD_CONF),
+        (["label", "missing", "--model", "m", "--labels", "l", "--conf", "spark.task.cpus"],
+         _BAD_CONF),
+        (["demo", "--master", "local[two]"], _BAD_MASTER),
+        (["tune", "--parquet", "missing", "--master", "local[two]"], _BAD_MASTER),
+        (["label", "missing", "--model", "m", "--labels", "l", "--master", "local[two]"],
+         _BAD_MASTER),
+        (["tune", "--mnist", "missing", "--folds", "1"],
+         "--folds must be >= 2 for a CrossValidator, got 1"),
+        (["tune", "--parquet", "missing", "--conv-layers", "32"],
+         "--conv-layers on --parquet data needs --input-shape"),
+        (["label", "missing", "--model", "m", "--labels", "l", "--model-format", "graphdef"],
+         "a frozen GraphDef needs --input-tensor and --output-tensor"),
+    ],
+)  # fmt: skip
+def test_the_syntax_of_every_argument_is_checked_before_any_path(
+    capsys, monkeypatch, crowded_cwd, argv, message
+):
+    """A malformed argument is a usage error of the command line itself, reported whatever the
+    paths it names and the default --output folder hold (here: paths that do not exist, a file
+    as --output, and the default --output folders holding files)."""
+    _no_spark(monkeypatch)
+    (crowded_cwd / "a-file").write_text("")
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    first = err.splitlines()[0]
+    assert first.startswith(f"sparktf {argv[0]}: error: {message}"), err
+    assert "Spark was started" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["label", "missing", "--model", ".", "--labels", "."],
+         "no such file or folder: missing"),
+        (["label", "missing/*.jpg", "--model", ".", "--labels", "."],
+         "no file matches missing/*.jpg"),
+        (["label", "missing", "--image-col", "bytes", "--model", ".", "--labels", "."],
+         "IMAGES: no such file or folder: missing"),
+        (["label", ".", "--model", ".", "--labels", ".", "--output", "sparktf-labels"],
+         "--output sparktf-labels already exists (add --overwrite to replace it)"),
+        (["tune", "--output", "sparktf-demo-output"],
+         "--output sparktf-demo-output is not empty (add --overwrite to write into it)"),
+    ],
+)  # fmt: skip
+def test_paths_and_folders_are_checked_before_spark_starts(
+    capsys, monkeypatch, crowded_cwd, argv, message
+):
+    _no_spark(monkeypatch)
+    code, _, err = run(capsys, *argv)
+    assert (code, err) == (2, f"sparktf {argv[0]}: error: {message}\n")
+
+
+@pytest.mark.parametrize("command", ["demo", "tune"])
+def test_a_default_output_left_by_an_earlier_run_is_refused_unless_overwrite(
+    capsys, monkeypatch, crowded_cwd, command
+):
+    _no_spark(monkeypatch)
+    code, _, err = run(capsys, command)
+    assert (code, err) == (
+        2,
+        f"sparktf {command}: error: --output sparktf-{command}-output is not empty (add "
+        "--overwrite to write into it)\n",
+    )
+    code, _, err = run(capsys, command, "--overwrite")
+    assert code == 1 and "Spark was started" in err, err
 
 
 @pytest.mark.parametrize("command", ["tune", "demo"])
@@ -652,7 +751,8 @@ def test_label_parquet_of_image_bytes(spark, capsys, tmp_path, colour_model):
     assert "--image-col 'pixels' is not a column of" in err
 
 
-def test_label_no_matching_images(spark, capsys, tmp_path, colour_model):
+def test_label_no_matching_images(capsys, monkeypatch, tmp_path, colour_model):
+    _no_spark(monkeypatch)  # found before Spark starts
     model, labels = colour_model
     pattern = str(tmp_path / "*.png")
     code, _, err = run(

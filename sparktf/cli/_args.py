@@ -1,11 +1,22 @@
 """The command line's building blocks: argument types, the help formatter, the options every
-command has (Spark and output) and the checks of paths and settings given on the command line."""
+command has (Spark and output) and the checks of paths and settings given on the command line.
+
+Every command checks its command line in three steps, and reports the first problem found:
+
+1. the syntax of every argument: argparse's types and choices, then
+   :func:`check_spark_options` and the command's own rules between options, without looking at
+   any path (so a malformed ``--conf`` is reported whatever ``--output`` holds);
+2. the paths and folders: inputs that must exist (:func:`require_path`), the state of
+   ``--output`` (:func:`check_output`);
+3. Spark: the master is reached and the session started (:func:`start_spark`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import textwrap
 from collections.abc import Iterator, Sequence
@@ -187,6 +198,27 @@ def parse_conf(items: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"--conf expects KEY=VALUE, got {item!r}")
         conf[key.strip()] = value.strip()
     return conf
+
+
+def check_master_url(master: str) -> None:
+    """Refuse a ``--master`` Spark would not understand, without reaching it (that is
+    :func:`start_spark`'s step)."""
+    from sparktf.session import _MASTER_PATTERNS, check_master
+
+    if any(re.fullmatch(pattern, master) for pattern in _MASTER_PATTERNS):
+        return
+    try:
+        check_master(master)  # raises the error naming the forms a master URL takes
+    except ValueError as exc:
+        raise UsageError(f"--master: {exc}") from None
+
+
+def check_spark_options(args: argparse.Namespace) -> None:
+    """The syntax of the options every command has: ``--conf KEY=VALUE`` and the form of
+    ``--master``. The first step of every command, before any path or folder is looked at."""
+    parse_conf(args.conf)
+    if args.master:
+        check_master_url(args.master)
 
 
 def start_spark(args: argparse.Namespace, console: Console) -> Any:

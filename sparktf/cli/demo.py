@@ -14,6 +14,7 @@ from sparktf.cli._args import (
     Formatter,
     add_common_options,
     check_output,
+    check_spark_options,
     positive_int,
     start_spark,
 )
@@ -108,6 +109,7 @@ def digit_image_model(classifier_model: Any) -> Any:
 def run(args: argparse.Namespace, console: Console) -> int:
     """``sparktf demo``."""
     start = time.time()
+    check_spark_options(args)  # the syntax of every argument, then the folder, then Spark
     check_output(args.output, args.overwrite)
     spark = start_spark(args, console)
     from sparktf.datasets import load_digits

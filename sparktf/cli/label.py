@@ -12,6 +12,7 @@ from typing import Any
 from sparktf.cli._args import (
     Formatter,
     add_common_options,
+    check_spark_options,
     image_size,
     positive_int,
     require_path,
@@ -154,16 +155,25 @@ def _is_glob(path: str) -> bool:
     return any(ch in path for ch in "*?[")
 
 
+def check_images_path(path: str) -> None:
+    """Refuse a local ``path`` of images that does not exist, or a glob no file matches (a URL
+    such as ``hdfs://...`` is left to Spark)."""
+    if "://" in path:
+        return
+    if _is_glob(path):
+        if not glob.glob(path):
+            raise UsageError(f"no file matches {path}")
+    elif not os.path.exists(path):
+        raise UsageError(f"no such file or folder: {path}")
+
+
 def read_images(spark: Any, path: str, recursive: bool = False) -> Any:
     """A ``binaryFile`` DataFrame (path, modificationTime, length, content) of the images at
     ``path``: a folder (files with an image extension) or a glob."""
+    check_images_path(path)
     reader = spark.read.format("binaryFile")
     if _is_glob(path):
-        if not glob.glob(path) and "://" not in path:
-            raise UsageError(f"no file matches {path}")
         return reader.load(path)
-    if not os.path.exists(path) and "://" not in path:
-        raise UsageError(f"no such file or folder: {path}")
     if os.path.isdir(path) or "://" in path:
         patterns = ",".join(e for ext in _IMAGE_EXTENSIONS for e in (ext, ext.upper()))
         reader = reader.option("pathGlobFilter", "*.{" + patterns + "}")
@@ -176,22 +186,35 @@ def top_k_pretty(entries: Any, n: int = 3) -> str:
     return ", ".join(f"{e['label']} ({e['score']:.3f})" for e in (entries or [])[:n])
 
 
+def _require_tensor_names(args: argparse.Namespace) -> None:
+    if not (args.input_tensor and args.output_tensor):
+        raise UsageError("a frozen GraphDef needs --input-tensor and --output-tensor")
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
     """``sparktf label``."""
+    # 1. the syntax of every argument, and the rules between them
+    check_spark_options(args)
+    if args.model_format == "graphdef":
+        _require_tensor_names(args)
+    # 2. the paths and folders
     require_path(args.model, "--model")
     require_path(args.labels, "--labels")
     graphdef = args.model_format == "graphdef" or (
         args.model_format == "auto" and os.path.isfile(args.model) and args.model.endswith(".pb")
     )
-    if graphdef and not (args.input_tensor and args.output_tensor):
-        raise UsageError("a frozen GraphDef needs --input-tensor and --output-tensor")
+    if graphdef:
+        _require_tensor_names(args)
+    if not args.image_col:
+        check_images_path(args.images)
+    elif "://" not in args.images:
+        require_path(args.images, "IMAGES")
     if os.path.exists(args.output) and not args.overwrite:
         raise UsageError(f"--output {args.output} already exists (add --overwrite to replace it)")
 
+    # 3. Spark
     spark = start_spark(args, console)
     if args.image_col:
-        if "://" not in args.images:
-            require_path(args.images, "IMAGES")
         df = spark.read.parquet(args.images)
         if args.image_col not in df.columns:
             raise UsageError(

@@ -11,6 +11,7 @@ from sparktf.cli._args import (
     Formatter,
     add_common_options,
     check_output,
+    check_spark_options,
     float_list,
     fraction,
     int_list,
@@ -189,11 +190,8 @@ def _tune_space(args: argparse.Namespace) -> SearchSpace:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """``sparktf tune``."""
-    if args.mnist:
-        require_path(args.mnist, "--mnist", "dir")
-    if args.parquet:
-        require_path(args.parquet, "--parquet")
-    check_output(args.output, args.overwrite)
+    # 1. the syntax of every argument, and the rules between them
+    check_spark_options(args)
     space = _tune_space(args)
     folds = 2 if args.quick and args.folds == 3 else args.folds
     if args.validator == "cv" and folds < 2:
@@ -204,8 +202,14 @@ def run(args: argparse.Namespace, console: Console) -> int:
         input_shape = ([28, 28, 1] if args.mnist else [8, 8, 1]) if uses_conv else []
         if uses_conv and args.parquet:
             raise UsageError("--conv-layers on --parquet data needs --input-shape")
+    # 2. the paths and folders
+    if args.mnist:
+        require_path(args.mnist, "--mnist", "dir")
+    if args.parquet:
+        require_path(args.parquet, "--parquet")
+    check_output(args.output, args.overwrite)
 
-    # a failed run leaves no empty or half-written --output behind
+    # 3. Spark; a failed run leaves no empty or half-written --output behind
     with removed_on_failure(args.output):
         spark = start_spark(args, console)
         from sparktf.datasets import load_digits, load_mnist
