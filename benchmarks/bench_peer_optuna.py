@@ -22,12 +22,15 @@ The peer's own choices, where it cannot copy sparktf exactly:
 * the sampler is Optuna's ``GridSampler`` over the 16 settings (suggested as categorical
   choices), so 16 trials visit each setting once, as sparktf's search does; ``--sampler tpe``
   uses Optuna's default TPE sampler instead (which may repeat settings);
-* ``--pruner successive-halving`` is ``SuccessiveHalvingPruner(min_resource=1,
-  reduction_factor=3)``: rungs after 1, 3, 9, ... epochs, as sparktf's ``factor=3`` with
-  9 epochs (1, 3, 9), but asynchronous: a trial reaching a rung is judged at once against
-  the trials that reached it before (from any slot, through the MLflow store), so the first
-  to reach a rung always goes on; ``--pruner median`` is ``MedianPruner()`` with Optuna's
-  defaults;
+* ``--pruner successive-halving`` is ``SuccessiveHalvingPruner(reduction_factor=F,
+  min_resource=E)`` with F = ``--factor`` (3, as bench_halving's default) and E the epochs of
+  the first rung of sparktf's search of the 16 settings with that factor
+  (``sparktf.search.rung_schedule``): rungs after E, E*F, E*F^2, ... epochs, as sparktf's
+  where ``--epochs`` is E times a power of F (1, 3, 9 for 9 epochs; 3, 9, 27 for 27), close
+  to them otherwise (both are printed). Unlike sparktf's it is asynchronous: a trial reaching
+  a rung is judged at once against the trials that reached it before (from any slot, through
+  the MLflow store), so the first to reach a rung always goes on. ``--pruner median`` is
+  ``MedianPruner()`` with Optuna's defaults;
 * the validation accuracy is measured and reported after every epoch (the pruner needs it),
   not only at the end of a rung; the pruner is not asked after the last epoch (that would
   save nothing and turn a finished trial into a pruned one).
@@ -66,6 +69,7 @@ HIDDEN = [128, 512]
 RATES = [3e-4, 1e-3, 3e-3, 3e-2]
 DROPOUTS = [0.0, 0.3]
 BATCH = 128
+SETTINGS = len(HIDDEN) * len(RATES) * len(DROPOUTS)
 SEED = 11
 SPLIT_SEED = 5
 
@@ -101,9 +105,9 @@ def _data(args):
     return x[train], y[train], x[val], y[val], x_test, y_test, scale
 
 
-def _tensorflow():
-    """TensorFlow with one thread per op and between ops (set once per Python worker),
-    imported with sparktf's filter of its start-up notices."""
+def _tensorflow(inter_op: int = 1):
+    """TensorFlow with one thread per op and ``inter_op`` between ops (set once per process,
+    before TensorFlow starts), imported with sparktf's filter of its start-up notices."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from sparktf._quiet import import_tensorflow
 
@@ -111,7 +115,7 @@ def _tensorflow():
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
     except RuntimeError:  # already initialized by an earlier trial in this worker
         pass
     return tf
@@ -139,6 +143,13 @@ def _objective(data, epochs, weights_dir):
     x_train, y_train, x_val, y_val, _, _, scale = data
 
     def objective(trial):
+        try:
+            return train(trial)
+        except Exception as exc:
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+            raise
+
+    def train(trial):
         import optuna
 
         started = time.time()
@@ -185,12 +196,21 @@ def _slot():
     return "driver" if context is None else f"partition {context.partitionId()}"
 
 
-def _pruner(name):
+def _first_rung(args) -> int:
+    """The epochs of the first rung of sparktf's search of the 16 settings."""
+    from sparktf.search import rung_schedule
+
+    return rung_schedule(SETTINGS, args.epochs, args.factor)[0].epochs
+
+
+def _pruner(args):
     import optuna
 
-    if name == "median":
+    if args.pruner == "median":
         return optuna.pruners.MedianPruner()
-    return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    return optuna.pruners.SuccessiveHalvingPruner(
+        min_resource=_first_rung(args), reduction_factor=args.factor
+    )
 
 
 def _sampler(name):
@@ -223,7 +243,7 @@ def _run_spark(args, objective, folder):
         "bench_peer_optuna",
         storage,
         sampler=_sampler(args.sampler),
-        pruner=_pruner(args.pruner),
+        pruner=_pruner(args),
         mlflow_tracking_uri=uri,
         direction="maximize",
     )
@@ -231,54 +251,28 @@ def _run_spark(args, objective, folder):
     study.optimize(objective, n_trials=args.trials, n_jobs=slots, catch=(Exception,))
     wall = time.time() - start
     trials = optuna.load_study(study_name="bench_peer_optuna", storage=storage).trials
-    failures = _failure_messages(trials)
     spark.stop()
     label = f"MlflowSparkStudy (mlflow {mlflow.__version__}, optuna {optuna.__version__})"
-    return label, wall, trials, slots, failures
-
-
-def _failure_messages(trials):
-    """The last line of the error MlflowSparkStudy logged for each failed trial."""
-    from optuna.trial import TrialState
-
-    messages = []
-    for trial in trials:
-        if trial.state != TrialState.FAIL:
-            continue
-        try:
-            import mlflow
-
-            path = mlflow.artifacts.download_artifacts(
-                run_id=trial._trial_id, artifact_path="error_message.txt"
-            )
-            with open(path) as handle:
-                lines = handle.read().strip().splitlines()
-            messages.append(f"trial {trial.number}: {lines[-1] if lines else '(empty)'}")
-        except Exception as exc:
-            messages.append(f"trial {trial.number}: (no error message: {exc})")
-    return messages
+    return label, wall, trials, slots
 
 
 def _run_driver(args, objective, slots=2):
     """The reference: plain Optuna on the driver, in-memory storage, ``slots`` threads."""
     import optuna
 
+    _tensorflow(inter_op=slots)  # imported once, before the threads (not thread-safe)
     study = optuna.create_study(
-        sampler=_sampler(args.sampler), pruner=_pruner(args.pruner), direction="maximize"
+        sampler=_sampler(args.sampler), pruner=_pruner(args), direction="maximize"
     )
     start = time.time()
     study.optimize(objective, n_trials=args.trials, n_jobs=slots, catch=(Exception,))
     wall = time.time() - start
-    failures = [
-        f"trial {t.number}: {t.system_attrs.get('fail_reason', '?')}"
-        for t in study.trials
-        if t.state == optuna.trial.TrialState.FAIL
-    ]
     label = (
         f"REFERENCE, NOT THE PEER: plain Optuna {optuna.__version__} on the driver "
-        f"({slots} threads, in-memory storage, no Spark, no MLflow)"
+        f"({slots} threads sharing one TensorFlow, 1 thread per op, in-memory storage, "
+        "no Spark, no MLflow)"
     )
-    return label, wall, study.trials, slots, failures
+    return label, wall, study.trials, slots
 
 
 def _test_accuracy(best, data, weights_dir):
@@ -309,6 +303,9 @@ def main() -> None:
         "--pruner", choices=["successive-halving", "median"], default="successive-halving"
     )
     parser.add_argument(
+        "--factor", type=int, default=3, help="reduction factor of successive halving (>= 2)"
+    )
+    parser.add_argument(
         "--sampler", choices=["grid", "tpe"], default="grid", help="grid: each setting once"
     )
     parser.add_argument(
@@ -318,6 +315,8 @@ def main() -> None:
         help="spark: MlflowSparkStudy (the peer); driver: plain Optuna threads (a reference)",
     )
     args = parser.parse_args()
+    if args.factor < 2:
+        parser.error("--factor must be 2 or more (Optuna's SuccessiveHalvingPruner needs it)")
     print(describe())
     import optuna
 
@@ -336,15 +335,15 @@ def main() -> None:
                 print(f"\nmlflow.pyspark.optuna is not available ({exc}): running the reference")
                 engine = "driver"
         if engine == "spark":
-            label, wall, trials, slots, failures = _run_spark(args, objective, folder)
+            label, wall, trials, slots = _run_spark(args, objective, folder)
         else:
-            label, wall, trials, slots, failures = _run_driver(args, objective)
-        _report(args, data, label, wall, trials, slots, failures, weights_dir)
+            label, wall, trials, slots = _run_driver(args, objective)
+        _report(args, data, label, wall, trials, slots, weights_dir)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _report(args, data, label, wall, trials, slots, failures, weights_dir):
+def _report(args, data, label, wall, trials, slots, weights_dir):
     from optuna.trial import TrialState
 
     def count(state):
@@ -360,13 +359,26 @@ def _report(args, data, label, wall, trials, slots, failures, weights_dir):
         f"  {args.trials} trials on {slots} slots, {args.epochs} epochs, {source}, "
         f"train/validation 0.8, sampler {args.sampler}, pruner {args.pruner}"
     )
+    if args.pruner == "successive-halving":
+        from sparktf.search import rung_schedule
+
+        steps, step = [], _first_rung(args)
+        while step < args.epochs:
+            steps.append(step)
+            step *= args.factor
+        ours = [r.epochs for r in rung_schedule(SETTINGS, args.epochs, args.factor)]
+        print(
+            f"  pruner rungs after epochs {steps} (then the end, {args.epochs}); sparktf's "
+            f"factor {args.factor} rungs: {ours}"
+        )
     print(f"  wall of optimize(): {wall:.1f}s")
     print(
         f"  trials: {count(TrialState.COMPLETE)} completed, {count(TrialState.PRUNED)} pruned, "
         f"{count(TrialState.FAIL)} failed, {len(trials)} in all"
     )
-    for message in failures[:3]:
-        print(f"    {message}")
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    for t in failed[:3]:
+        print(f"    trial #{t.number} failed: {t.user_attrs.get('error', '(no message)')}")
     print(
         f"  task-seconds: {durations:.1f} (trial durations summed), {inside:.1f} inside the "
         "objective (model build + training + scoring)"

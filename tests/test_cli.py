@@ -107,6 +107,9 @@ def test_required_options_look_required_in_the_usage(capsys):
         (["tune", "--test-fraction", "1.5"], "expected a number in [0, 1), got 1.5"),
         (["tune", "--search", "bayes"], "argument --search: invalid choice: 'bayes'"),
         (["tune", "--mnist", "a", "--parquet", "b"], "not allowed with argument --mnist"),
+        (["tune", "--halving", "3", "--epochs", "2,4"], "--halving needs one value of --epochs"),
+        (["tune", "--checkpoint-dir", "ck"], "--checkpoint-dir and --trial-timeout need --halving"),
+        (["tune", "--halving", "0"], "argument --halving: expected an integer >= 1, got 0"),
         (["label", "photos/"], "the following arguments are required: --model"),
         (["demo", "--images", "0"], "argument --images: expected an integer >= 1, got 0"),
         (
@@ -529,6 +532,37 @@ def test_tune_on_digits_writes_report_plot_and_best_model(spark, capsys, tmp_pat
     assert model.getLearningRate() == best_row["learningRate"]
     predictions = model.transform(load_digits(spark).limit(20)).select("prediction").collect()
     assert len(predictions) == 20
+
+
+def test_tune_by_halving_reports_rungs_and_resumes(spark, capsys, tmp_path):
+    checkpoints = tmp_path / "ck"
+    argv = [
+        "tune",
+        "--halving", "2",
+        "--checkpoint-dir", str(checkpoints),
+        "--validator", "tvs",
+        "--hidden-layers", "16",
+        "--learning-rates", "0.0001,0.01,0.03",
+        "--epochs", "4",
+        "--limit", "600",
+        "--output", str(tmp_path / "tuned"),
+    ]  # fmt: skip
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    assert "3 settings on one train/validation split, halving by 2: " in err
+    report = pd.read_csv(tmp_path / "tuned" / "report.csv")
+    assert sorted(report["rung"]) == [1, 2, 2]  # 3 settings x 2 epochs, then 2 x 4
+    assert report.loc[report["best"], "rung"].tolist() == [2]
+    assert "Test accuracy of the best model: " in out
+    assert "HalvingTrainValidationSplit rung 1 of 2 (2 epochs)" in err  # its progress lines
+    trials = sorted(p.name for p in (checkpoints / "trials").glob("*.json"))
+    code, _, err = run(capsys, *argv, "--overwrite")  # the same search again: read back
+    assert code == 0, err
+    assert "rung 1 of 2" not in err and "refit of the best setting" in err
+    assert sorted(p.name for p in (checkpoints / "trials").glob("*.json")) == trials
+    assert (
+        pd.read_csv(tmp_path / "tuned" / "report.csv")["mean"].tolist() == report["mean"].tolist()
+    )
 
 
 def _write_idx(path, array: np.ndarray, gzipped: bool) -> None:

@@ -115,6 +115,28 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
         help="TrainValidationSplit: fraction of the rows used for training",
     )
     search.add_argument(
+        "--halving",
+        type=positive_int,
+        default=None,
+        metavar="FACTOR",
+        help="search by successive halving (sparktf.search): every setting trains a few epochs "
+        "and the best 1/FACTOR go on from their own weights, every fold of a rung in one Spark "
+        "job (1: exhaustive, all folds at once); --epochs takes one value, the budget",
+    )
+    search.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        metavar="DIR",
+        help="--halving: write each finished trial here; the same command run again resumes",
+    )
+    search.add_argument(
+        "--trial-timeout",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="--halving: the longest one trial may train (0: no limit)",
+    )
+    search.add_argument(
         "--parallelism",
         type=positive_int,
         default=4,
@@ -196,6 +218,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
     folds = 2 if args.quick and args.folds == 3 else args.folds
     if args.validator == "cv" and folds < 2:
         raise UsageError(f"--folds must be >= 2 for a CrossValidator, got {folds}")
+    if args.halving is None and (args.checkpoint_dir or args.trial_timeout):
+        raise UsageError("--checkpoint-dir and --trial-timeout need --halving")
+    if args.halving is not None and len(space.epochs) != 1:
+        raise UsageError(f"--halving needs one value of --epochs (the budget), got {space.epochs}")
+    if args.trial_timeout < 0:
+        raise UsageError(f"--trial-timeout must be >= 0, got {args.trial_timeout}")
     input_shape = args.input_shape
     if input_shape is None:
         uses_conv = any(space.convLayers)
@@ -264,5 +292,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             parallelism=args.parallelism,
             echo=console.out,
             data_name=data_name,
+            halving=args.halving,
+            checkpoint_dir=args.checkpoint_dir,
+            trial_timeout=args.trial_timeout,
         )
     return EXIT_OK
