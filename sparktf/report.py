@@ -338,7 +338,8 @@ def plot_sensitivity(
     model. The x axis has a tick at every tried value. Error bars show the std over folds when
     there is one, the lines set slightly apart so that their bars do not hide each other
     (the points stay at their values on the axis); failed trials are marked with a red cross at
-    the bottom of the plot, and the chosen best map with a star. ``line=None`` draws a single
+    the bottom of the plot, and the chosen best map with a star; for a halving search, maps
+    that stopped before its last rung are drawn hollow. ``line=None`` draws a single
     line. The title names the metric and the validation (``validation accuracy, 3-fold
     cross-validation``), and the data when ``data`` names it; ``title`` replaces it. Returns
     ``path``.
@@ -386,7 +387,7 @@ def sensitivity_figure(
         raise ValueError(
             f"plot_sensitivity expects a tuning_report DataFrame; columns {missing} are missing."
         )
-    params = [c for c in report.columns if c not in REPORT_COLUMNS]
+    params = [c for c in report.columns if c not in REPORT_COLUMNS + SEARCH_COLUMNS]
     for arg, name in (("x", x), ("line", line)):
         if name is not None and name not in params:
             raise ValueError(
@@ -433,6 +434,21 @@ def sensitivity_figure(
         for artist in (bars.lines[0], *bars.lines[1], *bars.lines[2]):
             if artist is not None:
                 artist.set_transform(dodge[label])
+    if "rung" in report.columns:  # a halving search: maps that stopped early drawn hollow
+        early = (report["rung"] < report["rung"].max()) & ~failed
+        for label in names:
+            rows = report[early & (labels == label)]
+            if len(rows):
+                ax.plot(
+                    xs[rows.index],
+                    rows["mean"],
+                    linestyle="none",
+                    marker="o",
+                    markerfacecolor="white",
+                    markeredgecolor="gray",
+                    zorder=4,
+                    label="stopped at an earlier rung" if label == names[0] else None,
+                )[0].set_transform(dodge[label])
     if "best" in report.columns and report["best"].any():
         best = report[report["best"].astype(bool) & ~failed]
         if len(best):

@@ -92,6 +92,11 @@ def test_survivors_continue_from_their_weights_and_a_diverging_map_is_dropped(di
     assert report.loc[best, "best"] and report.loc[best, "rank"] == 1
     assert report.loc[0, "failure"] and report.loc[0, "rank"] == len(maps)
 
+    from sparktf.report import sensitivity_figure
+
+    legend = sensitivity_figure(model, x="learningRate", line=None).axes[0].get_legend()
+    assert "stopped at an earlier rung" in [t.get_text() for t in legend.get_texts()]
+
     # saved and loaded like pyspark's validators, with its trials
     path = str(tmp_path / "saved")
     model.write().overwrite().save(path)
