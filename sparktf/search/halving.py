@@ -22,7 +22,7 @@ from typing import Any
 
 from pyspark import keyword_only
 from pyspark.ml import Estimator
-from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param import Params
 from pyspark.ml.param.shared import HasCollectSubModels
 from pyspark.ml.tuning import (
     CrossValidatorModel,
@@ -34,6 +34,7 @@ from pyspark.ml.util import MLReadable, MLWritable
 
 from sparktf.search._driver import SearchPlan, run_search
 from sparktf.search._metrics import metric_spec
+from sparktf.search._params import _HalvingParams
 
 __all__ = [
     "HalvingCrossValidator",
@@ -43,79 +44,45 @@ __all__ = [
 ]
 
 
-class _HalvingParams(Params):
-    """The Params of the halving search, shared by the validators and their models."""
-
-    factor = Param(
-        Params._dummy(),
-        "factor",
-        "each rung keeps the best 1/factor of the maps and trains factor times the epochs "
-        "(int >= 1; 1: no halving, every map trains every epoch)",
-        typeConverter=TypeConverters.toInt,
-    )
-    minEpochs = Param(
-        Params._dummy(),
-        "minEpochs",
-        "epochs every map trains in the first rung, at least (int >= 1)",
-        typeConverter=TypeConverters.toInt,
-    )
-    checkpointDir = Param(
-        Params._dummy(),
-        "checkpointDir",
-        "folder (local, shared, hdfs://, s3://, ...) where every finished trial is written; a "
-        "search run again with the same folder skips them ('': none)",
-        typeConverter=TypeConverters.toString,
-    )
-    trialTimeout = Param(
-        Params._dummy(),
-        "trialTimeout",
-        "seconds a trial (one map on one fold) may train in all; past it, it stops at the end "
-        "of its epoch and goes no further (float >= 0; 0: no limit)",
-        typeConverter=TypeConverters.toFloat,
-    )
-    searchTimeout = Param(
-        Params._dummy(),
-        "searchTimeout",
-        "seconds the whole search may take; running trials stop at the end of their epoch and "
-        "no rung starts past it (float >= 0; 0: no limit; the refit is not counted)",
-        typeConverter=TypeConverters.toFloat,
-    )
-    refit = Param(
-        Params._dummy(),
-        "refit",
-        "whether bestModel is the best map trained again on the whole data (else: the best "
-        "map's model of the first fold, trained without its held-out rows)",
-        typeConverter=TypeConverters.toBoolean,
-    )
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._setDefault(
-            factor=3, minEpochs=1, checkpointDir="", trialTimeout=0.0, searchTimeout=0.0, refit=True
-        )
-
-    def getFactor(self) -> int:
-        return self.getOrDefault(self.factor)
-
-    def getMinEpochs(self) -> int:
-        return self.getOrDefault(self.minEpochs)
-
-    def getCheckpointDir(self) -> str:
-        return self.getOrDefault(self.checkpointDir)
-
-    def getTrialTimeout(self) -> float:
-        return self.getOrDefault(self.trialTimeout)
-
-    def getSearchTimeout(self) -> float:
-        return self.getOrDefault(self.searchTimeout)
-
-    def getRefit(self) -> bool:
-        return self.getOrDefault(self.refit)
-
-
 # pyspark's validators default their seed to hash(class name), which differs between Python
 # processes; a search that can be resumed needs the same folds in every process.
 _DEFAULT_SEED = 20161112
+
+
+_DATA_PARAMS = {
+    "featuresCol",
+    "labelCol",
+    "validationIndicatorCol",
+    "classCount",
+    "inputShape",
+    "maxBroadcastBytes",
+    "stagingDir",
+}
+
+
+def _check_maps(stage: str, est: Any, maps: list[dict], factor: int) -> None:
+    """Refuse param maps a search cannot train: another stage's Params, the epochs budget, the
+    data Params, or a bad value (named by the Param's own check)."""
+    tuned = {p.name for pm in maps for p in pm if p.parent == est.uid}
+    foreign = {p.name for pm in maps for p in pm if p.parent != est.uid}
+    if foreign:
+        raise ValueError(
+            f"{stage}: the param maps set Params of another stage ({sorted(foreign)}); "
+            "they may only set the TFClassifier's own."
+        )
+    if factor > 1 and "epochs" in tuned:
+        raise ValueError(
+            f"{stage}: 'epochs' is the budget the halving search spends (rung by rung up to "
+            "the estimator's epochs); set it on the TFClassifier, not in the param maps "
+            "(or use factor=1 for an exhaustive search)."
+        )
+    if tuned & _DATA_PARAMS:
+        raise ValueError(
+            f"{stage}: the param maps tune data Params ({sorted(tuned & _DATA_PARAMS)}); "
+            "every trial of a search reads the same rows, so set them on the TFClassifier."
+        )
+    for pm in maps:
+        est.copy(pm)._training_spec()  # a bad value raises now, naming the Param
 
 
 class _HalvingSearch(Estimator, _HalvingParams, HasCollectSubModels, MLReadable, MLWritable):
@@ -186,28 +153,7 @@ class _HalvingSearch(Estimator, _HalvingParams, HasCollectSubModels, MLReadable,
         for name in ("trialTimeout", "searchTimeout"):
             if self.getOrDefault(name) < 0:
                 raise ValueError(f"{stage}: {name} must be >= 0. Got {self.getOrDefault(name)}.")
-        data_params = {"featuresCol", "labelCol", "validationIndicatorCol", "classCount"}
-        data_params |= {"inputShape", "maxBroadcastBytes", "stagingDir"}
-        tuned = {p.name for pm in maps for p in pm if p.parent == est.uid}
-        foreign = {p.name for pm in maps for p in pm if p.parent != est.uid}
-        if foreign:
-            raise ValueError(
-                f"{stage}: the param maps set Params of another stage ({sorted(foreign)}); "
-                "they may only set the TFClassifier's own."
-            )
-        if factor > 1 and "epochs" in tuned:
-            raise ValueError(
-                f"{stage}: 'epochs' is the budget the halving search spends (rung by rung up to "
-                "the estimator's epochs); set it on the TFClassifier, not in the param maps "
-                "(or use factor=1 for an exhaustive search)."
-            )
-        if tuned & data_params:
-            raise ValueError(
-                f"{stage}: the param maps tune data Params ({sorted(tuned & data_params)}); "
-                "every trial of a search reads the same rows, so set them on the TFClassifier."
-            )
-        for pm in maps:
-            est.copy(pm)._training_spec()  # a bad value raises now, naming the Param
+        _check_maps(stage, est, maps, factor)
         num_folds, train_ratio = self._split()
         return SearchPlan(
             stage=stage,
