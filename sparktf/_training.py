@@ -220,6 +220,21 @@ def _callbacks(keras, spec: TrainingSpec, fit_inputs: dict, guard, limit) -> lis
     return callbacks
 
 
+def _finish(result: dict[str, Any], model, logits: bool, failure: str | None, after) -> None:
+    """A trained model's part of its result: the failure, or the model's bytes and ``after``'s."""
+    from sparktf._loading import keras_to_bytes
+
+    if failure is None and not all(np.isfinite(w).all() for w in model.get_weights()):
+        failure = "weights became non-finite (nan or inf) during training"
+    if failure is not None:
+        result["error"] = failure
+        return
+    result["model"] = keras_to_bytes(model)
+    result["outputsLogits"] = logits
+    if after is not None:
+        result.update(after(model, logits))
+
+
 def train_one(
     index: int,
     spec: TrainingSpec,
@@ -243,7 +258,7 @@ def train_one(
         "worker": worker_identity(),
     }
     try:
-        from sparktf._loading import keras_to_bytes, load_keras_bytes
+        from sparktf._loading import load_keras_bytes
         from sparktf._tf import configure_tensorflow, configured_threads
 
         configure_tensorflow()
@@ -268,18 +283,9 @@ def train_one(
             callbacks=_callbacks(keras, spec, fit_inputs, guard, limit),
             verbose=0,
         )
-        history = {k: [float(v) for v in values] for k, values in fit.history.items()}
-        result["history"] = history
+        result["history"] = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
         result["timedOut"] = bool(limit is not None and limit.reached)
-        if guard.failure is None and not all(np.isfinite(w).all() for w in model.get_weights()):
-            guard.failure = "weights became non-finite (nan or inf) during training"
-        if guard.failure is not None:
-            result["error"] = guard.failure
-        else:
-            result["model"] = keras_to_bytes(model)
-            result["outputsLogits"] = logits
-            if after is not None:
-                result.update(after(model, logits))
+        _finish(result, model, logits, guard.failure, after)
     except Exception as exc:  # a failed trial is data, not a crash
         result["error"] = f"{type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc(limit=8)

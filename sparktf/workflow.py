@@ -137,6 +137,33 @@ def _report_lines(report: Any) -> list[str]:
     return [f"Tuning report ({metric}, best first):", text]
 
 
+def _pyspark_search(
+    clf, maps, evaluator, validator, folds, train_ratio, seed, parallelism
+) -> tuple[Any, str]:
+    """The pyspark validator of :func:`tune_classifier` and the line that describes it."""
+    from pyspark.ml.tuning import CrossValidator, TrainValidationSplit
+
+    if validator == "cv":
+        tuner: Any = CrossValidator(
+            estimator=clf,
+            estimatorParamMaps=maps,
+            evaluator=evaluator,
+            numFolds=folds,
+            seed=seed,
+            parallelism=parallelism,
+        )
+        return tuner, f"{len(maps)} settings x {folds} folds = {len(maps) * folds} trainings"
+    tuner = TrainValidationSplit(
+        estimator=clf,
+        estimatorParamMaps=maps,
+        evaluator=evaluator,
+        trainRatio=train_ratio,
+        seed=seed,
+        parallelism=parallelism,
+    )
+    return tuner, f"{len(maps)} settings on one train/validation split"
+
+
 def _halving_search(
     clf, maps, evaluator, validator, folds, train_ratio, seed, factor, checkpoint_dir, timeout
 ) -> tuple[Any, str]:
@@ -241,7 +268,6 @@ def tune_classifier(
         and the seconds the search took.
     """
     from pyspark.ml.evaluation import MulticlassClassificationEvaluator
-    from pyspark.ml.tuning import CrossValidator, TrainValidationSplit
 
     from sparktf._trials import named_rounds
     from sparktf.classification import TFClassifier
@@ -290,26 +316,10 @@ def tune_classifier(
             checkpoint_dir,
             trial_timeout,
         )
-    elif validator == "cv":
-        tuner: Any = CrossValidator(
-            estimator=clf,
-            estimatorParamMaps=maps,
-            evaluator=evaluator,
-            numFolds=folds,
-            seed=seed,
-            parallelism=parallelism,
-        )
-        plan = f"{len(maps)} settings x {folds} folds = {len(maps) * folds} trainings"
     else:
-        tuner = TrainValidationSplit(
-            estimator=clf,
-            estimatorParamMaps=maps,
-            evaluator=evaluator,
-            trainRatio=train_ratio,
-            seed=seed,
-            parallelism=parallelism,
+        tuner, plan = _pyspark_search(
+            clf, maps, evaluator, validator, folds, train_ratio, seed, parallelism
         )
-        plan = f"{len(maps)} settings on one train/validation split"
     logger.info("Tuning TFClassifier (%s search): %s, then one refit of the best", search, plan)
     start = time.time()
     with named_rounds(clf.uid, folds if validator == "cv" else None):
