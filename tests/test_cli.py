@@ -970,3 +970,12 @@ def test_an_unreachable_master_fails_fast_in_one_line(capsys, tmp_path):
     assert code == 1
     assert f"No Spark master answers at {master}" in err
     assert "Traceback" not in err and "java" not in err.lower()
+
+
+def test_a_parquet_url_is_left_to_spark(tmp_path):
+    """--parquet hdfs://... (as docs/cli.md shows) passes the path checks; Spark reads it."""
+    from sparktf.cli._args import UsageError, require_path
+
+    require_path("hdfs:///data/features.parquet", "--parquet")  # no local check of a URL
+    with pytest.raises(UsageError, match="no such file or folder"):
+        require_path(f"file://{tmp_path}/missing.parquet", "--parquet")

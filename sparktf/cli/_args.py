@@ -247,6 +247,11 @@ def start_spark(args: argparse.Namespace, console: Console) -> Any:
 
 
 def require_path(path: str, option: str, kind: str = "path") -> None:
+    """Refuse a local path that does not exist; a URL (``hdfs://``, ``s3a://``, ...) is left
+    for Spark to read, which reports a missing one itself."""
+    if "://" in path and not path.startswith("file://"):
+        return
+    path = path[len("file://") :] if path.startswith("file://") else path
     if kind == "dir" and not os.path.isdir(path):
         raise UsageError(f"{option}: folder not found: {path}")
     if kind == "path" and not os.path.exists(path):
