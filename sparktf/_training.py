@@ -149,8 +149,11 @@ def _array_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int):
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def _inputs(spec: TrainingSpec, data: TrainingData, seed: int):
+def _inputs(spec: TrainingSpec, data: TrainingData, seed: int, order_seed: int | None = None):
     """What ``model.fit`` reads, the number of training rows, and what adapts standardization.
+
+    ``seed`` draws the held-out rows of ``validationSplit`` (the same for every part of a
+    training done in parts); ``order_seed`` (default ``seed``) the order the rows are read in.
 
     Collected data arrives as arrays (uint8 pixels are made float32 here, losslessly) and is
     fed through :func:`_array_dataset`; staged data is streamed from its files
@@ -166,7 +169,9 @@ def _inputs(spec: TrainingSpec, data: TrainingData, seed: int):
         spec, x, data.y, data.val_mask, np.random.default_rng(seed)
     )
     inputs = {
-        "x": _array_dataset(x_train, y_train, spec.batch_size, seed),
+        "x": _array_dataset(
+            x_train, y_train, spec.batch_size, seed if order_seed is None else order_seed
+        ),
         "shuffle": False,  # the dataset shuffles
         "validation_data": validation,
         "validation_batch_size": spec.batch_size if validation is not None else None,
@@ -267,7 +272,8 @@ def train_one(
 
         seed = int(spec.seed) % (2**32)
         keras.utils.set_random_seed((seed + segment.initial_epoch) % (2**32))
-        fit_inputs, train_rows, adapt = _inputs(spec, data, seed + segment.initial_epoch)
+        order = (seed + segment.initial_epoch) % (2**32)
+        fit_inputs, train_rows, adapt = _inputs(spec, data, seed, order)
         if segment.start is not None:
             model, logits = load_keras_bytes(segment.start, compile=True), segment.start_logits
         else:

@@ -126,6 +126,7 @@ def test_resume_skips_finished_trials_and_refuses_a_changed_search(digits, tmp_p
     again = _search(clf, maps, factor=3, checkpointDir=folder, refit=False).fit(train)
     assert again.searchSummary["trialsTrained"] == 0
     assert again.validationMetrics == first.validationMetrics
+    assert again.bestModel.hasModel  # the best map's model, read back from the folder
 
     changed = [{clf.learningRate: rate} for rate in (1e-3, 1e-2, 1e-1)]
     with pytest.raises(ValueError, match=r"different search \(changed: grid\)"):

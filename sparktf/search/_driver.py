@@ -289,6 +289,8 @@ class _Search:
         results = []
         for m in range(len(self.maps)):
             trials = [self.latest[(m, f)] for f in range(self.plan.folds)]
+            for trial in trials:  # a trial read back from a checkpoint gets its model too
+                self.model_bytes(trial)
             metrics = [float(t["metric"]) for t in trials]
             errors = [t["error"] for t in trials if t["error"]]
             results.append(
