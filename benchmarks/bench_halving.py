@@ -47,7 +47,9 @@ def _data(spark, args):
     if args.mnist:
         train = load_mnist(spark, args.mnist, "train").limit(args.rows)
         test = load_mnist(spark, args.mnist, "test")
-        return train.cache(), test.cache(), [28, 28]
+        # images: standardized per channel (one mean and variance over all pixels), as the
+        # peer's pixels / 255 are scaled, rather than per pixel
+        return train.cache(), test.cache(), [28, 28, 1]
     train, test = load_digits(spark).randomSplit([0.8, 0.2], seed=7)
     return train.cache(), test.cache(), []
 
@@ -58,7 +60,7 @@ def _search(train, test, factor, args, shape):
     from sparktf import TFClassifier
     from sparktf.search import HalvingTrainValidationSplit
 
-    clf = TFClassifier(epochs=args.epochs, batchSize=128, seed=11)
+    clf = TFClassifier(epochs=args.epochs, batchSize=128, inputShape=shape, seed=11)
     evaluator = MulticlassClassificationEvaluator(metricName="accuracy")
     search = HalvingTrainValidationSplit(
         estimator=clf,
