@@ -27,7 +27,7 @@ __all__ = [
 #: Columns of :func:`tuning_report` besides one column per tuned Param.
 REPORT_COLUMNS = ("metric", "mean", "std", "seconds", "failure", "rank", "best")
 #: The columns a halving search's report adds (see :mod:`sparktf.search`).
-SEARCH_COLUMNS = ("rung", "epochs", "timedOut")
+SEARCH_COLUMNS = ("rung", "epochsTrained", "timedOut")
 
 
 class TuningReport(pd.DataFrame):
@@ -205,10 +205,10 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
       as pyspark picks it).
 
     For a halving search (:mod:`sparktf.search`) the rows come from the trials the fitted model
-    carries (also after ``load``): ``rung`` (1-based) and ``epochs`` say where each map stopped
-    and ``timedOut`` whether a time limit stopped it; ``seconds`` is a map's training time over
-    all its rungs (mean over folds); maps of deeper rungs rank first, and ``best`` is the map
-    the search chose (the best of the deepest rung).
+    carries (also after ``load``): ``rung`` (1-based) and ``epochsTrained`` say where each map
+    stopped and ``timedOut`` whether a time limit stopped it; ``seconds`` is a map's training
+    time over all its rungs (mean over folds); maps of deeper rungs rank first, and ``best``
+    is the map the search chose (the best of the deepest rung).
 
     ``estimator`` is the TFClassifier (or the Pipeline holding it, or the validator) whose trial
     records to read, when ``validator_model`` does not carry its estimator. ``attrs`` holds
@@ -265,7 +265,8 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
     data: dict[str, list[Any]] = {
         name: [pm.get(param, np.nan) for pm in param_maps] for name, param in columns
     }
-    clash = [name for name, _ in columns if name in REPORT_COLUMNS + SEARCH_COLUMNS]
+    taken = REPORT_COLUMNS + (SEARCH_COLUMNS if trials else ())
+    clash = [name for name, _ in columns if name in taken]
     if clash:
         raise ValueError(f"tuning_report: Param name(s) {clash} clash with report columns.")
     report = TuningReport(data, index=pd.RangeIndex(len(param_maps)))
@@ -276,7 +277,7 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
     report["failure"] = failures
     if trials:
         report["rung"] = [int(t["rung"]) for t in trials]
-        report["epochs"] = [int(t["epochs"]) for t in trials]
+        report["epochsTrained"] = [int(t["epochs"]) for t in trials]
         report["timedOut"] = [bool(t.get("timedOut")) for t in trials]
 
     values = report["mean"].to_numpy()

@@ -166,12 +166,14 @@ def test_every_fold_of_every_map_trains_in_one_job(digits):
 
 def test_a_trial_time_limit_stops_a_slow_trial_at_the_end_of_its_epoch(digits):
     train, _ = digits
-    clf = TFClassifier(hiddenLayers=[16], epochs=50, batchSize=64, seed=5)
-    maps = [{clf.learningRate: 1e-2}]
+    clf = TFClassifier(hiddenLayers=[16], batchSize=64, seed=5)
+    maps = [{clf.learningRate: 1e-2, clf.epochs: 50}]  # factor=1 may search the epochs too
     model = _search(clf, maps, factor=1, trialTimeout=0.01, refit=False).fit(train)
     (trial,) = model.trials
     assert trial["timedOut"] and trial["epochs"] == 1 and not trial["error"]
-    assert tuning_report(model)["timedOut"].tolist() == [True]
+    report = tuning_report(model)
+    assert report["timedOut"].tolist() == [True]
+    assert report["epochs"].tolist() == [50] and report["epochsTrained"].tolist() == [1]
     assert model.validationMetrics[0] > 0.3  # it keeps the weights it trained
 
 
