@@ -42,6 +42,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_tuning.py
 	$(BIN)/python benchmarks/bench_transformer.py
+	$(BIN)/python benchmarks/bench_halving.py
 
 docs: $(STAMP)
 	$(BIN)/python docs/gen_api.py
