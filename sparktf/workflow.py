@@ -143,25 +143,18 @@ def _pyspark_search(
     """The pyspark validator of :func:`tune_classifier` and the line that describes it."""
     from pyspark.ml.tuning import CrossValidator, TrainValidationSplit
 
+    common = {
+        "estimator": clf,
+        "estimatorParamMaps": maps,
+        "evaluator": evaluator,
+        "seed": seed,
+        "parallelism": parallelism,
+    }
     if validator == "cv":
-        tuner: Any = CrossValidator(
-            estimator=clf,
-            estimatorParamMaps=maps,
-            evaluator=evaluator,
-            numFolds=folds,
-            seed=seed,
-            parallelism=parallelism,
-        )
-        return tuner, f"{len(maps)} settings x {folds} folds = {len(maps) * folds} trainings"
-    tuner = TrainValidationSplit(
-        estimator=clf,
-        estimatorParamMaps=maps,
-        evaluator=evaluator,
-        trainRatio=train_ratio,
-        seed=seed,
-        parallelism=parallelism,
-    )
-    return tuner, f"{len(maps)} settings on one train/validation split"
+        plan = f"{len(maps)} settings x {folds} folds = {len(maps) * folds} trainings"
+        return CrossValidator(numFolds=folds, **common), plan
+    plan = f"{len(maps)} settings on one train/validation split"
+    return TrainValidationSplit(trainRatio=train_ratio, **common), plan
 
 
 def _halving_search(
