@@ -179,16 +179,16 @@ class _Search:
         before = rungs[r - 1].epochs if r else 0
         tasks = []
         for m in alive:
+            # an exhaustive search (one rung) may search the epochs: each map its own
+            epochs = min(rungs[r].epochs, self.specs[m].epochs)
             for f in range(self.plan.folds):
-                name = trial_name(m, f, rungs[r].epochs)
+                name = trial_name(m, f, epochs)
                 if name in self.finished:
                     self.latest[(m, f)] = {**self.finished[name], "trial": name}
                     continue
                 used = float(self.latest[(m, f)]["seconds"]) if r else 0.0
                 tasks.append(
-                    TrialTask(
-                        m, f, before, rungs[r].epochs, name, used, self.plan.trial_timeout, deadline
-                    )
+                    TrialTask(m, f, before, epochs, name, used, self.plan.trial_timeout, deadline)
                 )
         return tasks
 
