@@ -192,6 +192,7 @@ class _HalvingSearch(Estimator, _HalvingParams, HasCollectSubModels, MLReadable,
                 for f in range(plan.folds)
             ]
         model = self._model_class._from_search(best_model, outcome, sub_models)
+        model.trials = [m.record() for m in outcome.maps]
         model.searchSummary = {
             "rungs": [{"epochs": r.epochs, "maps": r.maps} for r in outcome.rungs],
             "best": outcome.best,
@@ -255,14 +256,12 @@ class HalvingCrossValidatorModel(_SearchModel, CrossValidatorModel):
 
     @classmethod
     def _from_search(cls, best_model, outcome, sub_models):
-        model = cls(
+        return cls(
             best_model,
             avgMetrics=[m.metric for m in outcome.maps],
             subModels=sub_models,
             stdMetrics=[m.std for m in outcome.maps],
         )
-        model.trials = [m.record() for m in outcome.maps]
-        return model
 
     def copy(self, extra: dict | None = None):
         extra = dict(extra or {})
@@ -286,13 +285,11 @@ class HalvingTrainValidationSplitModel(_SearchModel, TrainValidationSplitModel):
 
     @classmethod
     def _from_search(cls, best_model, outcome, sub_models):
-        model = cls(
+        return cls(
             best_model,
             validationMetrics=[m.metric for m in outcome.maps],
             subModels=sub_models[0] if sub_models else None,
         )
-        model.trials = [m.record() for m in outcome.maps]
-        return model
 
     def copy(self, extra: dict | None = None):
         extra = dict(extra or {})
