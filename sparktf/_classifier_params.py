@@ -203,6 +203,14 @@ class _TFClassifierParams(
         "folder when the master is local. Staged files are removed after the job",
         typeConverter=TypeConverters.toString,
     )
+    numWorkers: Param[int] = Param(
+        Params._dummy(),
+        "numWorkers",
+        "Spark tasks that train one model together, data-parallel: one barrier stage whose "
+        "tasks each read their shard of the rows and apply the same averaged gradients (int "
+        ">= 1; 1: one task per model). batchSize is the global batch, split evenly among them",
+        typeConverter=TypeConverters.toInt,
+    )
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -228,6 +236,7 @@ class _TFClassifierParams(
             learningRateSchedule="constant",
             maxBroadcastBytes=DEFAULT_MAX_BROADCAST_BYTES,
             stagingDir="",
+            numWorkers=1,
             seed=_DEFAULT_SEED,
         )
 
@@ -307,6 +316,10 @@ class _TFClassifierParams(
         """Gets the value of stagingDir or its default value."""
         return self.getOrDefault(self.stagingDir)
 
+    def getNumWorkers(self) -> int:
+        """Gets the value of numWorkers or its default value."""
+        return self.getOrDefault(self.numWorkers)
+
     # -- driver-side checks -------------------------------------------------------------------
 
     def _training_spec(self) -> TrainingSpec:
@@ -333,6 +346,7 @@ class _TFClassifierParams(
                 self, "learningRateSchedule", LEARNING_RATE_SCHEDULES
             ),
             seed=int(self.getSeed()),
+            num_workers=check_int_range(self, "numWorkers", 1),
         )
         check_int_range(self, "predictBatchSize", 1)
         check_int_range(self, "maxBroadcastBytes", 0)
@@ -342,6 +356,13 @@ class _TFClassifierParams(
                 "The 'augmentShift' and 'augmentRotation' params of TFClassifier need "
                 "'inputShape' ([height, width] or [height, width, channels]) to see features as "
                 f"images. Got inputShape={shape} instead."
+            )
+        if spec.batch_size % spec.num_workers:
+            raise ValueError(
+                "The 'batchSize' param of TFClassifier is the global batch of all numWorkers "
+                f"workers and must be a multiple of numWorkers={spec.num_workers}, so that each "
+                f"worker trains on the same number of rows per step. Got batchSize="
+                f"{spec.batch_size} instead."
             )
         if spec.class_count == 1:
             raise ValueError(

@@ -61,6 +61,7 @@ class DataSpec:
     max_broadcast_bytes: int = DEFAULT_MAX_BROADCAST_BYTES
     staging_dir: str = ""
     seed: int = 0
+    workers: int = 1  # staged data is written in at least this many files, one per worker
 
 
 @dataclasses.dataclass(frozen=True)

@@ -150,16 +150,47 @@ def run_trainings(
     from sparktf._spark import share
     from sparktf._training import train_one
 
-    shared = share(spark, {"data": data, "specs": list(specs)})
+    specs = list(specs)
+    labels = list(labels) if labels is not None else [None] * len(specs)
+    alone = [i for i, spec in enumerate(specs) if spec.num_workers == 1]
+    together = [i for i, spec in enumerate(specs) if spec.num_workers > 1]
+    shared = share(spark, {"data": data, "specs": specs, "alone": alone})
 
     def train(index: int) -> dict[str, Any]:
         value = shared.value
-        return train_one(index, value["specs"][index], value["data"])
+        at = value["alone"][index]
+        return train_one(index, value["specs"][at], value["data"])
 
+    results: list[Any] = [None] * len(specs)
     try:
-        return run_training_job(spark, len(specs), train, labels, name, strict, poll_seconds)
+        if alone:
+            trained = run_training_job(
+                spark, len(alone), train, [labels[i] for i in alone], name, strict, poll_seconds
+            )
+            for index, result in zip(alone, trained, strict=True):
+                results[index] = dict(result, index=index)
+        for index in together:  # each map on a group of workers of its own
+            results[index] = _train_together(
+                spark, shared, index, specs[index], labels[index], name, strict, poll_seconds
+            )
+        return results
     finally:
         shared.release()
+
+
+def _train_together(spark, shared, index, spec, label, name, strict, poll_seconds):
+    """One map trained on ``spec.num_workers`` tasks (:mod:`sparktf._multiworker`)."""
+    from sparktf._multiworker import train_on_workers
+    from sparktf._spark import TaskFailure
+
+    try:
+        result = train_on_workers(spark, shared, index, spec, label, name, strict, poll_seconds)
+    except TaskFailure as exc:
+        from sparktf.errors import TrialFailedError
+
+        raise TrialFailedError(exc.message) from None
+    logger.info("%s: %s", name, _describe(_summary(result, label)))
+    return result
 
 
 def run_training_job(

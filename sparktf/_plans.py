@@ -38,6 +38,7 @@ class TrainingSpec:
     augment_rotation: float = 0.0
     learning_rate_schedule: str = "constant"
     seed: int = 20161112
+    num_workers: int = 1
 
     @property
     def augmented(self) -> bool:

@@ -44,6 +44,7 @@ logger = logging.getLogger("sparktf")
 __all__ = [
     "Shared",
     "TaskFailure",
+    "barrier_peers",
     "classic_session_running",
     "delete_path",
     "driver_heap_bytes",
@@ -56,6 +57,7 @@ __all__ = [
     "session_key",
     "set_log_level",
     "share",
+    "task_slots",
     "write_bytes",
 ]
 
@@ -160,6 +162,7 @@ def run_tasks(
     on_progress: Callable[[int], None] | None = None,
     poll_seconds: float = 0.5,
     tag: str | None = None,
+    barrier: bool = False,
 ) -> list[Any]:
     """Run ``fn(0) .. fn(n-1)`` as the ``n`` tasks of one Spark job; return results in order.
 
@@ -168,9 +171,11 @@ def run_tasks(
     as tasks finish. A task that raises :class:`TaskFailure` stops the job, and the driver
     raises ``TaskFailure`` with its message; Spark's own task retries still cover lost
     executors. Ctrl-C cancels the job. ``tag`` names the job (a job group on classic
-    sessions, an operation tag over Connect).
+    sessions, an operation tag over Connect). With ``barrier``, the tasks run as one barrier
+    stage: all at once or none, and they may call :func:`barrier_peers`; Spark retries no
+    failed task of it, the job fails as a whole.
     """
-    frame = spark.range(0, n, 1, n).mapInArrow(_task_body(fn), _RESULT_SCHEMA)
+    frame = spark.range(0, n, 1, n).mapInArrow(_task_body(fn), _RESULT_SCHEMA, barrier=barrier)
     tag = tag or f"sparktf-{uuid.uuid4().hex[:12]}"
     outcome: dict[str, Any] = {}
     connect = is_connect(spark)
@@ -214,6 +219,29 @@ def run_tasks(
         raise outcome["error"]
     results = _assemble(outcome["rows"])
     return [results[index] for index in range(n)]
+
+
+def barrier_peers(message: str) -> tuple[int, list[str], list[str]]:
+    """Inside a barrier task of :func:`run_tasks`: this task's rank (its index), the host of
+    every task's executor, and every task's ``message``, in rank order (one ``allGather``)."""
+    from pyspark import BarrierTaskContext
+
+    context = BarrierTaskContext.get()
+    hosts = [info.address.rsplit(":", 1)[0] for info in context.getTaskInfos()]
+    return int(context.partitionId()), hosts, list(context.allGather(message))
+
+
+def task_slots(spark) -> int | None:
+    """How many tasks the session's executors can run at once (classic sessions; None over
+    Connect, whose client cannot ask). Executors still registering are not counted yet."""
+    if is_connect(spark):
+        return None
+    try:
+        scala = spark.sparkContext._jsc.sc()
+        profile = scala.resourceProfileManager().defaultResourceProfile()
+        return int(scala.maxNumConcurrentTasks(profile))
+    except Exception:  # an older or a different SparkContext: let Spark's own check decide
+        return None
 
 
 # Rows of the range that spreads run_on_workers over the session's default parallelism: enough

@@ -110,7 +110,7 @@ def staged_training_data(spec, selected, summary) -> Iterator[TrainingData]:
     root, temporary = resolve_staging_dir(spark, spec.stage, spec.staging_dir)
     path = root if temporary else root.rstrip("/") + f"/sparktf-{uuid.uuid4().hex[:12]}"
     data_path = _spark_uri(path.rstrip("/") + "/data")
-    files = max(2, -(-summary.float32_bytes // _FILE_BYTES))
+    files = max(2, int(spec.workers), -(-summary.float32_bytes // _FILE_BYTES))
     logger.info(
         "%s: staging %d rows x %d features (%.0f MiB as float32) in %d files under %s",
         spec.stage,
@@ -199,6 +199,33 @@ def _arrays(batch, width: int, holdout) -> tuple[np.ndarray, np.ndarray, np.ndar
     return x, y, holdout(batch)
 
 
+def _holdout(spec: TrainingSpec, data: TrainingData):
+    """The columns a task reads, and the function that marks a record batch's held-out rows."""
+    if data.has_indicator:
+
+        def marked(batch):
+            return batch.column("v").to_numpy(zero_copy_only=False).astype(bool)
+
+        return ["x", "y", "v"], marked
+    fraction = float(spec.validation_split or 0.0)
+
+    def drawn(batch):
+        return batch.column("r").to_numpy(zero_copy_only=False) < fraction
+
+    return ["x", "y", "r"], drawn
+
+
+def _check_rows(fs, files: list[str], data: TrainingData) -> int:
+    seen = _row_count(fs, files)
+    if seen != int(data.rows):
+        raise RuntimeError(
+            f"this executor sees {seen} of the {data.rows} staged rows under "
+            f"{data.staged}: the staging folder must be one that every executor reads "
+            "(stagingDir or spark.sparktf.stagingDir: HDFS, S3 or a shared mount)"
+        )
+    return seen
+
+
 def staged_datasets(spec: TrainingSpec, data: TrainingData, seed: int):
     """``(train, validation, train_rows, adapt)`` tf.data pipelines over the staged files.
 
@@ -212,18 +239,7 @@ def staged_datasets(spec: TrainingSpec, data: TrainingData, seed: int):
     width = int(data.num_features)
     fs, files = _files(data.staged)
     fraction = float(spec.validation_split or 0.0)
-    if data.has_indicator:
-        columns = ["x", "y", "v"]
-
-        def holdout(batch):
-            return batch.column("v").to_numpy(zero_copy_only=False).astype(bool)
-
-    else:
-        columns = ["x", "y", "r"]
-
-        def holdout(batch):
-            return batch.column("r").to_numpy(zero_copy_only=False) < fraction
-
+    columns, holdout = _holdout(spec, data)
     held = data.has_indicator or fraction > 0
     batch_size = int(spec.batch_size)
     buffer_rows = max(batch_size, min(_SHUFFLE_ROWS, _SHUFFLE_BYTES // (4 * width)))
@@ -255,13 +271,7 @@ def staged_datasets(spec: TrainingSpec, data: TrainingData, seed: int):
 
         return generate
 
-    seen = _row_count(fs, files)
-    if seen != int(data.rows):
-        raise RuntimeError(
-            f"this executor sees {seen} of the {data.rows} staged rows under "
-            f"{data.staged}: the staging folder must be one that every executor reads "
-            "(stagingDir or spark.sparktf.stagingDir: HDFS, S3 or a shared mount)"
-        )
+    seen = _check_rows(fs, files, data)
     held_rows = 0
     if held:
         held_rows = sum(int(holdout(b).sum()) for b in _batches(fs, files, columns[2:], None))
@@ -317,3 +327,90 @@ def _shuffled(xs: list, ys: list, batch_size: int, rng, flush: bool):
         rest = order[full:]
         xs.append(x[rest])
         ys.append(y[rest])
+
+
+class StagedShard:
+    """One worker's part of staged data in a data-parallel training (:mod:`sparktf._collective`).
+
+    Worker ``rank`` of ``workers`` streams every ``workers``-th staged file from ``rank`` (the
+    staging writes at least one file per worker): its training rows shuffled within a bounded
+    buffer each epoch, its held-out rows in order. The standardization adapts to every training
+    row, the same on every worker.
+    """
+
+    def __init__(self, spec: TrainingSpec, data: TrainingData, seed: int, rank, workers) -> None:
+        import tensorflow as tf
+
+        self.width = int(data.num_features)
+        self.fs, files = _files(data.staged)
+        _check_rows(self.fs, files, data)
+        if len(files) < workers:
+            raise ValueError(
+                f"the training data is staged in {len(files)} files, fewer than the "
+                f"{workers} workers that each read their own files"
+            )
+        self.columns, self.holdout = _holdout(spec, data)
+        self.files = files[rank::workers]
+        held = [self._held_rows(files[r::workers]) for r in range(workers)]
+        rows = [_row_count(self.fs, files[r::workers]) - held[r] for r in range(workers)]
+        self.smallest, self.rows = min(rows), rows[rank]
+        self.any_held = sum(held) > 0
+        self.seed = seed
+        signature = self._signature(tf)
+        self.adapt = tf.data.Dataset.from_generator(
+            self._rows(files, want_held=False), output_signature=signature
+        ).map(lambda x, y: x)
+
+    def _signature(self, tf):
+        return (
+            tf.TensorSpec(shape=(None, self.width), dtype=tf.float32),
+            tf.TensorSpec(shape=(None,), dtype=tf.int32),
+        )
+
+    def _held_rows(self, files: list[str]) -> int:
+        return sum(
+            int(self.holdout(b).sum()) for b in _batches(self.fs, files, self.columns[2:], None)
+        )
+
+    def _rows(self, files: list[str], want_held: bool):
+        def generate():
+            for batch in _batches(self.fs, files, self.columns, None):
+                x, y, out = _arrays(batch, self.width, self.holdout)
+                mask = out if want_held else ~out
+                if mask.any():
+                    yield x[mask], y[mask]
+
+        return generate
+
+    def epoch(self, tf, per_batch: int, steps: int, seed: int):
+        """This epoch's ``steps`` full batches of ``per_batch`` rows from this worker's files."""
+        buffer_rows = max(per_batch, min(_SHUFFLE_ROWS, _SHUFFLE_BYTES // (4 * self.width)))
+
+        def batches():
+            rng = np.random.default_rng(seed)
+            xs: list[np.ndarray] = []
+            ys: list[np.ndarray] = []
+            buffered = 0
+            for batch in _batches(self.fs, self.files, self.columns, rng):
+                x, y, out = _arrays(batch, self.width, self.holdout)
+                xs.append(x[~out])
+                ys.append(y[~out])
+                buffered += int((~out).sum())
+                if buffered >= buffer_rows:
+                    yield from _shuffled(xs, ys, per_batch, rng, flush=False)
+                    buffered = sum(len(v) for v in ys)
+            yield from _shuffled(xs, ys, per_batch, rng, flush=False)
+
+        dataset = tf.data.Dataset.from_generator(batches, output_signature=self._signature(tf))
+        return dataset.take(steps).prefetch(2)
+
+    def held_out(self, batch: int):
+        """This worker's held-out rows in batches (None when no worker holds any out)."""
+        if not self.any_held:
+            return None
+        import tensorflow as tf
+
+        chunks = tf.data.Dataset.from_generator(
+            self._rows(self.files, want_held=True), output_signature=self._signature(tf)
+        )
+        return chunks.unbatch().batch(batch)

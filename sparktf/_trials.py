@@ -230,11 +230,21 @@ def param_label(param_map: dict) -> str:
     return ", ".join(parts)
 
 
+def _check_workers(spark, specs) -> None:
+    """Before any data is read: the cluster can run the largest group of workers at once."""
+    workers = max(spec.num_workers for spec in specs)
+    if workers > 1:
+        from sparktf._multiworker import check_slots
+
+        check_slots(spark, workers)
+
+
 def fit_one(est, dataset):
     """``TFClassifier._fit``: one training task; a failure raises unless it is a trial."""
     from sparktf._distributed import record_trials, run_trainings
 
     spec = est._training_spec()
+    _check_workers(dataset.sparkSession, [spec])
     with training_data(est._data_spec(), dataset) as data:
         (result,) = run_trainings(
             dataset.sparkSession, data, [spec], name=_job_name(est.uid, True), strict=False
@@ -280,12 +290,13 @@ class TrialIterator:
     def _groups(self) -> list[list[int]]:
         """The map indices of each data setting, in order of first appearance.
 
-        The setting is every field of the map's DataSpec but the seed: maps that read the same
-        columns the same way share one collect (or staging) and one job, whatever their seeds.
+        The setting is every field of the map's DataSpec but the seed and the workers: maps that
+        read the same columns the same way share one collect (or staging), whatever their seeds
+        and numWorkers.
         """
         groups: dict[Any, list[int]] = {}
         for index, est in enumerate(self.estimators):
-            key = dataclasses.replace(est._data_spec(), seed=0)
+            key = dataclasses.replace(est._data_spec(), seed=0, workers=1)
             groups.setdefault(key, []).append(index)
         return list(groups.values())
 
@@ -293,6 +304,7 @@ class TrialIterator:
         from sparktf._distributed import record_trials, run_trainings
 
         labels = varying_labels(list(self.param_maps))
+        _check_workers(self.dataset.sparkSession, self.specs)
         groups = self._groups()
         strict = any(est.getFailOnTrialError() for est in self.estimators)
         results: list[Any] = [None] * len(self.param_maps)
@@ -303,7 +315,9 @@ class TrialIterator:
             name = search
             if len(groups) > 1:
                 name += f" (data setting {number}/{len(groups)})"
-            with training_data(first._data_spec(), self.dataset) as data:
+            workers = max(self.estimators[i].getNumWorkers() for i in indices)
+            spec = dataclasses.replace(first._data_spec(), workers=workers)
+            with training_data(spec, self.dataset) as data:
                 trained = run_trainings(
                     self.dataset.sparkSession,
                     data,

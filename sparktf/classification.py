@@ -120,6 +120,7 @@ class TFClassifier(
         learningRateSchedule: str = "constant",
         maxBroadcastBytes: int = DEFAULT_MAX_BROADCAST_BYTES,
         stagingDir: str = "",
+        numWorkers: int = 1,
         thresholds: list[float] | None = None,
         seed: int | None = None,
     ) -> None:
@@ -159,6 +160,7 @@ class TFClassifier(
         learningRateSchedule: str = "constant",
         maxBroadcastBytes: int = DEFAULT_MAX_BROADCAST_BYTES,
         stagingDir: str = "",
+        numWorkers: int = 1,
         thresholds: list[float] | None = None,
         seed: int | None = None,
     ) -> TFClassifier:
@@ -269,6 +271,10 @@ class TFClassifier(
         """Sets the value of :py:attr:`stagingDir`."""
         return self._set(stagingDir=value)
 
+    def setNumWorkers(self, value: int) -> TFClassifier:
+        """Sets the value of :py:attr:`numWorkers`."""
+        return self._set(numWorkers=value)
+
     def setSeed(self, value: int) -> TFClassifier:
         """Sets the value of :py:attr:`seed`."""
         return self._set(seed=value)
@@ -302,6 +308,7 @@ class TFClassifier(
             max_broadcast_bytes=self.getMaxBroadcastBytes(),
             staging_dir=self.getStagingDir(),
             seed=int(self.getSeed()),
+            workers=self.getNumWorkers(),
         )
 
     def _fit(self, dataset: DataFrame) -> TFClassificationModel:

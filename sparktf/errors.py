@@ -7,7 +7,7 @@ what those do not.
 
 from __future__ import annotations
 
-__all__ = ["DriverMemoryError", "TrainingError", "TrialFailedError"]
+__all__ = ["DriverMemoryError", "NotEnoughSlotsError", "TrainingError", "TrialFailedError"]
 
 
 class TrainingError(RuntimeError):
@@ -24,4 +24,13 @@ class DriverMemoryError(MemoryError):
     The message names the data's size, the driver's limit and the two ways out: more driver
     memory (``spark.driver.memory``), or staging the data as files that the training tasks
     stream (a ``maxBroadcastBytes`` below the data's size).
+    """
+
+
+class NotEnoughSlotsError(RuntimeError):
+    """A TFClassifier with ``numWorkers`` > 1 needs more task slots than the cluster has.
+
+    Its workers run as one barrier stage, all at once; the message names the slots needed and
+    found. Raised before the stage starts (classic sessions), or when Spark's own barrier check
+    gives up (over Connect).
     """

@@ -144,6 +144,12 @@ class _Search:
         self.plan = plan
         self.labels = labels
         self.specs = [est.copy(pm)._training_spec() for pm in maps]
+        if any(spec.num_workers > 1 for spec in self.specs):
+            raise ValueError(
+                f"{plan.stage} trains each trial in one task and continues it from rung to "
+                "rung; it does not train with numWorkers > 1. Search with numWorkers=1 (the "
+                "trials run side by side), then fit the chosen setting with numWorkers > 1."
+            )
         self.checkpoints = CheckpointDir(plan.checkpoint_dir) if plan.checkpoint_dir else None
         self.finished: dict[str, dict[str, Any]] = {}
         self.latest: dict[tuple[int, int], dict[str, Any]] = {}

@@ -1,0 +1,381 @@
+"""One worker of a data-parallel training: a process of its own, in a TensorFlow cluster.
+
+A barrier task of :mod:`sparktf._multiworker` starts this module as a fresh Python process
+(``python -m sparktf._collective JOB RESULT``) with ``TF_CONFIG`` naming every worker: the
+collective ops of ``MultiWorkerMirroredStrategy`` must be set up before TensorFlow's runtime
+starts, which a reused Spark Python worker may already have done, and a process of its own dies
+with its task. The process reads the pickled job, trains, and writes the pickled result.
+
+The training is a custom loop (Keras 3's ``fit`` does not run under a multi-worker strategy):
+every worker builds the same model and optimizer in the strategy's scope, reads only its shard
+of the training rows in batches of ``batchSize / numWorkers`` (the same number of steps on every
+worker), and applies the all-reduced gradients, so the weights stay identical. Metrics are summed
+on each worker and all-reduced once per epoch, so early stopping and the non-finite loss check
+decide the same on every worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import pickle
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+import numpy as np
+
+from sparktf._plans import TrainingData, TrainingSpec
+
+__all__ = ["main", "shard_rows", "steps_per_epoch", "train_worker", "weights_digest"]
+
+# Steps run per call into TensorFlow (as the single-task path's steps_per_execution).
+STEPS_PER_CALL = int(os.environ.get("XSTEPS", "16"))
+
+
+def shard_rows(rows: int, rank: int, workers: int) -> np.ndarray:
+    """The row indices of ``rank``'s shard: every ``workers``-th row from ``rank``."""
+    return np.arange(rank, rows, workers)
+
+
+def steps_per_epoch(smallest_shard: int, per_worker_batch: int) -> int:
+    """Steps of one epoch: the full per-worker batches of the smallest shard (the same on every
+    worker, so that their all-reduces pair up)."""
+    steps = smallest_shard // per_worker_batch
+    if steps < 1:
+        raise ValueError(
+            f"a worker's shard holds {smallest_shard} training rows, fewer than one batch of "
+            f"{per_worker_batch} per worker (batchSize / numWorkers); lower batchSize or "
+            "numWorkers"
+        )
+    return steps
+
+
+class _ArrayShard:
+    """This worker's part of collected rows: every ``workers``-th training and held-out row."""
+
+    def __init__(self, spec: TrainingSpec, data: TrainingData, seed: int, rank, workers) -> None:
+        from sparktf._training import _split
+
+        x = np.asarray(data.x, dtype=np.float32)
+        x_train, y_train, validation = _split(
+            spec, x, data.y, data.val_mask, np.random.default_rng(seed)
+        )
+        self.adapt = x_train  # the standardization sees every training row, on every worker
+        self.smallest = len(y_train) // workers
+        mine = shard_rows(len(y_train), rank, workers)
+        self.x, self.y = x_train[mine], y_train[mine]
+        self.rows = len(self.y)
+        self.validation = None
+        if validation is not None:
+            held = shard_rows(len(validation[1]), rank, workers)
+            self.validation = (validation[0][held], validation[1][held])
+
+    def epoch(self, tf, per_batch: int, steps: int, seed: int):
+        """This epoch's batches: the shard in a new order, ``steps`` full batches."""
+        order = np.random.default_rng(seed).permutation(self.rows)[: steps * per_batch]
+        dataset = tf.data.Dataset.from_tensor_slices((self.x[order], self.y[order]))
+        return dataset.batch(per_batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    def held_out(self, batch: int):
+        if self.validation is None:
+            return None
+        x, y = self.validation
+        return [(x[i : i + batch], y[i : i + batch]) for i in range(0, len(y), batch)]
+
+
+def _watch_parent() -> None:
+    """End this process when the barrier task that started it ends (killed or finished)."""
+    parent = os.getppid()
+    try:  # Linux: the kernel sends SIGKILL when the parent dies
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(3)
+            time.sleep(1.0)
+
+    threading.Thread(target=watch, name="sparktf-parent-watch", daemon=True).start()
+
+
+class _Worker:
+    """The model, optimizer and compiled steps of one worker."""
+
+    def __init__(self, tf, keras, strategy, spec, data, shard, workers) -> None:
+        from sparktf._networks import build_model
+        from sparktf._training import _optimizer
+
+        self.tf = tf
+        self.strategy = strategy
+        self.workers = workers
+        self.global_batch = spec.batch_size
+        self.per_batch = spec.batch_size // workers
+        self.steps = steps_per_epoch(shard.smallest, self.per_batch)
+        with strategy.scope():
+            model, logits = build_model(spec, data.num_features, data.num_classes, shard.adapt)
+            optimizer = _optimizer(keras, spec, spec.epochs * self.steps)
+            optimizer.build(model.trainable_variables)
+        self.model, self.logits, self.optimizer = model, logits, optimizer
+        self.loss = keras.losses.SparseCategoricalCrossentropy(from_logits=logits, reduction=None)
+        self.sums = tf.Variable(tf.zeros(3, tf.float64), trainable=False)  # loss, correct, rows
+
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                scores = model(x, training=True)
+                per_row = self.loss(y, scores)
+                loss = tf.nn.compute_average_loss(per_row, global_batch_size=self.global_batch)
+                if model.losses:
+                    loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+            correct = tf.reduce_sum(
+                tf.cast(tf.equal(tf.argmax(scores, -1, output_type=tf.int32), y), tf.float64)
+            )
+            rows = tf.cast(tf.size(y), tf.float64)
+            self.sums.assign_add(
+                tf.stack([tf.reduce_sum(tf.cast(per_row, tf.float64)), correct, rows])
+            )
+
+        @tf.function
+        def run_steps(iterator, n):
+            for _ in tf.range(n):
+                strategy.run(step, args=next(iterator))
+
+        @tf.function
+        def evaluate(x, y):
+            scores = model(x, training=False)
+            per_row = self.loss(y, scores)
+            correct = tf.equal(tf.argmax(scores, -1, output_type=tf.int32), y)
+            return tf.stack(
+                [
+                    tf.reduce_sum(tf.cast(per_row, tf.float64)),
+                    tf.reduce_sum(tf.cast(correct, tf.float64)),
+                    tf.cast(tf.size(y), tf.float64),
+                ]
+            )
+
+        self.run_steps, self.evaluate = run_steps, evaluate
+
+        @tf.function
+        def all_reduce(values):
+            per_replica = strategy.run(tf.identity, args=(values,))
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+        self._all_reduce = all_reduce
+
+    def time_gradient_all_reduce(self, repeats: int = 10) -> float:
+        """Seconds of one all-reduce of gradient-sized tensors (the floor of a step)."""
+        tf, strategy = self.tf, self.strategy
+        shapes = [v.shape for v in self.model.trainable_variables]
+
+        @tf.function
+        def reduce_once():
+            def replica():
+                grads = [tf.zeros(shape) for shape in shapes]
+                context = tf.distribute.get_replica_context()
+                return context.all_reduce(tf.distribute.ReduceOp.SUM, grads)[0]
+
+            return strategy.run(replica)
+
+        reduce_once()  # traced and warmed up
+        begin = time.perf_counter()
+        for _ in range(repeats):
+            reduce_once()
+        return (time.perf_counter() - begin) / repeats
+
+    def average_moving_statistics(self) -> None:
+        """Give every worker the mean of the workers' batch-normalization moving statistics.
+
+        Each worker normalizes a training batch by its own rows' statistics (as data-parallel
+        training usually does: no collective per layer and step), so the moving averages used
+        for prediction drift apart slightly; averaging them once per epoch keeps the weights
+        identical on every worker at each epoch's end.
+        """
+        variables = [
+            v
+            for layer in self.model.layers
+            if type(layer).__name__ == "BatchNormalization"
+            for v in (layer.moving_mean, layer.moving_variance)
+        ]
+        if not variables or self.workers == 1:
+            return
+        flat = np.concatenate([np.ravel(v.numpy()) for v in variables]).astype(np.float64)
+        mean = self.all_reduce(flat) / self.workers
+        start = 0
+        for v in variables:
+            size = int(np.prod(v.shape))
+            v.assign(mean[start : start + size].reshape(v.shape).astype(v.dtype))
+            start += size
+
+    def all_reduce(self, values: np.ndarray) -> np.ndarray:
+        """The sum of ``values`` over every worker (one collective)."""
+        return self._all_reduce(self.tf.constant(values, self.tf.float64)).numpy()
+
+    def train_epoch(self, dataset) -> np.ndarray:
+        self.sums.assign(self.tf.zeros(3, self.tf.float64))
+        iterator = iter(self.strategy.distribute_datasets_from_function(lambda _: dataset))
+        done = 0
+        while done < self.steps:
+            n = min(STEPS_PER_CALL, self.steps - done)
+            self.run_steps(iterator, self.tf.constant(n))
+            done += n
+        return self.sums.numpy()
+
+    def validate(self, batches) -> np.ndarray:
+        """Summed loss, correct predictions and rows over held-out ``(x, y)`` batches."""
+        sums = np.zeros(3)
+        for x, y in batches:
+            sums += self.evaluate(x, y).numpy()
+        return sums
+
+
+def _epoch_logs(train: np.ndarray, val: np.ndarray | None) -> dict[str, float]:
+    logs = {"loss": train[0] / max(1.0, train[2]), "accuracy": train[1] / max(1.0, train[2])}
+    if val is not None:
+        logs["val_loss"] = val[0] / max(1.0, val[2])
+        logs["val_accuracy"] = val[1] / max(1.0, val[2])
+    return logs
+
+
+def train_worker(job: dict[str, Any]) -> dict[str, Any]:
+    """Train this worker's part; rank 0's result carries the model. Never raises."""
+    spec: TrainingSpec = job["spec"]
+    data: TrainingData = job["data"]
+    rank, workers = int(job["rank"]), int(job["workers"])
+    start = time.time()
+    result: dict[str, Any] = {"rank": rank, "error": None, "history": {}, "model": None}
+    try:
+        from sparktf._tf import configure_tensorflow
+
+        tf = configure_tensorflow(threads=job["threads"], gpus=job["gpus"])
+        import keras
+
+        options = tf.distribute.experimental.CommunicationOptions(
+            implementation=tf.distribute.experimental.CommunicationImplementation.RING
+        )
+        imported = time.time()
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        connected = time.time()
+        seed = int(spec.seed) % (2**32)
+        keras.utils.set_random_seed(seed)
+        shard = _shard(spec, data, seed, rank, workers)
+        worker = _Worker(tf, keras, strategy, spec, data, shard, workers)
+        ready = time.time()
+        result.update(_fit(tf, worker, spec, shard, seed, rank))
+        trained = time.time()
+        epochs = len(result["history"].get("loss", []))
+        result["timing"] = {
+            "processStart": start - float(job.get("spawned", start)),
+            "setup": ready - start,
+            "importTensorFlow": imported - start,
+            "joinCluster": connected - imported,
+            "train": trained - ready,
+            "steps": worker.steps * epochs,
+            "allReduce": worker.time_gradient_all_reduce(),
+        }
+        result["rowsRead"] = int(worker.steps * worker.per_batch) * epochs
+        result["shardRows"] = shard.rows
+        result["weightsDigest"] = weights_digest(worker.model.get_weights())
+        if rank == 0 and result["error"] is None:
+            result.update(_export(keras, spec, data, worker))
+    except Exception as exc:  # a failed trial is data, not a crash
+        result["error"] = f"{type(exc).__name__}: {exc}"
+        result["traceback"] = traceback.format_exc(limit=8)
+    from sparktf._training import peak_rss_mib
+
+    result["peakRssMiB"] = peak_rss_mib()
+    result["seconds"] = time.time() - start
+    return result
+
+
+def weights_digest(weights) -> str:
+    """A digest of a model's weights, equal for equal weights (to compare workers)."""
+    digest = hashlib.sha256()
+    for w in weights:
+        digest.update(np.ascontiguousarray(w).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _shard(spec: TrainingSpec, data: TrainingData, seed: int, rank: int, workers: int):
+    if data.staged is not None:
+        from sparktf._staging import StagedShard
+
+        return StagedShard(spec, data, seed, rank, workers)
+    return _ArrayShard(spec, data, seed, rank, workers)
+
+
+def _fit(tf, worker: _Worker, spec, shard, seed: int, rank: int) -> dict[str, Any]:
+    """The epochs: train, all-reduce the metrics, stop early or on a non-finite loss."""
+    history: dict[str, list[float]] = {}
+    patience = int(spec.early_stopping_patience)
+    validation = shard.held_out(max(1024, spec.batch_size))
+    monitor = "val_loss" if validation is not None else "loss"
+    best, best_weights, wait = math.inf, None, 0
+    error = None
+    for epoch in range(spec.epochs):
+        order = (seed + 7919 * (epoch + 1) + rank) % 2**32
+        dataset = shard.epoch(tf, worker.per_batch, worker.steps, order)
+        local = worker.train_epoch(dataset)
+        worker.average_moving_statistics()
+        if validation is not None:
+            local = np.concatenate([local, worker.validate(validation)])
+        sums = worker.all_reduce(local)
+        logs = _epoch_logs(sums[:3], sums[3:] if validation is not None else None)
+        for key, value in logs.items():
+            history.setdefault(key, []).append(float(value))
+        if not math.isfinite(logs["loss"]):
+            error = f"training loss became {logs['loss']} at epoch {epoch + 1}"
+            break
+        if patience > 0:
+            if logs[monitor] < best:
+                best, wait = logs[monitor], 0
+                best_weights = worker.model.get_weights()
+            else:
+                wait += 1
+                if wait >= patience and epoch > 0:
+                    if best_weights is not None:
+                        worker.model.set_weights(best_weights)
+                    break
+    return {"history": history, "error": error}
+
+
+def _export(keras, spec, data, worker: _Worker) -> dict[str, Any]:
+    """The trained model as ``.keras`` bytes, rebuilt outside the strategy with its weights."""
+    from sparktf._loading import keras_to_bytes
+    from sparktf._networks import build_model
+
+    weights = worker.model.get_weights()
+    if not all(np.isfinite(w).all() for w in weights):
+        return {"error": "weights became non-finite (nan or inf) during training"}
+    plain, logits = build_model(spec, data.num_features, data.num_classes, None)
+    plain.set_weights(weights)
+    return {"model": keras_to_bytes(plain), "outputsLogits": logits}
+
+
+def main(argv: list[str]) -> int:
+    job_path, result_path = argv
+    _watch_parent()
+    with open(job_path, "rb") as handle:
+        job = pickle.load(handle)
+    os.environ["TF_CONFIG"] = json.dumps(job["tf_config"])
+    result = train_worker(job)
+    partial = result_path + ".part"
+    with open(partial, "wb") as handle:
+        pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(partial, result_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,271 @@
+"""One model on several Spark tasks: a barrier stage whose tasks form a TensorFlow cluster.
+
+Driver side (:func:`train_on_workers`): a param map with ``numWorkers = k > 1`` trains as one
+barrier stage of ``k`` tasks (:func:`sparktf._spark.run_tasks` with ``barrier=True``, the same
+call on classic Spark and over Connect), after a check that the cluster has ``k`` task slots.
+A stage lost to the cluster (an executor or a worker process gone) is run once more; a failed
+training (a non-finite loss, a bad ``kerasModel``) is the trial's failure, as in one task.
+
+Task side (:func:`worker_task`): each task picks a free port, learns every task's host and port
+in one ``allGather``, and starts :mod:`sparktf._collective` as a fresh Python process with
+``TF_CONFIG`` naming the cluster, the GPUs Spark assigned to the task and the task's CPUs. A
+worker whose training fails fails its task, which ends the whole stage: Spark stops the other
+tasks, and each worker process dies with its task, so nothing waits on a peer that is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from sparktf._plans import TrainingData, TrainingSpec
+
+logger = logging.getLogger("sparktf.tuning")
+
+__all__ = ["check_slots", "train_on_workers", "worker_task"]
+
+# Attempts of a barrier stage lost to the cluster (not to its training).
+ATTEMPTS = 2
+# How long the driver waits for executors still registering before it calls the cluster small:
+# until their number has not changed for _SLOT_SETTLE_SECONDS, at most _SLOT_WAIT_SECONDS.
+_SLOT_WAIT_SECONDS = 30.0
+_SLOT_SETTLE_SECONDS = 3.0
+_LOG_TAIL = 2000
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("", 0))
+        return int(probe.getsockname()[1])
+
+
+def _child_environment(tf_config: dict[str, Any]) -> dict[str, str]:
+    env = dict(os.environ)
+    env["TF_CONFIG"] = json.dumps(tf_config)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # what this worker imports from (Spark's own zip files, a session's artifacts) reaches the
+    # child too, wherever it came from
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return env
+
+
+def _tail(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - _LOG_TAIL))
+            return handle.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+def worker_task(spec: TrainingSpec, data: TrainingData) -> dict[str, Any]:
+    """The body of one barrier task: start this rank's worker process, wait, return its result.
+
+    Raises :class:`~sparktf._spark.TaskFailure` when the training failed (so the stage ends
+    and the driver reports the trial's failure), ``RuntimeError`` when the worker process
+    died without a result (the stage may be run again).
+    """
+    from sparktf._spark import TaskFailure, barrier_peers
+    from sparktf._tf import task_cpus, task_gpus
+    from sparktf._training import peak_rss_mib, worker_identity
+
+    started = time.time()
+    workers = int(spec.num_workers)
+    port = _free_port()
+    rank, hosts, messages = barrier_peers(json.dumps({"port": port}))
+    ports = [int(json.loads(m)["port"]) for m in messages]
+    cluster = [f"{host}:{p}" for host, p in zip(hosts, ports, strict=True)]
+    tf_config = {"cluster": {"worker": cluster}, "task": {"type": "worker", "index": rank}}
+    folder = tempfile.mkdtemp(prefix=f"sparktf-worker{rank}-")
+    job_path, result_path = os.path.join(folder, "job.pkl"), os.path.join(folder, "result.pkl")
+    log_path = os.path.join(folder, "worker.log")
+    job = {
+        "spec": spec,
+        "data": data,
+        "rank": rank,
+        "workers": workers,
+        "tf_config": tf_config,
+        "threads": task_cpus(),
+        "gpus": task_gpus(),
+        "spawned": time.time(),
+    }
+    try:
+        with open(job_path, "wb") as handle:
+            pickle.dump(job, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        with open(log_path, "wb") as log:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "sparktf._collective", job_path, result_path],
+                env=_child_environment(tf_config),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+            try:
+                code = child.wait()
+            finally:
+                if child.poll() is None:
+                    child.kill()
+                    child.wait()
+        if not os.path.exists(result_path):
+            raise RuntimeError(
+                f"the training process of worker {rank} of {workers} (on {hosts[rank]}) ended "
+                f"with exit code {code} before finishing: {_tail(log_path)[-600:]}"
+            )
+        with open(result_path, "rb") as handle:
+            result = pickle.load(handle)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if result["error"]:
+        raise TaskFailure(f"worker {rank} of {workers}: {result['error']}")
+    identity = worker_identity()
+    identity.update(
+        rank=rank,
+        address=cluster[rank],
+        started=started,
+        finished=time.time(),
+        peakRssMiB=peak_rss_mib(),
+        childPeakRssMiB=result.get("peakRssMiB"),
+        threads=job["threads"],
+    )
+    result["worker"] = identity
+    return result
+
+
+def check_slots(spark, workers: int, label: str | None = None) -> None:
+    """Refuse, within seconds, a ``numWorkers`` the cluster cannot run at once.
+
+    Executors that are still registering (a session just started) are waited for while their
+    number grows; once it has stood still for a few seconds, too few slots is an error.
+    """
+    from sparktf._spark import task_slots
+    from sparktf.errors import NotEnoughSlotsError
+
+    slots = task_slots(spark)
+    changed, deadline = time.time(), time.time() + _SLOT_WAIT_SECONDS
+    while slots is not None and slots < workers:
+        now = time.time()
+        if now - changed >= _SLOT_SETTLE_SECONDS or now >= deadline:
+            trial = f" (trial [{label}])" if label else ""
+            raise NotEnoughSlotsError(
+                f"TFClassifier with numWorkers={workers}{trial} trains as one barrier stage of "
+                f"{workers} tasks that run at once, but the cluster has only {slots} task "
+                "slot(s) (executor cores / spark.task.cpus). Lower numWorkers, or add "
+                "executors or cores."
+            )
+        time.sleep(0.5)
+        now_slots = task_slots(spark)
+        if now_slots != slots:
+            slots, changed = now_slots, time.time()
+
+
+def _merge(index: int, results: list[dict[str, Any]], tag: str) -> dict[str, Any]:
+    """One trial's result from its workers': rank 0's model and history, every worker's part."""
+    first = dict(results[0])
+    workers = []
+    for result in results:
+        worker = dict(result["worker"])
+        worker.update(
+            shardRows=result.get("shardRows"),
+            rowsRead=result.get("rowsRead"),
+            weightsDigest=result.get("weightsDigest"),
+            timing=result.get("timing"),
+            seconds=result["seconds"],
+        )
+        workers.append(worker)
+    first["index"] = index
+    first["worker"] = dict(first["worker"], jobGroup=tag, workers=workers)
+    first["seconds"] = max(r["worker"]["finished"] for r in results) - min(
+        r["worker"]["started"] for r in results
+    )
+    return first
+
+
+def train_on_workers(
+    spark,
+    shared,
+    index: int,
+    spec: TrainingSpec,
+    label: str | None,
+    name: str,
+    strict: bool,
+    poll_seconds: float = 0.5,
+) -> dict[str, Any]:
+    """Train map ``index`` of ``shared`` (``{"data", "specs"}``) on ``spec.num_workers`` tasks.
+
+    Returns a result as :func:`sparktf._training.train_one` does (its ``worker`` lists every
+    worker). A failed training is the result's ``error``, or with ``strict`` a
+    :class:`~sparktf._spark.TaskFailure`.
+    """
+    import uuid
+
+    from sparktf._spark import TaskFailure, run_tasks
+
+    workers = int(spec.num_workers)
+    check_slots(spark, workers, label)
+
+    def task(_rank: int) -> dict[str, Any]:
+        value = shared.value
+        return worker_task(value["specs"][index], value["data"])
+
+    start = time.time()
+    error: str | None = None
+    for attempt in range(1, ATTEMPTS + 1):
+        tag = f"sparktf-{uuid.uuid4().hex[:12]}"
+        description = f"{name}: training 1 model on {workers} workers (one barrier stage)"
+        try:
+            results = run_tasks(
+                spark, workers, task, description, poll_seconds=poll_seconds, tag=tag, barrier=True
+            )
+        except TaskFailure as exc:  # the training failed: the trial's failure
+            if strict:
+                raise
+            error = exc.message
+            break
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # the stage was lost to the cluster: once more
+            error = f"the barrier stage of {workers} workers failed: {_first_line(exc)}"
+            if attempt < ATTEMPTS:
+                logger.warning("%s: %s; running it again", name, error)
+                continue
+            break
+        else:
+            result = _merge(index, results, tag)
+            digests = {w["weightsDigest"] for w in result["worker"]["workers"]}
+            if len(digests) > 1:  # pragma: no cover - a broken collective
+                result["model"], result["error"] = None, "the workers ended with different weights"
+            return result
+    if strict:
+        raise TaskFailure(f"Trial [{label}] failed: {error}" if label else str(error))
+    return {
+        "index": index,
+        "model": None,
+        "error": error,
+        "history": {},
+        "seconds": time.time() - start,
+        "worker": {"workers": []},
+    }
+
+
+def _first_line(exc: BaseException) -> str:
+    """What a lost stage's failure says: the worker's own error where the text has one."""
+    text = str(exc)
+    found = re.search(r"RuntimeError: (the training process of worker [^\n]*)", text)
+    if found:
+        return found.group(1)[:600]
+    found = re.search(r"(Job aborted due to stage failure: [^\n]*)", text)
+    if found:
+        return found.group(1)[:600]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:600]

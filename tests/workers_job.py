@@ -1,0 +1,190 @@
+"""One model trained on several Spark tasks (``numWorkers``), in a driver process of its own.
+
+Used by tests/test_workers.py on ``local-cluster[2,1,...]`` (two executor JVMs, one core each,
+so the two workers of a fit run in different executors) and, over Spark Connect, by
+``python tests/workers_job.py connect``. Each step reports what it saw; the job prints one JSON
+line (``RESULT {...}``) that the tests assert on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+
+def _step(results: dict, name: str, fn) -> None:
+    try:
+        results[name] = fn()
+    except Exception as exc:  # every step reports; one failure does not hide the others
+        results[name] = {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}
+
+
+def worker_processes() -> list[int]:
+    """PIDs of the training processes of data-parallel workers on this machine."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                command = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "sparktf._collective" in command:
+            found.append(int(entry))
+    return sorted(found)
+
+
+def _workers(model) -> list[dict]:
+    return model.history["worker"]["workers"]
+
+
+def _summary(model, evaluator, test) -> dict:
+    workers = _workers(model)
+    return {
+        "accuracy": evaluator.evaluate(model.transform(test)),
+        "digests": [w["weightsDigest"] for w in workers],
+        "shardRows": [w["shardRows"] for w in workers],
+        "rowsRead": [w["rowsRead"] for w in workers],
+        "jvmPids": [w["jvmPid"] for w in workers],
+        "epochs": len(model.history["epochs"]["loss"]),
+        "timing": [w["timing"] for w in workers],
+    }
+
+
+def main(mode: str) -> None:
+    from pyspark.ml.evaluation import MulticlassClassificationEvaluator
+
+    from sparktf import TFClassificationModel, TFClassifier
+    from sparktf.datasets import load_digits
+    from sparktf.session import get_spark
+
+    if mode == "connect":
+        spark = get_spark(remote="local[2]", app_name="sparktf-workers-connect")
+    else:
+        spark = get_spark(master=mode, app_name="sparktf-workers-test")
+    results: dict = {"sessionModule": type(spark).__module__}
+    train, test = load_digits(spark, num_partitions=2).randomSplit([0.8, 0.2], seed=7)
+    train, test = train.cache(), test.cache()
+    results["trainRows"] = train.count()
+    evaluator = MulticlassClassificationEvaluator(metricName="accuracy")
+    fast = {"hiddenLayers": [64], "epochs": 12, "batchSize": 64, "learningRate": 0.003}
+    folder = tempfile.mkdtemp(prefix="sparktf-workers-")
+
+    def two_workers():
+        clf = TFClassifier(numWorkers=2, validationSplit=0.1, earlyStoppingPatience=3, **fast)
+        model = clf.fit(train)
+        path = os.path.join(folder, "two-workers")
+        model.write().overwrite().save(path)
+        loaded = TFClassificationModel.load(path)
+        again = [r.prediction for r in loaded.transform(test).orderBy("label").collect()]
+        first = [r.prediction for r in model.transform(test).orderBy("label").collect()]
+        return {
+            **_summary(model, evaluator, test),
+            "loadedSame": again == first,
+            "loadedWorkers": loaded.getNumWorkers(),
+        }
+
+    def one_worker():
+        model = TFClassifier(validationSplit=0.1, earlyStoppingPatience=3, **fast).fit(train)
+        return {"accuracy": evaluator.evaluate(model.transform(test))}
+
+    def images():  # batch normalization, augmentation and a schedule, on two workers
+        clf = TFClassifier(
+            numWorkers=2,
+            convLayers=[8],
+            inputShape=[8, 8, 1],
+            hiddenLayers=[32],
+            batchNormalization=True,
+            augmentShift=0.1,
+            learningRateSchedule="cosine",
+            epochs=6,
+            batchSize=32,
+            learningRate=0.01,
+        )
+        return _summary(clf.fit(train), evaluator, test)
+
+    def staged():
+        clf = TFClassifier(numWorkers=2, maxBroadcastBytes=0, validationSplit=0.2, **fast)
+        return _summary(clf.fit(train), evaluator, test)
+
+    def too_many():
+        start = time.time()
+        try:
+            TFClassifier(numWorkers=3, **dict(fast, batchSize=66)).fit(train)
+        except Exception as exc:
+            return {"error": str(exc), "type": type(exc).__name__, "seconds": time.time() - start}
+        return {"error": None, "seconds": time.time() - start}
+
+    def fit_multiple():
+        clf = TFClassifier(numWorkers=2, **fast)
+        nan = {clf.learningRate: 1e38, clf.optimizer: "sgd", clf.standardization: False}
+        maps = [{clf.learningRate: 0.003}, nan]
+        models = dict(clf.fitMultiple(train, maps))
+        return {
+            "failures": [models[i].trainingFailure for i in range(2)],
+            "accuracy": evaluator.evaluate(models[0].transform(test)),
+        }
+
+    def killed():
+        """A worker's training process killed mid-fit: the stage is run again, nothing hangs,
+        no training process is left behind."""
+        before = set(worker_processes())
+        victims: list[int] = []
+        stop = threading.Event()
+
+        def kill_one():
+            while not stop.is_set():
+                found = [p for p in worker_processes() if p not in before]
+                if found:
+                    time.sleep(8.0)  # well into its training
+                    try:
+                        os.kill(found[0], signal.SIGKILL)
+                        victims.append(found[0])
+                    except ProcessLookupError:
+                        continue
+                    return
+                time.sleep(0.2)
+
+        thread = threading.Thread(target=kill_one, daemon=True)
+        thread.start()
+        start = time.time()
+        outcome: dict = {}
+        try:
+            model = TFClassifier(numWorkers=2, **dict(fast, epochs=40)).fit(train)
+            outcome["accuracy"] = evaluator.evaluate(model.transform(test))
+        except Exception as exc:
+            outcome["error"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            stop.set()
+        outcome["seconds"] = time.time() - start
+        outcome["killed"] = victims
+        time.sleep(3.0)
+        outcome["left"] = [p for p in worker_processes() if p not in before]
+        return outcome
+
+    steps = [("two_workers", two_workers), ("one_worker", one_worker)]
+    if mode != "connect":
+        steps += [
+            ("images", images),
+            ("staged", staged),
+            ("too_many", too_many),
+            ("fit_multiple", fit_multiple),
+            ("killed", killed),
+        ]
+    only = os.environ.get("SPARKTF_WORKERS_STEPS")
+    for name, fn in steps:
+        if not only or name in only.split(","):
+            _step(results, name, fn)
+    print("RESULT " + json.dumps(results, default=str), flush=True)
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "local-cluster[2,1,1024]")
