@@ -34,7 +34,7 @@ from sparktf._plans import TrainingData, TrainingSpec
 __all__ = ["main", "shard_rows", "steps_per_epoch", "train_worker", "weights_digest"]
 
 # Steps run per call into TensorFlow (as the single-task path's steps_per_execution).
-STEPS_PER_CALL = int(os.environ.get("XSTEPS", "16"))
+STEPS_PER_CALL = 16
 
 
 def shard_rows(rows: int, rank: int, workers: int) -> np.ndarray:

@@ -41,6 +41,8 @@ ATTEMPTS = 2
 _SLOT_WAIT_SECONDS = 30.0
 _SLOT_SETTLE_SECONDS = 3.0
 _LOG_TAIL = 2000
+# What Spark's barrier check says when a stage needs more slots than the cluster has.
+_SLOTS_REFUSED = "SPARK-24819"
 
 
 def _free_port() -> int:
@@ -142,6 +144,16 @@ def worker_task(spec: TrainingSpec, data: TrainingData) -> dict[str, Any]:
     return result
 
 
+def _too_few(workers: int, slots: int | None, label: str | None) -> str:
+    trial = f" (trial [{label}])" if label else ""
+    has = f"only {slots}" if slots is not None else "fewer"
+    return (
+        f"TFClassifier with numWorkers={workers}{trial} trains as one barrier stage of "
+        f"{workers} tasks that run at once, but the cluster has {has} task slots "
+        "(executor cores / spark.task.cpus). Lower numWorkers, or add executors or cores."
+    )
+
+
 def check_slots(spark, workers: int, label: str | None = None) -> None:
     """Refuse, within seconds, a ``numWorkers`` the cluster cannot run at once.
 
@@ -156,13 +168,7 @@ def check_slots(spark, workers: int, label: str | None = None) -> None:
     while slots is not None and slots < workers:
         now = time.time()
         if now - changed >= _SLOT_SETTLE_SECONDS or now >= deadline:
-            trial = f" (trial [{label}])" if label else ""
-            raise NotEnoughSlotsError(
-                f"TFClassifier with numWorkers={workers}{trial} trains as one barrier stage of "
-                f"{workers} tasks that run at once, but the cluster has only {slots} task "
-                "slot(s) (executor cores / spark.task.cpus). Lower numWorkers, or add "
-                "executors or cores."
-            )
+            raise NotEnoughSlotsError(_too_few(workers, slots, label))
         time.sleep(0.5)
         now_slots = task_slots(spark)
         if now_slots != slots:
@@ -235,6 +241,10 @@ def train_on_workers(
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # the stage was lost to the cluster: once more
+            if _SLOTS_REFUSED in str(exc):  # Spark's own check (over Connect)
+                from sparktf.errors import NotEnoughSlotsError
+
+                raise NotEnoughSlotsError(_too_few(workers, None, label)) from None
             error = f"the barrier stage of {workers} workers failed: {_first_line(exc)}"
             if attempt < ATTEMPTS:
                 logger.warning("%s: %s; running it again", name, error)

@@ -314,6 +314,10 @@ def get_spark(
         .config("spark.executorEnv.PYSPARK_PYTHON", sys.executable)
         .config("spark.executorEnv.TF_CPP_MIN_LOG_LEVEL", os.environ["TF_CPP_MIN_LOG_LEVEL"])
         .config("spark.pyspark.python", sys.executable)
+        # a barrier stage (numWorkers > 1) that needs more slots than the cluster has fails in
+        # seconds, not after Spark's default of 40 checks 15 s apart
+        .config("spark.scheduler.barrier.maxConcurrentTasksCheck.interval", "1s")
+        .config("spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures", "3")
     )
     if master.startswith("local-cluster"):
         # Executors are separate JVMs; point them at the driver's interpreter and environment.

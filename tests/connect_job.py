@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 import traceback
 
 
@@ -161,7 +162,27 @@ def main(remote: str) -> None:
             "reportRungs": tuning_report(loaded)["rung"].tolist(),
         }
 
+    def workers():
+        from sparktf.errors import NotEnoughSlotsError
+
+        model = TFClassifier(numWorkers=2, **fast).fit(train)
+        workers = model.history["worker"]["workers"]
+        start = time.time()
+        try:
+            TFClassifier(numWorkers=3, **{**fast, "batchSize": 66}).fit(train)
+            refused = None
+        except NotEnoughSlotsError as exc:
+            refused = str(exc)
+        return {
+            "accuracy": evaluator.evaluate(model.transform(test)),
+            "digests": [w["weightsDigest"] for w in workers],
+            "shardRows": [w["shardRows"] for w in workers],
+            "refused": refused,
+            "refusedSeconds": time.time() - start,
+        }
+
     for name, fn in [
+        ("workers", workers),
         ("halving", halving),
         ("fit", fit),
         ("fitMultiple", fit_multiple),

@@ -87,3 +87,15 @@ def test_halving_search_resumes_saves_and_reports(connect_run):
     assert result["trained"] == [8, 0]  # 3 maps x 2 folds, then 1 x 2; all read back again
     assert result["testAccuracy"] > 0.8
     assert result["loadedTrials"] and result["reportRungs"] == result["rungs"]
+
+
+def test_one_model_on_two_workers_over_connect(connect_run):
+    workers = _ok(connect_run, "workers")
+    assert workers["accuracy"] > 0.9, workers
+    assert len(set(workers["digests"])) == 1 and len(workers["digests"]) == 2, workers
+    assert (
+        sum(workers["shardRows"]) > 0
+        and abs(workers["shardRows"][0] - workers["shardRows"][1]) <= 1
+    )
+    assert "numWorkers=3" in workers["refused"] and "task slots" in workers["refused"], workers
+    assert workers["refusedSeconds"] < 60, workers

@@ -1,9 +1,9 @@
 """One model trained on several Spark tasks (``numWorkers``), in a driver process of its own.
 
 Used by tests/test_workers.py on ``local-cluster[2,1,...]`` (two executor JVMs, one core each,
-so the two workers of a fit run in different executors) and, over Spark Connect, by
-``python tests/workers_job.py connect``. Each step reports what it saw; the job prints one JSON
-line (``RESULT {...}``) that the tests assert on.
+so the two workers of a fit run in different executors; the Connect run is a step of
+tests/connect_job.py). Each step reports what it saw; the job prints one JSON line
+(``RESULT {...}``) that the tests assert on.
 """
 
 from __future__ import annotations
@@ -65,10 +65,7 @@ def main(mode: str) -> None:
     from sparktf.datasets import load_digits
     from sparktf.session import get_spark
 
-    if mode == "connect":
-        spark = get_spark(remote="local[2]", app_name="sparktf-workers-connect")
-    else:
-        spark = get_spark(master=mode, app_name="sparktf-workers-test")
+    spark = get_spark(master=mode, app_name="sparktf-workers-test")
     results: dict = {"sessionModule": type(spark).__module__}
     train, test = load_digits(spark, num_partitions=2).randomSplit([0.8, 0.2], seed=7)
     train, test = train.cache(), test.cache()
@@ -143,7 +140,7 @@ def main(mode: str) -> None:
             while not stop.is_set():
                 found = [p for p in worker_processes() if p not in before]
                 if found:
-                    time.sleep(8.0)  # well into its training
+                    time.sleep(6.0)  # well into its training
                     try:
                         os.kill(found[0], signal.SIGKILL)
                         victims.append(found[0])
@@ -157,7 +154,7 @@ def main(mode: str) -> None:
         start = time.time()
         outcome: dict = {}
         try:
-            model = TFClassifier(numWorkers=2, **dict(fast, epochs=40)).fit(train)
+            model = TFClassifier(numWorkers=2, **dict(fast, epochs=30)).fit(train)
             outcome["accuracy"] = evaluator.evaluate(model.transform(test))
         except Exception as exc:
             outcome["error"] = f"{type(exc).__name__}: {exc}"
@@ -169,15 +166,15 @@ def main(mode: str) -> None:
         outcome["left"] = [p for p in worker_processes() if p not in before]
         return outcome
 
-    steps = [("two_workers", two_workers), ("one_worker", one_worker)]
-    if mode != "connect":
-        steps += [
-            ("images", images),
-            ("staged", staged),
-            ("too_many", too_many),
-            ("fit_multiple", fit_multiple),
-            ("killed", killed),
-        ]
+    steps = [
+        ("two_workers", two_workers),
+        ("one_worker", one_worker),
+        ("too_many", too_many),
+        ("images", images),
+        ("staged", staged),
+        ("fit_multiple", fit_multiple),
+        ("killed", killed),
+    ]
     only = os.environ.get("SPARKTF_WORKERS_STEPS")
     for name, fn in steps:
         if not only or name in only.split(","):

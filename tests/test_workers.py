@@ -1,0 +1,156 @@
+"""One model trained on several Spark tasks (``numWorkers``): data-parallel TFClassifier.
+
+The end-to-end scenario runs once on ``local-cluster[2,1,1024]`` in a driver process of its own
+(tests/workers_job.py): two executor JVMs with one core each, so a two-worker fit spans both.
+The Connect run is a step of tests/connect_job.py. The Param checks and the shard arithmetic run
+here, without a cluster.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from conftest import run_job
+
+
+@pytest.fixture(scope="module")
+def workers_run() -> dict:
+    return run_job("workers_job.py", "local-cluster[2,1,1024]", timeout=900)
+
+
+def _ok(result: dict, step: str) -> dict:
+    value = result[step]
+    assert "error" not in value or value["error"] is None, value.get("trace", value)
+    return value
+
+
+# -- on a multi-process cluster ----------------------------------------------------------------
+
+
+@pytest.mark.cluster
+def test_two_workers_end_with_identical_weights_on_two_executors(workers_run):
+    run = _ok(workers_run, "two_workers")
+    assert len(run["digests"]) == 2 and run["digests"][0] == run["digests"][1], run
+    assert run["jvmPids"][0] != run["jvmPids"][1], run  # one worker per executor
+
+
+@pytest.mark.cluster
+def test_two_workers_match_one_worker_in_accuracy(workers_run):
+    two, one = _ok(workers_run, "two_workers"), _ok(workers_run, "one_worker")
+    assert two["accuracy"] > 0.9, two
+    assert abs(two["accuracy"] - one["accuracy"]) <= 0.03, (two["accuracy"], one["accuracy"])
+
+
+@pytest.mark.cluster
+def test_each_worker_reads_only_its_shard(workers_run):
+    run = _ok(workers_run, "two_workers")
+    train_rows = round(workers_run["trainRows"] * 0.9)  # validationSplit=0.1 held out
+    shards = run["shardRows"]
+    assert abs(sum(shards) - train_rows) <= 1 and abs(shards[0] - shards[1]) <= 1, run
+    # every epoch, each worker trains on full batches of 32 rows (64 / 2) of its own shard
+    per_epoch = (min(shards) // 32) * 32
+    assert run["rowsRead"] == [per_epoch * run["epochs"]] * 2, run
+    assert per_epoch * 2 < train_rows + 64, run
+
+
+@pytest.mark.cluster
+def test_the_result_saves_loads_and_transforms(workers_run):
+    run = _ok(workers_run, "two_workers")
+    assert run["loadedSame"] is True and run["loadedWorkers"] == 2, run
+
+
+@pytest.mark.cluster
+def test_images_with_batch_normalization_and_augmentation(workers_run):
+    run = _ok(workers_run, "images")
+    assert run["digests"][0] == run["digests"][1], run  # moving statistics averaged too
+    assert run["accuracy"] > 0.85, run
+
+
+@pytest.mark.cluster
+def test_staged_data_is_read_file_by_file(workers_run):
+    run = _ok(workers_run, "staged")
+    assert run["digests"][0] == run["digests"][1], run
+    assert run["accuracy"] > 0.9, run
+    assert all(rows > 0 for rows in run["shardRows"]), run
+    assert sum(run["shardRows"]) < workers_run["trainRows"], run  # held-out rows excluded
+
+
+@pytest.mark.cluster
+def test_too_few_slots_is_a_clear_error_within_seconds(workers_run):
+    run = workers_run["too_many"]
+    assert run["type"] == "NotEnoughSlotsError", run
+    assert "numWorkers=3" in run["error"] and "only 2 task slots" in run["error"], run
+    assert run["seconds"] < 20, run
+
+
+@pytest.mark.cluster
+def test_a_nan_trial_fails_clearly_and_alone(workers_run):
+    run = _ok(workers_run, "fit_multiple")
+    assert run["failures"][0] is None, run
+    assert "loss became nan" in run["failures"][1] or "loss became inf" in run["failures"][1], run
+    assert run["accuracy"] > 0.9, run
+
+
+@pytest.mark.cluster
+def test_a_killed_worker_process_does_not_hang_the_fit(workers_run):
+    run = workers_run["killed"]
+    assert run["killed"], run  # the fault was injected
+    # the barrier stage ran once more and trained; no training process is left behind
+    assert run.get("accuracy", 0) > 0.9, run
+    assert run["left"] == [], run
+    assert run["seconds"] < 300, run
+
+
+# -- the Params and the shard arithmetic, without a cluster -----------------------------------
+
+
+def test_num_workers_defaults_to_one_task_and_is_checked():
+    from sparktf import TFClassifier
+
+    assert TFClassifier().getNumWorkers() == 1
+    assert TFClassifier(numWorkers=4, batchSize=64)._training_spec().num_workers == 4
+    with pytest.raises(ValueError, match="numWorkers"):
+        TFClassifier(numWorkers=0)._training_spec()
+    with pytest.raises(ValueError, match="multiple of numWorkers=3"):
+        TFClassifier(numWorkers=3, batchSize=64)._training_spec()
+
+
+def test_shards_cover_every_row_once_and_steps_pair_up():
+    from sparktf._collective import shard_rows, steps_per_epoch
+
+    parts = [shard_rows(1001, rank, 3) for rank in range(3)]
+    assert sorted(np.concatenate(parts).tolist()) == list(range(1001))
+    assert [len(p) for p in parts] == [334, 334, 333]
+    assert steps_per_epoch(333, 32) == 10
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        steps_per_epoch(20, 32)
+
+
+def test_too_few_slots_on_a_local_master_is_refused_before_reading_data(spark, digits):
+    from sparktf import TFClassifier
+    from sparktf.errors import NotEnoughSlotsError
+
+    train, _ = digits
+    start = time.time()
+    with pytest.raises(NotEnoughSlotsError, match=r"numWorkers=3 .* only 2 task slots"):
+        TFClassifier(numWorkers=3, batchSize=63, epochs=1).fit(train)
+    assert time.time() - start < 20
+
+
+def test_the_halving_search_refuses_workers(spark, digits):
+    from pyspark.ml.evaluation import MulticlassClassificationEvaluator
+
+    from sparktf import TFClassifier
+    from sparktf.search import HalvingTrainValidationSplit
+
+    train, _ = digits
+    clf = TFClassifier(numWorkers=2, epochs=2)
+    search = HalvingTrainValidationSplit(
+        estimator=clf,
+        estimatorParamMaps=[{clf.learningRate: 0.01}],
+        evaluator=MulticlassClassificationEvaluator(),
+    )
+    with pytest.raises(ValueError, match="numWorkers > 1"):
+        search.fit(train)
