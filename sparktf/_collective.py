@@ -309,7 +309,7 @@ def weights_digest(weights) -> str:
 
 def _shard(spec: TrainingSpec, data: TrainingData, seed: int, rank: int, workers: int):
     if data.staged is not None:
-        from sparktf._staging import StagedShard
+        from sparktf._streaming import StagedShard
 
         return StagedShard(spec, data, seed, rank, workers)
     return _ArrayShard(spec, data, seed, rank, workers)
