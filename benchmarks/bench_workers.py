@@ -10,14 +10,18 @@ executor's core) and ``numWorkers=2`` (one barrier stage over both executors), a
 batch size of ``--batches``. Both fits see the same rows, epochs, global batch and seed.
 
 Prints, per batch size and number of workers: the fit's wall time, the training time, the time
-per step, the startup of the worker processes, the all-reduce of the gradients alone, and the
-test accuracy; then the speed-up of two workers over one and the cost model
+per step, the set-up before training (TensorFlow, the worker processes joining), the all-reduce
+of the gradients alone, and the test accuracy; then the speed-up of two workers over one. To
+split a two-worker step into compute and synchronisation, it also times two independent
+one-task trainings of half the batch side by side (one per core, as the two workers run): their
+step is a worker's compute on this machine, and what a two-worker step takes beyond it is
+synchronisation. The cost model
 
-    step(k) = compute / k + sync
+    step(N) = compute(B) / N x slowdown + sync
 
-with ``compute`` the one-worker step (the whole global batch on one core) and ``sync`` what a
-two-worker step takes beyond half of it; the model's step time for N workers follows from it.
-The baseline of every ratio is the one-worker fit at the same batch size, in the same run.
+(``slowdown``: how much slower half the batch runs with the other core busy than half the
+one-core step) gives the speed-up for N workers. The baseline of every ratio is the one-worker
+fit at the same batch size, in the same run.
 
 Without ``--mnist`` the bundled digits are used (a quick check, not a measurement).
 """
@@ -69,7 +73,6 @@ def _recipe(shape, batch: int, epochs: int, workers: int):
 def _fit(train, test, shape, batch: int, epochs: int, workers: int) -> dict:
     from pyspark.ml.evaluation import MulticlassClassificationEvaluator
 
-    rows = train.count()
     start = time.time()
     model = _recipe(shape, batch, epochs, workers).fit(train)
     wall = time.time() - start
@@ -78,11 +81,11 @@ def _fit(train, test, shape, batch: int, epochs: int, workers: int) -> dict:
     )
     record = {"workers": workers, "batch": batch, "wall": wall, "accuracy": accuracy}
     worker = model.history["worker"]
-    epochs_run = len(model.history["epochs"]["loss"])
     if workers == 1:
-        record["train"] = model.history["seconds"]
-        record["steps"] = epochs_run * -(-rows // batch)
-        record["startup"] = 0.0
+        timing = worker["timing"]
+        record["train"] = timing["train"]
+        record["steps"] = timing["steps"]
+        record["startup"] = timing["setup"]
         record["allReduce"] = 0.0
     else:
         timing = [w["timing"] for w in worker["workers"]]
@@ -94,16 +97,37 @@ def _fit(train, test, shape, batch: int, epochs: int, workers: int) -> dict:
     return record
 
 
-def _model_line(one: dict, two: dict, sizes=(2, 4, 8, 16)) -> str:
-    compute = one["step"]
-    sync = max(0.0, two["step"] - compute / 2)
-    predicted = ", ".join(f"N={n}: {compute / (compute / n + sync):.2f}x" for n in sizes if n > 1)
-    return (
-        f"  model: compute {compute * 1000:.1f} ms/step on one core, sync "
-        f"{sync * 1000:.1f} ms/step (all-reduce of the gradients alone "
-        f"{two['allReduce'] * 1000:.1f} ms); step speed-up "
-        f"predicted {predicted}; pays when compute > 2 x sync = {2 * sync * 1000:.0f} ms"
+def _side_by_side(train, shape, batch: int, epochs: int) -> float:
+    """Seconds per step of one training of ``batch`` rows per step while another runs on the
+    other core: two independent one-task fits (a 2-map fitMultiple), the compute of a worker
+    of a two-worker fit without its synchronisation."""
+    clf = _recipe(shape, batch, epochs, 1)
+    maps = [{clf.seed: 7}, {clf.seed: 8}]
+    steps = []
+    for _, model in clf.fitMultiple(train, maps):
+        timing = model.history["worker"]["timing"]
+        steps.append(timing["train"] / timing["steps"])
+    return max(steps)
+
+
+def _model_lines(one: dict, two: dict, busy: float, sizes=(2, 4, 8, 16)) -> list[str]:
+    """The cost model ``step(N) = compute(B) / N x slowdown + sync`` from this run's figures."""
+    alone = one["step"]  # the whole global batch on one core, the other core idle
+    slowdown = busy / (alone / 2)  # half the batch, with the other core busy too
+    sync = max(0.0, two["step"] - busy)
+    predicted = ", ".join(
+        f"N={n}: {alone / (alone / n * slowdown + sync):.2f}x" for n in sizes if n > 1
     )
+    ideal = ", ".join(f"N={n}: {alone / (alone / n + sync):.2f}x" for n in sizes if n > 1)
+    return [
+        f"  per step: one worker {alone * 1000:.1f} ms (global batch, other core idle); half the "
+        f"batch with the other core busy {busy * 1000:.1f} ms ({slowdown:.2f}x of half the "
+        f"compute: the machine, not the workers); two workers {two['step'] * 1000:.1f} ms, so "
+        f"synchronisation {sync * 1000:.1f} ms/step (the all-reduce of the gradients alone "
+        f"{two['allReduce'] * 1000:.1f} ms)",
+        f"  model step(N) = compute/N x {slowdown:.2f} + {sync * 1000:.1f} ms: speed-up "
+        f"{predicted}; on executors that do not slow each other down: {ideal}",
+    ]
 
 
 def main() -> None:
@@ -134,7 +158,7 @@ def main() -> None:
             print(
                 f"batch {batch:4d}, {workers} worker(s): fit {record['wall']:7.1f} s, training "
                 f"{record['train']:7.1f} s, {record['step'] * 1000:6.1f} ms/step over "
-                f"{record['steps']} steps, worker start {record['startup']:5.1f} s, "
+                f"{record['steps']} steps, setup {record['startup']:5.1f} s, "
                 f"test accuracy {record['accuracy']:.4f}",
                 flush=True,
             )
@@ -145,7 +169,10 @@ def main() -> None:
             f" per step {one['step'] / two['step']:.2f}x; accuracy "
             f"{(two['accuracy'] - one['accuracy']) * 100:+.2f} points"
         )
-        print(_model_line(one, two))
+        busy = _side_by_side(train, shape, batch // 2, args.epochs)
+        for line in _model_lines(one, two, busy):
+            print(line, flush=True)
+        records.append({"batch": batch, "sideBySideStep": busy})
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(records, handle, indent=1)

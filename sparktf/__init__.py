@@ -21,6 +21,7 @@ _LAZY = {
     "TFClassifier": "sparktf.classification",
     "TFClassificationModel": "sparktf.classification",
     "DriverMemoryError": "sparktf.errors",
+    "NotEnoughSlotsError": "sparktf.errors",
     "TrainingError": "sparktf.errors",
     "TrialFailedError": "sparktf.errors",
     "TFGraphTransformer": "sparktf.transformer",

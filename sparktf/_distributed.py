@@ -183,12 +183,17 @@ def _train_together(spark, shared, index, spec, label, name, strict, poll_second
     from sparktf._multiworker import train_on_workers
     from sparktf._spark import TaskFailure
 
+    progress = _Progress(1, f"{name} ({spec.num_workers} workers)")
+    progress.update(0)
     try:
         result = train_on_workers(spark, shared, index, spec, label, name, strict, poll_seconds)
+        progress.update(1)
     except TaskFailure as exc:
         from sparktf.errors import TrialFailedError
 
         raise TrialFailedError(exc.message) from None
+    finally:
+        progress.close()
     logger.info("%s: %s", name, _describe(_summary(result, label)))
     return result
 

@@ -282,6 +282,7 @@ def train_one(
         limit = None
         if segment.time_limit is not None:
             limit = _time_limit(keras, segment.time_limit, start)
+        ready = time.time()
         fit = model.fit(
             **fit_inputs,
             initial_epoch=segment.initial_epoch,
@@ -290,6 +291,12 @@ def train_one(
             verbose=0,
         )
         result["history"] = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+        epochs_run = len(result["history"].get("loss", []))
+        result["worker"]["timing"] = {  # setup: TensorFlow, the input pipeline, the network
+            "setup": ready - start,
+            "train": time.time() - ready,
+            "steps": epochs_run * math.ceil(train_rows / spec.batch_size),
+        }
         result["timedOut"] = bool(limit is not None and limit.reached)
         _finish(result, model, logits, guard.failure, after)
     except Exception as exc:  # a failed trial is data, not a crash

@@ -42,13 +42,19 @@ from sparktf._loading import model_key
 from sparktf._plans import TrainingData
 from sparktf._scoring import apply_thresholds, raw_and_probability
 from sparktf._trials import TrialIterator, fit_one, trial_scope
-from sparktf.errors import DriverMemoryError, TrainingError, TrialFailedError
+from sparktf.errors import (
+    DriverMemoryError,
+    NotEnoughSlotsError,
+    TrainingError,
+    TrialFailedError,
+)
 from sparktf.param import check_int_range
 
 __all__ = [
     "LEARNING_RATE_SCHEDULES",
     "OPTIMIZERS",
     "DriverMemoryError",
+    "NotEnoughSlotsError",
     "TFClassificationModel",
     "TFClassifier",
     "TrainingError",
@@ -81,9 +87,10 @@ class TFClassifier(
     >>> len(grid)
     2
 
-    Fitting (``clf.fit(df)``) trains in one Spark task; ``fitMultiple`` (used by
-    ``CrossValidator`` and ``TrainValidationSplit``) trains every param map of a grid as one Spark
-    job, one task per param map.
+    Fitting (``clf.fit(df)``) trains in one Spark task, or with ``numWorkers=k`` on ``k`` tasks
+    at once (one barrier stage, data-parallel); ``fitMultiple`` (used by ``CrossValidator`` and
+    ``TrainValidationSplit``) trains every param map of a grid as one Spark job, one task per
+    param map (a map with ``numWorkers > 1`` as a barrier stage of its own).
     """
 
     _input_kwargs: dict[str, Any]
