@@ -20,8 +20,7 @@ optimizer, learning rate, epochs and ``batchSize=--batch``, fitted on a DataFram
 rows (``features`` ml Vector, ``label``) read from Parquet files written before the timing starts
 (where a user's training data would be; a DataFrame built from the driver's arrays would make
 ``fit`` ship them to the executors and back); its test accuracy is that of ``transform`` on the test
-rows (``MulticlassClassificationEvaluator``). The ``numWorkers`` Param is detected: where this
-sparktf has none, k=1 is a plain ``fit`` (one task) and k=2 is skipped, with a notice.
+rows (``MulticlassClassificationEvaluator``).
 
 The networks: ``mlp`` is Dense(128, relu) -> Dense(10 logits); ``conv`` is Conv2D(32, 3x3, same,
 relu) -> MaxPooling 2x2 -> Conv2D(64, 3x3, same, relu) -> MaxPooling 2x2 -> Flatten ->
@@ -244,7 +243,7 @@ def _run_peer(args, k: int, data) -> dict:
         spark.stop()
 
 
-def _sparktf_classifier(args, k: int | None):
+def _sparktf_classifier(args, k: int):
     from sparktf import TFClassifier
 
     params = {
@@ -258,13 +257,10 @@ def _sparktf_classifier(args, k: int | None):
     }
     if args.model == "conv":
         params.update(convLayers=[32, 64], inputShape=[28, 28, 1])
-    clf = TFClassifier(**params)
-    if k is not None:
-        clf.set(clf.getParam("numWorkers"), k)
-    return clf
+    return TFClassifier(numWorkers=k, **params)
 
 
-def _run_sparktf(args, k: int, data, has_workers: bool) -> dict:
+def _run_sparktf(args, k: int, data) -> dict:
     from pyspark.ml.evaluation import MulticlassClassificationEvaluator
 
     from sparktf.datasets import arrays_to_dataframe
@@ -274,8 +270,8 @@ def _run_sparktf(args, k: int, data, has_workers: bool) -> dict:
     folder = tempfile.mkdtemp(prefix="bench_peer_distributor-")
     result = {"runner": "sparktf", "k": k}
     try:
-        clf = _sparktf_classifier(args, k if has_workers else None)
-        result["note"] = f"numWorkers={k}" if has_workers else "numWorkers absent: plain fit"
+        clf = _sparktf_classifier(args, k)
+        result["note"] = f"numWorkers={k}"
         # The training rows as a user's would be: in files (Parquet), not in the driver.
         path = os.path.join(folder, "train.parquet")
         arrays_to_dataframe(spark, x_train, y_train).write.parquet(path)
@@ -415,20 +411,10 @@ def main() -> None:
     if not args.skip_sparktf:
         from sparktf import TFClassifier
 
-        has_workers = TFClassifier().hasParam("numWorkers")
-        if has_workers:
-            print(f"sparktf: {TFClassifier().explainParam('numWorkers')}")
-            print(f"         {TFClassifier().explainParam('batchSize')}")
-        else:
-            print("sparktf: TFClassifier has no numWorkers Param: k=1 is a plain fit, k=2 skipped")
-        for k in (1, 2) if has_workers else (1,):
-            results.append(
-                _repeated(lambda k=k: _run_sparktf(args, k, data, has_workers), args.repeats)
-            )
-        if not has_workers:
-            results.append(
-                {"runner": "sparktf", "k": 2, "skipped": "skipped (no numWorkers Param)"}
-            )
+        print(f"sparktf: {TFClassifier().explainParam('numWorkers')}")
+        print(f"         {TFClassifier().explainParam('batchSize')}")
+        for k in (1, 2):
+            results.append(_repeated(lambda k=k: _run_sparktf(args, k, data), args.repeats))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from sparktf._quiet import import_tensorflow
 
