@@ -129,6 +129,10 @@ class _Worker:
         self.model, self.logits, self.optimizer = model, logits, optimizer
         self.loss = keras.losses.SparseCategoricalCrossentropy(from_logits=logits, reduction=None)
         self.sums = tf.Variable(tf.zeros(3, tf.float64), trainable=False)  # loss, correct, rows
+        self._trace(tf, strategy, model, optimizer)
+
+    def _trace(self, tf, strategy, model, optimizer) -> None:
+        """The worker's TensorFlow functions: steps, evaluation, an all-reduce of metrics."""
 
         def step(x, y):
             with tf.GradientTape() as tape:

@@ -71,44 +71,28 @@ def _tail(path: str) -> str:
         return ""
 
 
-def worker_task(spec: TrainingSpec, data: TrainingData) -> dict[str, Any]:
-    """The body of one barrier task: start this rank's worker process, wait, return its result.
+def _join(workers: int) -> tuple[int, list[str]]:
+    """This task's rank and every worker's ``host:port``, a free port each (one allGather)."""
+    from sparktf._spark import barrier_peers
 
-    Raises :class:`~sparktf._spark.TaskFailure` when the training failed (so the stage ends
-    and the driver reports the trial's failure), ``RuntimeError`` when the worker process
-    died without a result (the stage may be run again).
-    """
-    from sparktf._spark import TaskFailure, barrier_peers
-    from sparktf._tf import task_cpus, task_gpus
-    from sparktf._training import peak_rss_mib, worker_identity
-
-    started = time.time()
-    workers = int(spec.num_workers)
-    port = _free_port()
-    rank, hosts, messages = barrier_peers(json.dumps({"port": port}))
+    rank, hosts, messages = barrier_peers(json.dumps({"port": _free_port()}))
     ports = [int(json.loads(m)["port"]) for m in messages]
-    cluster = [f"{host}:{p}" for host, p in zip(hosts, ports, strict=True)]
-    tf_config = {"cluster": {"worker": cluster}, "task": {"type": "worker", "index": rank}}
+    return rank, [f"{host}:{port}" for host, port in zip(hosts, ports, strict=True)]
+
+
+def _run_process(job: dict[str, Any]) -> dict[str, Any]:
+    """Run ``job`` in a fresh ``sparktf._collective`` process; its result, or RuntimeError."""
+    rank, workers = job["rank"], job["workers"]
     folder = tempfile.mkdtemp(prefix=f"sparktf-worker{rank}-")
     job_path, result_path = os.path.join(folder, "job.pkl"), os.path.join(folder, "result.pkl")
     log_path = os.path.join(folder, "worker.log")
-    job = {
-        "spec": spec,
-        "data": data,
-        "rank": rank,
-        "workers": workers,
-        "tf_config": tf_config,
-        "threads": task_cpus(),
-        "gpus": task_gpus(),
-        "spawned": time.time(),
-    }
     try:
         with open(job_path, "wb") as handle:
             pickle.dump(job, handle, protocol=pickle.HIGHEST_PROTOCOL)
         with open(log_path, "wb") as log:
             child = subprocess.Popen(
                 [sys.executable, "-m", "sparktf._collective", job_path, result_path],
-                env=_child_environment(tf_config),
+                env=_child_environment(job["tf_config"]),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -120,18 +104,46 @@ def worker_task(spec: TrainingSpec, data: TrainingData) -> dict[str, Any]:
                     child.kill()
                     child.wait()
         if not os.path.exists(result_path):
+            address = job["tf_config"]["cluster"]["worker"][rank]
             raise RuntimeError(
-                f"the training process of worker {rank} of {workers} (on {hosts[rank]}) ended "
+                f"the training process of worker {rank} of {workers} (on {address}) ended "
                 f"with exit code {code} before finishing: {_tail(log_path)[-600:]}"
             )
         with open(result_path, "rb") as handle:
-            result = pickle.load(handle)
+            return pickle.load(handle)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def worker_task(spec: TrainingSpec, data: TrainingData) -> dict[str, Any]:
+    """The body of one barrier task: start this rank's worker process, wait, return its result.
+
+    Raises :class:`~sparktf._spark.TaskFailure` when the training failed (so the stage ends
+    and the driver reports the trial's failure), ``RuntimeError`` when the worker process
+    died without a result (the stage may be run again).
+    """
+    from sparktf._spark import TaskFailure
+    from sparktf._tf import task_cpus, task_gpus
+    from sparktf._training import peak_rss_mib, worker_identity
+
+    started = time.time()
+    workers = int(spec.num_workers)
+    rank, cluster = _join(workers)
+    job = {
+        "spec": spec,
+        "data": data,
+        "rank": rank,
+        "workers": workers,
+        "tf_config": {"cluster": {"worker": cluster}, "task": {"type": "worker", "index": rank}},
+        "threads": task_cpus(),
+        "gpus": task_gpus(),
+        "spawned": time.time(),
+    }
+    result = _run_process(job)
     if result["error"]:
         raise TaskFailure(f"worker {rank} of {workers}: {result['error']}")
-    identity = worker_identity()
-    identity.update(
+    result["worker"] = dict(
+        worker_identity(),
         rank=rank,
         address=cluster[rank],
         started=started,
@@ -140,7 +152,6 @@ def worker_task(spec: TrainingSpec, data: TrainingData) -> dict[str, Any]:
         childPeakRssMiB=result.get("peakRssMiB"),
         threads=job["threads"],
     )
-    result["worker"] = identity
     return result
 
 
@@ -238,8 +249,6 @@ def train_on_workers(
                 raise
             error = exc.message
             break
-        except KeyboardInterrupt:
-            raise
         except Exception as exc:  # the stage was lost to the cluster: once more
             if _SLOTS_REFUSED in str(exc):  # Spark's own check (over Connect)
                 from sparktf.errors import NotEnoughSlotsError
@@ -258,12 +267,17 @@ def train_on_workers(
             return result
     if strict:
         raise TaskFailure(f"Trial [{label}] failed: {error}" if label else str(error))
+    return _failed(index, str(error), time.time() - start)
+
+
+def _failed(index: int, error: str, seconds: float) -> dict[str, Any]:
+    """The result of a trial whose workers returned no model."""
     return {
         "index": index,
         "model": None,
         "error": error,
         "history": {},
-        "seconds": time.time() - start,
+        "seconds": seconds,
         "worker": {"workers": []},
     }
 

@@ -15,14 +15,6 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
-
-
-def _step(results: dict, name: str, fn) -> None:
-    try:
-        results[name] = fn()
-    except Exception as exc:  # every step reports; one failure does not hide the others
-        results[name] = {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}
 
 
 def _training(pid: int) -> bool:
@@ -34,18 +26,10 @@ def _training(pid: int) -> bool:
 
 def worker_processes() -> list[int]:
     """PIDs of the training processes of data-parallel workers on this machine."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                command = handle.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "sparktf._collective" in command:
-            found.append(int(entry))
-    return sorted(found)
+    from fault_job import _processes
+
+    table = _processes()
+    return sorted(pid for pid, (_, command) in table.items() if "sparktf._collective" in command)
 
 
 def _workers(model) -> list[dict]:
@@ -66,6 +50,7 @@ def _summary(model, evaluator, test) -> dict:
 
 
 def main(mode: str) -> None:
+    from connect_job import _step  # tests/connect_job.py: every step reports, none hides another
     from pyspark.ml.evaluation import MulticlassClassificationEvaluator
 
     from sparktf import TFClassificationModel, TFClassifier
