@@ -24,6 +24,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from sparktf.errors import UnsafeModelError
+
 __all__ = [
     "MODEL_CACHE",
     "UNSAFE_LOADING_ENV",
@@ -39,11 +41,6 @@ __all__ = [
 
 #: Environment variable (of the driver) that lets sparktf load models holding Python code.
 UNSAFE_LOADING_ENV = "SPARKTF_UNSAFE_LOADING"
-
-
-class UnsafeModelError(ValueError):
-    """A model refused because loading it would run Python code stored in it (e.g. a Keras
-    ``Lambda`` layer), which sparktf does not do unless :data:`UNSAFE_LOADING_ENV` is set."""
 
 
 def unsafe_loading_allowed() -> bool:

@@ -56,7 +56,7 @@ class ResolvedTensors:
 
 def resolve_tensors(model: Any, request: TensorRequest) -> ResolvedTensors:
     """Match ``request`` against the loaded ``model``; raise ValueError (or
-    :class:`~sparktf._sources.UnknownTensorError`) naming the model's tensors when it does not
+    :class:`~sparktf.errors.UnknownTensorError`) naming the model's tensors when it does not
     fit."""
     name = request.stage
     input_mapping = dict(request.inputs)

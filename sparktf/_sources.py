@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from sparktf.errors import ModelSourceError, UnknownTensorError
+
 __all__ = [
     "FORMATS",
     "LOAD_COUNTS",
@@ -51,14 +53,6 @@ _NON_NUMERIC = ("string", "bool", "resource", "variant")
 #: How many times each model key was loaded in this process (diagnostics and tests).
 LOAD_COUNTS: dict[str, int] = {}
 _counts_lock = threading.Lock()
-
-
-class ModelSourceError(ValueError):
-    """A model that cannot be read: missing, corrupt, or of an unknown format."""
-
-
-class UnknownTensorError(ValueError):
-    """A tensor name that the model does not have (the message lists the ones it has)."""
 
 
 @dataclass(frozen=True)
@@ -485,7 +479,7 @@ def load_model(spec: dict[str, Any], data: bytes | None) -> LoadedModel:
     ``spec`` holds ``format``, ``path`` (used when ``data`` is None), ``signature``
     (SavedModel), ``name`` (for messages) and ``unsafe`` (load Keras models that hold Python
     code; decided on the driver). Raises :class:`ModelSourceError` when the model cannot be
-    read, :class:`sparktf._loading.UnsafeModelError` when it is refused.
+    read, :class:`sparktf.errors.UnsafeModelError` when it is refused.
     """
     fmt = spec["format"]
     name = spec.get("name") or spec.get("path") or "model bytes"

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from sparktf.errors import InvalidImageError
+
 __all__ = [
     "CHANNEL_ORDERS",
     "IMAGE_FIELDS",
@@ -47,10 +49,6 @@ IMAGE_FIELDS = ("origin", "height", "width", "nChannels", "mode", "data")
 
 #: OpenCV type codes of Spark's image data source (8-bit unsigned) -> number of channels.
 OPENCV_MODES = {0: 1, 16: 3, 24: 4}
-
-
-class InvalidImageError(ValueError):
-    """An image that cannot be decoded or converted (corrupt bytes, unknown format, bad struct)."""
 
 
 def _pil():
@@ -130,7 +128,7 @@ def decode_image(
     >>> decode_image(b"not an image")
     Traceback (most recent call last):
     ...
-    sparktf.image.InvalidImageError: cannot decode image: cannot identify image file (12 bytes)
+    sparktf.errors.InvalidImageError: cannot decode image: cannot identify image file (12 bytes)
     """
     if data is None:
         raise InvalidImageError("the image is null")

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 
 from sparktf._quiet import jvm_stderr_filtered, startup_hidden
 from sparktf._spark import classic_session_running
+from sparktf.errors import JavaNotFoundError
 
 logger = logging.getLogger("sparktf")
 
@@ -45,10 +46,6 @@ __all__ = [
 ]
 
 DEFAULT_MASTER = "local[*]"
-
-
-class JavaNotFoundError(RuntimeError):
-    """Raised when no Java runtime is available to start Spark."""
 
 
 def check_java() -> str:

@@ -148,7 +148,7 @@ def test_lambda_layer_is_refused_unless_the_driver_opts_in(
     planted, rows, monkeypatch, suffix, broadcast
 ):
     from sparktf import TFGraphTransformer
-    from sparktf._loading import UnsafeModelError
+    from sparktf.errors import UnsafeModelError
 
     paths, marker = planted
     monkeypatch.delenv("SPARKTF_UNSAFE_LOADING", raising=False)
@@ -165,8 +165,8 @@ def test_lambda_layer_is_refused_unless_the_driver_opts_in(
 
 
 def test_saved_classification_model_with_lambda_is_refused(planted, monkeypatch):
-    from sparktf._loading import UnsafeModelError
     from sparktf.classification import TFClassificationModel
+    from sparktf.errors import UnsafeModelError
 
     paths, marker = planted
     monkeypatch.delenv("SPARKTF_UNSAFE_LOADING", raising=False)

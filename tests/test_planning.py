@@ -13,7 +13,7 @@ import pytest
 from conftest import run_job
 
 from sparktf import TFGraphTransformer, _outline
-from sparktf._sources import ModelSourceError, UnknownTensorError
+from sparktf.errors import ModelSourceError, UnknownTensorError
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from pyspark.ml.linalg import DenseVector, Vectors
 from pyspark.sql import functions as F
 
 from sparktf import TFGraphTransformer
-from sparktf._sources import ModelSourceError, UnknownTensorError
+from sparktf.errors import ModelSourceError, UnknownTensorError
 
 SIDE = 16
 LABELS = ["coral reef", "scuba diver", "sea anemone", "brain coral"]
