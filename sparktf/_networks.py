@@ -47,9 +47,7 @@ def _augmentation(keras, spec: TrainingSpec, x):
     return x
 
 
-def build_model(
-    spec: TrainingSpec, num_features: int, num_classes: int, x_train=None, synchronized=False
-):
+def build_model(spec: TrainingSpec, num_features: int, num_classes: int, x_train=None):
     """Build the (uncompiled) Keras model described by ``spec``.
 
     Returns ``(model, outputs_logits)``: the model maps a batch of flat feature vectors to
@@ -59,9 +57,7 @@ def build_model(
     Standardization is per feature for flat inputs and per channel (one mean and variance over
     all pixels) for images ([height, width, channels]): a per-pixel scale would blow up pixels
     that are almost always blank, such as the borders of MNIST digits. ``x_train`` (an array,
-    or a ``tf.data.Dataset`` of feature batches) adapts the standardization. ``synchronized``
-    makes batch normalization use the statistics of the global batch of a data-parallel
-    training (every worker's rows), not of one worker's part.
+    or a ``tf.data.Dataset`` of feature batches) adapts the standardization.
     """
     import keras
 
@@ -88,7 +84,7 @@ def build_model(
         outputs = user(x)
         logits = not _ends_in_softmax(user)
     else:
-        outputs = _builtin_layers(keras, spec, x, num_classes, synchronized)
+        outputs = _builtin_layers(keras, spec, x, num_classes)
         logits = True
     model = keras.Model(inputs, outputs, name="sparktf_classifier")
     if model.output_shape[-1] != num_classes:
@@ -110,13 +106,13 @@ def _as_shape(x_train, shape: list[int] | None):
     return x_train.map(lambda batch: tf.reshape(batch, (-1, *shape)))
 
 
-def _builtin_layers(keras, spec: TrainingSpec, x, num_classes: int, synchronized=False):
+def _builtin_layers(keras, spec: TrainingSpec, x, num_classes: int):
     """Convolution blocks, then dense layers, then ``num_classes`` logits."""
     activation = spec.activation
     batch_norm = spec.batch_normalization
 
     def activate(y, name: str):  # batch normalization, then the activation
-        y = keras.layers.BatchNormalization(synchronized=synchronized, name=f"{name}_bn")(y)
+        y = keras.layers.BatchNormalization(name=f"{name}_bn")(y)
         return keras.layers.Activation(activation, name=f"{name}_act")(y)
 
     for i, filters in enumerate(spec.conv_layers):
