@@ -225,13 +225,9 @@ def _run_peer(args, k: int, data) -> dict:
     try:
         runner = MirroredStrategyRunner(num_slots=k, local_mode=False, use_gpu=False)
         train_fn = _peer_train_fn(x_train, y_train, args.model, args.epochs, args.batch)
-        started = time.time()
-        try:
-            out = runner.run(train_fn)
-        except Exception as exc:
-            result.update(wall=time.time() - started, error=_error_text(exc))
+        out = _timed(lambda: runner.run(train_fn), result)
+        if "error" in result:
             return result
-        result["wall"] = time.time() - started
         result["accuracy"] = _peer_accuracy(out["weights"], args.model, x_test, y_test)
         threads = out["threads"] or f"TF default ({os.cpu_count()} cores)"
         result["note"] = (
@@ -241,6 +237,18 @@ def _run_peer(args, k: int, data) -> dict:
         return result
     finally:
         spark.stop()
+
+
+def _timed(call, result: dict):
+    """``call()``'s value, its wall seconds in ``result["wall"]``; a failure in ``error``."""
+    started = time.time()
+    try:
+        return call()
+    except Exception as exc:
+        result["error"] = _error_text(exc)
+        return None
+    finally:
+        result["wall"] = time.time() - started
 
 
 def _sparktf_classifier(args, k: int):
@@ -277,13 +285,9 @@ def _run_sparktf(args, k: int, data) -> dict:
         arrays_to_dataframe(spark, x_train, y_train).write.parquet(path)
         train = spark.read.parquet(path)
         test = arrays_to_dataframe(spark, x_test, y_test)
-        started = time.time()
-        try:
-            model = clf.fit(train)
-        except Exception as exc:
-            result.update(wall=time.time() - started, error=_error_text(exc))
+        model = _timed(lambda: clf.fit(train), result)
+        if "error" in result:
             return result
-        result["wall"] = time.time() - started
         history = model.history
         if history.get("seconds") is not None:
             threads = (history.get("worker") or {}).get("threads", "?")
