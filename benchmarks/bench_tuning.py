@@ -137,10 +137,10 @@ def _keras_fit(x, y, setting: dict[str, Any], args, epochs: int) -> dict[str, An
 
 def _same_architecture(x, args) -> tuple[int, int]:
     """Parameter counts of the hand-written model and of sparktf's built-in one."""
-    from sparktf._plans import TrainingSpec
+    from sparktf._classifier_params import training_spec
     from sparktf._training import build_model
 
-    spec = TrainingSpec(hidden_layers=tuple(args.hidden), dropout=args.dropout)
+    spec = training_spec(hiddenLayers=list(args.hidden), dropout=args.dropout)
     ours, _ = build_model(spec, x.shape[1], 10, x[:256])
     return _keras_model(x[:256], args.hidden, args.dropout, 10).count_params(), ours.count_params()
 

@@ -38,9 +38,12 @@ from sparktf._inference_worker import (
 from sparktf._model_files import detect, fingerprint, read_model
 from sparktf._outline import TensorRequest, model_tensors
 from sparktf.image import IMAGE_FIELDS, parse_labels
-from sparktf.param import check_choice, check_int_range, param_error
+from sparktf.param import param_error
+from sparktf.param.declare import checked_values
 
 __all__ = [
+    "CHANNEL_ORDERS",
+    "HANDLE_INVALID",
     "MODEL_FORMATS",
     "OUTPUT_TYPES",
     "check_params",
@@ -58,9 +61,10 @@ __all__ = [
 MODEL_FORMATS = ("auto", "graphdef", "savedmodel", "keras")
 #: Values of the ``outputTypes`` Param (per output column).
 OUTPUT_TYPES = ("auto", "array", "double", "vector")
-_SCALINGS = ("none", "unit", "signed")
-_CHANNEL_ORDERS = ("rgb", "bgr")
-_INVALID = ("error", "skip", "keep")
+#: Values of the ``channelOrder`` Param.
+CHANNEL_ORDERS = ("rgb", "bgr")
+#: Values of the ``handleInvalid`` Param.
+HANDLE_INVALID = ("error", "skip", "keep")
 
 
 def quote(name: str) -> str:
@@ -73,14 +77,7 @@ def quote(name: str) -> str:
 
 def check_params(stage: Any) -> dict[str, Any]:
     """Check every Param value that needs no model; return them normalized."""
-    values = {
-        "batchSize": check_int_range(stage, "batchSize", 1),
-        "topK": check_int_range(stage, "topK", 1),
-        "handleInvalid": check_choice(stage, "handleInvalid", _INVALID),
-        "modelFormat": check_choice(stage, "modelFormat", MODEL_FORMATS),
-        "imageScaling": check_choice(stage, "imageScaling", _SCALINGS),
-        "channelOrder": check_choice(stage, "channelOrder", _CHANNEL_ORDERS),
-    }
+    values = checked_values(stage)  # the checks declared with the Params
     size = stage.getImageSize()
     if size and (len(size) != 2 or min(size) < 1):
         raise param_error(stage, "imageSize", "empty or [height, width] with ints >= 1", size)

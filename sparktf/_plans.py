@@ -12,33 +12,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Segment", "TrainingData", "TrainingSpec"]
+__all__ = ["DEFAULT_SEED", "Segment", "TrainingData", "TrainingSpec"]
+
+#: The seed of every stage that has not been given one, so that a run can be repeated.
+DEFAULT_SEED = 20161112
 
 
 @dataclass(frozen=True)
 class TrainingSpec:
-    """The resolved training Params of one param map (names as the Params, snake_case)."""
+    """The resolved training Params of one param map (names as the Params, snake_case).
 
-    hidden_layers: tuple[int, ...] = (128, 64)
-    conv_layers: tuple[int, ...] = ()
-    input_shape: tuple[int, ...] = ()
-    activation: str = "relu"
-    optimizer: str = "adam"
-    learning_rate: float = 0.001
-    batch_size: int = 32
-    epochs: int = 30
-    dropout: float = 0.1
-    validation_split: float = 0.0
-    early_stopping_patience: int = 0
-    class_count: int = 0
-    standardization: bool = True
-    keras_model: str = ""
-    batch_normalization: bool = False
-    augment_shift: float = 0.0
-    augment_rotation: float = 0.0
-    learning_rate_schedule: str = "constant"
-    seed: int = 20161112
-    num_workers: int = 1
+    Built only from a stage's checked Params, whose declarations hold the defaults
+    (:data:`sparktf._classifier_params.DECLARED`); ``training_spec(**params)`` there builds one
+    from Param keywords.
+    """
+
+    hidden_layers: tuple[int, ...]
+    conv_layers: tuple[int, ...]
+    input_shape: tuple[int, ...]
+    activation: str
+    optimizer: str
+    learning_rate: float
+    batch_size: int
+    epochs: int
+    dropout: float
+    validation_split: float
+    early_stopping_patience: int
+    class_count: int
+    standardization: bool
+    keras_model: str
+    batch_normalization: bool
+    augment_shift: float
+    augment_rotation: float
+    learning_rate_schedule: str
+    seed: int
+    num_workers: int
 
     @property
     def augmented(self) -> bool:

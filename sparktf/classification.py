@@ -17,7 +17,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from pyspark import keyword_only
 from pyspark.ml.classification import (
     ProbabilisticClassificationModel,
     ProbabilisticClassifier,
@@ -33,7 +32,6 @@ from sparktf._classifier_params import (
     _TFClassifierParams,
 )
 from sparktf._data import (
-    DEFAULT_MAX_BROADCAST_BYTES,
     DataSpec,
     check_features_column,
     features_as_float_array,
@@ -49,6 +47,7 @@ from sparktf.errors import (
     TrialFailedError,
 )
 from sparktf.param import check_int_range
+from sparktf.param.declare import declare_stage, keywords
 
 __all__ = [
     "LEARNING_RATE_SCHEDULES",
@@ -63,6 +62,7 @@ __all__ = [
 ]
 
 
+@declare_stage
 class TFClassifier(
     ProbabilisticClassifier, _TFClassifierParams, DefaultParamsWritable, DefaultParamsReadable
 ):
@@ -93,198 +93,24 @@ class TFClassifier(
     param map (a map with ``numWorkers > 1`` as a barrier stage of its own).
     """
 
-    _input_kwargs: dict[str, Any]
-
-    @keyword_only
-    def __init__(
-        self,
-        *,
-        featuresCol: str = "features",
-        labelCol: str = "label",
-        predictionCol: str = "prediction",
-        probabilityCol: str = "probability",
-        rawPredictionCol: str = "rawPrediction",
-        hiddenLayers: list[int] | None = None,
-        convLayers: list[int] | None = None,
-        inputShape: list[int] | None = None,
-        activation: str = "relu",
-        optimizer: str = "adam",
-        learningRate: float = 0.001,
-        batchSize: int = 32,
-        epochs: int = 30,
-        dropout: float = 0.1,
-        validationSplit: float = 0.0,
-        validationIndicatorCol: str | None = None,
-        earlyStoppingPatience: int = 0,
-        classCount: int = 0,
-        standardization: bool = True,
-        kerasModel: Any = None,
-        predictBatchSize: int = 1024,
-        failOnTrialError: bool = False,
-        batchNormalization: bool = False,
-        augmentShift: float = 0.0,
-        augmentRotation: float = 0.0,
-        learningRateSchedule: str = "constant",
-        maxBroadcastBytes: int = DEFAULT_MAX_BROADCAST_BYTES,
-        stagingDir: str = "",
-        numWorkers: int = 1,
-        thresholds: list[float] | None = None,
-        seed: int | None = None,
-    ) -> None:
+    def __init__(self, **params: Any) -> None:
         super().__init__()
-        kwargs = self._input_kwargs
-        self._set(**kwargs)
+        self._set(**keywords(self, "__init__", params))
 
-    @keyword_only
-    def setParams(
-        self,
-        *,
-        featuresCol: str = "features",
-        labelCol: str = "label",
-        predictionCol: str = "prediction",
-        probabilityCol: str = "probability",
-        rawPredictionCol: str = "rawPrediction",
-        hiddenLayers: list[int] | None = None,
-        convLayers: list[int] | None = None,
-        inputShape: list[int] | None = None,
-        activation: str = "relu",
-        optimizer: str = "adam",
-        learningRate: float = 0.001,
-        batchSize: int = 32,
-        epochs: int = 30,
-        dropout: float = 0.1,
-        validationSplit: float = 0.0,
-        validationIndicatorCol: str | None = None,
-        earlyStoppingPatience: int = 0,
-        classCount: int = 0,
-        standardization: bool = True,
-        kerasModel: Any = None,
-        predictBatchSize: int = 1024,
-        failOnTrialError: bool = False,
-        batchNormalization: bool = False,
-        augmentShift: float = 0.0,
-        augmentRotation: float = 0.0,
-        learningRateSchedule: str = "constant",
-        maxBroadcastBytes: int = DEFAULT_MAX_BROADCAST_BYTES,
-        stagingDir: str = "",
-        numWorkers: int = 1,
-        thresholds: list[float] | None = None,
-        seed: int | None = None,
-    ) -> TFClassifier:
+    def setParams(self, **params: Any) -> TFClassifier:
         """Sets Params of this TFClassifier (same keywords as the constructor)."""
-        kwargs = self._input_kwargs
-        return self._set(**kwargs)
+        return self._set(**keywords(self, "setParams", params))
 
     def _set(self, **kwargs: Any):
-        # Keyword defaults of None mean "leave the Param's default alone", but a None seed that
-        # is passed is refused: dropping it would keep the fixed default seed without a word.
+        # A None seed is refused, not ignored: ignoring it would keep the fixed default seed
+        # without a word.
         if "seed" in kwargs and kwargs["seed"] is None:
             raise TypeError(
                 "The 'seed' param of TFClassifier must be an int. Got seed=None instead: sparktf "
                 "has a fixed default seed so that a fit can be repeated; for a different random "
                 "start, pass another int, e.g. seed=random.randrange(2**31)."
             )
-        return super()._set(**{k: v for k, v in kwargs.items() if v is not None})
-
-    def setHiddenLayers(self, value: list[int]) -> TFClassifier:
-        """Sets the value of :py:attr:`hiddenLayers`."""
-        return self._set(hiddenLayers=value)
-
-    def setConvLayers(self, value: list[int]) -> TFClassifier:
-        """Sets the value of :py:attr:`convLayers`."""
-        return self._set(convLayers=value)
-
-    def setInputShape(self, value: list[int]) -> TFClassifier:
-        """Sets the value of :py:attr:`inputShape`."""
-        return self._set(inputShape=value)
-
-    def setActivation(self, value: str) -> TFClassifier:
-        """Sets the value of :py:attr:`activation`."""
-        return self._set(activation=value)
-
-    def setOptimizer(self, value: str) -> TFClassifier:
-        """Sets the value of :py:attr:`optimizer`."""
-        return self._set(optimizer=value)
-
-    def setLearningRate(self, value: float) -> TFClassifier:
-        """Sets the value of :py:attr:`learningRate`."""
-        return self._set(learningRate=value)
-
-    def setBatchSize(self, value: int) -> TFClassifier:
-        """Sets the value of :py:attr:`batchSize`."""
-        return self._set(batchSize=value)
-
-    def setEpochs(self, value: int) -> TFClassifier:
-        """Sets the value of :py:attr:`epochs`."""
-        return self._set(epochs=value)
-
-    def setDropout(self, value: float) -> TFClassifier:
-        """Sets the value of :py:attr:`dropout`."""
-        return self._set(dropout=value)
-
-    def setValidationSplit(self, value: float) -> TFClassifier:
-        """Sets the value of :py:attr:`validationSplit`."""
-        return self._set(validationSplit=value)
-
-    def setValidationIndicatorCol(self, value: str) -> TFClassifier:
-        """Sets the value of :py:attr:`validationIndicatorCol`."""
-        return self._set(validationIndicatorCol=value)
-
-    def setEarlyStoppingPatience(self, value: int) -> TFClassifier:
-        """Sets the value of :py:attr:`earlyStoppingPatience`."""
-        return self._set(earlyStoppingPatience=value)
-
-    def setClassCount(self, value: int) -> TFClassifier:
-        """Sets the value of :py:attr:`classCount`."""
-        return self._set(classCount=value)
-
-    def setStandardization(self, value: bool) -> TFClassifier:
-        """Sets the value of :py:attr:`standardization`."""
-        return self._set(standardization=value)
-
-    def setKerasModel(self, value: Any) -> TFClassifier:
-        """Sets :py:attr:`kerasModel` from a Keras model or its JSON architecture."""
-        return self._set(kerasModel=value)
-
-    def setPredictBatchSize(self, value: int) -> TFClassifier:
-        """Sets the value of :py:attr:`predictBatchSize`."""
-        return self._set(predictBatchSize=value)
-
-    def setFailOnTrialError(self, value: bool) -> TFClassifier:
-        """Sets the value of :py:attr:`failOnTrialError`."""
-        return self._set(failOnTrialError=value)
-
-    def setBatchNormalization(self, value: bool) -> TFClassifier:
-        """Sets the value of :py:attr:`batchNormalization`."""
-        return self._set(batchNormalization=value)
-
-    def setAugmentShift(self, value: float) -> TFClassifier:
-        """Sets the value of :py:attr:`augmentShift`."""
-        return self._set(augmentShift=value)
-
-    def setAugmentRotation(self, value: float) -> TFClassifier:
-        """Sets the value of :py:attr:`augmentRotation`."""
-        return self._set(augmentRotation=value)
-
-    def setLearningRateSchedule(self, value: str) -> TFClassifier:
-        """Sets the value of :py:attr:`learningRateSchedule`."""
-        return self._set(learningRateSchedule=value)
-
-    def setMaxBroadcastBytes(self, value: int) -> TFClassifier:
-        """Sets the value of :py:attr:`maxBroadcastBytes`."""
-        return self._set(maxBroadcastBytes=value)
-
-    def setStagingDir(self, value: str) -> TFClassifier:
-        """Sets the value of :py:attr:`stagingDir`."""
-        return self._set(stagingDir=value)
-
-    def setNumWorkers(self, value: int) -> TFClassifier:
-        """Sets the value of :py:attr:`numWorkers`."""
-        return self._set(numWorkers=value)
-
-    def setSeed(self, value: int) -> TFClassifier:
-        """Sets the value of :py:attr:`seed`."""
-        return self._set(seed=value)
+        return super()._set(**kwargs)
 
     def write(self):
         """An ``MLWriter`` for this estimator (its Params), on classic Spark and Connect."""

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyspark import keyword_only
 from pyspark.ml import Transformer
 from pyspark.ml.util import MLReadable, MLWritable
 from pyspark.sql import DataFrame
@@ -41,12 +40,14 @@ from sparktf._inference import (
 from sparktf._inference_worker import VALID
 from sparktf._model_files import local_files
 from sparktf._transformer_params import TFGraphTransformerParams
+from sparktf.param.declare import declare_stage, keywords
 
 __all__ = ["MODEL_FORMATS", "OUTPUT_TYPES", "TFGraphTransformer"]
 
 _OUT = "__sparktf_outputs"
 
 
+@declare_stage
 class TFGraphTransformer(Transformer, TFGraphTransformerParams, MLWritable, MLReadable):
     """Applies a trained TensorFlow model to DataFrame columns in batches.
 
@@ -82,167 +83,15 @@ class TFGraphTransformer(Transformer, TFGraphTransformerParams, MLWritable, MLRe
     (array<float>) and ``topK`` (array<struct<label:string, score:float>>).
     """
 
-    _input_kwargs: dict[str, Any]
-
-    @keyword_only
-    def __init__(
-        self,
-        *,
-        modelPath: str = "",
-        modelFormat: str = "auto",
-        signatureName: str = "serving_default",
-        broadcastModel: bool = True,
-        inputCol: str | None = None,
-        outputCol: str = "prediction",
-        inputMapping: dict[str, str] | None = None,
-        outputMapping: dict[str, str] | None = None,
-        inputShapes: dict[str, list[int]] | None = None,
-        outputTypes: dict[str, str] | None = None,
-        batchSize: int = 256,
-        handleInvalid: str = "error",
-        imageSize: list[int] | None = None,
-        imageScaling: str = "unit",
-        channelOrder: str = "rgb",
-        scaledDecode: bool = True,
-        freezeModel: bool = False,
-        labels: list[str] | None = None,
-        labelsPath: str = "",
-        topK: int = 5,
-        topKCol: str = "topK",
-        scoresCol: str = "",
-        pathCol: str = "path",
-    ) -> None:
+    def __init__(self, **params: Any) -> None:
         super().__init__()
         self._model_bytes: bytes | None = None
         self._shipped_model: tuple[Any, str, Any] | None = None
-        kwargs = self._input_kwargs
-        self.setParams(**kwargs)
+        self._set(**keywords(self, "__init__", params))
 
-    @keyword_only
-    def setParams(
-        self,
-        *,
-        modelPath: str = "",
-        modelFormat: str = "auto",
-        signatureName: str = "serving_default",
-        broadcastModel: bool = True,
-        inputCol: str | None = None,
-        outputCol: str = "prediction",
-        inputMapping: dict[str, str] | None = None,
-        outputMapping: dict[str, str] | None = None,
-        inputShapes: dict[str, list[int]] | None = None,
-        outputTypes: dict[str, str] | None = None,
-        batchSize: int = 256,
-        handleInvalid: str = "error",
-        imageSize: list[int] | None = None,
-        imageScaling: str = "unit",
-        channelOrder: str = "rgb",
-        scaledDecode: bool = True,
-        freezeModel: bool = False,
-        labels: list[str] | None = None,
-        labelsPath: str = "",
-        topK: int = 5,
-        topKCol: str = "topK",
-        scoresCol: str = "",
-        pathCol: str = "path",
-    ) -> TFGraphTransformer:
+    def setParams(self, **params: Any) -> TFGraphTransformer:
         """Sets Params of this TFGraphTransformer (only those passed)."""
-        kwargs = {k: v for k, v in self._input_kwargs.items() if v is not None}
-        return self._set(**kwargs)
-
-    # -- setters ---------------------------------------------------------------------------------
-
-    def setModelPath(self, value: str) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`modelPath`."""
-        return self._set(modelPath=value)
-
-    def setModelFormat(self, value: str) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`modelFormat`."""
-        return self._set(modelFormat=value)
-
-    def setSignatureName(self, value: str) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`signatureName`."""
-        return self._set(signatureName=value)
-
-    def setBroadcastModel(self, value: bool) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`broadcastModel`."""
-        return self._set(broadcastModel=value)
-
-    def setInputCol(self, value: str) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`inputCol`."""
-        return self._set(inputCol=value)
-
-    def setOutputCol(self, value: str) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`outputCol`."""
-        return self._set(outputCol=value)
-
-    def setInputMapping(self, value: dict[str, str]) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`inputMapping`."""
-        return self._set(inputMapping=value)
-
-    def setOutputMapping(self, value: dict[str, str]) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`outputMapping`."""
-        return self._set(outputMapping=value)
-
-    def setInputShapes(self, value: dict[str, list[int]]) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`inputShapes`."""
-        return self._set(inputShapes=value)
-
-    def setOutputTypes(self, value: dict[str, str]) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`outputTypes`."""
-        return self._set(outputTypes=value)
-
-    def setBatchSize(self, value: int) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`batchSize`."""
-        return self._set(batchSize=value)
-
-    def setHandleInvalid(self, value: str) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`handleInvalid`."""
-        return self._set(handleInvalid=value)
-
-    def setImageSize(self, value: list[int]) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`imageSize`."""
-        return self._set(imageSize=value)
-
-    def setImageScaling(self, value: str) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`imageScaling`."""
-        return self._set(imageScaling=value)
-
-    def setChannelOrder(self, value: str) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`channelOrder`."""
-        return self._set(channelOrder=value)
-
-    def setScaledDecode(self, value: bool) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`scaledDecode`."""
-        return self._set(scaledDecode=value)
-
-    def setFreezeModel(self, value: bool) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`freezeModel`."""
-        return self._set(freezeModel=value)
-
-    def setLabels(self, value: list[str]) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`labels`."""
-        return self._set(labels=value)
-
-    def setLabelsPath(self, value: str) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`labelsPath`."""
-        return self._set(labelsPath=value)
-
-    def setTopK(self, value: int) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`topK`."""
-        return self._set(topK=value)
-
-    def setTopKCol(self, value: str) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`topKCol`."""
-        return self._set(topKCol=value)
-
-    def setScoresCol(self, value: str) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`scoresCol`."""
-        return self._set(scoresCol=value)
-
-    def setPathCol(self, value: str) -> TFGraphTransformer:
-        """Sets the value of :py:attr:`pathCol`."""
-        return self._set(pathCol=value)
+        return self._set(**keywords(self, "setParams", params))
 
     # -- building from in-memory models ----------------------------------------------------------
 

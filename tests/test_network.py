@@ -38,9 +38,9 @@ def test_batch_norm_augmentation_and_cosine_train_well_and_predict_deterministic
 def test_cosine_schedule_decays_to_zero_over_training():
     import keras
 
-    from sparktf._plans import TrainingSpec
+    from sparktf._classifier_params import training_spec
 
-    spec = TrainingSpec(learning_rate=0.1, learning_rate_schedule="cosine", optimizer="sgd")
+    spec = training_spec(learningRate=0.1, learningRateSchedule="cosine", optimizer="sgd")
 
     def rate_at(optimizer, step: int) -> float:
         optimizer.iterations.assign(step)

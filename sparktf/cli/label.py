@@ -45,6 +45,9 @@ def flat_input_shape(path: str) -> tuple | None:
 
 def add_parser(commands: Any) -> None:
     """Add ``label`` and its options to the sub-parsers ``commands``."""
+    from sparktf._inference import CHANNEL_ORDERS, MODEL_FORMATS
+    from sparktf.image import SCALINGS
+
     label = commands.add_parser(
         "label",
         help="label images with a trained model; write the top-K labels per image",
@@ -62,7 +65,7 @@ def add_parser(commands: Any) -> None:
     )
     label.add_argument(
         "--model-format",
-        choices=("auto", "graphdef", "savedmodel", "keras"),
+        choices=MODEL_FORMATS,
         default="auto",
         help="model format; auto detects it from the path",
     )
@@ -90,12 +93,12 @@ def add_parser(commands: Any) -> None:
     )
     label.add_argument(
         "--image-scaling",
-        choices=("none", "unit", "signed"),
+        choices=SCALINGS,
         default="unit",
         help="pixel scaling the model expects: none (0..255), unit ([0, 1]), signed ([-1, 1])",
     )
     label.add_argument(
-        "--channel-order", choices=("rgb", "bgr"), default="rgb", help="channel order"
+        "--channel-order", choices=CHANNEL_ORDERS, default="rgb", help="channel order"
     )
     label.add_argument(
         "--full-decode",

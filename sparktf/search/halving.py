@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyspark import keyword_only
 from pyspark.ml import Estimator
 from pyspark.ml.param import Params
 from pyspark.ml.param.shared import HasCollectSubModels
@@ -32,9 +31,18 @@ from pyspark.ml.tuning import (
 )
 from pyspark.ml.util import MLReadable, MLWritable
 
+from sparktf.param.declare import (
+    Declared,
+    FloatRange,
+    IntRange,
+    checked_values,
+    declare_params,
+    declare_stage,
+    keywords,
+)
 from sparktf.search._driver import SearchPlan, run_search
 from sparktf.search._metrics import metric_spec
-from sparktf.search._params import _HalvingParams
+from sparktf.search._params import _HalvingParams, validator_params
 
 __all__ = [
     "HalvingCrossValidator",
@@ -44,9 +52,10 @@ __all__ = [
 ]
 
 
-# pyspark's validators default their seed to hash(class name), which differs between Python
-# processes; a search that can be resumed needs the same folds in every process.
-_DEFAULT_SEED = 20161112
+_NUMFOLDS = Declared("numFolds", default=3, check=IntRange(2), kind="int")
+_TRAINRATIO = Declared(
+    "trainRatio", default=0.75, check=FloatRange(0.0, 1.0, "neither"), kind="float"
+)
 
 
 _DATA_PARAMS = {
@@ -90,39 +99,6 @@ class _HalvingSearch(Estimator, _HalvingParams, HasCollectSubModels, MLReadable,
 
     _model_class: type = type(None)
 
-    def setEstimator(self, value):
-        return self._set(estimator=value)
-
-    def setEstimatorParamMaps(self, value):
-        return self._set(estimatorParamMaps=value)
-
-    def setEvaluator(self, value):
-        return self._set(evaluator=value)
-
-    def setSeed(self, value: int):
-        return self._set(seed=value)
-
-    def setCollectSubModels(self, value: bool):
-        return self._set(collectSubModels=value)
-
-    def setFactor(self, value: int):
-        return self._set(factor=value)
-
-    def setMinEpochs(self, value: int):
-        return self._set(minEpochs=value)
-
-    def setCheckpointDir(self, value: str):
-        return self._set(checkpointDir=value)
-
-    def setTrialTimeout(self, value: float):
-        return self._set(trialTimeout=value)
-
-    def setSearchTimeout(self, value: float):
-        return self._set(searchTimeout=value)
-
-    def setRefit(self, value: bool):
-        return self._set(refit=value)
-
     def _split(self) -> tuple[int, float]:
         raise NotImplementedError
 
@@ -144,27 +120,20 @@ class _HalvingSearch(Estimator, _HalvingParams, HasCollectSubModels, MLReadable,
             raise TypeError(f"{stage} expects a TFClassifier estimator. Got {type(est).__name__}.")
         if not maps:
             raise ValueError(f"{stage}: estimatorParamMaps is empty; give at least one map.")
-        factor, min_epochs = self.getFactor(), self.getMinEpochs()
-        if factor < 1 or min_epochs < 1:
-            raise ValueError(
-                f"{stage}: factor and minEpochs must be ints >= 1. Got factor={factor}, "
-                f"minEpochs={min_epochs}."
-            )
-        for name in ("trialTimeout", "searchTimeout"):
-            if self.getOrDefault(name) < 0:
-                raise ValueError(f"{stage}: {name} must be >= 0. Got {self.getOrDefault(name)}.")
+        checked = checked_values(self)
+        factor, min_epochs = checked["factor"], checked["minEpochs"]
         _check_maps(stage, est, maps, factor)
         num_folds, train_ratio = self._split()
         return SearchPlan(
             stage=stage,
             num_folds=num_folds,
             train_ratio=train_ratio,
-            seed=int(self.getSeed()),
+            seed=checked["seed"],
             factor=factor,
             min_epochs=min_epochs,
             metric=metric_spec(evaluator, stage),
-            trial_timeout=self.getTrialTimeout() or None,
-            search_timeout=self.getSearchTimeout() or None,
+            trial_timeout=checked["trialTimeout"] or None,
+            search_timeout=checked["searchTimeout"] or None,
             checkpoint_dir=self.getCheckpointDir() or None,
         )
 
@@ -299,6 +268,8 @@ class HalvingTrainValidationSplitModel(_SearchModel, TrainValidationSplitModel):
         return self._copyValues(new, extra=extra)
 
 
+@declare_stage
+@declare_params(*validator_params(_NUMFOLDS))
 class HalvingCrossValidator(_HalvingSearch, _CrossValidatorParams):
     """Successive halving over k folds, every fold of a rung in one Spark job.
 
@@ -314,72 +285,34 @@ class HalvingCrossValidator(_HalvingSearch, _CrossValidatorParams):
 
     _model_class = HalvingCrossValidatorModel
 
-    @keyword_only
-    def __init__(
-        self,
-        *,
-        estimator=None,
-        estimatorParamMaps=None,
-        evaluator=None,
-        numFolds: int = 3,
-        seed: int | None = None,
-        collectSubModels: bool = False,
-        factor: int = 3,
-        minEpochs: int = 1,
-        checkpointDir: str = "",
-        trialTimeout: float = 0.0,
-        searchTimeout: float = 0.0,
-        refit: bool = True,
-    ) -> None:
+    def __init__(self, **params: Any) -> None:
         super().__init__()
-        self._setDefault(seed=_DEFAULT_SEED)
-        self._set(**self._input_kwargs)
+        self._set(**keywords(self, "__init__", params))
 
-    def setNumFolds(self, value: int):
-        return self._set(numFolds=value)
+    def setParams(self, **params: Any) -> HalvingCrossValidator:
+        """Sets Params of this HalvingCrossValidator (same keywords as the constructor)."""
+        return self._set(**keywords(self, "setParams", params))
 
     def _split(self) -> tuple[int, float]:
         if self.isSet(self.foldCol) and self.getFoldCol():
             raise ValueError("HalvingCrossValidator draws its own folds; foldCol is not supported.")
-        folds = self.getNumFolds()
-        if folds < 2:
-            raise ValueError(f"HalvingCrossValidator: numFolds must be >= 2. Got {folds}.")
-        return folds, 0.0
+        return checked_values(self, ["numFolds"])["numFolds"], 0.0
 
 
+@declare_stage
+@declare_params(*validator_params(_TRAINRATIO))
 class HalvingTrainValidationSplit(_HalvingSearch, _TrainValidationSplitParams):
     """Successive halving on one train/validation split (``trainRatio`` of the rows train)."""
 
     _model_class = HalvingTrainValidationSplitModel
 
-    @keyword_only
-    def __init__(
-        self,
-        *,
-        estimator=None,
-        estimatorParamMaps=None,
-        evaluator=None,
-        trainRatio: float = 0.75,
-        seed: int | None = None,
-        collectSubModels: bool = False,
-        factor: int = 3,
-        minEpochs: int = 1,
-        checkpointDir: str = "",
-        trialTimeout: float = 0.0,
-        searchTimeout: float = 0.0,
-        refit: bool = True,
-    ) -> None:
+    def __init__(self, **params: Any) -> None:
         super().__init__()
-        self._setDefault(seed=_DEFAULT_SEED)
-        self._set(**self._input_kwargs)
+        self._set(**keywords(self, "__init__", params))
 
-    def setTrainRatio(self, value: float):
-        return self._set(trainRatio=value)
+    def setParams(self, **params: Any) -> HalvingTrainValidationSplit:
+        """Sets Params of this HalvingTrainValidationSplit (same keywords as the constructor)."""
+        return self._set(**keywords(self, "setParams", params))
 
     def _split(self) -> tuple[int, float]:
-        ratio = self.getTrainRatio()
-        if not 0 < ratio < 1:
-            raise ValueError(
-                f"HalvingTrainValidationSplit: trainRatio must be in (0, 1). Got {ratio}."
-            )
-        return 0, float(ratio)
+        return 0, checked_values(self, ["trainRatio"])["trainRatio"]
