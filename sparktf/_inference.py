@@ -37,6 +37,7 @@ from sparktf._inference_worker import (
 )
 from sparktf._model_files import detect, fingerprint, read_model
 from sparktf._outline import TensorRequest, model_tensors
+from sparktf._spark import LastShared
 from sparktf.image import IMAGE_FIELDS, parse_labels
 from sparktf.param import param_error
 from sparktf.param.declare import checked_values
@@ -140,9 +141,12 @@ def model_spec(stage: Any, spark: Any, fmt: str) -> tuple[ModelSpec, bytes | Non
     return ModelSpec(format=fmt, key=key, path=path, signature=signature, unsafe=unsafe), None
 
 
-def plan_transform(stage: Any, dataset: DataFrame, spark: Any) -> tuple[TransformPlan, Any]:
-    """Check the model, the mapping and the DataFrame, and ship the model; return what the UDF
-    needs and the handle of the shipped model (None when each worker reads the model's path)."""
+def plan_transform(
+    stage: Any, dataset: DataFrame, spark: Any, shipped: LastShared
+) -> tuple[TransformPlan, Any]:
+    """Check the model, the mapping and the DataFrame, and ship the model (reusing the stage's
+    last shipment, ``shipped``); return what the UDF needs and the handle of the shipped model
+    (None when each worker reads the model's path)."""
     checked = check_params(stage)
     name = type(stage).__name__
     input_mapping = stage.getInputMapping()
@@ -153,7 +157,7 @@ def plan_transform(stage: Any, dataset: DataFrame, spark: Any) -> tuple[Transfor
         )
     labels = read_labels(stage, spark)
     spec, data = model_spec(stage, spark, checked["modelFormat"])
-    handle = ship_model(stage, spark, spec.key, data)
+    handle = ship_model(shipped, spark, spec.key, data)
     request = TensorRequest(
         stage=name,
         inputs=tuple(input_mapping.items()),
@@ -423,23 +427,16 @@ def _path_source(stage: Any, schema: T.StructType, inputs: list[InputPlan]) -> P
 # -- shipping the model and building the UDF -------------------------------------------------
 
 
-def ship_model(stage: Any, spark: Any, key: str, data: bytes | None) -> Any:
+def ship_model(shipped: LastShared, spark: Any, key: str, data: bytes | None) -> Any:
     """Send the model's bytes to the executors; return the handle the UDF carries.
 
     The bytes travel as a value shared once per worker (:func:`sparktf._spark.share`: a
     broadcast on a classic session, a session artifact over Spark Connect), read on the
-    workers by :func:`sparktf._inference_worker.model_bytes`. The stage keeps the last handle
-    and reuses it while the session and the model's ``key`` are unchanged. None when ``data`` is
-    None: each worker then reads the model's path itself.
+    workers by :func:`sparktf._inference_worker.model_bytes`. ``shipped`` is the stage's last
+    shipment, reused while the session and the model's ``key`` are unchanged. None when
+    ``data`` is None: each worker then reads the model's path itself.
     """
-    if data is None:
-        return None
-    from sparktf._spark import session_key, share
-
-    session = session_key(spark)
-    if stage._shipped_model is None or stage._shipped_model[:2] != (session, key):
-        stage._shipped_model = (session, key, share(spark, data))
-    return stage._shipped_model[2]
+    return None if data is None else shipped.get(spark, key, data)
 
 
 def make_udf(plan: TransformPlan, handle: Any):

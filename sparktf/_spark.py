@@ -42,6 +42,7 @@ from typing import Any
 logger = logging.getLogger("sparktf")
 
 __all__ = [
+    "LastShared",
     "Shared",
     "TaskFailure",
     "barrier_peers",
@@ -343,6 +344,22 @@ class Shared:
             with contextlib.suppress(Exception):  # the context may already be stopped
                 self._broadcast.unpersist()
         self._value = None
+
+
+class LastShared:
+    """The last value a stage shared, reused while the session and the value's key stay the
+    same: a stage keeps one, so transforming again ships nothing new (one path for the
+    classifier's model and the transformer's)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[str, str, Shared] | None = None
+
+    def get(self, spark, key: str, value: Any) -> Shared:
+        """The shared ``value`` known by ``key`` in ``spark``'s session, shipped if it is new."""
+        session = session_key(spark)
+        if self._last is None or self._last[:2] != (session, key):
+            self._last = (session, key, share(spark, value))
+        return self._last[2]
 
 
 def _load_shared(name: str) -> Any:

@@ -39,6 +39,7 @@ from sparktf._data import (
 from sparktf._loading import model_key
 from sparktf._plans import TrainingData
 from sparktf._scoring import apply_thresholds, raw_and_probability
+from sparktf._spark import LastShared
 from sparktf._trials import TrialIterator, fit_one, trial_scope
 from sparktf.errors import (
     DriverMemoryError,
@@ -213,7 +214,7 @@ class TFClassificationModel(
         self._history: dict[str, Any] = {}
         self._key: str | None = None
         self._local_model = None
-        self._broadcast = None
+        self._shipped = LastShared()
 
     @classmethod
     def _create(
@@ -235,7 +236,7 @@ class TFClassificationModel(
 
     def copy(self, extra: dict | None = None) -> TFClassificationModel:
         that = super().copy(extra)
-        that._broadcast = None
+        that._shipped = LastShared()
         return that
 
     # -- what was learned ---------------------------------------------------------------------
@@ -374,12 +375,10 @@ class TFClassificationModel(
 
     def _predict_udf(self, spark, thresholds: list[float] | None):
         from sparktf._scoring import predict_udf
-        from sparktf._spark import session_key, share
 
-        if self._broadcast is None or self._broadcast[0] != session_key(spark):
-            self._broadcast = (session_key(spark), share(spark, self._model_bytes))
+        assert self._key is not None and self._model_bytes is not None
         return predict_udf(
-            self._broadcast[1],
+            self._shipped.get(spark, self._key, self._model_bytes),
             self._key,
             self._outputs_logits,
             self._num_features,

@@ -39,6 +39,7 @@ from sparktf._inference import (
 )
 from sparktf._inference_worker import VALID
 from sparktf._model_files import local_files
+from sparktf._spark import LastShared
 from sparktf._transformer_params import TFGraphTransformerParams
 from sparktf.param.declare import declare_stage, keywords
 
@@ -86,7 +87,7 @@ class TFGraphTransformer(Transformer, TFGraphTransformerParams, MLWritable, MLRe
     def __init__(self, **params: Any) -> None:
         super().__init__()
         self._model_bytes: bytes | None = None
-        self._shipped_model: tuple[Any, str, Any] | None = None
+        self._shipped = LastShared()
         self._set(**keywords(self, "__init__", params))
 
     def setParams(self, **params: Any) -> TFGraphTransformer:
@@ -144,7 +145,7 @@ class TFGraphTransformer(Transformer, TFGraphTransformerParams, MLWritable, MLRe
     def copy(self, extra: dict | None = None) -> TFGraphTransformer:
         """A copy with the same Params (and model bytes), with ``extra`` Params applied."""
         that = super().copy(extra)
-        that._shipped_model = None
+        that._shipped = LastShared()
         return that
 
     # -- transform -------------------------------------------------------------------------------
@@ -155,7 +156,7 @@ class TFGraphTransformer(Transformer, TFGraphTransformerParams, MLWritable, MLRe
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         spark = dataset.sparkSession
-        plan, handle = plan_transform(self, dataset, spark)
+        plan, handle = plan_transform(self, dataset, spark, self._shipped)
         predict = make_udf(plan, handle)
         scored = dataset.withColumn(_OUT, predict(*udf_arguments(plan)))
         if plan.handle_invalid == "skip":
