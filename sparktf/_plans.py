@@ -10,9 +10,9 @@ them in :mod:`sparktf._training`. Nothing here imports Spark or TensorFlow.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["DEFAULT_SEED", "Segment", "TrainingData", "TrainingSpec"]
+__all__ = ["DEFAULT_SEED", "Segment", "Trainable", "TrainingData", "TrainingSpec"]
 
 #: The seed of every stage that has not been given one, so that a run can be repeated.
 DEFAULT_SEED = 20161112
@@ -90,3 +90,34 @@ class Segment:
     start: bytes | None = None
     start_logits: bool = True
     time_limit: float | None = None
+
+
+@runtime_checkable
+class Trainable(Protocol):
+    """What the driver's training modules (:mod:`sparktf._trials`, :mod:`sparktf.search`) ask of
+    a TFClassifier, and all they ask: its checked plans, its strictness, and a model made from
+    a training's result. They take the estimator as this, so they never import the stage."""
+
+    uid: str
+
+    def _training_spec(self) -> TrainingSpec:
+        """The checked training Params of the stage's param map."""
+        ...
+
+    def _data_spec(self) -> Any:
+        """Which columns a fit reads, and how (a :class:`sparktf._data.DataSpec`)."""
+        ...
+
+    def _model_from_result(self, result: dict[str, Any], data: TrainingData, param_map: dict):
+        """The fitted model of one training's result."""
+        ...
+
+    def getFailOnTrialError(self) -> bool: ...
+
+    def isSet(self, param: Any) -> bool: ...
+
+    def getOrDefault(self, param: Any) -> Any: ...
+
+    def getNumWorkers(self) -> int: ...
+
+    def fitMultiple(self, dataset: Any, paramMaps: Any) -> Any: ...

@@ -27,7 +27,8 @@ validator) a failed training raises ``TrainingError``. The scope is keyed by the
 uid and seen by every thread, because the validator's trials run in its own thread pool, where
 a thread-local or context variable of the caller would not reach.
 
-The estimator is passed in, so this module never imports the stage module.
+The estimator is passed in as a :class:`sparktf._plans.Trainable`, so this module never imports
+the stage module.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from typing import Any
 
 from sparktf._data import training_data
 from sparktf._loading import model_key
+from sparktf._plans import Trainable
 from sparktf.errors import TrainingError
 
 __all__ = [
@@ -75,7 +77,7 @@ def _classifier_uids(stage: Any) -> list[str]:
         return _classifier_uids(stage.getEstimator())
     if hasattr(stage, "getStages"):
         return [uid for inner in stage.getStages() for uid in _classifier_uids(inner)]
-    if hasattr(stage, "_training_spec") and hasattr(stage, "fitMultiple"):
+    if isinstance(stage, Trainable):
         return [stage.uid]
     return []
 
@@ -239,7 +241,7 @@ def _check_workers(spark, specs) -> None:
         check_slots(spark, workers)
 
 
-def fit_one(est, dataset):
+def fit_one(est: Trainable, dataset: Any):
     """``TFClassifier._fit``: one training task; a failure raises unless it is a trial."""
     from sparktf._distributed import record_trials, run_trainings
 
@@ -249,7 +251,7 @@ def fit_one(est, dataset):
         (result,) = run_trainings(
             dataset.sparkSession, data, [spec], name=_job_name(est.uid, True), strict=False
         )
-    explicit = dict(est._paramMap)
+    explicit = {p: est.getOrDefault(p) for p in est.params if est.isSet(p)}
     record_trials(est.uid, [explicit], [result])
     error = result["error"]
     in_scope = _note_fit(est.uid, error)
