@@ -14,7 +14,7 @@ the stage module itself is not imported here. Nothing here imports TensorFlow.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from sparktf._inference_worker import (
     ModelSpec,
     OutputPlan,
     PathSource,
+    ScoresPlan,
     TopKPlan,
     TransformPlan,
     predict_batches,
@@ -47,6 +48,7 @@ __all__ = [
     "HANDLE_INVALID",
     "MODEL_FORMATS",
     "OUTPUT_TYPES",
+    "bytes_model_spec",
     "check_params",
     "make_udf",
     "model_spec",
@@ -54,6 +56,7 @@ __all__ = [
     "plan_transform",
     "quote",
     "read_labels",
+    "scores_plan",
     "ship_model",
     "udf_arguments",
 ]
@@ -102,15 +105,33 @@ def check_params(stage: Any) -> dict[str, Any]:
     return values
 
 
-def model_spec(stage: Any, spark: Any, fmt: str) -> tuple[ModelSpec, bytes | None]:
-    """The model's spec (format, key, path) and, when shipped, its bytes."""
-    from sparktf._loading import model_key, unsafe_loading_allowed
+def _signature_tag(signature: str) -> tuple[str, bool]:
+    """The signature as it enters a model's key, and whether loading is unsafe: models loaded
+    with the opt-in never serve a later safe transform from a worker's cache."""
+    from sparktf._loading import unsafe_loading_allowed
+
+    unsafe = unsafe_loading_allowed()
+    return signature + ("|unsafe" if unsafe else ""), unsafe
+
+
+def bytes_model_spec(data: bytes, fmt: str, signature: str = "serving_default") -> ModelSpec:
+    """The spec of a model shipped as ``data`` (``fmt`` "auto" detects it): the one key both
+    stages' models are cached under in the workers."""
+    from sparktf._loading import model_key
     from sparktf._sources import detect_format_from_bytes
 
+    tag, unsafe = _signature_tag(signature)
+    fmt = detect_format_from_bytes(data) if fmt == "auto" else fmt
+    key = model_key(data, fmt, tag)
+    return ModelSpec(format=fmt, key=key, path=None, signature=signature, unsafe=unsafe)
+
+
+def model_spec(stage: Any, spark: Any, fmt: str) -> tuple[ModelSpec, bytes | None]:
+    """The model's spec (format, key, path) and, when shipped, its bytes."""
+    from sparktf._loading import model_key
+
     signature = stage.getSignatureName()
-    # Models loaded with the opt-in never serve a later safe transform from a worker's cache.
-    unsafe = unsafe_loading_allowed()
-    signature_tag = signature + ("|unsafe" if unsafe else "")
+    signature_tag, unsafe = _signature_tag(signature)
     path = stage.getModelPath()
     if stage.modelBytes is not None:
         if path:
@@ -118,11 +139,7 @@ def model_spec(stage: Any, spark: Any, fmt: str) -> tuple[ModelSpec, bytes | Non
                 "TFGraphTransformer was built from model bytes and also has modelPath="
                 f"{path!r}; clear modelPath or build a new transformer from the path."
             )
-        data = stage.modelBytes
-        fmt = detect_format_from_bytes(data) if fmt == "auto" else fmt
-        key = model_key(data, fmt, signature_tag)
-        spec = ModelSpec(format=fmt, key=key, path=None, signature=signature, unsafe=unsafe)
-        return spec, data
+        return bytes_model_spec(stage.modelBytes, fmt, signature), stage.modelBytes
     if not path:
         raise ValueError(
             "TFGraphTransformer has no model: set modelPath (a .pb GraphDef, a SavedModel "
@@ -424,6 +441,52 @@ def _path_source(stage: Any, schema: T.StructType, inputs: list[InputPlan]) -> P
     return None
 
 
+def scores_plan(
+    stage: str,
+    features: str,
+    vector: bool,
+    num_features: int,
+    outputs: Sequence[tuple[str, str]],
+    logits: bool,
+    thresholds: Sequence[float] | None,
+    batch_size: int,
+    spec: ModelSpec,
+) -> TransformPlan:
+    """The plan of a classifier's transform: its one input is the column ``features`` (ml
+    Vectors when ``vector``, else numeric arrays) of ``num_features``; its one output goes
+    through the classifier's head (:class:`ScoresPlan`) into the ``outputs`` asked for,
+    ``(column, field)`` with field ``raw``, ``probability`` or ``prediction``. The model's
+    shapes are known, so nothing is loaded to plan it."""
+    kinds = {"raw": "vector", "probability": "vector", "prediction": "double"}
+    return TransformPlan(
+        stage=stage,
+        model=spec,
+        inputs=(
+            InputPlan(
+                features,
+                "input_0",
+                "float32",
+                "numeric",
+                shape=(num_features,),
+                vector=vector,
+                cast=None if vector else "array<float>",
+            ),
+        ),
+        outputs=tuple(OutputPlan(name, "output_0", kinds[field], None) for name, field in outputs),
+        top_k=None,
+        row_mode=False,
+        batch_size=batch_size,
+        handle_invalid="error",
+        path=None,
+        scores=ScoresPlan(
+            logits,
+            tuple(field for _, field in outputs),
+            None if thresholds is None else tuple(thresholds),
+        ),
+        invalid_hint="Drop or impute such rows before transform.",
+    )
+
+
 # -- shipping the model and building the UDF -------------------------------------------------
 
 
@@ -488,7 +551,7 @@ def _input_expr(item: InputPlan) -> Column:
         from pyspark.ml.functions import vector_to_array
 
         return vector_to_array(column, "float32")
-    return column
+    return column.cast(item.cast) if item.cast else column
 
 
 def _path_expr(source: PathSource | None) -> Column:

@@ -39,6 +39,7 @@ __all__ = [
     "ModelSpec",
     "OutputPlan",
     "PathSource",
+    "ScoresPlan",
     "TopKPlan",
     "TransformPlan",
     "model_bytes",
@@ -83,6 +84,8 @@ class InputPlan:
     ``image_struct`` (decoded or read, resized to ``size`` = (height, width), ``channels`` 1 or
     3, scaled by ``scaling`` in ``order``; ``squeeze`` drops the channel axis; ``scaled``
     decodes JPEG bytes at a reduced scale first, see :func:`sparktf.image.decode_image`).
+    ``vector``: the column holds ml Vectors; ``cast``: the Spark type the column is cast to on
+    the JVM before it travels to Python (e.g. ``array<float>``: half the bytes of doubles).
     """
 
     column: str
@@ -97,6 +100,7 @@ class InputPlan:
     scaling: str = ""
     order: str = ""
     scaled: bool = False
+    cast: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,10 +135,32 @@ class PathSource:
 
 
 @dataclass(frozen=True)
+class ScoresPlan:
+    """A classifier's head: the model's one output (logits, or probabilities when ``logits`` is
+    false) becomes the ``fields`` asked for, in order: ``raw`` scores, ``probability`` and the
+    ``prediction`` (with ``thresholds``, see :func:`sparktf._scoring.apply_thresholds`)."""
+
+    logits: bool
+    fields: tuple[str, ...]
+    thresholds: tuple[float, ...] | None = None
+
+    def apply(self, out: np.ndarray) -> list[np.ndarray]:
+        from sparktf._scoring import apply_thresholds, raw_and_probability
+
+        raw, prob = raw_and_probability(np.asarray(out, dtype=np.float64), self.logits)
+        thresholds = list(self.thresholds) if self.thresholds is not None else None
+        found = {"raw": raw, "probability": prob}
+        if "prediction" in self.fields:
+            found["prediction"] = apply_thresholds(prob, thresholds)
+        return [found[field] for field in self.fields]
+
+
+@dataclass(frozen=True)
 class TransformPlan:
     """Everything the UDF needs, checked on the driver. ``stage`` is the stage's class name (for
     messages); ``row_mode`` runs the model once per row (scalar inputs); ``freeze`` runs a Keras
-    model as a frozen graph."""
+    model as a frozen graph; ``scores`` turns the model's output into a classifier's columns
+    (one per output plan); ``invalid_hint`` ends the message of a row that cannot be fed."""
 
     stage: str
     model: ModelSpec
@@ -146,6 +172,10 @@ class TransformPlan:
     handle_invalid: str
     path: PathSource | None
     freeze: bool = False
+    scores: ScoresPlan | None = None
+    invalid_hint: str = (
+        "Set handleInvalid='skip' to drop such rows or 'keep' to give them null outputs."
+    )
 
 
 # -- what the UDF runs -----------------------------------------------------------------------
@@ -412,6 +442,8 @@ def _predict_frame(
             kept = [r for local, r in enumerate(kept) if local not in failures]
             if not kept:
                 continue
+        if plan.scores is not None:
+            predicted = plan.scores.apply(predicted[0])
         for j, item in enumerate(outputs):
             converted = _output_rows(predicted[j], item, plan, len(kept))
             for r, value in zip(kept, converted, strict=True):
@@ -438,8 +470,7 @@ def _invalid_message(plan: TransformPlan, row: int, path: Any, reason: str) -> s
     where = f"the row with path '{path}'" if path else f"row {row} of a batch"
     columns = ", ".join(f"'{i.column}'" for i in plan.inputs)
     return (
-        f"{plan.stage} cannot use the input ({columns}) of {where}: {reason}. Set "
-        "handleInvalid='skip' to drop such rows or 'keep' to give them null outputs."
+        f"{plan.stage} cannot use the input ({columns}) of {where}: {reason}. {plan.invalid_hint}"
     )
 
 

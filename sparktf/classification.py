@@ -21,7 +21,7 @@ from pyspark.ml.classification import (
     ProbabilisticClassificationModel,
     ProbabilisticClassifier,
 )
-from pyspark.ml.linalg import DenseVector, Vector
+from pyspark.ml.linalg import DenseVector, Vector, VectorUDT
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable, MLReadable, MLWritable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -34,9 +34,7 @@ from sparktf._classifier_params import (
 from sparktf._data import (
     DataSpec,
     check_features_column,
-    features_as_float_array,
 )
-from sparktf._loading import model_key
 from sparktf._plans import TrainingData
 from sparktf._scoring import apply_thresholds, raw_and_probability
 from sparktf._spark import LastShared
@@ -49,6 +47,9 @@ from sparktf.errors import (
 )
 from sparktf.param import check_int_range
 from sparktf.param.declare import declare_stage, keywords
+
+# The struct column the transform's UDF writes.
+_OUT = "__sparktf_out"
 
 __all__ = [
     "LEARNING_RATE_SCHEDULES",
@@ -200,9 +201,9 @@ class TFClassificationModel(
     """A fitted :class:`TFClassifier`: a trained Keras network and the Params it was trained with.
 
     ``transform`` appends ``rawPrediction`` (scores, logits for the built-in family) and
-    ``probability`` as ml Vectors and ``prediction`` as double, keeping the input columns. It runs
-    a pandas UDF: the model is shipped once, loaded once per Python worker, and applied in
-    batches of ``predictBatchSize`` rows.
+    ``probability`` as ml Vectors and ``prediction`` as double, keeping the input columns. It
+    runs the pandas UDF of :class:`~sparktf.TFGraphTransformer`'s engine: the model is shipped
+    once, loaded once per Python worker, and applied in batches of ``predictBatchSize`` rows.
     """
 
     def __init__(self) -> None:
@@ -212,7 +213,6 @@ class TFClassificationModel(
         self._num_classes = -1
         self._outputs_logits = True
         self._history: dict[str, Any] = {}
-        self._key: str | None = None
         self._local_model = None
         self._shipped = LastShared()
 
@@ -231,7 +231,6 @@ class TFClassificationModel(
         model._num_classes = num_classes
         model._outputs_logits = outputs_logits
         model._history = history
-        model._key = model_key(model_bytes) if model_bytes is not None else None
         return model
 
     def copy(self, extra: dict | None = None) -> TFClassificationModel:
@@ -357,37 +356,45 @@ class TFClassificationModel(
                 "rawPredictionCol/probabilityCol/predictionCol to new names."
             )
         if self._model_bytes is None:
-            scored = self._failed_trial_scores(dataset)
-        else:
-            predict = self._predict_udf(dataset.sparkSession, thresholds)
-            scored = dataset.withColumn(
-                "__sparktf_out", predict(features_as_float_array(dataset, features))
-            )
-        from pyspark.ml.functions import array_to_vector
-
-        exprs = [
-            F.col(f"__sparktf_out.{field}").alias(name)
-            if field == "prediction"
-            else array_to_vector(F.col(f"__sparktf_out.{field}")).alias(name)
-            for name, field in outputs
-        ]
-        return scored.select(*dataset.columns, *exprs)
-
-    def _predict_udf(self, spark, thresholds: list[float] | None):
-        from sparktf._scoring import predict_udf
-
-        assert self._key is not None and self._model_bytes is not None
-        return predict_udf(
-            self._shipped.get(spark, self._key, self._model_bytes),
-            self._key,
-            self._outputs_logits,
-            self._num_features,
-            self.getPredictBatchSize(),
-            thresholds,
+            return self._failed_trial_scores(dataset, outputs)
+        # The transformer's engine runs it: a one-input plan with the classifier's head.
+        from sparktf._inference import (
+            make_udf,
+            output_columns,
+            quote,
+            scores_plan,
+            udf_arguments,
         )
 
-    def _failed_trial_scores(self, dataset: DataFrame) -> DataFrame:
+        plan = scores_plan(
+            type(self).__name__,
+            features,
+            isinstance(dataset.schema[features].dataType, VectorUDT),
+            self._num_features,
+            outputs,
+            self._outputs_logits,
+            thresholds,
+            self.getPredictBatchSize(),
+            self._model_spec(),
+        )
+        handle = self._shipped.get(dataset.sparkSession, plan.model.key, self._model_bytes)
+        scored = dataset.withColumn(_OUT, make_udf(plan, handle)(*udf_arguments(plan)))
+        return scored.select(
+            *[F.col(quote(c)) for c in dataset.columns], *output_columns(plan, _OUT, "")
+        )
+
+    def _model_spec(self):
+        from sparktf._inference import bytes_model_spec
+
+        assert self._model_bytes is not None
+        return bytes_model_spec(self._model_bytes, "keras")
+
+    def _failed_trial_scores(self, dataset: DataFrame, outputs: list[tuple[str, str]]) -> DataFrame:
         """Scores of a failed trial: the worst possible prediction for every labelled row."""
+        from pyspark.ml.functions import array_to_vector
+
+        from sparktf._inference import quote
+
         label = self.getLabelCol()
         if label not in dataset.columns:
             self._require_model()
@@ -396,13 +403,14 @@ class TFClassificationModel(
         one_hot = F.transform(
             F.array_repeat(F.lit(0.0), k), lambda v, i: F.when(i == wrong, 1.0).otherwise(0.0)
         )
-        return dataset.withColumn(
-            "__sparktf_out",
-            F.struct(
-                one_hot.alias("raw"),
-                one_hot.alias("probability"),
-                wrong.cast("double").alias("prediction"),
-            ),
+        columns = {
+            "raw": array_to_vector(one_hot),
+            "probability": array_to_vector(one_hot),
+            "prediction": wrong.cast("double"),
+        }
+        return dataset.select(
+            *[F.col(quote(c)) for c in dataset.columns],
+            *[columns[field].alias(name) for name, field in outputs],
         )
 
     # -- persistence --------------------------------------------------------------------------

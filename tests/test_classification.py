@@ -375,7 +375,7 @@ def test_model_cache_loads_once_per_worker(spark, small_model, digits):
     from pyspark.sql.functions import pandas_udf
 
     _, test = digits
-    key = small_model._key
+    key = small_model._model_spec().key  # the key the workers cache the model under
 
     @pandas_udf("string")
     def probe(ids: pd.Series) -> pd.Series:
@@ -489,6 +489,30 @@ def test_wrong_column_types(spark):
     df = _df(spark, [([1.0], "x"), ([0.0], "y")], "features array<double>, label string")
     with pytest.raises(TypeError, match=r"'label' \(labelCol\) .* must be numeric .* Got string"):
         TFClassifier().fit(df)
+
+
+def test_transform_names_a_row_it_cannot_score(spark, small_model):
+    """The transform runs the transformer's engine, whose messages name stage and column."""
+    full = [float(i % 16) for i in range(64)]
+    nulls = _df(spark, [(full,), (None,)], "features array<double>")
+    with pytest.raises(
+        Exception,
+        match=r"TFClassificationModel cannot use the input \('features'\) of row \d+ .*null.*Drop",
+    ):
+        small_model.transform(nulls).collect()
+    short = _df(spark, [(full,), ([1.0, 2.0, 3.0],)], "features array<double>")
+    with pytest.raises(
+        Exception,
+        match=r"TFClassificationModel: shape mismatch for column 'features'.*\[64\].*3 values",
+    ):
+        small_model.transform(short).collect()
+    # Integer arrays are cast on the JVM and score like the same values as doubles.
+    ints = _df(spark, [([i % 16 for i in range(64)],)], "features array<int>")
+    doubles = _df(spark, [(full,)], "features array<double>")
+    np.testing.assert_allclose(
+        small_model.transform(ints).first().probability.toArray(),
+        small_model.transform(doubles).first().probability.toArray(),
+    )
 
 
 def test_null_features_and_labels(spark):
