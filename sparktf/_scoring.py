@@ -1,7 +1,7 @@
 """A classifier's head: from a network's outputs to raw scores, probabilities and predictions.
 
 Used where a TFClassificationModel predicts: in the transform's UDF, which the transformer's
-engine runs (:class:`sparktf._inference_worker.ScoresPlan`), and on the driver by its
+engine runs (:class:`sparktf.inference._plan.ScoresPlan`), and on the driver by its
 single-row ``predict*`` methods.
 """
 

@@ -9,8 +9,8 @@ from typing import Any
 from pyspark.ml.param import TypeConverters
 from pyspark.ml.param.shared import HasBatchSize, HasHandleInvalid, HasInputCol, HasOutputCol
 
-from sparktf._inference import CHANNEL_ORDERS, HANDLE_INVALID, MODEL_FORMATS, OUTPUT_TYPES
 from sparktf.image import SCALINGS
+from sparktf.inference._plan import CHANNEL_ORDERS, HANDLE_INVALID, MODEL_FORMATS, OUTPUT_TYPES
 from sparktf.param.declare import Choice, Declared, IntRange, declare_params
 
 __all__ = ["TFGraphTransformerParams"]

@@ -49,7 +49,6 @@ from sparktf.param import check_int_range
 from sparktf.param.declare import declare_stage, keywords
 
 # The struct column the transform's UDF writes.
-_OUT = "__sparktf_out"
 
 __all__ = [
     "LEARNING_RATE_SCHEDULES",
@@ -358,13 +357,8 @@ class TFClassificationModel(
         if self._model_bytes is None:
             return self._failed_trial_scores(dataset, outputs)
         # The transformer's engine runs it: a one-input plan with the classifier's head.
-        from sparktf._inference import (
-            make_udf,
-            output_columns,
-            quote,
-            scores_plan,
-            udf_arguments,
-        )
+        from sparktf.inference._driver import scores_plan
+        from sparktf.inference._udf import apply_plan
 
         plan = scores_plan(
             type(self).__name__,
@@ -378,13 +372,10 @@ class TFClassificationModel(
             self._model_spec(),
         )
         handle = self._shipped.get(dataset.sparkSession, plan.model.key, self._model_bytes)
-        scored = dataset.withColumn(_OUT, make_udf(plan, handle)(*udf_arguments(plan)))
-        return scored.select(
-            *[F.col(quote(c)) for c in dataset.columns], *output_columns(plan, _OUT, "")
-        )
+        return apply_plan(dataset, plan, handle)
 
     def _model_spec(self):
-        from sparktf._inference import bytes_model_spec
+        from sparktf.inference._driver import bytes_model_spec
 
         assert self._model_bytes is not None
         return bytes_model_spec(self._model_bytes, "keras")
@@ -393,7 +384,7 @@ class TFClassificationModel(
         """Scores of a failed trial: the worst possible prediction for every labelled row."""
         from pyspark.ml.functions import array_to_vector
 
-        from sparktf._inference import quote
+        from sparktf.inference._plan import quote
 
         label = self.getLabelCol()
         if label not in dataset.columns:

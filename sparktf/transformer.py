@@ -14,8 +14,8 @@ that loads the model in the Python workers (where the transform's tasks then fin
 driver that never touches TensorFlow does not import it. Checks on row values (array lengths,
 undecodable images) run in the tasks.
 
-The driver side of ``transform`` (planning, shipping the model) is :mod:`sparktf._inference`;
-what the UDF runs on the executors is :mod:`sparktf._inference_worker`.
+``transform`` runs sparktf's inference engine (:mod:`sparktf.inference`): planned on the driver
+by :mod:`sparktf.inference._driver`, run on the executors by :mod:`sparktf.inference._worker`.
 """
 
 from __future__ import annotations
@@ -25,27 +25,16 @@ from typing import Any
 from pyspark.ml import Transformer
 from pyspark.ml.util import MLReadable, MLWritable
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
-from sparktf._inference import (
-    MODEL_FORMATS,
-    OUTPUT_TYPES,
-    check_params,
-    make_udf,
-    output_columns,
-    plan_transform,
-    quote,
-    udf_arguments,
-)
-from sparktf._inference_worker import VALID
-from sparktf._model_files import local_files
 from sparktf._spark import LastShared
 from sparktf._transformer_params import TFGraphTransformerParams
+from sparktf.inference._driver import check_params, plan_transform
+from sparktf.inference._model_files import local_files
+from sparktf.inference._plan import MODEL_FORMATS, OUTPUT_TYPES
+from sparktf.inference._udf import apply_plan
 from sparktf.param.declare import declare_stage, keywords
 
 __all__ = ["MODEL_FORMATS", "OUTPUT_TYPES", "TFGraphTransformer"]
-
-_OUT = "__sparktf_outputs"
 
 
 @declare_stage
@@ -155,14 +144,8 @@ class TFGraphTransformer(Transformer, TFGraphTransformerParams, MLWritable, MLRe
         return check_params(self)
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
-        spark = dataset.sparkSession
-        plan, handle = plan_transform(self, dataset, spark, self._shipped)
-        predict = make_udf(plan, handle)
-        scored = dataset.withColumn(_OUT, predict(*udf_arguments(plan)))
-        if plan.handle_invalid == "skip":
-            scored = scored.filter(F.col(f"{_OUT}.{VALID}"))
-        outputs = output_columns(plan, _OUT, self.getTopKCol())
-        return scored.select(*[F.col(quote(c)) for c in dataset.columns], *outputs)
+        plan, handle = plan_transform(self, dataset, dataset.sparkSession, self._shipped)
+        return apply_plan(dataset, plan, handle, self.getTopKCol())
 
     # -- persistence -----------------------------------------------------------------------------
 

@@ -109,7 +109,7 @@ def main(remote: str) -> None:
         )
         scored = stage.transform(test).select("scores").collect()
         # The same model from a file, planned as by a client without TensorFlow: in the workers.
-        from sparktf import _outline
+        from sparktf.inference import _outline
 
         path = os.path.join(folder, "network.keras")
         model.keras_model().save(path)

@@ -21,8 +21,8 @@ from sparktf._sources import cached_model
 
 def _savedmodel_bytes(tf, folder, scale: float) -> bytes:
     """The zip of a small SavedModel: x [?, 2] -> {"y": x * scale}."""
-    from sparktf._model_files import local_files
     from sparktf._sources import zip_files
+    from sparktf.inference._model_files import local_files
 
     module = tf.Module()
     module.scale = tf.Variable(scale)

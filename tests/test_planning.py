@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from conftest import run_job
 
-from sparktf import TFGraphTransformer, _outline
+from sparktf import TFGraphTransformer
 from sparktf.errors import ModelSourceError, UnknownTensorError
+from sparktf.inference import _outline
 
 
 @pytest.fixture(scope="module")

@@ -365,7 +365,8 @@ def test_image_struct_batches_convert_like_single_rows(channels, squeeze, scalin
     each struct alone; a null in one chunk leaves the other chunks of the batch alone."""
     import pandas as pd
 
-    from sparktf import _inference_worker as tr
+    from sparktf.inference import _rows
+    from sparktf.inference._plan import InputPlan
 
     rng = np.random.RandomState(channels)
     height, width = 4, 3  # width 3: channel order must not touch the width of grayscale rows
@@ -378,27 +379,27 @@ def test_image_struct_batches_convert_like_single_rows(channels, squeeze, scalin
     ]  # fmt: skip
     rows[5] = {k: None for k in rows[0]}  # a null struct in the second chunk
     frame = pd.DataFrame(rows)
-    item = tr.InputPlan(
+    item = InputPlan(
         column="image", tensor="image", dtype="float32",
         kind="image_struct", size=(height, width), channels=1 if channels == 1 else 3,
         squeeze=squeeze, scaling=scaling, order=order,
     )  # fmt: skip
-    parts = tr._image_struct_parts(frame)
+    parts = _rows.image_struct_parts(frame)
     for dtype in (np.float32, np.float64, np.uint8):
-        block = tr._image_struct_block(item, parts, 0, 3, dtype)
+        block = _rows.image_struct_block(item, parts, 0, 3, dtype)
         assert block is not None and block.dtype == dtype
-        single = [tr._row_value({}, item, rows[i], dtype) for i in range(3)]
+        single = [_rows.row_value({}, item, rows[i], dtype) for i in range(3)]
         np.testing.assert_array_equal(block, np.stack(single))
-    assert tr._image_struct_block(item, parts, 3, 6, np.float32) is None  # row 5 is null
+    assert _rows.image_struct_block(item, parts, 3, 6, np.float32) is None  # row 5 is null
     if squeeze:  # grayscale rows keep their left-to-right order whatever channelOrder says
         expected = pixels[0, :, :, 0].astype(np.float64)
-        got = tr._row_value({}, item, rows[0], np.float64)
+        got = _rows.row_value({}, item, rows[0], np.float64)
         scale = {"none": 1.0, "unit": 1 / 255, "signed": 1 / 127.5}[scaling]
         np.testing.assert_allclose(got, expected * scale - (scaling == "signed"), atol=1e-6)
 
 
 def test_model_path_identity_follows_content_even_at_same_size_and_time(tmp_path):
-    from sparktf._model_files import fingerprint as _fingerprint
+    from sparktf.inference._model_files import fingerprint as _fingerprint
 
     path = tmp_path / "model.pb"
     stamp = (1_700_000_000_000_000_000, 1_700_000_000_000_000_000)
@@ -558,7 +559,7 @@ def _worker_state(spark, key):
 def test_model_loaded_once_per_worker_and_threads_follow_task_cpus(spark, features_df, tf):
     import keras
 
-    from sparktf._inference import model_spec
+    from sparktf.inference._driver import model_spec
 
     keras.utils.set_random_seed(11)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])

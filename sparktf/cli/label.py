@@ -45,8 +45,8 @@ def flat_input_shape(path: str) -> tuple | None:
 
 def add_parser(commands: Any) -> None:
     """Add ``label`` and its options to the sub-parsers ``commands``."""
-    from sparktf._inference import CHANNEL_ORDERS, MODEL_FORMATS
     from sparktf.image import SCALINGS
+    from sparktf.inference._plan import CHANNEL_ORDERS, MODEL_FORMATS
 
     label = commands.add_parser(
         "label",

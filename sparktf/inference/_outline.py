@@ -27,8 +27,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from sparktf._inference_worker import ModelSpec, model_bytes
 from sparktf._sources import TensorInfo
+from sparktf.inference._plan import ModelSpec
+from sparktf.inference._worker import model_bytes
 
 __all__ = ["ResolvedTensors", "TensorRequest", "model_tensors", "resolve_tensors"]
 
@@ -104,7 +105,7 @@ def model_tensors(
     """The tensors ``request`` maps to in the model of ``spec``.
 
     ``data`` is the model's bytes on the driver (None when each worker reads ``spec.path``) and
-    ``handle`` what was shipped to the workers (:func:`sparktf._inference.ship_model`).
+    ``handle`` what was shipped to the workers (:func:`sparktf.inference._udf.ship_model`).
     """
     key = (spec.key, request)
     with _answers_lock:
