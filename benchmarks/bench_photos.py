@@ -346,8 +346,8 @@ def floor_child(spec: dict[str, Any]) -> None:
     """In a fresh process, what one Python worker cannot avoid before its first batch: import
     TensorFlow, load the model, and its first call (tracing included) on one batch."""
     start = time.perf_counter()
-    from sparktf._sources import load_model
     from sparktf._tf import configure_tensorflow
+    from sparktf.inference._sources import load_model
 
     configure_tensorflow(threads=1)
     imported = time.perf_counter()

@@ -2,8 +2,9 @@
 
 Bad Param values and bad input data raise the built-in ``ValueError`` and ``TypeError`` (with a
 message naming the Param or column, what was expected and what was got); these classes cover
-what those do not. Each is also importable from the module that raises it (``sparktf._sources``,
-``sparktf._loading``, ``sparktf.image``, ``sparktf.session``, ``sparktf.classification``).
+what those do not. Each is also importable from the module that raises it
+(``sparktf.inference._sources``, ``sparktf._loading``, ``sparktf.image``, ``sparktf.session``,
+``sparktf.classification``).
 """
 
 from __future__ import annotations

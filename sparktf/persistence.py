@@ -167,7 +167,7 @@ class TFGraphTransformerWriter(_Writer):
     """Writes a :class:`~sparktf.transformer.TFGraphTransformer` (layout above)."""
 
     def saveImpl(self, path: str) -> None:
-        from sparktf._sources import detect_format_from_bytes, keras_suffix, unzip_files
+        from sparktf.inference._formats import detect_format_from_bytes, keras_suffix, unzip_files
 
         stage = self.instance
         data = stage.modelBytes
@@ -198,7 +198,7 @@ class TFGraphTransformerReader(MLReader):
         self.cls = cls
 
     def load(self, path: str):
-        from sparktf._sources import zip_files
+        from sparktf.inference._formats import zip_files
 
         metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
         _check_format(metadata, path)

@@ -116,7 +116,7 @@ class TFGraphTransformer(Transformer, TFGraphTransformerParams, MLWritable, MLRe
     @classmethod
     def fromSavedModel(cls, directory: str, **params: Any) -> TFGraphTransformer:
         """A transformer holding a local SavedModel directory (zipped in memory)."""
-        from sparktf._sources import zip_files
+        from sparktf.inference._formats import zip_files
 
         files = local_files(directory)
         if "saved_model.pb" not in files:

@@ -16,7 +16,7 @@ import sys
 def _loads(_frames):
     import pandas as pd
 
-    from sparktf import _sources
+    from sparktf.inference import _sources
 
     for _ in _frames:
         yield pd.DataFrame({"pid": [os.getpid()], "loads": [json.dumps(_sources.LOAD_COUNTS)]})

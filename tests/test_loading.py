@@ -1,7 +1,7 @@
 """Loading models in a Python worker: temporary folders of unpacked SavedModels, safe loading.
 
 These tests run in the test process itself (no Spark): it loads models exactly as a Python worker
-does, through sparktf._sources.cached_model and the per-process cache.
+does, through sparktf.inference._sources.cached_model and the per-process cache.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 from sparktf import _loading
-from sparktf._sources import cached_model
+from sparktf.inference._sources import cached_model
 
 
 def _savedmodel_bytes(tf, folder, scale: float) -> bytes:
     """The zip of a small SavedModel: x [?, 2] -> {"y": x * scale}."""
-    from sparktf._sources import zip_files
+    from sparktf.inference._formats import zip_files
     from sparktf.inference._model_files import local_files
 
     module = tf.Module()
@@ -73,7 +73,7 @@ def test_savedmodel_folder_lives_as_long_as_the_cached_model(savedmodels, privat
 
 _WORKER = """
 import os, sys, time
-from sparktf._sources import cached_model
+from sparktf.inference._sources import cached_model
 data = open(sys.argv[1], "rb").read()
 spec = {"format": "savedmodel", "key": sys.argv[2], "path": None, "signature": "serving_default"}
 cached_model(spec, lambda: data)
@@ -182,7 +182,7 @@ def test_saved_classification_model_with_lambda_is_refused(planted, monkeypatch)
 def test_a_frozen_keras_model_gives_the_same_scores(tf, caplog):
     import keras
 
-    from sparktf._sources import KerasModel
+    from sparktf.inference._sources import KerasModel
 
     keras.utils.set_random_seed(5)
     inputs = keras.Input((12, 12, 3), name="image")
@@ -205,7 +205,7 @@ def test_a_frozen_keras_model_gives_the_same_scores(tf, caplog):
 def test_a_keras_model_that_cannot_be_frozen_runs_unfrozen_with_a_warning(tf, caplog):
     import keras
 
-    from sparktf._sources import KerasModel
+    from sparktf.inference._sources import KerasModel
 
     inputs = keras.Input((1,), dtype="string", name="word")
     lookup = keras.layers.StringLookup(vocabulary=["a", "b"], name="ids")(inputs)

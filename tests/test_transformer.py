@@ -545,7 +545,8 @@ def _worker_state(spark, key):
     def probe(frames):
         import pandas as pd
 
-        from sparktf import _sources, _tf
+        from sparktf import _tf
+        from sparktf.inference import _sources
 
         for _ in frames:
             threads = _tf.configured_threads() or 0

@@ -86,7 +86,7 @@ def bytes_model_spec(data: bytes, fmt: str, signature: str = "serving_default") 
     """The spec of a model shipped as ``data`` (``fmt`` "auto" detects it): the one key both
     stages' models are cached under in the workers."""
     from sparktf._loading import model_key
-    from sparktf._sources import detect_format_from_bytes
+    from sparktf.inference._formats import detect_format_from_bytes
 
     tag, unsafe = _signature_tag(signature)
     fmt = detect_format_from_bytes(data) if fmt == "auto" else fmt

@@ -26,15 +26,15 @@ def local_files(directory: str) -> dict[str, bytes]:
 
 
 def detect(path: str, is_dir: bool) -> str:
-    from sparktf._sources import detect_format
+    from sparktf.inference._formats import detect_format
 
     return detect_format(path, is_dir)
 
 
 def read_model(spark: Any, path: str) -> tuple[bytes, bool]:
     """Read a model file, or a SavedModel directory as a zip, on the driver."""
-    from sparktf._sources import zip_files
     from sparktf._spark import list_files, path_status, read_bytes
+    from sparktf.inference._formats import zip_files
 
     status = path_status(spark, path)
     if status is None:

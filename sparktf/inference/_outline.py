@@ -27,8 +27,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from sparktf._sources import TensorInfo
 from sparktf.inference._plan import ModelSpec
+from sparktf.inference._tensors import TensorInfo
 from sparktf.inference._worker import model_bytes
 
 __all__ = ["ResolvedTensors", "TensorRequest", "model_tensors", "resolve_tensors"]
@@ -113,7 +113,7 @@ def model_tensors(
             _ANSWERS.move_to_end(key)
             return _ANSWERS[key]
     if tensorflow_loaded():
-        from sparktf._sources import cached_model
+        from sparktf.inference._sources import cached_model
 
         answer = resolve_tensors(cached_model(spec.source_spec(), lambda: data), request)
     else:
@@ -131,7 +131,7 @@ def _on_workers(spark: Any, spec: ModelSpec, handle: Any, request: TensorRequest
     source = spec.source_spec()
 
     def answer() -> tuple[str, Any]:
-        from sparktf._sources import cached_model
+        from sparktf.inference._sources import cached_model
 
         try:
             model = cached_model(source, lambda: model_bytes(handle))

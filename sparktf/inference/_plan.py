@@ -60,7 +60,8 @@ class ModelSpec:
     unsafe: bool = False
 
     def source_spec(self) -> dict[str, Any]:
-        """The spec as :func:`sparktf._sources.load_model` and ``cached_model`` take it."""
+        """The spec as :func:`sparktf.inference._sources.load_model` and ``cached_model``
+        take it."""
         return asdict(self)
 
 

@@ -48,7 +48,7 @@ def predict_batches(
     plan: TransformPlan, handle: Any, batches: Iterator[tuple[pd.Series, ...]]
 ) -> Iterator[pd.DataFrame]:
     """The body of the UDF: each batch is the input columns followed by the path column."""
-    from sparktf._sources import cached_model
+    from sparktf.inference._sources import cached_model
 
     model = cached_model(plan.model.source_spec(), lambda: model_bytes(handle))
     runner = model.runner(

@@ -1,7 +1,7 @@
-"""Model sources for :class:`~sparktf.transformer.TFGraphTransformer`.
+"""The three kinds of model the engine loads in the workers, and the per-process cache.
 
-Three kinds of trained model are supported, each turned into a :class:`LoadedModel` that lists its
-input and output tensors and builds a runner for a chosen set of them:
+Each kind is a :class:`~sparktf.inference._tensors.LoadedModel` that lists its input and output
+tensors and builds a runner for a chosen set of them:
 
 * ``graphdef``: a frozen TF1 ``GraphDef`` (a ``.pb`` file), addressed by tensor names
   (``"softmax:0"``, or ``"softmax"`` for output 0 of an operation). Inputs are its placeholders.
@@ -10,222 +10,40 @@ input and output tensors and builds a runner for a chosen set of them:
 * ``keras``: a Keras ``.keras`` (or legacy ``.h5``) file; inputs and outputs are addressed by
   name (``model.inputs[i].name``, ``model.output_names``).
 
-The driver half (format detection, reading bytes, fingerprints) imports no TensorFlow. The worker
-half (:func:`load_model`, :func:`cached_model`) imports it inside functions, through
-:func:`sparktf._tf.configure_tensorflow` so that thread pools and GPUs follow the Spark task.
-A SavedModel travels as the bytes of a zip archive of its directory.
+:func:`load_model` and :func:`cached_model` import TensorFlow inside functions, through
+:func:`sparktf._tf.configure_tensorflow`, so that thread pools and GPUs follow the Spark task.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import threading
 import weakref
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from sparktf.errors import ModelSourceError, UnknownTensorError
+from sparktf.inference._formats import FORMATS, keras_suffix, unzip_files
+from sparktf.inference._tensors import LoadedModel, Runner, TensorInfo, first_line, tensor_info
+from sparktf.inference._tensors import tf as _tf
 
 __all__ = [
-    "FORMATS",
     "LOAD_COUNTS",
-    "LoadedModel",
+    "GraphDefModel",
+    "KerasModel",
     "ModelSourceError",
-    "TensorInfo",
-    "UnknownTensorError",
+    "SavedModelModel",
     "cached_model",
-    "detect_format",
-    "detect_format_from_bytes",
     "load_model",
-    "zip_files",
 ]
-
-FORMATS = ("graphdef", "savedmodel", "keras")
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-_NON_NUMERIC = ("string", "bool", "resource", "variant")
 
 #: How many times each model key was loaded in this process (diagnostics and tests).
 LOAD_COUNTS: dict[str, int] = {}
 _counts_lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    """One input or output of a model.
-
-    ``shape`` is the full static shape with ``None`` for unknown sizes (the batch dimension
-    first, for batched tensors), or ``None`` when even the rank is unknown. ``aliases`` are the
-    other names the tensor may be addressed by.
-    """
-
-    name: str
-    dtype: str
-    shape: tuple[int | None, ...] | None
-    aliases: tuple[str, ...] = ()
-
-    @property
-    def numeric(self) -> bool:
-        """Whether the tensor holds numbers (not strings, booleans or resources)."""
-        return self.dtype not in _NON_NUMERIC
-
-    def describe(self) -> str:
-        """``'name' (dtype, [d0, d1, ...])`` as shown in error messages."""
-        shape = "unknown" if self.shape is None else _shape_str(self.shape)
-        return f"'{self.name}' ({self.dtype}, {shape})"
-
-
-def _shape_str(shape: Sequence[int | None]) -> str:
-    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
-
-
-# -- driver side: format detection -----------------------------------------------------------
-
-
-def detect_format(path: str, is_dir: bool) -> str:
-    """The model format of a path: a directory is a SavedModel, ``.keras``/``.h5`` are Keras files,
-    anything else a frozen GraphDef.
-
-    >>> detect_format("/models/inception.pb", False), detect_format("/m/net.h5", False)
-    ('graphdef', 'keras')
-    """
-    if is_dir:
-        return "savedmodel"
-    lower = path.lower().rstrip("/")
-    if lower.endswith((".keras", ".h5", ".hdf5")):
-        return "keras"
-    return "graphdef"
-
-
-def detect_format_from_bytes(data: bytes) -> str:
-    """The model format of in-memory model bytes (zip of a SavedModel, Keras zip or HDF5, or
-    a serialized GraphDef)."""
-    if data.startswith(_HDF5_MAGIC):
-        return "keras"
-    if data.startswith(b"PK"):
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                names = set(archive.namelist())
-        except zipfile.BadZipFile:
-            return "graphdef"
-        if "saved_model.pb" in names or "saved_model.pbtxt" in names:
-            return "savedmodel"
-        return "keras"
-    return "graphdef"
-
-
-def keras_suffix(data: bytes) -> str:
-    """File suffix Keras needs to load model bytes: ``.h5`` for HDF5, else ``.keras``."""
-    return ".h5" if data.startswith(_HDF5_MAGIC) else ".keras"
-
-
-def zip_files(files: dict[str, bytes]) -> bytes:
-    """A zip archive (stored, not compressed) of ``{relative path: bytes}``."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name in sorted(files):
-            archive.writestr(name, files[name])
-    return buffer.getvalue()
-
-
-def unzip_files(data: bytes) -> dict[str, bytes]:
-    """The ``{relative path: bytes}`` held by a zip archive made by :func:`zip_files`."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        return {name: archive.read(name) for name in archive.namelist() if not name.endswith("/")}
-
-
-# -- worker side: loaded models --------------------------------------------------------------
-
-Runner = Callable[[Sequence[np.ndarray]], list[np.ndarray]]
-
-
-class LoadedModel:
-    """A loaded model: its inputs and outputs, and runners over chosen tensors."""
-
-    format: str = ""
-
-    def __init__(self, inputs: list[TensorInfo], outputs: list[TensorInfo]) -> None:
-        self.inputs = inputs
-        self.outputs = outputs
-        self._runners: dict[tuple[tuple[str, ...], tuple[str, ...]], Runner] = {}
-        self._lock = threading.Lock()
-
-    def _listing(self) -> str:
-        ins = ", ".join(t.describe() for t in self.inputs) or "none"
-        outs = ", ".join(t.describe() for t in self.outputs) or "none"
-        return f"Its inputs: {ins}. Its outputs: {outs}."
-
-    def _resolve(self, name: str, kind: str) -> TensorInfo:
-        listed = self.inputs if kind == "input" else self.outputs
-        for info in listed:
-            if name == info.name or name in info.aliases:
-                return info
-        found = self._extra_tensor(name, kind)
-        if found is not None:
-            return found
-        raise UnknownTensorError(
-            f"The {self.format} model has no {kind} tensor '{name}'. {self._listing()}"
-        )
-
-    def _extra_tensor(self, name: str, kind: str) -> TensorInfo | None:
-        return None
-
-    def input(self, name: str) -> TensorInfo:
-        """The input tensor addressed by ``name``; raises :class:`UnknownTensorError`."""
-        return self._resolve(name, "input")
-
-    def output(self, name: str) -> TensorInfo:
-        """The output tensor addressed by ``name``; raises :class:`UnknownTensorError`."""
-        return self._resolve(name, "output")
-
-    def check_feeds(self, inputs: Sequence[str], outputs: Sequence[str]) -> None:
-        """Raise ValueError if the outputs need inputs that are not fed."""
-        fed = {self.input(n).name for n in inputs}
-        missing = [t.name for t in self.inputs if t.name not in fed]
-        if missing:
-            raise ValueError(
-                f"The {self.format} model needs a value for every input; no column is mapped to "
-                f"{missing}. {self._listing()}"
-            )
-
-    def runner(self, inputs: Sequence[str], outputs: Sequence[str], freeze: bool = False) -> Runner:
-        """A function from arrays (one per input, in order) to arrays (one per output).
-
-        ``freeze`` runs a Keras model as a frozen graph: its variables folded into constants,
-        so that TensorFlow's graph optimizer can fold them further (batch normalization into
-        the convolution before it). Other formats ignore it (a GraphDef is frozen already).
-        """
-        key = (
-            tuple(self.input(n).name for n in inputs),
-            tuple(self.output(n).name for n in outputs),
-            bool(freeze),
-        )
-        with self._lock:
-            if key not in self._runners:
-                self._runners[key] = self._make_runner(*key)
-            return self._runners[key]
-
-    def _make_runner(
-        self, inputs: tuple[str, ...], outputs: tuple[str, ...], freeze: bool = False
-    ) -> Runner:
-        raise NotImplementedError
-
-
-def _tf():
-    from sparktf._tf import configure_tensorflow
-
-    return configure_tensorflow()
-
-
-def _tensor_info(name: str, dtype: Any, shape: Any, aliases: Sequence[str] = ()) -> TensorInfo:
-    dims = None if shape is None or shape.rank is None else tuple(shape.as_list())
-    aliases = tuple(a for a in dict.fromkeys(aliases) if a and a != name)
-    return TensorInfo(name, str(getattr(dtype, "name", dtype)), dims, aliases)
 
 
 def _tensor_name(name: str) -> str:
@@ -257,12 +75,12 @@ class GraphDefModel(LoadedModel):
         ops = self.graph.get_operations()
         consumed = {t.name for op in ops for t in op.inputs}
         inputs = [
-            _tensor_info(op.outputs[0].name, op.outputs[0].dtype, op.outputs[0].shape, [op.name])
+            tensor_info(op.outputs[0].name, op.outputs[0].dtype, op.outputs[0].shape, [op.name])
             for op in ops
             if op.type == "Placeholder"
         ]
         outputs = [
-            _tensor_info(t.name, t.dtype, t.shape, [op.name] if t.value_index == 0 else [])
+            tensor_info(t.name, t.dtype, t.shape, [op.name] if t.value_index == 0 else [])
             for op in ops
             if op.type not in self._SKIP_OUTPUT_TYPES
             for t in op.outputs
@@ -276,7 +94,7 @@ class GraphDefModel(LoadedModel):
             tensor = self.graph.get_tensor_by_name(_tensor_name(name))
         except (KeyError, ValueError):
             return None
-        return _tensor_info(tensor.name, tensor.dtype, tensor.shape)
+        return tensor_info(tensor.name, tensor.dtype, tensor.shape)
 
     def check_feeds(self, inputs: Sequence[str], outputs: Sequence[str]) -> None:
         fed = {self.input(n).name for n in inputs}
@@ -330,7 +148,7 @@ class SavedModelModel(LoadedModel):
         try:
             loaded = tf.saved_model.load(directory)
         except Exception as exc:
-            raise ModelSourceError(f"not a readable SavedModel ({_first_line(exc)})") from None
+            raise ModelSourceError(f"not a readable SavedModel ({first_line(exc)})") from None
         signatures = dict(getattr(loaded, "signatures", {}) or {})
         if signature not in signatures:
             raise UnknownTensorError(
@@ -342,7 +160,7 @@ class SavedModelModel(LoadedModel):
         specs = self.function.structured_input_signature[1]
         graph_inputs = {t.name.split(":")[0]: t.name for t in self.function.inputs}
         inputs = [
-            _tensor_info(
+            tensor_info(
                 key, spec.dtype, spec.shape, [spec.name, graph_inputs.get(spec.name or "", "")]
             )
             for key, spec in sorted(specs.items())
@@ -351,7 +169,7 @@ class SavedModelModel(LoadedModel):
         flat_keys = tf.nest.flatten({k: k for k in structured})
         graph_outputs = dict(zip(flat_keys, (t.name for t in self.function.outputs), strict=False))
         outputs = [
-            _tensor_info(key, spec.dtype, spec.shape, [graph_outputs.get(key, "")])
+            tensor_info(key, spec.dtype, spec.shape, [graph_outputs.get(key, "")])
             for key, spec in sorted(structured.items())
         ]
         super().__init__(inputs, outputs)
@@ -394,11 +212,11 @@ class KerasModel(LoadedModel):
             names = [_keras_name(t) for t in model_outputs]
         tf = _tf()
         inputs = [
-            _tensor_info(_keras_name(t), t.dtype, tf.TensorShape(t.shape), [t.name, f"input_{i}"])
+            tensor_info(_keras_name(t), t.dtype, tf.TensorShape(t.shape), [t.name, f"input_{i}"])
             for i, t in enumerate(model_inputs)
         ]
         outputs = [
-            _tensor_info(name, t.dtype, tf.TensorShape(t.shape), [t.name, f"output_{i}"])
+            tensor_info(name, t.dtype, tf.TensorShape(t.shape), [t.name, f"output_{i}"])
             for i, (name, t) in enumerate(zip(names, model_outputs, strict=True))
         ]
         super().__init__(inputs, outputs)
@@ -452,7 +270,7 @@ def _frozen(function: Any, inputs: int) -> Any:
         return frozen
     except Exception as exc:  # the unfrozen function still gives the same results
         logging.getLogger("sparktf").warning(
-            "sparktf runs the Keras model unfrozen: freezing it failed (%s)", _first_line(exc)
+            "sparktf runs the Keras model unfrozen: freezing it failed (%s)", first_line(exc)
         )
         return function
 
@@ -466,11 +284,6 @@ def _keras_name(tensor: Any) -> str:
         return tensor.name
     operation, _, index = history
     return operation.name if not index else f"{operation.name}:{index}"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def load_model(spec: dict[str, Any], data: bytes | None) -> LoadedModel:
@@ -507,7 +320,7 @@ def load_model(spec: dict[str, Any], data: bytes | None) -> LoadedModel:
             except UnsafeModelError as exc:
                 raise UnsafeModelError(f"Cannot load the keras model from {name}: {exc}") from None
             except Exception as exc:
-                raise ModelSourceError(f"not a loadable Keras file ({_first_line(exc)})") from None
+                raise ModelSourceError(f"not a loadable Keras file ({first_line(exc)})") from None
             return KerasModel(model)
     except ModelSourceError as exc:
         raise ModelSourceError(f"Cannot load the {fmt} model from {name}: {exc}") from None
