@@ -260,59 +260,18 @@ def tune_classifier(
         The report, the best model, its test accuracy (None without ``test``), the plot's path
         and the seconds the search took.
     """
-    from pyspark.ml.evaluation import MulticlassClassificationEvaluator
-
     from sparktf._trials import named_rounds
-    from sparktf.classification import TFClassifier
-    from sparktf.tuning import plot_sensitivity, tuning_report
+    from sparktf.tuning import tuning_report
 
-    if search not in ("grid", "random"):
-        raise ValueError(f"tune_classifier: search must be 'grid' or 'random', got {search!r}")
-    if validator not in ("cv", "tvs"):
-        raise ValueError(f"tune_classifier: validator must be 'cv' or 'tvs', got {validator!r}")
-    if validator == "cv" and folds < 2:
-        raise ValueError(f"tune_classifier: a CrossValidator needs folds >= 2, got {folds}")
-    space = space if space is not None else SearchSpace()
-    if halving is not None and len(space.epochs) != 1:
-        raise ValueError(
-            "tune_classifier: a halving search spends epochs rung by rung up to one budget; "
-            f"give space.epochs one value, got {space.epochs}"
-        )
+    _check_arguments(search, validator, folds, halving, space)
     show = echo if echo is not None else logger.info
     os.makedirs(output, exist_ok=True)
-    clf = TFClassifier(
-        featuresCol=features_col,
-        labelCol=label_col,
-        dropout=dropout,
-        inputShape=list(input_shape),
-        seed=seed,
-    )
-    if halving is not None:
-        clf.setEpochs(space.epochs[0])
-        space = SearchSpace(**{**vars(space), "epochs": space.epochs[:1]})
-    maps = _param_maps(clf, space, search, samples, seed)
-    if halving is not None:  # the budget is the estimator's, not a searched value
-        maps = [{p: v for p, v in pm.items() if p.name != "epochs"} for pm in maps]
-    evaluator = MulticlassClassificationEvaluator(
-        labelCol=label_col, predictionCol="prediction", metricName="accuracy"
-    )
-    if halving is not None:
-        tuner, plan = _halving_search(
-            clf,
-            maps,
-            evaluator,
-            validator,
-            folds,
-            train_ratio,
-            seed,
-            halving,
-            checkpoint_dir,
-            trial_timeout,
-        )
-    else:
-        tuner, plan = _pyspark_search(
-            clf, maps, evaluator, validator, folds, train_ratio, seed, parallelism
-        )
+    search_spec = _Search(
+        space if space is not None else SearchSpace(), search, samples, seed, validator, folds,
+        train_ratio, parallelism, halving, checkpoint_dir, trial_timeout,
+    )  # fmt: skip
+    clf = _classifier(search_spec, dropout, input_shape, features_col, label_col)
+    tuner, plan, evaluator = _tuner(clf, search_spec, label_col)
     logger.info("Tuning TFClassifier (%s search): %s, then one refit of the best", search, plan)
     start = time.time()
     with named_rounds(clf.uid, folds if validator == "cv" else None):
@@ -324,28 +283,104 @@ def tune_classifier(
     write_report_csv(report, os.path.join(output, "report.csv"))
     for text in _report_lines(report):
         show(text)
-
-    plot_path = None
-    axes = _plot_axes(report)
-    if axes is not None:
-        x, line = axes
-        plot_path = plot_sensitivity(
-            report,
-            x=x,
-            line=line,
-            path=os.path.join(output, "sensitivity.png"),
-            data=data_name,
-        )
-
+    plot_path = _write_plot(report, output, data_name)
     best = tuned.bestModel
-    accuracy = None
-    if test is not None:
-        accuracy = float(evaluator.evaluate(best.transform(test)))
+    accuracy = None if test is None else float(evaluator.evaluate(best.transform(test)))
     best_dir = os.path.join(output, "best_model")
     best.write().overwrite().save(best_dir)
     with open(os.path.join(output, "best_model.keras"), "wb") as handle:
         handle.write(best.modelBytes)
+    _show_summary(show, report, accuracy, output, plot_path, best_dir)
+    return TuningResult(report, best, accuracy, plot_path, seconds)
 
+
+@dataclass(frozen=True)
+class _Search:
+    """How :func:`tune_classifier` searches (its arguments of the same names)."""
+
+    space: SearchSpace
+    search: str
+    samples: int
+    seed: int
+    validator: str
+    folds: int
+    train_ratio: float
+    parallelism: int
+    halving: int | None
+    checkpoint_dir: str | None
+    trial_timeout: float
+
+
+def _check_arguments(
+    search: str, validator: str, folds: int, halving: int | None, space: SearchSpace | None
+) -> None:
+    if search not in ("grid", "random"):
+        raise ValueError(f"tune_classifier: search must be 'grid' or 'random', got {search!r}")
+    if validator not in ("cv", "tvs"):
+        raise ValueError(f"tune_classifier: validator must be 'cv' or 'tvs', got {validator!r}")
+    if validator == "cv" and folds < 2:
+        raise ValueError(f"tune_classifier: a CrossValidator needs folds >= 2, got {folds}")
+    epochs = (space if space is not None else SearchSpace()).epochs
+    if halving is not None and len(epochs) != 1:
+        raise ValueError(
+            "tune_classifier: a halving search spends epochs rung by rung up to one budget; "
+            f"give space.epochs one value, got {epochs}"
+        )
+
+
+def _classifier(
+    spec: _Search, dropout: float, input_shape: Sequence[int], features_col: str, label_col: str
+) -> Any:
+    """The searched TFClassifier with its fixed Params (a halving search's epoch budget too)."""
+    from sparktf.classification import TFClassifier
+
+    clf = TFClassifier(
+        featuresCol=features_col,
+        labelCol=label_col,
+        dropout=dropout,
+        inputShape=list(input_shape),
+        seed=spec.seed,
+    )
+    if spec.halving is not None:
+        clf.setEpochs(spec.space.epochs[0])
+    return clf
+
+
+def _tuner(clf: Any, spec: _Search, label_col: str) -> tuple[Any, str, Any]:
+    """The validator that searches ``spec``'s settings, the line describing it, its evaluator."""
+    from pyspark.ml.evaluation import MulticlassClassificationEvaluator
+
+    space = spec.space
+    if spec.halving is not None:
+        space = SearchSpace(**{**vars(space), "epochs": space.epochs[:1]})
+    maps = _param_maps(clf, space, spec.search, spec.samples, spec.seed)
+    evaluator = MulticlassClassificationEvaluator(
+        labelCol=label_col, predictionCol="prediction", metricName="accuracy"
+    )
+    common = (clf, maps, evaluator, spec.validator, spec.folds, spec.train_ratio, spec.seed)
+    if spec.halving is None:
+        return (*_pyspark_search(*common, spec.parallelism), evaluator)
+    # The budget is the estimator's, not a searched value.
+    maps = [{p: v for p, v in pm.items() if p.name != "epochs"} for pm in maps]
+    common = (clf, maps, *common[2:])
+    found = _halving_search(*common, spec.halving, spec.checkpoint_dir, spec.trial_timeout)
+    return (*found, evaluator)
+
+
+def _write_plot(report: Any, output: str, data_name: str | None) -> str | None:
+    """``sensitivity.png`` in ``output``, or None when no numeric searched value varies."""
+    from sparktf.tuning import plot_sensitivity
+
+    axes = _plot_axes(report)
+    if axes is None:
+        return None
+    x, line = axes
+    path = os.path.join(output, "sensitivity.png")
+    return plot_sensitivity(report, x=x, line=line, path=path, data=data_name)
+
+
+def _show_summary(show, report, accuracy, output, plot_path, best_dir) -> None:
+    """Show the best setting, the test accuracy and the paths written."""
     chosen = report[report["best"]].iloc[0]
     settings = ", ".join(
         f"{name}={_format_cell(chosen[name])}" for name in report.attrs.get("params", [])
@@ -359,4 +394,3 @@ def tune_classifier(
         show(f"Plot:        {plot_path}")
     show(f"Best model:  {best_dir} (TFClassificationModel.load)")
     show(f"Keras file:  {os.path.join(output, 'best_model.keras')}")
-    return TuningResult(report, best, accuracy, plot_path, seconds)
