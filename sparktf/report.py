@@ -315,15 +315,6 @@ def _join_errors(errors: Sequence[str]) -> str:
 # -- plot ------------------------------------------------------------------------------------------
 
 
-def _label(value: Any) -> str:
-    value = _plain(value)
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return "[" + ", ".join(_label(v) for v in value) + "]"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
 def plot_sensitivity(
     report_or_validator_model: Any,
     x: str = "learningRate",
@@ -352,23 +343,6 @@ def plot_sensitivity(
     return path
 
 
-def _title(report: pd.DataFrame, metric: str, data: str | None) -> str:
-    """``validation accuracy, 3-fold cross-validation on <data>``"""
-    folds = report.attrs.get("folds")
-    how = (
-        f", {folds}-fold cross-validation"
-        if isinstance(folds, int) and folds > 1
-        else ", train/validation split"
-        if folds == 1
-        else ""
-    )
-    return f"validation {metric}{how}" + (f" on {data}" if data else "")
-
-
-# Horizontal distance, in points, between the lines of a plot at the same x value.
-_DODGE_POINTS = 5.0
-
-
 def sensitivity_figure(
     report_or_validator_model: Any,
     x: str = "learningRate",
@@ -378,119 +352,12 @@ def sensitivity_figure(
     data: str | None = None,
 ):
     """The matplotlib ``Figure`` :func:`plot_sensitivity` saves (same arguments, no path)."""
+    from sparktf._sensitivity import figure
+
     report = (
         report_or_validator_model
         if isinstance(report_or_validator_model, pd.DataFrame)
         else tuning_report(report_or_validator_model)
     )
-    missing = [c for c in ("mean", "failure") if c not in report.columns]
-    if missing:
-        raise ValueError(
-            f"plot_sensitivity expects a tuning_report DataFrame; columns {missing} are missing."
-        )
     params = [c for c in report.columns if c not in REPORT_COLUMNS + SEARCH_COLUMNS]
-    for arg, name in (("x", x), ("line", line)):
-        if name is not None and name not in params:
-            raise ValueError(
-                f"plot_sensitivity: {arg}={name!r} is not a Param column of the report. "
-                f"Param columns: {params}."
-            )
-    xs = pd.to_numeric(report[x], errors="coerce")
-    if xs.isna().any():
-        raise ValueError(
-            f"plot_sensitivity: x={x!r} must hold numbers in every row. Got "
-            f"{report[x][xs.isna()].iloc[0]!r}."
-        )
-    if log_x and (xs <= 0).any():
-        raise ValueError(
-            f"plot_sensitivity: a log x axis needs positive values of {x!r}. Got "
-            f"{float(xs[xs <= 0].iloc[0])!r}; pass log_x=False."
-        )
-
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FixedLocator, NullLocator
-    from matplotlib.transforms import offset_copy
-
-    metric = str(report["metric"].iloc[0]) if "metric" in report.columns else "metric"
-    failed = report["failure"].fillna("").astype(str) != ""
-    labels = report[line].map(_label) if line is not None else pd.Series("all", index=report.index)
-    fig = Figure(figsize=(6.4, 4.2), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    has_std = "std" in report.columns and bool((report["std"].fillna(0) > 0).any())
-    names = list(dict.fromkeys(labels[~failed]))
-    dodge: dict[str, Any] = {}
-    for k, label in enumerate(names):
-        shift = (k - (len(names) - 1) / 2) * _DODGE_POINTS if has_std else 0.0
-        dodge[label] = offset_copy(ax.transData, fig=fig, x=shift, y=0, units="points")
-        rows = report[(labels == label) & ~failed]
-        order = np.argsort(xs[rows.index].to_numpy(), kind="stable")
-        rx = xs[rows.index].to_numpy()[order]
-        ry = rows["mean"].to_numpy(dtype=float)[order]
-        err = rows["std"].to_numpy(dtype=float)[order] if has_std else None
-        name = f"{line}={label}" if line is not None else metric
-        bars = ax.errorbar(rx, ry, yerr=err, marker="o", capsize=3, label=name)
-        # moved after drawing with the data transform, which sets the axes' limits
-        for artist in (bars.lines[0], *bars.lines[1], *bars.lines[2]):
-            if artist is not None:
-                artist.set_transform(dodge[label])
-    if "rung" in report.columns:  # a halving search: maps that stopped early drawn hollow
-        early = (report["rung"] < report["rung"].max()) & ~failed
-        for label in names:
-            rows = report[early & (labels == label)]
-            if len(rows):
-                ax.plot(
-                    xs[rows.index],
-                    rows["mean"],
-                    linestyle="none",
-                    marker="o",
-                    markerfacecolor="white",
-                    markeredgecolor="gray",
-                    zorder=4,
-                    label="stopped at an earlier rung" if label == names[0] else None,
-                )[0].set_transform(dodge[label])
-    if "best" in report.columns and report["best"].any():
-        best = report[report["best"].astype(bool) & ~failed]
-        if len(best):
-            ax.plot(
-                xs[best.index],
-                best["mean"],
-                linestyle="none",
-                marker="*",
-                markersize=16,
-                color="gold",
-                markeredgecolor="black",
-                label="chosen best",
-                zorder=5,
-            )[0].set_transform(dodge.get(labels[best.index[0]], ax.transData))
-    if failed.any():
-        ax.plot(
-            xs[failed],
-            np.full(int(failed.sum()), 0.03),
-            linestyle="none",
-            marker="X",
-            markersize=10,
-            color="red",
-            label=f"failed trial ({int(failed.sum())})",
-            transform=ax.get_xaxis_transform(),
-            clip_on=False,
-        )
-    if log_x:
-        ax.set_xscale("log")
-    tried = sorted(set(xs.tolist()))
-    if len(tried) <= 12:  # a tick at every tried value, named as given
-        ax.xaxis.set_major_locator(FixedLocator(tried))
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xticklabels([_label(v) for v in tried])
-    if len(tried) > 1 and log_x:  # room for the dodged points at both ends
-        low, high = math.log10(tried[0]), math.log10(tried[-1])
-        pad = 0.06 * (high - low)
-        ax.set_xlim(10 ** (low - pad), 10 ** (high + pad))
-    ax.set_xlabel(x + (" (log scale)" if log_x else ""))
-    ax.set_ylabel(f"{metric} (mean ± std over folds)" if has_std else metric)
-    ax.set_title(title or _title(report, metric, data), fontsize="medium", wrap=True)
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    return fig
+    return figure(report, params, x, line, log_x, title, data)

@@ -196,6 +196,43 @@ def _require_tensor_names(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """``sparktf label``."""
+    graphdef = _check_arguments(args)
+    spark = start_spark(args, console)
+    df, image_col, path_col = _read_input(spark, args)
+    count = df.count()
+    if count == 0:
+        raise UsageError(f"no images found at {args.images}")
+    console.step(f"Labelling {count} images with {args.model}")
+    stage = _labeller(args, graphdef, image_col, path_col)
+    try:
+        labelled = stage.transform(df)
+    except TypeError:
+        flat = None if graphdef or args.image_col else flat_input_shape(args.model)
+        if flat is None:
+            raise
+        raise UsageError(
+            f"--model {args.model} takes flat feature vectors (input shape {list(flat)}), not "
+            "images: it is a classifier's network, like the best_model.keras 'sparktf tune' "
+            "writes. Label images with a model whose input is an image [height, width, "
+            "channels], e.g. the digits_image_model.keras that 'sparktf demo' writes."
+        ) from None
+    result = labelled.select(*[c for c in (path_col,) if c], "scores", "topK")
+    start = time.time()
+    _write(result, args, path_col)
+    written = spark.read.parquet(args.output) if args.format == "parquet" else None
+    rows = (written if written is not None else result).limit(max(args.show, 0)).collect()
+    console.step(f"Labelled and wrote {count} rows in {time.time() - start:.1f}s")
+    console.out(f"Wrote {count} rows to {args.output} ({args.format})")
+    if rows:
+        console.out(f"Sample (top {min(args.top_k, 3)} of {args.top_k} labels):")
+        for row in rows:
+            name = row[path_col] if path_col else "-"
+            console.out(f"  {name}: {top_k_pretty(row['topK'])}")
+    return EXIT_OK
+
+
+def _check_arguments(args: argparse.Namespace) -> bool:
+    """Check the arguments before Spark starts; return whether the model is a GraphDef."""
     # 1. the syntax of every argument, and the rules between them
     check_spark_options(args)
     if args.model_format == "graphdef":
@@ -214,26 +251,24 @@ def run(args: argparse.Namespace, console: Console) -> int:
         require_path(args.images, "IMAGES")
     if os.path.exists(args.output) and not args.overwrite:
         raise UsageError(f"--output {args.output} already exists (add --overwrite to replace it)")
+    return graphdef
 
-    # 3. Spark
-    spark = start_spark(args, console)
-    if args.image_col:
-        df = spark.read.parquet(args.images)
-        if args.image_col not in df.columns:
-            raise UsageError(
-                f"--image-col {args.image_col!r} is not a column of {args.images}; the columns "
-                f"are {df.columns}"
-            )
-        image_col = args.image_col
-        path_col = args.path_col if args.path_col in df.columns else None
-    else:
-        df = read_images(spark, args.images, args.recursive)
-        image_col, path_col = "content", "path"
-    count = df.count()
-    if count == 0:
-        raise UsageError(f"no images found at {args.images}")
-    console.step(f"Labelling {count} images with {args.model}")
 
+def _read_input(spark: Any, args: argparse.Namespace) -> tuple[Any, str, str | None]:
+    """The images' DataFrame, its image column and its path column (None when it has none)."""
+    if not args.image_col:
+        return read_images(spark, args.images, args.recursive), "content", "path"
+    df = spark.read.parquet(args.images)
+    if args.image_col not in df.columns:
+        raise UsageError(
+            f"--image-col {args.image_col!r} is not a column of {args.images}; the columns "
+            f"are {df.columns}"
+        )
+    return df, args.image_col, args.path_col if args.path_col in df.columns else None
+
+
+def _labeller(args: argparse.Namespace, graphdef: bool, image_col: str, path_col: str | None):
+    """The TFGraphTransformer the arguments describe."""
     from sparktf.transformer import TFGraphTransformer
 
     params: dict[str, Any] = {
@@ -259,45 +294,18 @@ def run(args: argparse.Namespace, console: Console) -> int:
     else:
         params["inputCol"] = image_col
         params["outputCol"] = "scores"
-    stage = TFGraphTransformer(**params)
-    try:
-        labelled = stage.transform(df)
-    except TypeError:
-        flat = None if graphdef or args.image_col else flat_input_shape(args.model)
-        if flat is None:
-            raise
-        raise UsageError(
-            f"--model {args.model} takes flat feature vectors (input shape {list(flat)}), not "
-            "images: it is a classifier's network, like the best_model.keras 'sparktf tune' "
-            "writes. Label images with a model whose input is an image [height, width, "
-            "channels], e.g. the digits_image_model.keras that 'sparktf demo' writes."
-        ) from None
-    keep = [c for c in (path_col,) if c] + ["scores", "topK"]
-    result = labelled.select(*keep)
-    start = time.time()
-    if args.format == "csv":
-        from pyspark.sql import functions as F
+    return TFGraphTransformer(**params)
 
-        csv = result.select(
-            *[c for c in (path_col,) if c],
-            F.concat_ws(
-                ";",
-                F.transform(
-                    "topK",
-                    lambda e: F.concat(e["label"], F.lit(":"), F.format_number(e["score"], 4)),
-                ),
-            ).alias("topK"),
-        )
-        csv.write.mode("overwrite").option("header", "true").csv(args.output)
-    else:
+
+def _write(result: Any, args: argparse.Namespace, path_col: str | None) -> None:
+    """Write the labels as Parquet, or as CSV with the top-K pairs as ``label:score;...``."""
+    if args.format != "csv":
         result.write.mode("overwrite").parquet(args.output)
-    written = spark.read.parquet(args.output) if args.format == "parquet" else None
-    rows = (written if written is not None else result).limit(max(args.show, 0)).collect()
-    console.step(f"Labelled and wrote {count} rows in {time.time() - start:.1f}s")
-    console.out(f"Wrote {count} rows to {args.output} ({args.format})")
-    if rows:
-        console.out(f"Sample (top {min(args.top_k, 3)} of {args.top_k} labels):")
-        for row in rows:
-            name = row[path_col] if path_col else "-"
-            console.out(f"  {name}: {top_k_pretty(row['topK'])}")
-    return EXIT_OK
+        return
+    from pyspark.sql import functions as F
+
+    pairs = F.transform(
+        "topK", lambda e: F.concat(e["label"], F.lit(":"), F.format_number(e["score"], 4))
+    )
+    csv = result.select(*[c for c in (path_col,) if c], F.concat_ws(";", pairs).alias("topK"))
+    csv.write.mode("overwrite").option("header", "true").csv(args.output)

@@ -212,66 +212,11 @@ def _tune_space(args: argparse.Namespace) -> SearchSpace:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """``sparktf tune``."""
-    # 1. the syntax of every argument, and the rules between them
-    check_spark_options(args)
-    space = _tune_space(args)
-    folds = 2 if args.quick and args.folds == 3 else args.folds
-    if args.validator == "cv" and folds < 2:
-        raise UsageError(f"--folds must be >= 2 for a CrossValidator, got {folds}")
-    if args.halving is None and (args.checkpoint_dir or args.trial_timeout):
-        raise UsageError("--checkpoint-dir and --trial-timeout need --halving")
-    if args.halving is not None and len(space.epochs) != 1:
-        raise UsageError(f"--halving needs one value of --epochs (the budget), got {space.epochs}")
-    if args.trial_timeout < 0:
-        raise UsageError(f"--trial-timeout must be >= 0, got {args.trial_timeout}")
-    input_shape = args.input_shape
-    if input_shape is None:
-        uses_conv = any(space.convLayers)
-        input_shape = ([28, 28, 1] if args.mnist else [8, 8, 1]) if uses_conv else []
-        if uses_conv and args.parquet:
-            raise UsageError("--conv-layers on --parquet data needs --input-shape")
-    # 2. the paths and folders
-    if args.mnist:
-        require_path(args.mnist, "--mnist", "dir")
-    if args.parquet:
-        require_path(args.parquet, "--parquet")
-    check_output(args.output, args.overwrite)
-
+    space, folds, input_shape = _check_arguments(args)
     # 3. Spark; a failed run leaves no empty or half-written --output behind
     with removed_on_failure(args.output):
         spark = start_spark(args, console)
-        from sparktf.datasets import load_digits, load_mnist
-
-        features, label = "features", "label"
-        test = None
-        if args.mnist:
-            console.step(f"Reading MNIST from {args.mnist}")
-            train = load_mnist(spark, args.mnist, "train")
-            data_name = "MNIST"
-            test = load_mnist(spark, args.mnist, "test")
-        elif args.parquet:
-            console.step(f"Reading {args.parquet}")
-            train = spark.read.parquet(args.parquet)
-            data_name = os.path.basename(os.path.normpath(args.parquet))
-            features, label = args.features_col, args.label_col
-            missing = [c for c in (features, label) if c not in train.columns]
-            if missing:
-                raise UsageError(
-                    f"--parquet {args.parquet}: column(s) {missing} not found; the columns are "
-                    f"{train.columns} (choose with --features-col / --label-col)"
-                )
-        else:
-            console.step("Loading the bundled scikit-learn digits (1,797 images of 8x8 pixels)")
-            train = load_digits(spark)
-            data_name = "the scikit-learn digits"
-        if args.limit:
-            count = train.count()
-            if args.limit < count:
-                data_name += f" ({args.limit:,} rows)"
-                train = train.sample(fraction=min(1.0, 1.1 * args.limit / count), seed=args.seed)
-                train = train.limit(args.limit)
-        if test is None and args.test_fraction > 0:
-            train, test = train.randomSplit([1 - args.test_fraction, args.test_fraction], args.seed)
+        train, test, data_name, features, label = _read_data(spark, args, console)
         train = train.cache()
         console.step(f"Training rows: {train.count()}")
         tune_classifier(
@@ -297,3 +242,71 @@ def run(args: argparse.Namespace, console: Console) -> int:
             trial_timeout=args.trial_timeout,
         )
     return EXIT_OK
+
+
+def _check_arguments(args: argparse.Namespace) -> tuple[Any, int, list[int]]:
+    """Check the arguments before Spark starts; return the search space, the folds and the
+    input shape."""
+    # 1. the syntax of every argument, and the rules between them
+    check_spark_options(args)
+    space = _tune_space(args)
+    folds = 2 if args.quick and args.folds == 3 else args.folds
+    if args.validator == "cv" and folds < 2:
+        raise UsageError(f"--folds must be >= 2 for a CrossValidator, got {folds}")
+    if args.halving is None and (args.checkpoint_dir or args.trial_timeout):
+        raise UsageError("--checkpoint-dir and --trial-timeout need --halving")
+    if args.halving is not None and len(space.epochs) != 1:
+        raise UsageError(f"--halving needs one value of --epochs (the budget), got {space.epochs}")
+    if args.trial_timeout < 0:
+        raise UsageError(f"--trial-timeout must be >= 0, got {args.trial_timeout}")
+    input_shape = args.input_shape
+    if input_shape is None:
+        uses_conv = any(space.convLayers)
+        input_shape = ([28, 28, 1] if args.mnist else [8, 8, 1]) if uses_conv else []
+        if uses_conv and args.parquet:
+            raise UsageError("--conv-layers on --parquet data needs --input-shape")
+    # 2. the paths and folders
+    if args.mnist:
+        require_path(args.mnist, "--mnist", "dir")
+    if args.parquet:
+        require_path(args.parquet, "--parquet")
+    check_output(args.output, args.overwrite)
+    return space, folds, input_shape
+
+
+def _read_data(spark: Any, args: argparse.Namespace, console: Console) -> tuple:
+    """The training rows, the test rows (or None), the data's name, the features and label
+    columns."""
+    from sparktf.datasets import load_digits, load_mnist
+
+    features, label = "features", "label"
+    test = None
+    if args.mnist:
+        console.step(f"Reading MNIST from {args.mnist}")
+        train = load_mnist(spark, args.mnist, "train")
+        data_name = "MNIST"
+        test = load_mnist(spark, args.mnist, "test")
+    elif args.parquet:
+        console.step(f"Reading {args.parquet}")
+        train = spark.read.parquet(args.parquet)
+        data_name = os.path.basename(os.path.normpath(args.parquet))
+        features, label = args.features_col, args.label_col
+        missing = [c for c in (features, label) if c not in train.columns]
+        if missing:
+            raise UsageError(
+                f"--parquet {args.parquet}: column(s) {missing} not found; the columns are "
+                f"{train.columns} (choose with --features-col / --label-col)"
+            )
+    else:
+        console.step("Loading the bundled scikit-learn digits (1,797 images of 8x8 pixels)")
+        train = load_digits(spark)
+        data_name = "the scikit-learn digits"
+    if args.limit:
+        count = train.count()
+        if args.limit < count:
+            data_name += f" ({args.limit:,} rows)"
+            train = train.sample(fraction=min(1.0, 1.1 * args.limit / count), seed=args.seed)
+            train = train.limit(args.limit)
+    if test is None and args.test_fraction > 0:
+        train, test = train.randomSplit([1 - args.test_fraction, args.test_fraction], args.seed)
+    return train, test, data_name, features, label

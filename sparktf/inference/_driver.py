@@ -166,18 +166,10 @@ def plan_transform(
     inputs = [input_plan(stage, schema, col, info, row_mode, checked) for col, info in in_infos]
     outputs = output_plans(stage, out_infos, row_mode)
 
-    top = None
-    if labels:
-        top = top_k_plan(stage, outputs, labels)
-    columns = [o.column for o in outputs] + ([stage.getTopKCol()] if top else [])
-    if len(set(columns)) != len(columns):
-        raise ValueError(f"{name} would write the same output column twice: {columns}.")
-    clash = [c for c in columns if c in dataset.columns]
-    if clash:
-        raise ValueError(
-            f"{name} would overwrite existing column(s) {clash}; choose new output column "
-            "names (outputCol, outputMapping, topKCol)."
-        )
+    top = top_k_plan(stage, outputs, labels) if labels else None
+    _check_new_columns(
+        name, [o.column for o in outputs] + ([stage.getTopKCol()] if top else []), dataset
+    )
     plan = TransformPlan(
         stage=name,
         model=spec,
@@ -191,6 +183,18 @@ def plan_transform(
         freeze=bool(stage.getFreezeModel()),
     )
     return plan, handle
+
+
+def _check_new_columns(name: str, columns: list[str], dataset: DataFrame) -> None:
+    """The output columns are new and distinct."""
+    if len(set(columns)) != len(columns):
+        raise ValueError(f"{name} would write the same output column twice: {columns}.")
+    clash = [c for c in columns if c in dataset.columns]
+    if clash:
+        raise ValueError(
+            f"{name} would overwrite existing column(s) {clash}; choose new output column "
+            "names (outputCol, outputMapping, topKCol)."
+        )
 
 
 def read_labels(stage: Any, spark: Any) -> list[str]:
