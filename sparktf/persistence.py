@@ -97,6 +97,23 @@ def _session(writer_or_reader) -> Any:
     return writer_or_reader.sparkSession
 
 
+class _Reader(MLReader):
+    """An ``MLReader`` of the stage class ``cls``; :meth:`metadata` reads and checks what the
+    writer saved beside the Params."""
+
+    def __init__(self, cls) -> None:
+        super().__init__()
+        self.cls = cls
+
+    def metadata(self, path: str, checked: bool = True) -> dict:
+        """The metadata saved at ``path``; ``checked``: refused unless sparktf wrote it in a
+        format this version reads."""
+        metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
+        if checked:
+            _check_format(metadata, path)
+        return metadata
+
+
 class TFClassificationModelWriter(_Writer):
     """Writes a :class:`~sparktf.classification.TFClassificationModel` (see module docs)."""
 
@@ -115,16 +132,11 @@ class TFClassificationModelWriter(_Writer):
             write_bytes(_session(self), os.path.join(path, MODEL_FILE), model._model_bytes)
 
 
-class TFClassificationModelReader(MLReader):
+class TFClassificationModelReader(_Reader):
     """Reads a :class:`~sparktf.classification.TFClassificationModel` saved by its writer."""
 
-    def __init__(self, cls) -> None:
-        super().__init__()
-        self.cls = cls
-
     def load(self, path: str):
-        metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
-        _check_format(metadata, path)
+        metadata = self.metadata(path)
         model_bytes = None
         if metadata.get("modelFile"):
             model_path = os.path.join(path, metadata["modelFile"])
@@ -190,18 +202,13 @@ class TFGraphTransformerWriter(_Writer):
             write_bytes(spark, target, data)
 
 
-class TFGraphTransformerReader(MLReader):
+class TFGraphTransformerReader(_Reader):
     """Reads a :class:`~sparktf.transformer.TFGraphTransformer` saved by its writer."""
-
-    def __init__(self, cls) -> None:
-        super().__init__()
-        self.cls = cls
 
     def load(self, path: str):
         from sparktf.inference._formats import zip_files
 
-        metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
-        _check_format(metadata, path)
+        metadata = self.metadata(path)
         stage = self.cls()
         model_file = metadata.get("modelFile")
         if model_file:

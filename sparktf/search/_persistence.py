@@ -12,9 +12,9 @@ import os
 from typing import Any
 
 from pyspark.ml.tuning import _ValidatorSharedReadWrite
-from pyspark.ml.util import DefaultParamsReader, MLReader
+from pyspark.ml.util import DefaultParamsReader
 
-from sparktf.persistence import _Writer
+from sparktf.persistence import _Reader, _Writer
 
 __all__ = ["SearchModelReader", "SearchModelWriter", "SearchReader", "SearchWriter"]
 
@@ -36,13 +36,11 @@ class SearchWriter(_Writer):
         _ValidatorSharedReadWrite.saveImpl(path, self.instance, self.sparkSession)
 
 
-class SearchReader(MLReader):
-    def __init__(self, cls) -> None:
-        super().__init__()
-        self.cls = cls
+class SearchReader(_Reader):
+    """Reads a halving validator saved by :class:`SearchWriter`."""
 
     def load(self, path: str):
-        metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
+        metadata = self.metadata(path, checked=False)
         metadata, estimator, evaluator, maps = _shared_load(path, self.sparkSession, metadata)
         stage = self.cls(estimator=estimator, estimatorParamMaps=maps, evaluator=evaluator)
         stage._resetUid(metadata["uid"])
@@ -96,14 +94,12 @@ def _fold_count(metadata: dict[str, Any]) -> int:
     return int(params["numFolds"])
 
 
-class SearchModelReader(MLReader):
-    def __init__(self, cls) -> None:
-        super().__init__()
-        self.cls = cls
+class SearchModelReader(_Reader):
+    """Reads a fitted halving validator saved by :class:`SearchModelWriter`."""
 
     def load(self, path: str):
         spark = self.sparkSession
-        metadata = DefaultParamsReader.loadMetadata(path, spark)
+        metadata = self.metadata(path, checked=False)
         metadata, estimator, evaluator, maps = _shared_load(path, spark, metadata)
         best = DefaultParamsReader.loadParamsInstance(os.path.join(path, "bestModel"), spark)
         folds = None
