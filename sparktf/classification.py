@@ -48,8 +48,6 @@ from sparktf.errors import (
 from sparktf.param import check_int_range
 from sparktf.param.declare import declare_stage, keywords
 
-# The struct column the transform's UDF writes.
-
 __all__ = [
     "LEARNING_RATE_SCHEDULES",
     "OPTIMIZERS",
@@ -358,7 +356,7 @@ class TFClassificationModel(
             return self._failed_trial_scores(dataset, outputs)
         # The transformer's engine runs it: a one-input plan with the classifier's head.
         from sparktf.inference._driver import scores_plan
-        from sparktf.inference._udf import apply_plan
+        from sparktf.inference._udf import apply_plan, ship_model
 
         plan = scores_plan(
             type(self).__name__,
@@ -371,7 +369,7 @@ class TFClassificationModel(
             self.getPredictBatchSize(),
             self._model_spec(),
         )
-        handle = self._shipped.get(dataset.sparkSession, plan.model.key, self._model_bytes)
+        handle = ship_model(self._shipped, dataset.sparkSession, plan.model.key, self._model_bytes)
         return apply_plan(dataset, plan, handle)
 
     def _model_spec(self):
