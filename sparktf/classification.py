@@ -212,6 +212,7 @@ class TFClassificationModel(
         self._history: dict[str, Any] = {}
         self._local_model = None
         self._shipped = LastShared()
+        self._spec = None  # the model's spec, hashed from its bytes once (see _model_spec)
 
     @classmethod
     def _create(
@@ -373,10 +374,15 @@ class TFClassificationModel(
         return apply_plan(dataset, plan, handle)
 
     def _model_spec(self):
+        """The spec the workers load the model by; its key hashes the model's bytes, so it is
+        made once and again only when the unsafe-loading opt-in changes (it enters the key)."""
+        from sparktf._loading import unsafe_loading_allowed
         from sparktf.inference._driver import bytes_model_spec
 
         assert self._model_bytes is not None
-        return bytes_model_spec(self._model_bytes, "keras")
+        if self._spec is None or self._spec.unsafe != unsafe_loading_allowed():
+            self._spec = bytes_model_spec(self._model_bytes, "keras")
+        return self._spec
 
     def _failed_trial_scores(self, dataset: DataFrame, outputs: list[tuple[str, str]]) -> DataFrame:
         """Scores of a failed trial: the worst possible prediction for every labelled row."""
