@@ -145,11 +145,12 @@ def test_a_model_on_a_filesystem_that_is_not_local_is_read_through_spark(
     spark, monkeypatch, tmp_path
 ):
     from sparktf import _spark
+    from sparktf._spark import _files
 
     data = bytes(range(256)) * 4099  # 1 MB, every byte value
     (tmp_path / "model.pb").write_bytes(data)
     (tmp_path / "_hidden.pb").write_bytes(data)
-    monkeypatch.setattr(_spark, "_local_path", lambda fs, path: None)  # as on HDFS or S3
+    monkeypatch.setattr(_files, "_local_path", lambda fs, path: None)  # as on HDFS or S3
     assert _spark.read_bytes(spark, str(tmp_path / "model.pb")) == data
     with pytest.raises(FileNotFoundError, match=r"names starting with '_' or '\.' are hidden"):
         _spark.read_bytes(spark, str(tmp_path / "_hidden.pb"))
