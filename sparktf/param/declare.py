@@ -4,10 +4,10 @@ A :class:`Declared` holds every fact of one Param: its name, doc, type converter
 the check its value must pass and the type shown in signatures. :func:`declare_params` turns a
 list of them into the Params of a mixin (pyspark ``Param`` attributes, defaults, ``getX``
 getters); :func:`declare_stage` gives a stage its ``setX`` setters and the keyword signatures of
-``__init__``/``setParams`` (with the true defaults); :func:`checked_values` runs the checks on
-the driver before any job. A Param that a pyspark shared mixin already defines (``HasSeed``,
-``HasBatchSize``, ...) is declared with ``doc=None``: the mixin's Param is kept, and only its
-default, check, setter and keyword come from here.
+``__init__``/``setParams`` (with the true defaults), writing both for a stage without them;
+:func:`checked_values` runs the checks on the driver before any job. A Param that a pyspark
+shared mixin already defines (``HasSeed``, ``HasBatchSize``, ...) is declared with ``doc=None``:
+the mixin's Param is kept, and only its default, check, setter and keyword come from here.
 
 >>> from pyspark.ml.param import Params, TypeConverters
 >>> @declare_params(Declared("width", "columns (int >= 1)", TypeConverters.toInt, 3, IntRange(1)))
@@ -16,8 +16,8 @@ default, check, setter and keyword come from here.
 >>> @declare_stage
 ... class Sized(_Sized):
 ...     pass
->>> Sized().setWidth(5).getWidth(), Sized().getWidth()
-(5, 3)
+>>> Sized().setWidth(5).getWidth(), Sized(width=4).getWidth(), Sized().getWidth()
+(5, 4, 3)
 >>> checked_values(Sized().setWidth(0))
 Traceback (most recent call last):
 ...
@@ -150,6 +150,16 @@ def _setter(name: str) -> Callable[[Params, Any], Params]:
     return set_
 
 
+def _set_defaults(stage: Params) -> None:
+    stage._setDefault(
+        **{
+            name: copy.deepcopy(item.default)
+            for name, item in _declarations(type(stage)).items()
+            if item.default is not UNSET
+        }
+    )
+
+
 def declare_params(*declared: Declared) -> Callable[[type], type]:
     """Class decorator: the declared Params, their defaults and getters on a Params mixin."""
 
@@ -169,14 +179,10 @@ def declare_params(*declared: Declared) -> Callable[[type], type]:
                 own(self, *args, **kwargs)
             else:  # the next class in the instance's MRO, as a cooperative __init__ would
                 super(cls, self).__init__(*args, **kwargs)
-            defaults = {
-                name: copy.deepcopy(item.default)
-                for name, item in _declarations(type(self)).items()
-                if item.default is not UNSET
-            }
-            self._setDefault(**defaults)
+            _set_defaults(self)
 
         __init__.__doc__ = own.__doc__ if own is not None else None
+        __init__._own = own  # type: ignore[attr-defined]
         cls.__init__ = __init__
         return cls
 
@@ -195,14 +201,37 @@ def _keyword_signature(cls: type, returns: str) -> inspect.Signature:
     return inspect.Signature(params, return_annotation=returns)
 
 
+def _add_keyword_methods(cls: type) -> None:
+    """``__init__(**params)`` and ``setParams(**params)`` that set the Params passed, for a stage
+    that defines neither (the two every plain stage would write the same way)."""
+
+    def __init__(self: Params, **params: Any) -> None:
+        super(cls, self).__init__()
+        _set_defaults(self)
+        self._set(**keywords(self, "__init__", params))
+
+    def setParams(self: Params, **params: Any) -> Params:
+        return self._set(**keywords(self, "setParams", params))
+
+    setParams.__doc__ = f"Sets Params of this {cls.__name__} (same keywords as the constructor)."
+    for func in (__init__, setParams):
+        func.__qualname__ = f"{cls.__qualname__}.{func.__name__}"
+        func.__module__ = cls.__module__
+        setattr(cls, func.__name__, func)
+
+
 def declare_stage(cls: type) -> type:
-    """Class decorator for a stage: ``setX`` for every declared Param it lacks, and the keyword
+    """Class decorator for a stage: ``setX`` for every declared Param it lacks, the keyword
     signatures of ``__init__`` and ``setParams`` (shown by ``help`` and ``inspect``), against
-    which :func:`keywords` checks what a caller passes."""
+    which :func:`keywords` checks what a caller passes, and both methods themselves for a stage
+    that defines neither."""
     for name in _declarations(cls):
         setter = f"set{_title(name)}"
         if not _defined(cls, setter):
             setattr(cls, setter, _setter(name))
+    init = cls.__dict__.get("__init__")
+    if getattr(init, "_own", init) is None and "setParams" not in cls.__dict__:
+        _add_keyword_methods(cls)  # (declare_params's __init__ of a class without its own)
     for method, returns in (("__init__", "None"), ("setParams", cls.__name__)):
         func = cls.__dict__.get(method)
         if func is not None:

@@ -38,7 +38,6 @@ from sparktf.param.declare import (
     checked_values,
     declare_params,
     declare_stage,
-    keywords,
 )
 from sparktf.search._driver import SearchPlan, run_search
 from sparktf.search._metrics import metric_spec
@@ -94,7 +93,27 @@ def _check_maps(stage: str, est: Any, maps: list[dict], factor: int) -> None:
         est.copy(pm)._training_spec()  # a bad value raises now, naming the Param
 
 
-class _HalvingSearch(Estimator, _HalvingParams, HasCollectSubModels, MLReadable, MLWritable):
+class _SavedBySearch:
+    """``write``/``read`` through the writer and reader of ``search._persistence`` a class names
+    (the validators' and their models' differ)."""
+
+    _writer, _reader = "SearchWriter", "SearchReader"
+
+    def write(self):
+        from sparktf.search import _persistence
+
+        return getattr(_persistence, self._writer)(self)
+
+    @classmethod
+    def read(cls):
+        from sparktf.search import _persistence
+
+        return getattr(_persistence, cls._reader)(cls)
+
+
+class _HalvingSearch(
+    _SavedBySearch, Estimator, _HalvingParams, HasCollectSubModels, MLReadable, MLWritable
+):
     """What both validators share: checks, the search, the fitted model."""
 
     _model_class: type = type(None)
@@ -180,38 +199,18 @@ class _HalvingSearch(Estimator, _HalvingParams, HasCollectSubModels, MLReadable,
             new.setEvaluator(self.getEvaluator().copy(extra))
         return new
 
-    def write(self):
-        from sparktf.search._persistence import SearchWriter
 
-        return SearchWriter(self)
-
-    @classmethod
-    def read(cls):
-        from sparktf.search._persistence import SearchReader
-
-        return SearchReader(cls)
-
-
-class _SearchModel(_HalvingParams):
+class _SearchModel(_SavedBySearch, _HalvingParams):
     """What both fitted models add to pyspark's: ``trials`` and ``searchSummary``."""
 
     trials: list[dict[str, Any]]
     searchSummary: dict[str, Any]
 
+    _writer, _reader = "SearchModelWriter", "SearchModelReader"
+
     @classmethod
     def _from_search(cls, best_model, outcome, sub_models):
         raise NotImplementedError
-
-    def write(self):
-        from sparktf.search._persistence import SearchModelWriter
-
-        return SearchModelWriter(self)
-
-    @classmethod
-    def read(cls):
-        from sparktf.search._persistence import SearchModelReader
-
-        return SearchModelReader(cls)
 
 
 class HalvingCrossValidatorModel(_SearchModel, CrossValidatorModel):
@@ -285,14 +284,6 @@ class HalvingCrossValidator(_HalvingSearch, _CrossValidatorParams):
 
     _model_class = HalvingCrossValidatorModel
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__()
-        self._set(**keywords(self, "__init__", params))
-
-    def setParams(self, **params: Any) -> HalvingCrossValidator:
-        """Sets Params of this HalvingCrossValidator (same keywords as the constructor)."""
-        return self._set(**keywords(self, "setParams", params))
-
     def _split(self) -> tuple[int, float]:
         if self.isSet(self.foldCol) and self.getFoldCol():
             raise ValueError("HalvingCrossValidator draws its own folds; foldCol is not supported.")
@@ -305,14 +296,6 @@ class HalvingTrainValidationSplit(_HalvingSearch, _TrainValidationSplitParams):
     """Successive halving on one train/validation split (``trainRatio`` of the rows train)."""
 
     _model_class = HalvingTrainValidationSplitModel
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__()
-        self._set(**keywords(self, "__init__", params))
-
-    def setParams(self, **params: Any) -> HalvingTrainValidationSplit:
-        """Sets Params of this HalvingTrainValidationSplit (same keywords as the constructor)."""
-        return self._set(**keywords(self, "setParams", params))
 
     def _split(self) -> tuple[int, float]:
         return 0, checked_values(self, ["trainRatio"])["trainRatio"]
