@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["apply_thresholds", "check_scores", "raw_and_probability"]
+__all__ = ["apply_thresholds", "check_scores", "check_thresholds", "raw_and_probability"]
 
 
 def raw_and_probability(out: np.ndarray, outputs_logits: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -50,6 +50,16 @@ def check_scores(out: np.ndarray, outputs_logits: bool) -> None:
         "inf or values far outside the training range, and the network for weights that "
         "overflow."
     )
+
+
+def check_thresholds(thresholds: list[float], num_classes: int) -> list[float]:
+    """``thresholds`` if it holds one value per class, else a ValueError saying so."""
+    if len(thresholds) != num_classes:
+        raise ValueError(
+            f"The 'thresholds' param of TFClassificationModel must have one value per "
+            f"class ({num_classes}). Got {len(thresholds)} values instead."
+        )
+    return thresholds
 
 
 def apply_thresholds(prob: np.ndarray, thresholds: list[float] | None) -> np.ndarray:

@@ -24,7 +24,6 @@ from pyspark.ml.classification import (
 from pyspark.ml.linalg import DenseVector, Vector, VectorUDT
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable, MLReadable, MLWritable
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 from sparktf._classifier_params import (
     LEARNING_RATE_SCHEDULES,
@@ -36,7 +35,7 @@ from sparktf._data import (
     check_features_column,
 )
 from sparktf._plans import TrainingData
-from sparktf._scoring import apply_thresholds, raw_and_probability
+from sparktf._scoring import apply_thresholds, check_thresholds, raw_and_probability
 from sparktf._spark import LastShared
 from sparktf._trials import TrialIterator, fit_one, trial_scope
 from sparktf.errors import (
@@ -46,7 +45,7 @@ from sparktf.errors import (
     TrialFailedError,
 )
 from sparktf.param import check_int_range
-from sparktf.param.declare import declare_stage, keywords
+from sparktf.param.declare import declare_stage
 
 __all__ = [
     "LEARNING_RATE_SCHEDULES",
@@ -92,13 +91,7 @@ class TFClassifier(
     param map (a map with ``numWorkers > 1`` as a barrier stage of its own).
     """
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__()
-        self._set(**keywords(self, "__init__", params))
-
-    def setParams(self, **params: Any) -> TFClassifier:
-        """Sets Params of this TFClassifier (same keywords as the constructor)."""
-        return self._set(**keywords(self, "setParams", params))
+    # __init__(**params) and setParams(**params) come from declare_stage.
 
     def _set(self, **kwargs: Any):
         # A None seed is refused, not ignored: ignoring it would keep the fixed default seed
@@ -322,15 +315,9 @@ class TFClassificationModel(
         return float(apply_thresholds(prob, self._thresholds())[0])
 
     def _thresholds(self) -> list[float] | None:
-        if self.isDefined(self.thresholds):
-            thresholds = self.getThresholds()
-            if len(thresholds) != self._num_classes:
-                raise ValueError(
-                    f"The 'thresholds' param of TFClassificationModel must have one value per "
-                    f"class ({self._num_classes}). Got {len(thresholds)} values instead."
-                )
-            return thresholds
-        return None
+        if not self.isDefined(self.thresholds):
+            return None
+        return check_thresholds(self.getThresholds(), self._num_classes)
 
     # -- transform ----------------------------------------------------------------------------
 
@@ -353,10 +340,13 @@ class TFClassificationModel(
                 f"TFClassificationModel would overwrite existing column(s) {clash}; set "
                 "rawPredictionCol/probabilityCol/predictionCol to new names."
             )
-        if self._model_bytes is None:
-            return self._failed_trial_scores(dataset, outputs)
         # The transformer's engine runs it: a one-input plan with the classifier's head.
-        from sparktf.inference._driver import scores_plan
+        from sparktf.inference._driver import failed_trial_scores, scores_plan
+
+        if self._model_bytes is None:
+            if self.getLabelCol() not in dataset.columns:
+                self._require_model()
+            return failed_trial_scores(dataset, self.getLabelCol(), self._num_classes, outputs)
         from sparktf.inference._udf import apply_plan, ship_model
 
         plan = scores_plan(
@@ -383,30 +373,6 @@ class TFClassificationModel(
         if self._spec is None or self._spec.unsafe != unsafe_loading_allowed():
             self._spec = bytes_model_spec(self._model_bytes, "keras")
         return self._spec
-
-    def _failed_trial_scores(self, dataset: DataFrame, outputs: list[tuple[str, str]]) -> DataFrame:
-        """Scores of a failed trial: the worst possible prediction for every labelled row."""
-        from pyspark.ml.functions import array_to_vector
-
-        from sparktf.inference._plan import quote
-
-        label = self.getLabelCol()
-        if label not in dataset.columns:
-            self._require_model()
-        k = self._num_classes
-        wrong = ((F.col(label).cast("int") + 1) % F.lit(k)).cast("int")
-        one_hot = F.transform(
-            F.array_repeat(F.lit(0.0), k), lambda v, i: F.when(i == wrong, 1.0).otherwise(0.0)
-        )
-        columns = {
-            "raw": array_to_vector(one_hot),
-            "probability": array_to_vector(one_hot),
-            "prediction": wrong.cast("double"),
-        }
-        return dataset.select(
-            *[F.col(quote(c)) for c in dataset.columns],
-            *[columns[field].alias(name) for name, field in outputs],
-        )
 
     # -- persistence --------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ to (:mod:`sparktf.inference._outline`: on the driver when it has TensorFlow load
 short job that loads the model in the workers), checks them against the DataFrame's schema and
 the labels (:mod:`sparktf.inference._columns`), and returns the plan the UDF follows.
 :func:`scores_plan` is the plan of a :class:`~sparktf.classification.TFClassificationModel`'s
-transform: one input, one output through the classifier's head.
+transform: one input, one output through the classifier's head (and
+:func:`failed_trial_scores` the scores of a failed trial's model, which has no network).
 
 The functions take the stage and read its Params through its getters; no stage module is
 imported here. Nothing here imports TensorFlow.
@@ -32,6 +33,7 @@ from sparktf.inference._plan import (
     OutputPlan,
     ScoresPlan,
     TransformPlan,
+    quote,
 )
 from sparktf.inference._udf import ship_model
 from sparktf.param import param_error
@@ -40,6 +42,7 @@ from sparktf.param.declare import checked_values
 __all__ = [
     "bytes_model_spec",
     "check_params",
+    "failed_trial_scores",
     "model_spec",
     "plan_transform",
     "read_labels",
@@ -261,4 +264,29 @@ def scores_plan(
             None if thresholds is None else tuple(thresholds),
         ),
         invalid_hint="Drop or impute such rows before transform.",
+    )
+
+
+def failed_trial_scores(
+    dataset: DataFrame, label: str, num_classes: int, outputs: Sequence[tuple[str, str]]
+) -> DataFrame:
+    """The classifier's scores for a failed trial, which has no network: the worst possible
+    prediction for every labelled row (column ``label``), in the ``outputs`` asked for (as in
+    :func:`scores_plan`), computed by Spark alone."""
+    from pyspark.ml.functions import array_to_vector
+    from pyspark.sql import functions as F
+
+    wrong = ((F.col(label).cast("int") + 1) % F.lit(num_classes)).cast("int")
+    one_hot = F.transform(
+        F.array_repeat(F.lit(0.0), num_classes),
+        lambda v, i: F.when(i == wrong, 1.0).otherwise(0.0),
+    )
+    columns = {
+        "raw": array_to_vector(one_hot),
+        "probability": array_to_vector(one_hot),
+        "prediction": wrong.cast("double"),
+    }
+    return dataset.select(
+        *[F.col(quote(c)) for c in dataset.columns],
+        *[columns[field].alias(name) for name, field in outputs],
     )
