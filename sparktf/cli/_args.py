@@ -1,5 +1,6 @@
-"""The command line's building blocks: argument types, the help formatter, the options every
-command has (Spark and output) and the checks of paths and settings given on the command line.
+"""The command line's building blocks: argument types, the parser and its help formatter, and the
+checks of paths and settings given on the command line (the options themselves are declared in
+:mod:`sparktf.cli._options`).
 
 Every command checks its command line in three steps, and reports the first problem found:
 
@@ -146,48 +147,6 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
         return textwrap.wrap(
             self._whitespace_matcher.sub(" ", text).strip(), width, break_on_hyphens=False
         )
-
-
-def add_common_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("Spark and output")
-    session = group.add_mutually_exclusive_group()
-    session.add_argument(
-        "--master",
-        default=None,
-        metavar="URL",
-        help="Spark master URL, e.g. local[2] or spark://host:7077 (default: $SPARKTF_MASTER, "
-        "else local[*])",
-    )
-    session.add_argument(
-        "--remote",
-        default=None,
-        metavar="URL",
-        help="Spark Connect URL instead of a master, e.g. sc://host:15002, or local[N] for a "
-        "Connect server in this process (default: $SPARK_REMOTE)",
-    )
-    group.add_argument(
-        "--conf",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra Spark setting, may be repeated (e.g. --conf spark.task.cpus=2)",
-    )
-    talk = group.add_mutually_exclusive_group()
-    talk.add_argument(
-        "-q",
-        "--quiet",
-        action="store_true",
-        help="no progress messages, only results and errors (Spark's too)",
-    )
-    talk.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="also the start-up notices of TensorFlow and the JVM, hidden by default",
-    )
-    group.add_argument(
-        "--traceback", action="store_true", help="show the full Python traceback on errors"
-    )
 
 
 def parse_conf(items: Sequence[str]) -> dict[str, str]:

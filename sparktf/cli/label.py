@@ -9,16 +9,9 @@ import os
 import time
 from typing import Any
 
-from sparktf.cli._args import (
-    Formatter,
-    add_common_options,
-    check_spark_options,
-    image_size,
-    positive_int,
-    require_path,
-    start_spark,
-)
+from sparktf.cli._args import check_spark_options, image_size, require_path, start_spark
 from sparktf.cli._console import EXIT_OK, Console, UsageError
+from sparktf.cli._options import add_command, count_option, option, output_option, switch
 
 _IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "gif", "bmp", "tif", "tiff", "webp")
 
@@ -43,115 +36,94 @@ def flat_input_shape(path: str) -> tuple | None:
     return None
 
 
-def add_parser(commands: Any) -> None:
-    """Add ``label`` and its options to the sub-parsers ``commands``."""
-    from sparktf.image import SCALINGS
-    from sparktf.inference._plan import CHANNEL_ORDERS, MODEL_FORMATS
+_SUMMARY = "label images with a trained model; write the top-K labels per image"
+_DESCRIPTION = (
+    "Label images with a TensorFlow model through TFGraphTransformer: the model is read once on "
+    "the driver, broadcast, and applied in batches. IMAGES is a folder, a glob (quote it: "
+    "'photos/*.jpg') or, with --image-col, a Parquet dataset of image bytes."
+)
 
-    label = commands.add_parser(
-        "label",
-        help="label images with a trained model; write the top-K labels per image",
-        description="Label images with a TensorFlow model through TFGraphTransformer: the model "
-        "is read once on the driver, broadcast, and applied in batches. IMAGES is a folder, a "
-        "glob (quote it: 'photos/*.jpg') or, with --image-col, a Parquet dataset of image bytes.",
-        formatter_class=Formatter,
-    )
-    label.add_argument("images", help="folder, glob or (with --image-col) Parquet path")
-    label.add_argument(
+#: IMAGES and the options; the choices of --model-format, --image-scaling and --channel-order
+#: are given when the parser is built (see :func:`add_parser`).
+_OPTIONS = (
+    option("images", help="folder, glob or (with --image-col) Parquet path"),
+    option(
         "--model",
         required=True,
         metavar="PATH",
         help="SavedModel folder, Keras file (.keras, .h5) or frozen GraphDef (.pb)",
-    )
-    label.add_argument(
-        "--model-format",
-        choices=MODEL_FORMATS,
-        default="auto",
-        help="model format; auto detects it from the path",
-    )
-    label.add_argument(
+    ),
+    option("--model-format", default="auto", help="model format; auto detects it from the path"),
+    option(
         "--labels", required=True, metavar="FILE", help="text file with one class name per line"
-    )
-    label.add_argument(
-        "--top-k", type=positive_int, default=5, metavar="N", help="labels kept per image"
-    )
-    label.add_argument(
-        "--input-tensor", metavar="NAME", help="GraphDef: input tensor fed the encoded images"
-    )
-    label.add_argument(
-        "--output-tensor", metavar="NAME", help="GraphDef: output tensor holding the scores"
-    )
-    label.add_argument(
-        "--signature", default="serving_default", metavar="NAME", help="SavedModel signature"
-    )
-    label.add_argument(
+    ),
+    count_option("--top-k", 5, help="labels kept per image"),
+    option("--input-tensor", metavar="NAME", help="GraphDef: input tensor fed the encoded images"),
+    option("--output-tensor", metavar="NAME", help="GraphDef: output tensor holding the scores"),
+    option("--signature", default="serving_default", metavar="NAME", help="SavedModel signature"),
+    option(
         "--image-size",
         type=image_size,
         default=None,
         metavar="H,W",
         help="size images are resized to (default: the model input's size)",
-    )
-    label.add_argument(
+    ),
+    option(
         "--image-scaling",
-        choices=SCALINGS,
         default="unit",
         help="pixel scaling the model expects: none (0..255), unit ([0, 1]), signed ([-1, 1])",
-    )
-    label.add_argument(
-        "--channel-order", choices=CHANNEL_ORDERS, default="rgb", help="channel order"
-    )
-    label.add_argument(
+    ),
+    option("--channel-order", default="rgb", help="channel order"),
+    switch(
         "--full-decode",
-        action="store_true",
         help="decode JPEGs at full size before resizing (the same pixels as a full decode, "
         "slower); by default a JPEG is decoded at the smallest 1/2, 1/4 or 1/8 scale still "
         "covering the image size",
-    )
-    label.add_argument(
+    ),
+    switch(
         "--freeze",
-        action="store_true",
         help="run a Keras model as a frozen graph (freezeModel): faster per batch, for a "
         "one-time cost per Python worker; for large image sets",
-    )
-    label.add_argument(
-        "--batch-size", type=positive_int, default=64, metavar="N", help="images per TF call"
-    )
-    label.add_argument(
+    ),
+    count_option("--batch-size", 64, help="images per TF call"),
+    option(
         "--image-col",
         default=None,
         metavar="COL",
         help="read IMAGES as Parquet and take the encoded image bytes from this column",
-    )
-    label.add_argument(
+    ),
+    option(
         "--path-col",
         default="path",
         metavar="COL",
         help="column naming each image in the output (with --image-col; ignored if absent)",
-    )
-    label.add_argument(
-        "--recursive", action="store_true", help="also read images in sub-folders of a folder"
-    )
-    label.add_argument(
-        "--skip-invalid",
-        action="store_true",
-        help="drop images that cannot be decoded instead of failing",
-    )
-    label.add_argument(
-        "--output", default="sparktf-labels", metavar="DIR", help="output folder (Parquet or CSV)"
-    )
-    label.add_argument(
+    ),
+    switch("--recursive", help="also read images in sub-folders of a folder"),
+    switch("--skip-invalid", help="drop images that cannot be decoded instead of failing"),
+    output_option("sparktf-labels", "output folder (Parquet or CSV)"),
+    option(
         "--format",
         choices=("parquet", "csv"),
         default="parquet",
         help="output format; csv flattens the top-K labels to 'label:score;...' strings",
-    )
-    label.add_argument(
-        "--overwrite", action="store_true", help="replace --output if it already exists"
-    )
-    label.add_argument(
-        "--show", type=int, default=10, metavar="N", help="rows of the sample printed"
-    )
-    add_common_options(label)
+    ),
+    switch("--overwrite", help="replace --output if it already exists"),
+    option("--show", type=int, default=10, metavar="N", help="rows of the sample printed"),
+)
+
+
+def add_parser(commands: Any) -> None:
+    """Add ``label`` and its options to the sub-parsers ``commands``."""
+    # the choices come from modules that import numpy: read them only when the parser is built
+    from sparktf.image import SCALINGS
+    from sparktf.inference._plan import CHANNEL_ORDERS, MODEL_FORMATS
+
+    choices = {
+        "--model-format": MODEL_FORMATS,
+        "--image-scaling": SCALINGS,
+        "--channel-order": CHANNEL_ORDERS,
+    }
+    add_command(commands, "label", _SUMMARY, _DESCRIPTION, _OPTIONS, choices=choices)
 
 
 def _is_glob(path: str) -> bool:

@@ -8,196 +8,192 @@ import os
 from typing import Any
 
 from sparktf.cli._args import (
-    Formatter,
-    add_common_options,
     check_output,
     check_spark_options,
     float_list,
     fraction,
     int_list,
     layer_lists,
-    positive_int,
     removed_on_failure,
     require_path,
     shape,
     start_spark,
 )
 from sparktf.cli._console import EXIT_OK, Console, UsageError
+from sparktf.cli._options import (
+    OVERWRITE_INTO,
+    SEED,
+    add_command,
+    count_option,
+    one_of,
+    option,
+    output_option,
+    switch,
+)
 from sparktf.workflow import SearchSpace, tune_classifier
 
+_SUMMARY = "hyperparameter search of TFClassifier (grid or random, cross-validated)"
+_DESCRIPTION = (
+    "Grid or random search of TFClassifier with a CrossValidator or a TrainValidationSplit; "
+    "every setting of a fold trains as its own Spark task. Writes report.csv (also printed), "
+    "sensitivity.png, best_model/ (a TFClassificationModel saved with pyspark.ml persistence) and "
+    "best_model.keras (the Keras network alone) to --output."
+)
 
-def add_parser(commands: Any) -> None:
-    """Add ``tune`` and its options to the sub-parsers ``commands``."""
-    tune = commands.add_parser(
-        "tune",
-        help="hyperparameter search of TFClassifier (grid or random, cross-validated)",
-        description="Grid or random search of TFClassifier with a CrossValidator or a "
-        "TrainValidationSplit; every setting of a fold trains as its own Spark task. Writes "
-        "report.csv (also printed), sensitivity.png, best_model/ (a TFClassificationModel saved "
-        "with pyspark.ml persistence) and best_model.keras (the Keras network alone) to --output.",
-        formatter_class=Formatter,
-    )
-    data = tune.add_argument_group("data (default: the bundled scikit-learn digits)")
-    source = data.add_mutually_exclusive_group()
-    source.add_argument(
-        "--mnist",
-        metavar="DIR",
-        help="folder with the four MNIST IDX files (gzipped or not); the t10k files are the test "
-        "set",
-    )
-    source.add_argument(
-        "--parquet", metavar="PATH", help="Parquet dataset with a features and a label column"
-    )
-    data.add_argument(
-        "--features-col", default="features", metavar="COL", help="features column (--parquet)"
-    )
-    data.add_argument(
-        "--label-col", default="label", metavar="COL", help="label column (--parquet)"
-    )
-    data.add_argument(
+_DATA_OPTIONS = (
+    # where the data comes from, if not the bundled digits
+    one_of(
+        option(
+            "--mnist",
+            metavar="DIR",
+            help="folder with the four MNIST IDX files (gzipped or not); the t10k files are the "
+            "test set",
+        ),
+        option(
+            "--parquet", metavar="PATH", help="Parquet dataset with a features and a label column"
+        ),
+    ),
+    option("--features-col", default="features", metavar="COL", help="features column (--parquet)"),
+    option("--label-col", default="label", metavar="COL", help="label column (--parquet)"),
+    count_option(
         "--limit",
-        type=positive_int,
-        default=None,
-        metavar="N",
+        None,
         help="use at most this many training rows (a random sample), for a fast first run",
-    )
-    data.add_argument(
+    ),
+    option(
         "--test-fraction",
         type=fraction,
         default=0.2,
         metavar="F",
         help="fraction held out for the final test accuracy (not with --mnist; 0: none)",
-    )
-    _add_search_options(tune)
-    tune.add_argument(
-        "--quick", action="store_true", help="small defaults: 2 folds, 3 epochs, 2 x 2 grid"
-    )
-    tune.add_argument(
-        "--output", default="sparktf-tune-output", metavar="DIR", help="folder receiving results"
-    )
-    tune.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="write into --output even if it holds files (files of the same name are replaced)",
-    )
-    add_common_options(tune)
-
-
-def _add_search_options(parser: argparse.ArgumentParser) -> None:
-    search = parser.add_argument_group("search")
-    search.add_argument("--search", choices=("grid", "random"), default="grid", help="search kind")
-    search.add_argument(
+    ),
+)
+_SEARCH_OPTIONS = (
+    option("--search", choices=("grid", "random"), default="grid", help="search kind"),
+    count_option(
         "--samples",
-        type=positive_int,
-        default=8,
-        metavar="N",
+        8,
         help="random search: number of sampled settings (the learning rate is drawn "
         "log-uniformly between the smallest and largest --learning-rates, the other Params from "
         "their listed values)",
-    )
-    search.add_argument(
-        "--seed", type=int, default=42, metavar="N", help="seed of splits, folds and training"
-    )
-    search.add_argument(
+    ),
+    SEED,
+    option(
         "--validator",
         choices=("cv", "tvs"),
         default="cv",
         help="cv: CrossValidator; tvs: TrainValidationSplit",
-    )
-    search.add_argument(
-        "--folds", type=positive_int, default=3, metavar="N", help="CrossValidator folds (>= 2)"
-    )
-    search.add_argument(
+    ),
+    count_option("--folds", 3, help="CrossValidator folds (>= 2)"),
+    option(
         "--train-ratio",
         type=fraction,
         default=0.75,
         metavar="F",
         help="TrainValidationSplit: fraction of the rows used for training",
-    )
-    search.add_argument(
+    ),
+    count_option(
         "--halving",
-        type=positive_int,
-        default=None,
+        None,
         metavar="FACTOR",
         help="search by successive halving (sparktf.search): every setting trains a few epochs "
         "and the best 1/FACTOR go on from their own weights, every fold of a rung in one Spark "
         "job (1: exhaustive, all folds at once); --epochs takes one value, the budget",
-    )
-    search.add_argument(
+    ),
+    option(
         "--checkpoint-dir",
         default=None,
         metavar="DIR",
         help="--halving: write each finished trial here; the same command run again resumes",
-    )
-    search.add_argument(
+    ),
+    option(
         "--trial-timeout",
         type=float,
         default=0.0,
         metavar="SECONDS",
         help="--halving: the longest one trial may train (0: no limit)",
-    )
-    search.add_argument(
+    ),
+    count_option(
         "--parallelism",
-        type=positive_int,
-        default=4,
-        metavar="N",
+        4,
         help="models scored on the validation data at once (the trainings of a fold always run "
         "as one Spark job, one task per setting)",
-    )
-    values = parser.add_argument_group("searched values (comma-separated; layers: ';' between)")
-    values.add_argument(
+    ),
+)
+#: The values searched; the defaults (None) are SearchSpace's, or the smaller ones of --quick.
+_VALUE_OPTIONS = (
+    option(
         "--hidden-layers",
         type=layer_lists,
         default=None,
         metavar="N,N;N",
         help="hidden dense layer sizes to try, e.g. '64;128,64' tries [64] and [128, 64] "
         "(default: '32;64')",
-    )
-    values.add_argument(
+    ),
+    option(
         "--learning-rates",
         type=float_list,
         default=None,
         metavar="RATE,RATE",
         help="learning rates to try (default: '0.001,0.01')",
-    )
-    values.add_argument(
+    ),
+    option(
         "--epochs",
         type=int_list,
         default=None,
         metavar="N,N",
         help="numbers of epochs to try (default: 10)",
-    )
-    values.add_argument(
+    ),
+    option(
         "--batch-sizes",
         type=int_list,
         default=None,
         metavar="N,N",
         help="batch sizes to try (default: 32)",
-    )
-    values.add_argument(
+    ),
+    option(
         "--conv-layers",
         type=layer_lists,
         default=None,
         metavar="N,N;N",
         help="convolution filters to try, e.g. '32;32,64' (needs --input-shape; default: none)",
-    )
-    values.add_argument(
+    ),
+    option(
         "--input-shape",
         type=shape,
         default=None,
         metavar="N,N,N",
         help="shape each feature vector is reshaped to, e.g. '28,28,1' (default: flat; "
         "28,28,1 for --mnist with --conv-layers, 8,8,1 for digits with --conv-layers)",
-    )
-    values.add_argument(
+    ),
+    option(
         "--dropout", type=fraction, default=0.1, metavar="F", help="dropout after each hidden layer"
+    ),
+)
+_OPTIONS = (
+    switch("--quick", help="small defaults: 2 folds, 3 epochs, 2 x 2 grid"),
+    output_option("sparktf-tune-output", "folder receiving results"),
+    OVERWRITE_INTO,
+)
+
+
+def add_parser(commands: Any) -> None:
+    """Add ``tune`` and its options to the sub-parsers ``commands``."""
+    groups = (
+        ("data (default: the bundled scikit-learn digits)", _DATA_OPTIONS),
+        ("search", _SEARCH_OPTIONS),
+        ("searched values (comma-separated; layers: ';' between)", _VALUE_OPTIONS),
     )
+    add_command(commands, "tune", _SUMMARY, _DESCRIPTION, _OPTIONS, groups)
+
+
+def quick_space() -> SearchSpace:
+    """The small search space of ``--quick`` (a 2 x 2 grid of 3 epochs)."""
+    return SearchSpace(hiddenLayers=[[16], [32]], learningRate=[0.003, 0.03], epochs=[3])
 
 
 def _tune_space(args: argparse.Namespace) -> SearchSpace:
-    space = SearchSpace()
-    if args.quick:
-        space = SearchSpace(hiddenLayers=[[16], [32]], learningRate=[0.003, 0.03], epochs=[3])
+    space = quick_space() if args.quick else SearchSpace()
     for name, value in (
         ("hiddenLayers", args.hidden_layers),
         ("learningRate", args.learning_rates),
