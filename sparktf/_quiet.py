@@ -90,26 +90,36 @@ def keep_tensorflow_line(line: str, level: int) -> bool:
 
 
 @contextlib.contextmanager
+def _stderr_to(target: int) -> Iterator[None]:
+    """Point file descriptor 2 at ``target`` in the block; then flush ``sys.stderr`` and point
+    the descriptor back at this process's standard error."""
+    saved = os.dup(2)
+    try:
+        os.dup2(target, 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+@contextlib.contextmanager
 def _stderr_filtered(keep) -> Iterator[None]:
     """Capture file descriptor 2 in the block; then write back the lines ``keep`` accepts."""
     sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with tempfile.TemporaryFile() as capture:
-            os.dup2(capture.fileno(), 2)
-            try:
+    with tempfile.TemporaryFile() as capture:
+        try:
+            with _stderr_to(capture.fileno()):
                 yield
-            finally:
-                with contextlib.suppress(Exception):
-                    sys.stderr.flush()
-                os.dup2(saved, 2)
-                capture.seek(0)
-                text = capture.read().decode("utf-8", errors="replace")
-                kept = "".join(line for line in text.splitlines(True) if keep(line))
-                if kept:
-                    os.write(2, kept.encode("utf-8"))
-    finally:
-        os.close(saved)
+        finally:
+            capture.seek(0)
+            text = capture.read().decode("utf-8", errors="replace")
+            kept = "".join(line for line in text.splitlines(True) if keep(line))
+            if kept:
+                os.write(2, kept.encode("utf-8"))
 
 
 def import_tensorflow():
@@ -177,14 +187,9 @@ def jvm_stderr_filtered(enabled: bool = True) -> Iterator[None]:
     except OSError:  # no filter: the notice shows, nothing else changes
         yield
         return
-    saved = os.dup(2)
-    os.dup2(relay.stdin.fileno(), 2)  # type: ignore[union-attr]
     try:
-        yield
+        with _stderr_to(relay.stdin.fileno()):  # type: ignore[union-attr]
+            yield
     finally:
-        with contextlib.suppress(Exception):
-            sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
         relay.stdin.close()  # type: ignore[union-attr]  (the JVM, if started, holds its copy)
         _RELAYS.append(relay)  # not collected while it runs (no "still running" warning)

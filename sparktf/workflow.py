@@ -137,49 +137,41 @@ def _report_lines(report: Any) -> list[str]:
     return [f"Tuning report ({metric}, best first):", text]
 
 
-def _pyspark_search(
-    clf, maps, evaluator, validator, folds, train_ratio, seed, parallelism
-) -> tuple[Any, str]:
+def _validator_params(clf: Any, maps: list, evaluator: Any, seed: int) -> dict[str, Any]:
+    """The Params every validator of :func:`tune_classifier` is given."""
+    return {"estimator": clf, "estimatorParamMaps": maps, "evaluator": evaluator, "seed": seed}
+
+
+def _pyspark_search(clf: Any, maps: list, evaluator: Any, spec: _Search) -> tuple[Any, str]:
     """The pyspark validator of :func:`tune_classifier` and the line that describes it."""
     from pyspark.ml.tuning import CrossValidator, TrainValidationSplit
 
-    common = {
-        "estimator": clf,
-        "estimatorParamMaps": maps,
-        "evaluator": evaluator,
-        "seed": seed,
-        "parallelism": parallelism,
-    }
-    if validator == "cv":
-        plan = f"{len(maps)} settings x {folds} folds = {len(maps) * folds} trainings"
-        return CrossValidator(numFolds=folds, **common), plan
+    common = {**_validator_params(clf, maps, evaluator, spec.seed), "parallelism": spec.parallelism}
+    if spec.validator == "cv":
+        plan = f"{len(maps)} settings x {spec.folds} folds = {len(maps) * spec.folds} trainings"
+        return CrossValidator(numFolds=spec.folds, **common), plan
     plan = f"{len(maps)} settings on one train/validation split"
-    return TrainValidationSplit(trainRatio=train_ratio, **common), plan
+    return TrainValidationSplit(trainRatio=spec.train_ratio, **common), plan
 
 
-def _halving_search(
-    clf, maps, evaluator, validator, folds, train_ratio, seed, factor, checkpoint_dir, timeout
-) -> tuple[Any, str]:
+def _halving_search(clf: Any, maps: list, evaluator: Any, spec: _Search) -> tuple[Any, str]:
     """The halving validator of :func:`tune_classifier` and the line that describes it."""
     from sparktf.search import HalvingCrossValidator, HalvingTrainValidationSplit, rung_schedule
 
     common = {
-        "estimator": clf,
-        "estimatorParamMaps": maps,
-        "evaluator": evaluator,
-        "seed": seed,
-        "factor": factor,
-        "checkpointDir": checkpoint_dir or "",
-        "trialTimeout": float(timeout),
+        **_validator_params(clf, maps, evaluator, spec.seed),
+        "factor": spec.halving,
+        "checkpointDir": spec.checkpoint_dir or "",
+        "trialTimeout": float(spec.trial_timeout),
     }
-    if validator == "cv":
-        tuner: Any = HalvingCrossValidator(numFolds=folds, **common)
+    if spec.validator == "cv":
+        tuner: Any = HalvingCrossValidator(numFolds=spec.folds, **common)
     else:
-        tuner = HalvingTrainValidationSplit(trainRatio=train_ratio, **common)
-    rungs = rung_schedule(len(maps), clf.getEpochs(), factor)
+        tuner = HalvingTrainValidationSplit(trainRatio=spec.train_ratio, **common)
+    rungs = rung_schedule(len(maps), clf.getEpochs(), spec.halving)
     steps = ", ".join(f"{r.maps} x {r.epochs} epochs" for r in rungs)
-    where = f"{folds} folds" if validator == "cv" else "one train/validation split"
-    return tuner, f"{len(maps)} settings on {where}, halving by {factor}: {steps}"
+    where = f"{spec.folds} folds" if spec.validator == "cv" else "one train/validation split"
+    return tuner, f"{len(maps)} settings on {where}, halving by {spec.halving}: {steps}"
 
 
 def tune_classifier(
@@ -260,7 +252,6 @@ def tune_classifier(
         The report, the best model, its test accuracy (None without ``test``), the plot's path
         and the seconds the search took.
     """
-    from sparktf._trials import named_rounds
     from sparktf.tuning import tuning_report
 
     _check_arguments(search, validator, folds, halving, space)
@@ -273,11 +264,7 @@ def tune_classifier(
     clf = _classifier(search_spec, dropout, input_shape, features_col, label_col)
     tuner, plan, evaluator = _tuner(clf, search_spec, label_col)
     logger.info("Tuning TFClassifier (%s search): %s, then one refit of the best", search, plan)
-    start = time.time()
-    with named_rounds(clf.uid, folds if validator == "cv" else None):
-        tuned = tuner.fit(train)
-    seconds = time.time() - start
-    logger.info("Tuning finished in %.1fs", seconds)
+    tuned, seconds = _fit(tuner, clf, search_spec, train)
 
     report = tuning_report(tuned, clf)
     write_report_csv(report, os.path.join(output, "report.csv"))
@@ -286,10 +273,7 @@ def tune_classifier(
     plot_path = _write_plot(report, output, data_name)
     best = tuned.bestModel
     accuracy = None if test is None else float(evaluator.evaluate(best.transform(test)))
-    best_dir = os.path.join(output, "best_model")
-    best.write().overwrite().save(best_dir)
-    with open(os.path.join(output, "best_model.keras"), "wb") as handle:
-        handle.write(best.modelBytes)
+    best_dir = _save_best(best, output)
     _show_summary(show, report, accuracy, output, plot_path, best_dir)
     return TuningResult(report, best, accuracy, plot_path, seconds)
 
@@ -357,14 +341,32 @@ def _tuner(clf: Any, spec: _Search, label_col: str) -> tuple[Any, str, Any]:
     evaluator = MulticlassClassificationEvaluator(
         labelCol=label_col, predictionCol="prediction", metricName="accuracy"
     )
-    common = (clf, maps, evaluator, spec.validator, spec.folds, spec.train_ratio, spec.seed)
     if spec.halving is None:
-        return (*_pyspark_search(*common, spec.parallelism), evaluator)
+        return (*_pyspark_search(clf, maps, evaluator, spec), evaluator)
     # The budget is the estimator's, not a searched value.
     maps = [{p: v for p, v in pm.items() if p.name != "epochs"} for pm in maps]
-    common = (clf, maps, *common[2:])
-    found = _halving_search(*common, spec.halving, spec.checkpoint_dir, spec.trial_timeout)
-    return (*found, evaluator)
+    return (*_halving_search(clf, maps, evaluator, spec), evaluator)
+
+
+def _fit(tuner: Any, clf: Any, spec: _Search, train: Any) -> tuple[Any, float]:
+    """Fit ``tuner`` on ``train``, its trials named by round: the fitted model and its seconds."""
+    from sparktf._trials import named_rounds
+
+    start = time.time()
+    with named_rounds(clf.uid, spec.folds if spec.validator == "cv" else None):
+        tuned = tuner.fit(train)
+    seconds = time.time() - start
+    logger.info("Tuning finished in %.1fs", seconds)
+    return tuned, seconds
+
+
+def _save_best(best: Any, output: str) -> str:
+    """Save the best model in ``output`` (``best_model/`` and ``best_model.keras``): its folder."""
+    best_dir = os.path.join(output, "best_model")
+    best.write().overwrite().save(best_dir)
+    with open(os.path.join(output, "best_model.keras"), "wb") as handle:
+        handle.write(best.modelBytes)
+    return best_dir
 
 
 def _write_plot(report: Any, output: str, data_name: str | None) -> str | None:
