@@ -169,9 +169,20 @@ def summarize(spec: DataSpec, selected: DataFrame) -> DataSummary:
     if spec.indicator:
         exprs += [F.count("v").alias("marked"), F.sum(F.col("v").cast("long")).alias("held")]
     row = selected.agg(*exprs).first()
-    rows, present = int(row["rows"]), int(row["present"])
+    rows = int(row["rows"])
     if rows == 0:
         raise ValueError(f"{spec.stage} cannot be fitted on an empty DataFrame (0 rows).")
+    width = _check_features(spec, selected, row, size)
+    _check_labels(spec, selected, row, bad_label)
+    if spec.indicator:
+        _check_indicator(spec, row)
+    k = spec.class_count
+    return DataSummary(rows=rows, width=width, num_classes=int(k or row["highest"] + 1))
+
+
+def _check_features(spec: DataSpec, selected: DataFrame, row: Any, size: Any) -> int:
+    """The feature width, after checking the aggregated ``row``: no nulls, one length, finite."""
+    rows, present = int(row["rows"]), int(row["present"])
     features = f"Column '{spec.features}' (featuresCol) of {spec.stage}"
     if present != rows:
         raise ValueError(
@@ -200,6 +211,12 @@ def summarize(spec: DataSpec, selected: DataFrame) -> DataSummary:
             f"{features} must hold finite numbers. Got {int(row['non_finite'])} row(s) with NaN, "
             "null or infinite values."
         )
+    return width
+
+
+def _check_labels(spec: DataSpec, selected: DataFrame, row: Any, bad_label: Any) -> None:
+    """Check the aggregated ``row``'s labels: no nulls, class indices, 2 classes or more."""
+    rows = int(row["rows"])
     label = f"Column '{spec.label}' (labelCol) of {spec.stage}"
     if row["labels"] != rows:
         raise ValueError(
@@ -223,17 +240,20 @@ def summarize(spec: DataSpec, selected: DataFrame) -> DataSummary:
             f"{label} must hold labels in [0, {k}) because classCount={k}. Got label "
             f"{int(row['highest'])}."
         )
-    if spec.indicator:
-        indicator = f"Column '{spec.indicator}' (validationIndicatorCol) of {spec.stage}"
-        if row["marked"] != rows:
-            raise ValueError(f"{indicator} must not contain nulls.")
-        held = int(row["held"] or 0)
-        if held in (0, rows):
-            raise ValueError(
-                f"{indicator} must mark some rows, but not all, as validation rows. Got {held} "
-                f"of {rows}."
-            )
-    return DataSummary(rows=rows, width=width, num_classes=int(k or row["highest"] + 1))
+
+
+def _check_indicator(spec: DataSpec, row: Any) -> None:
+    """Check the aggregated ``row``'s validation indicator: no nulls, some rows but not all."""
+    rows = int(row["rows"])
+    indicator = f"Column '{spec.indicator}' (validationIndicatorCol) of {spec.stage}"
+    if row["marked"] != rows:
+        raise ValueError(f"{indicator} must not contain nulls.")
+    held = int(row["held"] or 0)
+    if held in (0, rows):
+        raise ValueError(
+            f"{indicator} must mark some rows, but not all, as validation rows. Got {held} "
+            f"of {rows}."
+        )
 
 
 def check_fits_driver(spec: DataSpec, summary: DataSummary, spark) -> None:

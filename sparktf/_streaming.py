@@ -117,9 +117,7 @@ def staged_datasets(spec: TrainingSpec, data: TrainingData, seed: int):
 
     width = int(data.num_features)
     fs, files = _files(data.staged)
-    fraction = float(spec.validation_split or 0.0)
     columns, holdout = _holdout(spec, data)
-    held = data.has_indicator or fraction > 0
     batch_size = int(spec.batch_size)
     buffer_rows = max(batch_size, min(_SHUFFLE_ROWS, _SHUFFLE_BYTES // (4 * width)))
     epochs = iter(range(1 << 30))
@@ -150,9 +148,27 @@ def staged_datasets(spec: TrainingSpec, data: TrainingData, seed: int):
 
         return generate
 
+    rows, held_rows = _split_rows(spec, data, fs, files, columns, holdout)
+    signature = _signature(tf, width)
+    train = (
+        tf.data.Dataset.from_generator(train_rows, output_signature=signature)
+        .apply(tf.data.experimental.assert_cardinality(-(-rows // batch_size)))
+        .prefetch(2)
+    )
+    validation = _validation(tf, rows_where(True), signature, held_rows, batch_size)
+    adapt = tf.data.Dataset.from_generator(rows_where(False), output_signature=signature).map(
+        lambda x, y: x
+    )
+    return train, validation, rows, adapt
+
+
+def _split_rows(spec: TrainingSpec, data: TrainingData, fs, files, columns, holdout):
+    """The training and held-out rows of the staged files, checked: every staged row is seen,
+    a ``validationSplit`` holds some out, and some are left to train on."""
+    fraction = float(spec.validation_split or 0.0)
     seen = _check_rows(fs, files, data)
     held_rows = 0
-    if held:
+    if data.has_indicator or fraction > 0:
         held_rows = sum(int(holdout(b).sum()) for b in _batches(fs, files, columns[2:], None))
     if fraction > 0 and not data.has_indicator and held_rows == 0:
         raise ValueError(
@@ -162,31 +178,29 @@ def staged_datasets(spec: TrainingSpec, data: TrainingData, seed: int):
     rows = seen - held_rows
     if rows == 0:
         raise ValueError("every staged training row is held out for validation; none is left")
+    return rows, held_rows
 
-    signature = (
+
+def _signature(tf, width: int):
+    """The ``output_signature`` of the staged pipelines: ``(x, y)`` chunks of any length."""
+    return (
         tf.TensorSpec(shape=(None, width), dtype=tf.float32),
         tf.TensorSpec(shape=(None,), dtype=tf.int32),
     )
 
-    train = (
-        tf.data.Dataset.from_generator(train_rows, output_signature=signature)
-        .apply(tf.data.experimental.assert_cardinality(-(-rows // batch_size)))
+
+def _validation(tf, generate, signature, held_rows: int, batch_size: int):
+    """The held-out rows of ``generate`` in order, in batches of at least 1024 (None when none)."""
+    if not held_rows:
+        return None
+    eval_size = max(batch_size, 1024)
+    chunks = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    return (
+        chunks.unbatch()
+        .batch(eval_size)
+        .apply(tf.data.experimental.assert_cardinality(-(-held_rows // eval_size)))
         .prefetch(2)
     )
-    validation = None
-    if held_rows:
-        eval_size = max(batch_size, 1024)
-        chunks = tf.data.Dataset.from_generator(rows_where(True), output_signature=signature)
-        validation = (
-            chunks.unbatch()
-            .batch(eval_size)
-            .apply(tf.data.experimental.assert_cardinality(-(-held_rows // eval_size)))
-            .prefetch(2)
-        )
-    adapt = tf.data.Dataset.from_generator(rows_where(False), output_signature=signature).map(
-        lambda x, y: x
-    )
-    return train, validation, rows, adapt
 
 
 def _shuffled(xs: list, ys: list, batch_size: int, rng, flush: bool):
@@ -241,10 +255,7 @@ class StagedShard:
         ).map(lambda x, y: x)
 
     def _signature(self, tf):
-        return (
-            tf.TensorSpec(shape=(None, self.width), dtype=tf.float32),
-            tf.TensorSpec(shape=(None,), dtype=tf.int32),
-        )
+        return _signature(tf, self.width)
 
     def _held_rows(self, files: list[str]) -> int:
         return sum(

@@ -262,6 +262,24 @@ def train_one(
         "history": {},
         "worker": worker_identity(),
     }
+    _train(result, start, spec, data, segment, after)
+    end = time.time()
+    result["worker"]["peakRssMiB"] = peak_rss_mib()
+    result["seconds"] = end - start
+    result["worker"]["started"] = start
+    result["worker"]["finished"] = end
+    return result
+
+
+def _train(
+    result: dict[str, Any],
+    start: float,
+    spec: TrainingSpec,
+    data: TrainingData,
+    segment: Segment,
+    after: Callable[[Any, bool], dict[str, Any]] | None,
+) -> None:
+    """Train the model and fill in ``result``; a failure goes into ``result``, never raised."""
     try:
         from sparktf._loading import load_keras_bytes
         from sparktf._tf import configure_tensorflow, configured_threads
@@ -302,9 +320,3 @@ def train_one(
     except Exception as exc:  # a failed trial is data, not a crash
         result["error"] = f"{type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc(limit=8)
-    end = time.time()
-    result["worker"]["peakRssMiB"] = peak_rss_mib()
-    result["seconds"] = end - start
-    result["worker"]["started"] = start
-    result["worker"]["finished"] = end
-    return result

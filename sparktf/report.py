@@ -228,17 +228,45 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
         else None
     )
     larger_better = bool(evaluator.isLargerBetter()) if evaluator is not None else True
-
-    per_map_seconds: list[list[float]] = [[] for _ in metrics]
-    per_map_errors: list[list[str]] = [[] for _ in metrics]
     trials = list(getattr(validator_model, "trials", None) or [])
     if len(trials) != len(metrics):
         trials = []
+    classifiers = [] if trials else _find_classifiers(validator_model, estimator)
+    seconds, failures = _seconds_and_failures(param_maps, sub_models, runs, trials, classifiers)
+    columns = _param_columns(param_maps)
+    report = _param_frame(param_maps, columns, trials)
+    report["metric"] = _metric_name(evaluator)
+    report["mean"] = np.asarray(metrics, dtype=float)
+    report["std"] = np.asarray(stds, dtype=float) if len(stds) == len(metrics) else math.nan
+    report["seconds"] = np.asarray(seconds, dtype=float)
+    report["failure"] = failures
+    if trials:
+        report["rung"] = [int(t["rung"]) for t in trials]
+        report["epochsTrained"] = [int(t["epochs"]) for t in trials]
+        report["timedOut"] = [bool(t.get("timedOut")) for t in trials]
+    values = report["mean"].to_numpy()
+    report["rank"] = _ranks(values, failures, trials, larger_better)
+    best = _best_map(validator_model, values, trials, larger_better)
+    report["best"] = [i == best for i in range(len(values))]
+    report.attrs["metric"] = _metric_name(evaluator)
+    report.attrs["isLargerBetter"] = larger_better
+    report.attrs["params"] = [name for name, _ in columns]
+    report.attrs["folds"] = runs
+    return report
+
+
+def _seconds_and_failures(
+    param_maps: list, sub_models: list, runs: int, trials: list, classifiers: list
+) -> tuple[list[float], list[str]]:
+    """Each map's training seconds (the mean over folds; NaN when unknown) and failure (empty
+    when it trained): from a halving search's ``trials``, else from the trial records of
+    ``classifiers``, else from the sub-models."""
+    per_map_seconds: list[list[float]] = [[] for _ in param_maps]
+    per_map_errors: list[list[str]] = [[] for _ in param_maps]
     for i, trial in enumerate(trials):  # a halving search carries its trials with it
         per_map_seconds[i].append(float(trial["seconds"]))
         if trial.get("error"):
             per_map_errors[i].append(str(trial["error"]))
-    classifiers = [] if trials else _find_classifiers(validator_model, estimator)
     if classifiers:
         from sparktf._distributed import trial_records
 
@@ -250,7 +278,7 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
             for i, found in enumerate(matched):
                 per_map_seconds[i] += [float(r["seconds"]) for r in found]
                 per_map_errors[i] += [str(r["error"]) for r in found if r.get("error")]
-    for i, subs in enumerate(sub_models[: len(metrics)]):
+    for i, subs in enumerate(sub_models[: len(param_maps)]):
         if per_map_seconds[i]:
             continue  # trial records found: they cover every fold
         for model in (m for sub in subs for m in _tf_models(sub)):
@@ -259,9 +287,13 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
             if model.trainingFailure:
                 per_map_errors[i].append(str(model.trainingFailure))
     seconds = [float(np.mean(t)) if t else math.nan for t in per_map_seconds]
-    failures = [_join_errors(e) for e in per_map_errors]
+    return seconds, [_join_errors(e) for e in per_map_errors]
 
-    columns = _param_columns(param_maps)
+
+def _param_frame(
+    param_maps: list[dict[Param, Any]], columns: list[tuple[str, Param]], trials: list[Any]
+) -> TuningReport:
+    """The report's Param columns, one row per map; an error when a name is a report column's."""
     data: dict[str, list[Any]] = {
         name: [pm.get(param, np.nan) for pm in param_maps] for name, param in columns
     }
@@ -269,18 +301,14 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
     clash = [name for name, _ in columns if name in taken]
     if clash:
         raise ValueError(f"tuning_report: Param name(s) {clash} clash with report columns.")
-    report = TuningReport(data, index=pd.RangeIndex(len(param_maps)))
-    report["metric"] = _metric_name(evaluator)
-    report["mean"] = np.asarray(metrics, dtype=float)
-    report["std"] = np.asarray(stds, dtype=float) if len(stds) == len(metrics) else math.nan
-    report["seconds"] = np.asarray(seconds, dtype=float)
-    report["failure"] = failures
-    if trials:
-        report["rung"] = [int(t["rung"]) for t in trials]
-        report["epochsTrained"] = [int(t["epochs"]) for t in trials]
-        report["timedOut"] = [bool(t.get("timedOut")) for t in trials]
+    return TuningReport(data, index=pd.RangeIndex(len(param_maps)))
 
-    values = report["mean"].to_numpy()
+
+def _ranks(
+    values: np.ndarray, failures: list[str], trials: list[dict[str, Any]], larger_better: bool
+) -> np.ndarray:
+    """1-based ranks of the maps: failed trials last, then (for a halving search) deeper rungs
+    first, NaN metrics after the others, better metrics first, ties in map order."""
     direction = -1.0 if larger_better else 1.0
     order = sorted(
         range(len(values)),
@@ -294,17 +322,18 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
     )
     rank = np.empty(len(values), dtype=int)
     rank[order] = np.arange(1, len(values) + 1)
-    report["rank"] = rank
+    return rank
+
+
+def _best_map(
+    validator_model: Any, values: np.ndarray, trials: list[dict[str, Any]], larger_better: bool
+) -> int:
+    """The map the validator chose: the first best metric (as pyspark picks it), or the search's."""
     best = int(np.argmax(values)) if larger_better else int(np.argmin(values))
     summary = getattr(validator_model, "searchSummary", None) or {}
     if trials and "best" in summary:  # the best of the deepest rung, which the search chose
         best = int(summary["best"])
-    report["best"] = [i == best for i in range(len(values))]
-    report.attrs["metric"] = _metric_name(evaluator)
-    report.attrs["isLargerBetter"] = larger_better
-    report.attrs["params"] = [name for name, _ in columns]
-    report.attrs["folds"] = runs
-    return report
+    return best
 
 
 def _join_errors(errors: Sequence[str]) -> str:

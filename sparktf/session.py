@@ -282,8 +282,6 @@ def get_spark(
     If a session is already active it is returned as it is (Spark allows one per driver), with
     ``conf`` applied where Spark allows changing a setting at run time.
     """
-    from pyspark.sql import SparkSession
-
     remote = remote or os.environ.get("SPARK_REMOTE")
     if remote and not remote.startswith("local"):
         return _connect(remote, app_name, conf)
@@ -300,6 +298,31 @@ def get_spark(
     if _local_master(master):
         # Everything runs on this machine: bind to loopback, not to whatever interface is up.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = _builder(master, remote, app_name, conf, preload_tensorflow)
+    fresh = not classic_session_running()
+    if _local_master(master) and fresh and not _driver_memory_set_by_user(conf):
+        memory = auto_driver_memory(physical_memory_bytes())
+        if memory:
+            logger.debug("local session: spark.driver.memory=%s (from the machine's RAM)", memory)
+            builder = builder.config("spark.driver.memory", memory)
+    hidden = fresh and startup_hidden()
+    options = log4j_options(conf) if hidden else None
+    if options:
+        builder = builder.config("spark.driver.extraJavaOptions", options)
+    with jvm_stderr_filtered(hidden):
+        spark = builder.getOrCreate()
+    from sparktf._spark import set_log_level
+
+    set_log_level(spark, log_level)
+    return spark
+
+
+def _builder(
+    master: str, remote: str | None, app_name: str, conf: Mapping[str, str] | None, preload: bool
+):
+    """The session builder of :func:`get_spark`: sparktf's settings, then the user's ``conf``."""
+    from pyspark.sql import SparkSession
+
     builder = SparkSession.builder.remote(master) if remote else SparkSession.builder.master(master)
     builder = (
         builder.appName(app_name)
@@ -319,28 +342,13 @@ def get_spark(
     if master.startswith("local-cluster"):
         # Executors are separate JVMs; point them at the driver's interpreter and environment.
         builder = builder.config("spark.executorEnv.PATH", os.environ.get("PATH", ""))
-    if preload_tensorflow:
+    if preload:
         from sparktf.daemon import DAEMON_MODULE
 
         builder = builder.config("spark.python.daemon.module", DAEMON_MODULE)
     for key, value in (conf or {}).items():
         builder = builder.config(key, str(value))
-    fresh = not classic_session_running()
-    if _local_master(master) and fresh and not _driver_memory_set_by_user(conf):
-        memory = auto_driver_memory(physical_memory_bytes())
-        if memory:
-            logger.debug("local session: spark.driver.memory=%s (from the machine's RAM)", memory)
-            builder = builder.config("spark.driver.memory", memory)
-    hidden = fresh and startup_hidden()
-    options = log4j_options(conf) if hidden else None
-    if options:
-        builder = builder.config("spark.driver.extraJavaOptions", options)
-    with jvm_stderr_filtered(hidden):
-        spark = builder.getOrCreate()
-    from sparktf._spark import set_log_level
-
-    set_log_level(spark, log_level)
-    return spark
+    return builder
 
 
 def close_idle_thread_pools() -> None:
