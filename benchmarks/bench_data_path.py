@@ -69,8 +69,8 @@ def child(args: argparse.Namespace) -> None:
     from pyspark.ml.evaluation import MulticlassClassificationEvaluator
 
     from sparktf import TFClassifier, get_spark
-    from sparktf._training import peak_rss_mib
     from sparktf.datasets import load_mnist
+    from sparktf.training._training import peak_rss_mib
 
     spark = get_spark(master=args.master, app_name="bench-data-path")
     path = os.path.join(args.work, f"mnist-x{args.scale}.parquet")

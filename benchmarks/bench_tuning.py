@@ -138,7 +138,7 @@ def _keras_fit(x, y, setting: dict[str, Any], args, epochs: int) -> dict[str, An
 def _same_architecture(x, args) -> tuple[int, int]:
     """Parameter counts of the hand-written model and of sparktf's built-in one."""
     from sparktf._classifier_params import training_spec
-    from sparktf._training import build_model
+    from sparktf.training._training import build_model
 
     spec = training_spec(hiddenLayers=list(args.hidden), dropout=args.dropout)
     ours, _ = build_model(spec, x.shape[1], 10, x[:256])
@@ -165,12 +165,12 @@ def run_keras_loop(x, y, args) -> dict[str, Any]:
 
 
 def run_train_one_loop(x, y, args) -> dict[str, Any]:
-    """The grid through ``sparktf._training.train_one`` in a driver loop: the task's work
+    """The grid through ``sparktf.training._training.train_one`` in a driver loop: the task's work
     without Spark, so (a')/(b) is what task parallelism alone gains."""
-    from sparktf._training import train_one
+    from sparktf.training._training import train_one
 
     clf = _classifier(args, args.epochs)
-    from sparktf._plans import TrainingData
+    from sparktf.training._plans import TrainingData
 
     data = TrainingData(num_features=x.shape[1], num_classes=10, x=x, y=y)
     load_before = _load()
@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"    same architecture as TFClassifier's: {warm_a['params'][0]} parameters "
-        f"(hand-written) vs {warm_a['params'][1]} (sparktf._training.build_model)"
+        f"(hand-written) vs {warm_a['params'][1]} (sparktf.training._training.build_model)"
     )
     for i, r in enumerate(rounds_a, 1):
         print(
@@ -409,8 +409,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if rounds_a2:
         print(
-            f"\n(a') sparktf's training function (sparktf._training.train_one) in the same loop "
-            f"on the driver, TensorFlow on all {cores} cores: the tasks' work without Spark"
+            f"\n(a') sparktf's training function (sparktf.training._training.train_one) in the "
+            f"same loop on the driver, TensorFlow on all {cores} cores: the tasks' work without "
+            "Spark"
         )
         for i, r in enumerate(rounds_a2, 1):
             print(

@@ -75,8 +75,8 @@ def run(
     from pyspark.ml.evaluation import MulticlassClassificationEvaluator
 
     from sparktf import get_spark
-    from sparktf._training import peak_rss_mib
     from sparktf.datasets import load_mnist
+    from sparktf.training._training import peak_rss_mib
 
     default = dict(DEFAULT)
     tuned = dict(RECIPE)

@@ -2,7 +2,7 @@
 
 ``_TFClassifierParams`` is the mixin both stages share (as pyspark's ``_...Params`` classes
 are); :meth:`_TFClassifierParams._training_spec` resolves one param map into the
-``TrainingSpec`` a training task reads (:mod:`sparktf._training`).
+``TrainingSpec`` a training task reads (:mod:`sparktf.training._training`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from pyspark.ml.param.shared import (
     HasValidationIndicatorCol,
 )
 
-from sparktf._data import DEFAULT_MAX_BROADCAST_BYTES
-from sparktf._plans import DEFAULT_SEED, TrainingSpec
 from sparktf.param.declare import (
     Choice,
     Declared,
@@ -32,6 +30,8 @@ from sparktf.param.declare import (
     checked_values,
     declare_params,
 )
+from sparktf.training._data import DEFAULT_MAX_BROADCAST_BYTES
+from sparktf.training._plans import DEFAULT_SEED, TrainingSpec
 
 __all__ = ["ACTIVATIONS", "LEARNING_RATE_SCHEDULES", "OPTIMIZERS"]
 

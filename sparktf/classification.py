@@ -30,22 +30,22 @@ from sparktf._classifier_params import (
     OPTIMIZERS,
     _TFClassifierParams,
 )
-from sparktf._data import (
-    DataSpec,
-    check_features_column,
-)
-from sparktf._plans import TrainingData
-from sparktf._scoring import apply_thresholds, check_thresholds, raw_and_probability
 from sparktf._spark import LastShared
-from sparktf._trials import TrialIterator, fit_one, trial_scope
 from sparktf.errors import (
     DriverMemoryError,
     NotEnoughSlotsError,
     TrainingError,
     TrialFailedError,
 )
+from sparktf.inference._scoring import apply_thresholds, check_thresholds, raw_and_probability
 from sparktf.param import check_int_range
 from sparktf.param.declare import declare_stage
+from sparktf.training._data import (
+    DataSpec,
+    check_features_column,
+)
+from sparktf.training._plans import TrainingData
+from sparktf.training._trials import TrialIterator, fit_one, trial_scope
 
 __all__ = [
     "LEARNING_RATE_SCHEDULES",
@@ -113,7 +113,7 @@ class TFClassifier(
     # -- training ----------------------------------------------------------------------------
 
     def _data_spec(self) -> DataSpec:
-        """Which columns a fit reads, and how (see :mod:`sparktf._data`).
+        """Which columns a fit reads, and how (see :mod:`sparktf.training._data`).
 
         Small data is collected and broadcast; data above ``maxBroadcastBytes`` is staged as
         files, removed when the fit ends, whether training succeeded or not.

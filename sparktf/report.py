@@ -268,7 +268,7 @@ def _seconds_and_failures(
         if trial.get("error"):
             per_map_errors[i].append(str(trial["error"]))
     if classifiers:
-        from sparktf._distributed import trial_records
+        from sparktf.training._distributed import trial_records
 
         for clf in classifiers:
             keys = [

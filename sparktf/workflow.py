@@ -350,7 +350,7 @@ def _tuner(clf: Any, spec: _Search, label_col: str) -> tuple[Any, str, Any]:
 
 def _fit(tuner: Any, clf: Any, spec: _Search, train: Any) -> tuple[Any, float]:
     """Fit ``tuner`` on ``train``, its trials named by round: the fitted model and its seconds."""
-    from sparktf._trials import named_rounds
+    from sparktf.training._trials import named_rounds
 
     start = time.time()
     with named_rounds(clf.uid, spec.folds if spec.validator == "cv" else None):

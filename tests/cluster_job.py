@@ -83,8 +83,8 @@ def staged(master: str, staging_dir: str) -> None:
     from pyspark.sql import functions as F
 
     from sparktf import TFClassifier
-    from sparktf._training import peak_rss_mib
     from sparktf.session import get_spark
+    from sparktf.training._training import peak_rss_mib
 
     spark = get_spark(
         master=master, app_name="sparktf-staging-test", conf={"spark.executor.memory": "512m"}

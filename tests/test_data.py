@@ -11,11 +11,12 @@ from pyspark.ml.evaluation import MulticlassClassificationEvaluator
 from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.sql import functions as F
 
-from sparktf import TFClassifier, _data
-from sparktf._data import compact_features
-from sparktf._staging import resolve_staging_dir
+from sparktf import TFClassifier
 from sparktf.datasets import arrays_to_dataframe
 from sparktf.errors import DriverMemoryError, TrainingError
+from sparktf.training import _data
+from sparktf.training._data import compact_features
+from sparktf.training._staging import resolve_staging_dir
 
 FAST = {"hiddenLayers": [32], "epochs": 6, "batchSize": 64, "learningRate": 0.01}
 

@@ -343,7 +343,7 @@ def test_trial_lines_name_folds_and_the_refit(digits, caplog):
 
     from pyspark.ml.tuning import CrossValidator
 
-    from sparktf._trials import named_rounds
+    from sparktf.training._trials import named_rounds
 
     train, _ = digits
     clf = TFClassifier(hiddenLayers=[8], **FAST)
@@ -366,7 +366,7 @@ def test_trial_lines_name_folds_and_the_refit(digits, caplog):
 
 
 def test_a_trial_line_names_train_and_val_metrics():
-    from sparktf._distributed import _describe
+    from sparktf.training._distributed import _describe
 
     line = _describe(
         {"label": "lr=0.1", "accuracy": 0.99, "val_accuracy": 0.96, "loss": 0.1, "seconds": 2.0}
@@ -378,7 +378,7 @@ def test_progress_bar_on_a_terminal(caplog):
     import io
     import logging
 
-    from sparktf._distributed import _Progress
+    from sparktf.training._distributed import _Progress
 
     class Terminal(io.StringIO):
         def isatty(self):

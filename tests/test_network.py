@@ -10,7 +10,7 @@ from pyspark.ml.evaluation import MulticlassClassificationEvaluator
 from pyspark.ml.linalg import Vectors
 
 from sparktf import TFClassifier
-from sparktf._training import _optimizer
+from sparktf.training._training import _optimizer
 
 IMAGES = {"convLayers": [8], "inputShape": [8, 8, 1], "hiddenLayers": [32], "batchSize": 64}
 

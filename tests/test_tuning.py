@@ -19,9 +19,9 @@ from pyspark.ml.tuning import (
 )
 
 from sparktf import TFClassifier
-from sparktf import _distributed as distributed
 from sparktf._sensitivity import value_label as _label
 from sparktf.classification import TFClassificationModel
+from sparktf.training import _distributed as distributed
 from sparktf.tuning import ParamRandomBuilder, plot_sensitivity, tuning_report
 
 # -- ParamRandomBuilder ----------------------------------------------------------------------------

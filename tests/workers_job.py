@@ -29,7 +29,9 @@ def worker_processes() -> list[int]:
     from fault_job import _processes
 
     table = _processes()
-    return sorted(pid for pid, (_, command) in table.items() if "sparktf._collective" in command)
+    return sorted(
+        pid for pid, (_, command) in table.items() if "sparktf.training._collective" in command
+    )
 
 
 def _workers(model) -> list[dict]:

@@ -128,14 +128,15 @@ class PathSource:
 class ScoresPlan:
     """A classifier's head: the model's one output (logits, or probabilities when ``logits`` is
     false) becomes the ``fields`` asked for, in order: ``raw`` scores, ``probability`` and the
-    ``prediction`` (with ``thresholds``, see :func:`sparktf._scoring.apply_thresholds`)."""
+    ``prediction`` (with ``thresholds``, see
+    :func:`sparktf.inference._scoring.apply_thresholds`)."""
 
     logits: bool
     fields: tuple[str, ...]
     thresholds: tuple[float, ...] | None = None
 
     def apply(self, out: np.ndarray) -> list[np.ndarray]:
-        from sparktf._scoring import apply_thresholds, raw_and_probability
+        from sparktf.inference._scoring import apply_thresholds, raw_and_probability
 
         raw, prob = raw_and_probability(np.asarray(out, dtype=np.float64), self.logits)
         thresholds = list(self.thresholds) if self.thresholds is not None else None

@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from sparktf._plans import TrainingData
 from sparktf.errors import TrainingError
 from sparktf.search._checkpoints import CheckpointDir, trial_name
 from sparktf.search._metrics import MetricSpec
 from sparktf.search._schedule import Rung, rung_schedule
 from sparktf.search._worker import SearchData, TrialTask, run_trial
+from sparktf.training._plans import TrainingData
 
 __all__ = ["MapResult", "SearchOutcome", "SearchPlan", "assign_folds", "run_search"]
 
@@ -199,8 +199,8 @@ class _Search:
         return tasks
 
     def run_rung(self, shared, tasks: list[TrialTask], r: int, rungs: list[Rung]) -> None:
-        from sparktf._distributed import run_training_job
         from sparktf._spark import share
+        from sparktf.training._distributed import run_training_job
 
         starts = {}
         if r:
@@ -245,8 +245,8 @@ class _Search:
         )
 
     def run(self, dataset) -> SearchOutcome:
-        from sparktf._data import training_data
         from sparktf._spark import share
+        from sparktf.training._data import training_data
 
         plan = self.plan
         started = time.time()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pyspark.ml.param import Params, TypeConverters
 
-from sparktf._plans import DEFAULT_SEED
 from sparktf.param.declare import Declared, FloatRange, IntRange, declare_params
+from sparktf.training._plans import DEFAULT_SEED
 
 __all__ = ["DECLARED", "_HalvingParams", "validator_params"]
 

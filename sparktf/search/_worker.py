@@ -2,9 +2,9 @@
 
 The task slices its fold's training rows out of the shared data, continues the trial's model
 from the rung before (or builds it in the first rung), trains it up to the rung's epochs with
-:func:`sparktf._training.train_one`, scores the rows held out of its training with the search's
-metric, and, when the search has a checkpoint folder, writes the trial there before returning.
-TensorFlow is imported only inside functions; nothing here holds a Spark driver object.
+:func:`sparktf.training._training.train_one`, scores the rows held out of its training with the
+search's metric, and, when the search has a checkpoint folder, writes the trial there before
+returning. TensorFlow is imported only inside functions; nothing here holds a Spark driver object.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from sparktf._plans import Segment, TrainingData, TrainingSpec
 from sparktf.search._checkpoints import CheckpointDir
 from sparktf.search._metrics import MetricSpec, score, worst_score
+from sparktf.training._plans import Segment, TrainingData, TrainingSpec
 
 __all__ = ["SearchData", "TrialTask", "digest", "run_trial"]
 
@@ -94,7 +94,7 @@ def run_trial(
     checkpoints: CheckpointDir | None,
 ) -> dict[str, Any]:
     """Train one trial through one rung; never raises for a failed trial."""
-    from sparktf._training import train_one
+    from sparktf.training._training import train_one
 
     data = shared.data
     held = shared.folds == task.fold

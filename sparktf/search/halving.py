@@ -157,7 +157,7 @@ class _HalvingSearch(
         )
 
     def _fit(self, dataset):
-        from sparktf._trials import varying_labels
+        from sparktf.training._trials import varying_labels
 
         est = self.getEstimator()
         maps = list(self.getEstimatorParamMaps())

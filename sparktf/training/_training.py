@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from sparktf._networks import build_model
-from sparktf._plans import Segment, TrainingData, TrainingSpec
+from sparktf.training._networks import build_model
+from sparktf.training._plans import Segment, TrainingData, TrainingSpec
 
 __all__ = ["build_model", "peak_rss_mib", "train_one", "worker_identity"]
 
@@ -157,10 +157,10 @@ def _inputs(spec: TrainingSpec, data: TrainingData, seed: int, order_seed: int |
 
     Collected data arrives as arrays (uint8 pixels are made float32 here, losslessly) and is
     fed through :func:`_array_dataset`; staged data is streamed from its files
-    (:func:`sparktf._streaming.staged_datasets`).
+    (:func:`sparktf.training._streaming.staged_datasets`).
     """
     if data.staged is not None:
-        from sparktf._streaming import staged_datasets
+        from sparktf.training._streaming import staged_datasets
 
         train, validation, rows, adapt = staged_datasets(spec, data, seed)
         return {"x": train, "validation_data": validation, "shuffle": False}, rows, adapt

@@ -10,8 +10,8 @@ A fit reads its DataFrame in two steps:
 Features that are all whole numbers in 0..255 (pixels, as in MNIST) travel to the tasks as
 uint8, a quarter of the float32 size; the task turns them back into float32 (lossless).
 
-Data above ``maxBroadcastBytes`` is not collected at all: :mod:`sparktf._staging` writes it as
-Parquet files that every training task streams.
+Data above ``maxBroadcastBytes`` is not collected at all: :mod:`sparktf.training._staging` writes it
+as Parquet files that every training task streams.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from sparktf._plans import TrainingData
 from sparktf._spark import driver_heap_bytes
 from sparktf.errors import DriverMemoryError
+from sparktf.training._plans import TrainingData
 
 __all__ = [
     "DEFAULT_MAX_BROADCAST_BYTES",
@@ -326,13 +326,13 @@ def training_data(spec: DataSpec, dataset: DataFrame) -> Iterator[TrainingData]:
     """The training data of one fit or fitMultiple call, as the dict the tasks read.
 
     Data up to ``spec.max_broadcast_bytes`` is collected (and later broadcast); larger data is
-    staged as Parquet files (:mod:`sparktf._staging`), removed when the context ends.
+    staged as Parquet files (:mod:`sparktf.training._staging`), removed when the context ends.
     """
     _check_columns(spec, dataset)
     selected = dataset.select(*selected_columns(spec, dataset))
     summary = summarize(spec, selected)
     if summary.float32_bytes > spec.max_broadcast_bytes:
-        from sparktf._staging import staged_training_data
+        from sparktf.training._staging import staged_training_data
 
         with staged_training_data(spec, selected, summary) as data:
             yield data

@@ -1,6 +1,6 @@
 """The networks a training task builds: the built-in family and a user's ``kerasModel``.
 
-:func:`build_model` turns a :class:`~sparktf._plans.TrainingSpec` into an uncompiled Keras
+:func:`build_model` turns a :class:`~sparktf.training._plans.TrainingSpec` into an uncompiled Keras
 model: standardization, optional augmentation, convolution blocks and dense layers (or the
 user's architecture), ending in one score per class. TensorFlow is imported only inside
 functions.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sparktf._plans import TrainingSpec
+from sparktf.training._plans import TrainingSpec
 
 __all__ = ["build_model"]
 

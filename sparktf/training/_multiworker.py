@@ -7,7 +7,7 @@ A stage lost to the cluster (an executor or a worker process gone) is run once m
 training (a non-finite loss, a bad ``kerasModel``) is the trial's failure, as in one task.
 
 Task side (:func:`worker_task`): each task picks a free port, learns every task's host and port
-in one ``allGather``, and starts :mod:`sparktf._collective` as a fresh Python process with
+in one ``allGather``, and starts :mod:`sparktf.training._collective` as a fresh Python process with
 ``TF_CONFIG`` naming the cluster, the GPUs Spark assigned to the task and the task's CPUs. A
 worker whose training fails fails its task, which ends the whole stage: Spark stops the other
 tasks, and each worker process dies with its task, so nothing waits on a peer that is gone.
@@ -28,7 +28,7 @@ import tempfile
 import time
 from typing import Any
 
-from sparktf._plans import TrainingData, TrainingSpec
+from sparktf.training._plans import TrainingData, TrainingSpec
 
 logger = logging.getLogger("sparktf.tuning")
 
@@ -81,7 +81,8 @@ def _join(workers: int) -> tuple[int, list[str]]:
 
 
 def _run_process(job: dict[str, Any]) -> dict[str, Any]:
-    """Run ``job`` in a fresh ``sparktf._collective`` process; its result, or RuntimeError."""
+    """Run ``job`` in a fresh ``sparktf.training._collective`` process; its result, or
+    RuntimeError."""
     rank, workers = job["rank"], job["workers"]
     folder = tempfile.mkdtemp(prefix=f"sparktf-worker{rank}-")
     job_path, result_path = os.path.join(folder, "job.pkl"), os.path.join(folder, "result.pkl")
@@ -91,7 +92,7 @@ def _run_process(job: dict[str, Any]) -> dict[str, Any]:
             pickle.dump(job, handle, protocol=pickle.HIGHEST_PROTOCOL)
         with open(log_path, "wb") as log:
             child = subprocess.Popen(
-                [sys.executable, "-m", "sparktf._collective", job_path, result_path],
+                [sys.executable, "-m", "sparktf.training._collective", job_path, result_path],
                 env=_child_environment(job["tf_config"]),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -124,7 +125,7 @@ def worker_task(spec: TrainingSpec, data: TrainingData) -> dict[str, Any]:
     """
     from sparktf._spark import TaskFailure
     from sparktf._tf import task_cpus, task_gpus
-    from sparktf._training import peak_rss_mib, worker_identity
+    from sparktf.training._training import peak_rss_mib, worker_identity
 
     started = time.time()
     workers = int(spec.num_workers)
@@ -220,8 +221,8 @@ def train_on_workers(
 ) -> dict[str, Any]:
     """Train map ``index`` of ``shared`` (``{"data", "specs"}``) on ``spec.num_workers`` tasks.
 
-    Returns a result as :func:`sparktf._training.train_one` does (its ``worker`` lists every
-    worker). A failed training is the result's ``error``, or with ``strict`` a
+    Returns a result as :func:`sparktf.training._training.train_one` does (its ``worker`` lists
+    every worker). A failed training is the result's ``error``, or with ``strict`` a
     :class:`~sparktf._spark.TaskFailure`.
     """
     import uuid

@@ -4,7 +4,7 @@
 record batches in a new random order every epoch, rows shuffled within a bounded buffer, then
 batched; a task holds at most the buffer in memory, whatever the data's size.
 :class:`StagedShard` is one worker's part of a data-parallel training (its own files). The
-driver side, which writes the files, is :mod:`sparktf._staging`.
+driver side, which writes the files, is :mod:`sparktf.training._staging`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from sparktf._plans import TrainingData, TrainingSpec
-from sparktf._staging import _arrow_uri, _is_local, _local
+from sparktf.training._plans import TrainingData, TrainingSpec
+from sparktf.training._staging import _arrow_uri, _is_local, _local
 
 __all__ = ["StagedShard", "staged_datasets"]
 
@@ -223,7 +223,8 @@ def _shuffled(xs: list, ys: list, batch_size: int, rng, flush: bool):
 
 
 class StagedShard:
-    """One worker's part of staged data in a data-parallel training (:mod:`sparktf._collective`).
+    """One worker's part of staged data in a data-parallel training
+    (:mod:`sparktf.training._collective`).
 
     Worker ``rank`` of ``workers`` streams every ``workers``-th staged file from ``rank`` (the
     staging writes at least one file per worker): its training rows shuffled within a bounded

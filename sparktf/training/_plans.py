@@ -3,8 +3,8 @@
 :class:`TrainingSpec` is one param map of a TFClassifier, checked and resolved on the driver
 (:meth:`sparktf._classifier_params._TFClassifierParams._training_spec`); :class:`TrainingData`
 is the training data of one ``fit``/``fitMultiple`` call, either collected rows or the staged
-files every task streams (:mod:`sparktf._data`, :mod:`sparktf._staging`). The task side reads
-them in :mod:`sparktf._training`. Nothing here imports Spark or TensorFlow.
+files every task streams (:mod:`sparktf.training._data`, :mod:`sparktf.training._staging`). The task
+side reads them in :mod:`sparktf.training._training`. Nothing here imports Spark or TensorFlow.
 """
 
 from __future__ import annotations
@@ -94,9 +94,9 @@ class Segment:
 
 @runtime_checkable
 class Trainable(Protocol):
-    """What the driver's training modules (:mod:`sparktf._trials`, :mod:`sparktf.search`) ask of
-    a TFClassifier, and all they ask: its checked plans, its strictness, and a model made from
-    a training's result. They take the estimator as this, so they never import the stage."""
+    """What the driver's training modules (:mod:`sparktf.training._trials`, :mod:`sparktf.search`)
+    ask of a TFClassifier, and all they ask: its checked plans, its strictness, and a model made
+    from a training's result. They take the estimator as this, so they never import the stage."""
 
     uid: str
 
@@ -105,7 +105,7 @@ class Trainable(Protocol):
         ...
 
     def _data_spec(self) -> Any:
-        """Which columns a fit reads, and how (a :class:`sparktf._data.DataSpec`)."""
+        """Which columns a fit reads, and how (a :class:`sparktf.training._data.DataSpec`)."""
         ...
 
     def _model_from_result(self, result: dict[str, Any], data: TrainingData, param_map: dict):

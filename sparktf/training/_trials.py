@@ -3,8 +3,9 @@
 :class:`TrialIterator` is what ``fitMultiple`` returns: the thread-safe iterator pyspark's
 validators consume. On first use it trains every param map: the maps are grouped by their data
 setting (which columns they read, and how), the data of each setting is collected (or staged)
-once, and each setting's maps train as one Spark job (:func:`sparktf._distributed.run_trainings`).
-A grid that does not tune the data Params is one setting, so one job.
+once, and each setting's maps train as one Spark job
+(:func:`sparktf.training._distributed.run_trainings`). A grid that does not tune the data Params is
+one setting, so one job.
 
 Which failures are trials, and which are errors
 -----------------------------------------------
@@ -27,8 +28,8 @@ validator) a failed training raises ``TrainingError``. The scope is keyed by the
 uid and seen by every thread, because the validator's trials run in its own thread pool, where
 a thread-local or context variable of the caller would not reach.
 
-The estimator is passed in as a :class:`sparktf._plans.Trainable`, so this module never imports
-the stage module.
+The estimator is passed in as a :class:`sparktf.training._plans.Trainable`, so this module never
+imports the stage module.
 """
 
 from __future__ import annotations
@@ -40,10 +41,10 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from sparktf._data import training_data
 from sparktf._loading import model_key
-from sparktf._plans import Trainable
 from sparktf.errors import TrainingError
+from sparktf.training._data import training_data
+from sparktf.training._plans import Trainable
 
 __all__ = [
     "TrialIterator",
@@ -236,14 +237,14 @@ def _check_workers(spark, specs) -> None:
     """Before any data is read: the cluster can run the largest group of workers at once."""
     workers = max(spec.num_workers for spec in specs)
     if workers > 1:
-        from sparktf._multiworker import check_slots
+        from sparktf.training._multiworker import check_slots
 
         check_slots(spark, workers)
 
 
 def fit_one(est: Trainable, dataset: Any):
     """``TFClassifier._fit``: one training task; a failure raises unless it is a trial."""
-    from sparktf._distributed import record_trials, run_trainings
+    from sparktf.training._distributed import record_trials, run_trainings
 
     spec = est._training_spec()
     _check_workers(dataset.sparkSession, [spec])
@@ -303,7 +304,7 @@ class TrialIterator:
         return list(groups.values())
 
     def _run(self) -> None:
-        from sparktf._distributed import record_trials, run_trainings
+        from sparktf.training._distributed import record_trials, run_trainings
 
         labels = varying_labels(list(self.param_maps))
         _check_workers(self.dataset.sparkSession, self.specs)

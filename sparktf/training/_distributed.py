@@ -1,10 +1,10 @@
 """The driver side of training N models as one Spark job, one task per param map.
 
 The training data is broadcast once per call; each task builds, trains and serializes one model
-(:func:`sparktf._training.train_one`). While the job runs, the driver reports how many models are
-trained and the time, as a progress bar on a terminal and as ``logging`` records otherwise; when
-it ends, one line per trial with its last epoch's train (and val) accuracy and loss. The job
-group and description name the run in the Spark UI.
+(:func:`sparktf.training._training.train_one`). While the job runs, the driver reports how many
+models are trained and the time, as a progress bar on a terminal and as ``logging`` records
+otherwise; when it ends, one line per trial with its last epoch's train (and val) accuracy and loss.
+The job group and description name the run in the Spark UI.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sparktf._plans import TrainingData, TrainingSpec
+from sparktf.training._plans import TrainingData, TrainingSpec
 
 logger = logging.getLogger("sparktf.tuning")
 
@@ -148,7 +148,7 @@ def run_trainings(
     job and raises :class:`~sparktf.errors.TrialFailedError`.
     """
     from sparktf._spark import share
-    from sparktf._training import train_one
+    from sparktf.training._training import train_one
 
     specs = list(specs)
     labels = list(labels) if labels is not None else [None] * len(specs)
@@ -179,9 +179,9 @@ def run_trainings(
 
 
 def _train_together(spark, shared, index, spec, label, name, strict, poll_seconds):
-    """One map trained on ``spec.num_workers`` tasks (:mod:`sparktf._multiworker`)."""
-    from sparktf._multiworker import train_on_workers
+    """One map trained on ``spec.num_workers`` tasks (:mod:`sparktf.training._multiworker`)."""
     from sparktf._spark import TaskFailure
+    from sparktf.training._multiworker import train_on_workers
 
     progress = _Progress(1, f"{name} ({spec.num_workers} workers)")
     progress.update(0)
@@ -207,8 +207,8 @@ def run_training_job(
     strict: bool = False,
     poll_seconds: float = 0.5,
 ) -> list[dict[str, Any]]:
-    """Run ``train(index)`` (a :func:`~sparktf._training.train_one` result) as the ``n`` tasks
-    of one Spark job, with progress while it runs and one line per trial when it ends."""
+    """Run ``train(index)`` (a :func:`~sparktf.training._training.train_one` result) as the ``n``
+    tasks of one Spark job, with progress while it runs and one line per trial when it ends."""
     from sparktf._spark import TaskFailure, run_tasks
 
     labels = list(labels) if labels is not None else [None] * n

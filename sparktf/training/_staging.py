@@ -6,7 +6,7 @@ master a temporary folder by default, on a cluster a folder every executor can r
 shared mount) named by the ``stagingDir`` Param or the Spark conf ``spark.sparktf.stagingDir``.
 The folder is removed when the fit ends, whether it succeeded, failed or was interrupted.
 
-Worker side (:mod:`sparktf._streaming`): each training task streams the files through a
+Worker side (:mod:`sparktf.training._streaming`): each training task streams the files through a
 ``tf.data`` pipeline, holding at most a bounded shuffle buffer in memory.
 
 Held-out rows: with ``validationIndicatorCol`` the column marks them as usual; with
@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
-from sparktf._plans import TrainingData
+from sparktf.training._plans import TrainingData
 
 logger = logging.getLogger("sparktf")
 

@@ -1,7 +1,7 @@
 """One worker of a data-parallel training: a process of its own, in a TensorFlow cluster.
 
-A barrier task of :mod:`sparktf._multiworker` starts this module as a fresh Python process
-(``python -m sparktf._collective JOB RESULT``) with ``TF_CONFIG`` naming every worker: the
+A barrier task of :mod:`sparktf.training._multiworker` starts this module as a fresh Python process
+(``python -m sparktf.training._collective JOB RESULT``) with ``TF_CONFIG`` naming every worker: the
 collective ops of ``MultiWorkerMirroredStrategy`` must be set up before TensorFlow's runtime
 starts, which a reused Spark Python worker may already have done, and a process of its own dies
 with its task. The process reads the pickled job, trains, and writes the pickled result.
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from sparktf._plans import TrainingData, TrainingSpec
+from sparktf.training._plans import TrainingData, TrainingSpec
 
 __all__ = ["main", "shard_rows", "steps_per_epoch", "train_worker", "weights_digest"]
 
@@ -59,7 +59,7 @@ class _ArrayShard:
     """This worker's part of collected rows: every ``workers``-th training and held-out row."""
 
     def __init__(self, spec: TrainingSpec, data: TrainingData, seed: int, rank, workers) -> None:
-        from sparktf._training import _split
+        from sparktf.training._training import _split
 
         x = np.asarray(data.x, dtype=np.float32)
         x_train, y_train, validation = _split(
@@ -113,8 +113,8 @@ class _Worker:
     """The model, optimizer and compiled steps of one worker."""
 
     def __init__(self, tf, keras, strategy, spec, data, shard, workers) -> None:
-        from sparktf._networks import build_model
-        from sparktf._training import _optimizer
+        from sparktf.training._networks import build_model
+        from sparktf.training._training import _optimizer
 
         self.tf = tf
         self.strategy = strategy
@@ -296,7 +296,7 @@ def train_worker(job: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # a failed trial is data, not a crash
         result["error"] = f"{type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc(limit=8)
-    from sparktf._training import peak_rss_mib
+    from sparktf.training._training import peak_rss_mib
 
     result["peakRssMiB"] = peak_rss_mib()
     result["seconds"] = time.time() - start
@@ -313,7 +313,7 @@ def weights_digest(weights) -> str:
 
 def _shard(spec: TrainingSpec, data: TrainingData, seed: int, rank: int, workers: int):
     if data.staged is not None:
-        from sparktf._streaming import StagedShard
+        from sparktf.training._streaming import StagedShard
 
         return StagedShard(spec, data, seed, rank, workers)
     return _ArrayShard(spec, data, seed, rank, workers)
@@ -357,7 +357,7 @@ def _fit(tf, worker: _Worker, spec, shard, seed: int, rank: int) -> dict[str, An
 def _export(keras, spec, data, worker: _Worker) -> dict[str, Any]:
     """The trained model as ``.keras`` bytes, rebuilt outside the strategy with its weights."""
     from sparktf._loading import keras_to_bytes
-    from sparktf._networks import build_model
+    from sparktf.training._networks import build_model
 
     weights = worker.model.get_weights()
     if not all(np.isfinite(w).all() for w in weights):
