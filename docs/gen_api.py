@@ -5,7 +5,7 @@ Usage::
     python docs/gen_api.py            # rewrite docs/api.md
     python docs/gen_api.py --check    # exit 1 if docs/api.md is out of date
 
-``tests/test_docs.py`` runs the same comparison, so the reference cannot drift from the code.
+``tests/house/test_docs.py`` runs the same comparison, so the reference cannot drift from the code.
 Nothing here imports TensorFlow.
 """
 

@@ -12,7 +12,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 #: The repository root. No test reads or writes there: commands, examples and jobs run in
 #: folders of their own, and :class:`RootGuard` fails a run that left anything there.
 ROOT = Path(__file__).resolve().parents[1]
-#: The test that checks the root once the others have run (tests/test_root_guard.py).
+#: The scripts tests run as drivers of their own (:func:`run_job`).
+JOBS = Path(__file__).resolve().parent / "jobs"
+#: The test that checks the root once the others have run (tests/house/test_root_guard.py).
 _ROOT_CHECK = "test_the_run_left_the_repository_root_as_it_found_it"
 
 
@@ -77,7 +79,7 @@ def pytest_collection_modifyitems(config, items):
 
     A test is ``spark`` when it uses the ``spark`` fixture (directly or through another
     fixture) or lives in a module that starts Spark itself; ``make test-fast`` runs the rest.
-    The check of the repository root (tests/test_root_guard.py) runs last.
+    The check of the repository root (tests/house/test_root_guard.py) runs last.
     """
     # what the tests left in the repository root is checked once they have all run
     last = [item for item in items if item.name == _ROOT_CHECK]
@@ -93,7 +95,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 def run_job(script: str, *args: str, timeout: int = 600) -> dict:
-    """Run a job script of tests/ in a driver process of its own; return its ``RESULT`` JSON.
+    """Run a job script of tests/jobs/ in a driver process of its own; return its ``RESULT`` JSON.
 
     Used by tests needing a SparkContext other than the suite's (another master) or a Spark
     Connect client, which turns pyspark's Connect mode on for its whole process.
@@ -101,12 +103,11 @@ def run_job(script: str, *args: str, timeout: int = 600) -> dict:
     import json
     import subprocess
     import sys
-    from pathlib import Path
 
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
     env.pop("SPARK_REMOTE", None)
     done = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name(script)), *args],
+        [sys.executable, str(JOBS / script), *args],
         capture_output=True,
         text=True,
         timeout=timeout,

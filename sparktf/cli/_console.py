@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-#: Exit codes of the command (docs/cli.md lists them; tests/test_cli.py checks that list).
+#: Exit codes of the command (docs/cli.md lists them; tests/tools/test_cli.py checks that list).
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 #: Stopped with Ctrl-C (128 + SIGINT, as shells report it).
 EXIT_INTERRUPTED = 130

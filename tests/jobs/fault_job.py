@@ -1,7 +1,7 @@
 """Faults injected into running jobs on a multi-process cluster, in a driver process of its own.
 
-Used by tests/test_cluster.py. On ``local-cluster`` (executors are JVMs of their own, each with
-a Python daemon forking the Python workers that run tasks), a watcher thread kills (SIGKILL) a
+Used by tests/spark/test_cluster.py. On ``local-cluster`` (executors are JVMs of their own, each
+with a Python daemon forking the Python workers that run tasks), a watcher thread kills (SIGKILL) a
 Python worker in the middle of:
 
 1. a 4-map ``fitMultiple``, once TensorFlow is loaded in the worker (it is training), and

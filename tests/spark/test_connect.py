@@ -1,6 +1,6 @@
 """sparktf over Spark Connect: training, tuning, failure isolation, persistence and inference.
 
-The scenario runs once in its own process (tests/connect_job.py): opening a Connect session
+The scenario runs once in its own process (tests/jobs/connect_job.py): opening a Connect session
 turns pyspark's Connect mode on for the whole process, which the rest of the suite, on a classic
 session, must not see. The job starts a local Connect server in that process
 (``get_spark(remote="local[2]")``), so sparktf reaches Spark only through the Connect client.
@@ -8,14 +8,12 @@ session, must not see. The job starts a local Connect server in that process
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from conftest import run_job
+from conftest import JOBS, run_job
 
 pytestmark = pytest.mark.connect
 
-JOB = Path(__file__).with_name("connect_job.py")
+JOB = JOBS / "connect_job.py"
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """A tuning job, then a deployment of its best model, in its own driver process against a
 given Spark master.
 
-Used by tests/test_cluster.py (a test process holds one SparkContext, so a job on another master
-needs a driver of its own). Prints one JSON line with where every model was trained, how the
+Used by tests/spark/test_cluster.py (a test process holds one SparkContext, so a job on another
+master needs a driver of its own). Prints one JSON line with where every model was trained, how the
 best model deployed through TFGraphTransformer agrees with it, and what the Python workers'
 daemon had loaded. ``--preload`` starts the session with ``preload_tensorflow=True``.
 """

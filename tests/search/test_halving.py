@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import JOBS
 from pyspark.ml import Pipeline
 from pyspark.ml.evaluation import MulticlassClassificationEvaluator, RegressionEvaluator
 from pyspark.ml.feature import StandardScaler
@@ -212,10 +213,10 @@ def test_a_search_it_cannot_run_is_refused_before_any_job(digits, change, error,
 
 @pytest.mark.cluster
 def test_a_search_whose_driver_is_killed_resumes_where_it_stopped(tmp_path):
-    """tests/search_job.py runs a search with a checkpoint folder; its driver (and the JVM and
+    """tests/jobs/search_job.py runs a search with a checkpoint folder; its driver (and the JVM and
     workers with it) is killed once a few trials are written; the rerun trains the rest only."""
     folder = str(tmp_path / "ck")
-    script = Path(__file__).with_name("search_job.py")
+    script = JOBS / "search_job.py"
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
     env.pop("SPARK_REMOTE", None)
     first = subprocess.Popen(

@@ -151,7 +151,7 @@ def test_usage_errors_are_one_line_of_the_subcommand(capsys, argv, prog):
 def test_the_exit_codes_in_the_docs_are_the_commands():
     from sparktf.cli import _console
 
-    docs = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "cli.md")
+    docs = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "docs", "cli.md")
     with open(docs) as handle:
         text = handle.read()
     table = text.split("## Exit codes and errors", 1)[1].split("\n\n")[1]

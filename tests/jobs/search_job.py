@@ -1,6 +1,6 @@
 """A halving search with a checkpoint folder, in a driver process of its own.
 
-Used by tests/test_halving.py, which kills this process mid-search and runs it again with the
+Used by tests/search/test_halving.py, which kills this process mid-search and runs it again with the
 same folder. Prints one JSON line (``RESULT {...}``): the trials this run trained, the trials
 the search has in all, and the best map's validation metric.
 """

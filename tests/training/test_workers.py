@@ -1,9 +1,9 @@
 """One model trained on several Spark tasks (``numWorkers``): data-parallel TFClassifier.
 
 The end-to-end scenario runs once on ``local-cluster[2,1,1024]`` in a driver process of its own
-(tests/workers_job.py): two executor JVMs with one core each, so a two-worker fit spans both.
-The Connect run is a step of tests/connect_job.py. The Param checks and the shard arithmetic run
-here, without a cluster.
+(tests/jobs/workers_job.py): two executor JVMs with one core each, so a two-worker fit spans both.
+The Connect run is a step of tests/jobs/connect_job.py. The Param checks and the shard arithmetic
+run here, without a cluster.
 """
 
 from __future__ import annotations

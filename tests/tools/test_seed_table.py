@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from test_datasets import write_idx
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REAL_MNIST = os.path.join(ROOT, "..", "shared", "data", "mnist")
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "sparktf"
+PACKAGE = Path(__file__).resolve().parents[2] / "sparktf"
 SPARK_MODULE = "sparktf._spark"
 # Attributes that only exist on a classic session (or reach into the JVM).
 CLASSIC_ONLY = {

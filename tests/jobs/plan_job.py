@@ -1,7 +1,7 @@
 """Transforms in a driver that never imports TensorFlow, in a process of its own.
 
-Used by tests/test_planning.py (the suite's own process has TensorFlow loaded). Scores 9 rows
-with the Keras file given, once with the model shipped from the driver and once read by the
+Used by tests/inference/test_planning.py (the suite's own process has TensorFlow loaded). Scores 9
+rows with the Keras file given, once with the model shipped from the driver and once read by the
 workers from its path, then prints one JSON line: whether TensorFlow was imported in this
 process, the scores, and how often each Python worker loaded each model.
 """

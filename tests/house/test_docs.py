@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import glob
 import importlib.util
 import os
 import re
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOCS = os.path.join(ROOT, "docs")
 LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
@@ -80,7 +81,8 @@ def test_every_test_named_in_the_reliability_table_exists():
     assert len(named) >= 30
     missing = []
     for module, test in named:
-        with open(os.path.join(ROOT, "tests", module), encoding="utf-8") as handle:
+        (found,) = glob.glob(os.path.join(ROOT, "tests", "**", module), recursive=True)
+        with open(found, encoding="utf-8") as handle:
             if not re.search(rf"^def {test}\(", handle.read(), re.M):
                 missing.append(f"{module}::{test}")
     assert missing == [], missing

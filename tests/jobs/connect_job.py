@@ -1,6 +1,6 @@
 """sparktf end to end over Spark Connect, in a process of its own.
 
-Used by tests/test_connect.py. A process that has opened a Spark Connect session switches
+Used by tests/spark/test_connect.py. A process that has opened a Spark Connect session switches
 pyspark into Connect mode for good, so the Connect tests run here, apart from the suite's
 classic session. ``get_spark(remote="local[2]")`` starts a Connect server inside this process
 and talks to it only through the Connect client: no SparkContext, no JVM calls from sparktf.

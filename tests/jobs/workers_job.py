@@ -1,8 +1,8 @@
 """One model trained on several Spark tasks (``numWorkers``), in a driver process of its own.
 
-Used by tests/test_workers.py on ``local-cluster[2,1,...]`` (two executor JVMs, one core each,
-so the two workers of a fit run in different executors; the Connect run is a step of
-tests/connect_job.py). Each step reports what it saw; the job prints one JSON line
+Used by tests/training/test_workers.py on ``local-cluster[2,1,...]`` (two executor JVMs, one core
+each, so the two workers of a fit run in different executors; the Connect run is a step of
+tests/jobs/connect_job.py). Each step reports what it saw; the job prints one JSON line
 (``RESULT {...}``) that the tests assert on.
 """
 
@@ -19,7 +19,7 @@ import time
 
 def _training(pid: int) -> bool:
     """Whether a worker process is training: TensorFlow is loaded and it burns CPU."""
-    from fault_job import _training as training  # tests/fault_job.py, beside this script
+    from fault_job import _training as training  # tests/jobs/fault_job.py, beside this script
 
     return training(pid)
 
@@ -52,7 +52,9 @@ def _summary(model, evaluator, test) -> dict:
 
 
 def main(mode: str) -> None:
-    from connect_job import _step  # tests/connect_job.py: every step reports, none hides another
+    from connect_job import (
+        _step,  # tests/jobs/connect_job.py: every step reports, none hides another
+    )
     from pyspark.ml.evaluation import MulticlassClassificationEvaluator
 
     from sparktf import TFClassificationModel, TFClassifier

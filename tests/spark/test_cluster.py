@@ -1,7 +1,7 @@
 """Training happens in executor processes: on local-cluster and on a real standalone cluster.
 
-Each job runs in a driver process of its own (tests/cluster_job.py): a cross-validated grid, then
-the best model deployed through TFGraphTransformer on the executors (and, on local-cluster, a
+Each job runs in a driver process of its own (tests/jobs/cluster_job.py): a cross-validated grid,
+then the best model deployed through TFGraphTransformer on the executors (and, on local-cluster, a
 staged grid larger than the executors' memory). On the standalone cluster
 the session preloads TensorFlow in the executors' Python daemons (sparktf.daemon). The standalone
 cluster is
@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_job
+from conftest import JOBS, run_job
 
-ROOT = Path(__file__).resolve().parents[1]
-JOB = Path(__file__).with_name("cluster_job.py")
+ROOT = Path(__file__).resolve().parents[2]
+JOB = JOBS / "cluster_job.py"
 CLUSTER_SCRIPT = ROOT / ".ci" / "standalone-cluster.sh"
 
 
@@ -104,7 +104,7 @@ def test_staged_grid_on_executors_with_less_memory_than_the_data(tmp_path):
 
 @pytest.mark.cluster
 def test_a_killed_python_worker_loses_no_model_and_no_row():
-    """Faults injected on local-cluster (tests/fault_job.py): a Python worker is killed while
+    """Faults injected on local-cluster (tests/jobs/fault_job.py): a Python worker is killed while
     it trains a model of a 4-map grid, and another while it runs a transform's batches."""
     result = run_job("fault_job.py", "local-cluster[2,1,1024]", timeout=900)
     fit, transform = result["fit"], result["transform"]
@@ -123,7 +123,7 @@ def test_a_killed_python_worker_loses_no_model_and_no_row():
 @pytest.mark.cluster
 def test_the_embedded_default_retries_a_killed_python_worker():
     """get_spark's local master tries a task again when its Python worker dies (Spark's local
-    mode tries a task once unless the master names its attempts); tests/fault_job.py kills a
+    mode tries a task once unless the master names its attempts); tests/jobs/fault_job.py kills a
     worker of local[2] while it trains one of two models."""
     result = run_job("fault_job.py", "local[2]", timeout=600)
     assert result["master"] == "local[2,4]"
