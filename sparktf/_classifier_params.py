@@ -189,6 +189,15 @@ DECLARED = (
         "int",
     ),
     Declared(
+        "freezeModel",
+        "if true, transform runs the trained network as a frozen graph (its variables folded "
+        "into constants, as TFGraphTransformer's freezeModel does): faster per batch for some "
+        "networks, for a one-time cost of up to a few seconds in each Python worker",
+        TypeConverters.toBoolean,
+        False,
+        kind="bool",
+    ),
+    Declared(
         "failOnTrialError",
         "strict mode for searches: if true, fitMultiple raises as soon as one trial fails; if "
         "false, a failed trial is recorded and its model scores worst on every metric",

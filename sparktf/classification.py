@@ -359,6 +359,7 @@ class TFClassificationModel(
             thresholds,
             self.getPredictBatchSize(),
             self._model_spec(),
+            freeze=bool(self.getFreezeModel()),
         )
         handle = ship_model(self._shipped, dataset.sparkSession, plan.model.key, self._model_bytes)
         return apply_plan(dataset, plan, handle)

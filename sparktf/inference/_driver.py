@@ -231,12 +231,14 @@ def scores_plan(
     thresholds: Sequence[float] | None,
     batch_size: int,
     spec: ModelSpec,
+    freeze: bool = False,
 ) -> TransformPlan:
     """The plan of a classifier's transform: its one input is the column ``features`` (ml
     Vectors when ``vector``, else numeric arrays) of ``num_features``; its one output goes
     through the classifier's head (:class:`ScoresPlan`) into the ``outputs`` asked for,
     ``(column, field)`` with field ``raw``, ``probability`` or ``prediction``. The model's
-    shapes are known, so nothing is loaded to plan it."""
+    shapes are known, so nothing is loaded to plan it. ``freeze`` runs the network as a frozen
+    graph (as :class:`TransformPlan` says)."""
     kinds = {"raw": "vector", "probability": "vector", "prediction": "double"}
     return TransformPlan(
         stage=stage,
@@ -264,6 +266,7 @@ def scores_plan(
             None if thresholds is None else tuple(thresholds),
         ),
         invalid_hint="Drop or impute such rows before transform.",
+        freeze=freeze,
     )
 
 

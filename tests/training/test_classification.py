@@ -136,6 +136,21 @@ def test_thresholds_change_predictions(small_model, digits):
         small_model.copy({small_model.thresholds: [0.5, 0.5]}).transform(test)
 
 
+def test_a_frozen_network_scores_as_the_trained_one(small_model, digits, tmp_path):
+    _, test = digits
+    frozen = small_model.copy({small_model.freezeModel: True})
+    assert not small_model.getFreezeModel() and frozen.getFreezeModel()
+    np.testing.assert_allclose(
+        _probabilities(frozen.transform(test)),
+        _probabilities(small_model.transform(test)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    frozen.write().overwrite().save(str(tmp_path / "frozen"))
+    assert TFClassificationModel.load(str(tmp_path / "frozen")).getFreezeModel()
+    assert TFClassifier(freezeModel=True).getFreezeModel()
+
+
 def test_seed_gives_identical_predictions_on_rerun(digits):
     train, test = digits
     params = {**SMALL, "epochs": 2, "seed": 123}
