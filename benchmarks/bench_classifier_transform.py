@@ -4,7 +4,8 @@ A TFClassifier is fitted (one epoch) on MNIST's 60,000 training images, then bot
 the same cached rows (all 70,000 images by default: training and test) on the same cores:
 
 * sparktf: ``model.transform(df)``, which writes ``rawPrediction`` and ``probability`` (ml
-  Vectors) and ``prediction``;
+  Vectors) and ``prediction``; and the same with ``freezeModel=True`` (the network as a frozen
+  graph);
 * the baseline: ``pyspark.ml.functions.predict_batch_udf`` with the same Keras model (loaded
   once per worker from the same ``.keras`` bytes), fed the same ml Vectors through
   ``vector_to_array(features, "float32")``, with a softmax in numpy, writing only the
@@ -114,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
     frames = {
         "sparktf": model.transform(df),
+        "sparktf frozen": model.copy({model.freezeModel: True}).transform(df),
         "predict_batch_udf": df.select(
             "features", classify(vector_to_array("features", "float32")).alias("probability")
         ),
@@ -133,9 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, seconds in median.items():
         rate = rows / seconds
         print(f"{name:>18}: {seconds:.2f} s median of {args.repeats} ({rate:,.0f} rows/s)")
-    ratio = median["predict_batch_udf"] / median["sparktf"]
-    print(f"ratio predict_batch_udf / sparktf: {ratio:.2f}x (above 1: sparktf is faster)")
-    above = {name: median[name] - median["floor"] for name in ("sparktf", "predict_batch_udf")}
+    for name in ("sparktf", "sparktf frozen"):
+        ratio = median["predict_batch_udf"] / median[name]
+        print(f"ratio predict_batch_udf / {name}: {ratio:.2f}x (above 1: sparktf is faster)")
+    above = {
+        name: median[name] - median["floor"]
+        for name in ("sparktf", "sparktf frozen", "predict_batch_udf")
+    }
     print(
         "above the floor (moving the vectors to Python and back, no model): "
         + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in above.items())
