@@ -208,19 +208,24 @@ class _SearchModel(_SavedBySearch, _HalvingParams):
 
     _writer, _reader = "SearchModelWriter", "SearchModelReader"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # pyspark's model: bestModel, the metrics, subModels
+        self.trials = []
+        self.searchSummary = {}
+
     @classmethod
     def _from_search(cls, best_model, outcome, sub_models):
         raise NotImplementedError
+
+    def _with_search(self, new, extra: dict):
+        """``new``, a copy of this model's pyspark parts, with its trials, summary and Params."""
+        new.trials, new.searchSummary = list(self.trials), dict(self.searchSummary)
+        return self._copyValues(new, extra=extra)
 
 
 class HalvingCrossValidatorModel(_SearchModel, CrossValidatorModel):
     """A fitted :class:`HalvingCrossValidator`: a ``CrossValidatorModel`` whose ``avgMetrics``
     are each map's mean over folds at the last rung it reached; ``trials`` says which."""
-
-    def __init__(self, bestModel, avgMetrics=None, subModels=None, stdMetrics=None) -> None:
-        super().__init__(bestModel, avgMetrics, subModels, stdMetrics)
-        self.trials = []
-        self.searchSummary = {}
 
     @classmethod
     def _from_search(cls, best_model, outcome, sub_models):
@@ -238,18 +243,12 @@ class HalvingCrossValidatorModel(_SearchModel, CrossValidatorModel):
             subs = [[m.copy() for m in fold] for fold in self.subModels]
         new = type(self)(self.bestModel.copy(extra), list(self.avgMetrics), subs)
         new.stdMetrics = list(self.stdMetrics)
-        new.trials, new.searchSummary = list(self.trials), dict(self.searchSummary)
-        return self._copyValues(new, extra=extra)
+        return self._with_search(new, extra)
 
 
 class HalvingTrainValidationSplitModel(_SearchModel, TrainValidationSplitModel):
     """A fitted :class:`HalvingTrainValidationSplit`: a ``TrainValidationSplitModel`` whose
     ``validationMetrics`` are each map's metric at the last rung it reached."""
-
-    def __init__(self, bestModel, validationMetrics=None, subModels=None) -> None:
-        super().__init__(bestModel, validationMetrics, subModels)
-        self.trials = []
-        self.searchSummary = {}
 
     @classmethod
     def _from_search(cls, best_model, outcome, sub_models):
@@ -263,8 +262,7 @@ class HalvingTrainValidationSplitModel(_SearchModel, TrainValidationSplitModel):
         extra = dict(extra or {})
         subs = [m.copy() for m in self.subModels] if self.subModels is not None else None
         new = type(self)(self.bestModel.copy(extra), list(self.validationMetrics), subs)
-        new.trials, new.searchSummary = list(self.trials), dict(self.searchSummary)
-        return self._copyValues(new, extra=extra)
+        return self._with_search(new, extra)
 
 
 @declare_stage
