@@ -30,7 +30,7 @@ from sparktf.param.declare import (
     checked_values,
     declare_params,
 )
-from sparktf.training._data import DEFAULT_MAX_BROADCAST_BYTES
+from sparktf.training._data import DEFAULT_MAX_BROADCAST_BYTES, DataSpec
 from sparktf.training._plans import DEFAULT_SEED, TrainingSpec
 
 __all__ = ["ACTIVATIONS", "LEARNING_RATE_SCHEDULES", "OPTIMIZERS"]
@@ -288,6 +288,30 @@ class _TFClassifierParams(
     """Params shared by :class:`TFClassifier` and :class:`TFClassificationModel`."""
 
     # -- driver-side checks -------------------------------------------------------------------
+
+    def _data_spec(self) -> DataSpec:
+        """Which columns a fit reads, and how (see :mod:`sparktf.training._data`).
+
+        Small data is collected and broadcast; data above ``maxBroadcastBytes`` is staged as
+        files, removed when the fit ends, whether training succeeded or not.
+        """
+        indicator = (
+            self.getOrDefault(self.validationIndicatorCol)
+            if self.isDefined(self.validationIndicatorCol)
+            else None
+        )
+        return DataSpec(
+            stage=type(self).__name__,
+            features=self.getFeaturesCol(),
+            label=self.getLabelCol(),
+            indicator=indicator or None,
+            class_count=self.getClassCount(),
+            input_shape=tuple(self.getInputShape()),
+            max_broadcast_bytes=self.getMaxBroadcastBytes(),
+            staging_dir=self.getStagingDir(),
+            seed=int(self.getSeed()),
+            workers=self.getNumWorkers(),
+        )
 
     def _training_spec(self) -> TrainingSpec:
         """Check every training Param and resolve them into the plan a training task reads."""

@@ -40,8 +40,8 @@ from sparktf.errors import (
 from sparktf.inference._scoring import apply_thresholds, check_thresholds, raw_and_probability
 from sparktf.param import check_int_range
 from sparktf.param.declare import declare_stage
+from sparktf.training._book import KeepsTrials
 from sparktf.training._data import (
-    DataSpec,
     check_features_column,
 )
 from sparktf.training._plans import TrainingData
@@ -62,7 +62,11 @@ __all__ = [
 
 @declare_stage
 class TFClassifier(
-    ProbabilisticClassifier, _TFClassifierParams, DefaultParamsWritable, DefaultParamsReadable
+    KeepsTrials,
+    ProbabilisticClassifier,
+    _TFClassifierParams,
+    DefaultParamsWritable,
+    DefaultParamsReadable,
 ):
     """A Keras neural-network classifier trained inside Spark tasks.
 
@@ -111,30 +115,6 @@ class TFClassifier(
         return ParamsWriter(self)
 
     # -- training ----------------------------------------------------------------------------
-
-    def _data_spec(self) -> DataSpec:
-        """Which columns a fit reads, and how (see :mod:`sparktf.training._data`).
-
-        Small data is collected and broadcast; data above ``maxBroadcastBytes`` is staged as
-        files, removed when the fit ends, whether training succeeded or not.
-        """
-        indicator = (
-            self.getOrDefault(self.validationIndicatorCol)
-            if self.isDefined(self.validationIndicatorCol)
-            else None
-        )
-        return DataSpec(
-            stage=type(self).__name__,
-            features=self.getFeaturesCol(),
-            label=self.getLabelCol(),
-            indicator=indicator or None,
-            class_count=self.getClassCount(),
-            input_shape=tuple(self.getInputShape()),
-            max_broadcast_bytes=self.getMaxBroadcastBytes(),
-            staging_dir=self.getStagingDir(),
-            seed=int(self.getSeed()),
-            workers=self.getNumWorkers(),
-        )
 
     def _fit(self, dataset: DataFrame) -> TFClassificationModel:
         # A failure raises TrainingError, unless this fit is a trial of a trial_scope.
@@ -258,9 +238,15 @@ class TFClassificationModel(
         ``history["epochs"]`` maps a metric name (``loss``, ``accuracy``, and ``val_loss``,
         ``val_accuracy`` with validation data) to one value per epoch; ``history["seconds"]`` is
         the wall time of the training task; ``history["worker"]`` names the host, Python process
-        and executor JVM that trained it.
+        and executor JVM that trained it. The model a validator refit after its search also has
+        ``history["search"]``: the search's trials (each map's seconds and failure), which
+        :func:`~sparktf.tuning.tuning_report` reads, also after ``load``.
         """
         return json.loads(json.dumps(self._history))
+
+    def _keep_search(self, search: dict[str, Any]) -> None:
+        """Keep the trials of the search whose refit this model is (``history["search"]``)."""
+        self._history = {**self._history, "search": search}
 
     @property
     def modelBytes(self) -> bytes:

@@ -14,8 +14,6 @@ import numpy as np
 import pandas as pd
 from pyspark.ml.param import Param
 
-from sparktf.param import plain_value as _plain
-
 __all__ = [
     "REPORT_COLUMNS",
     "TuningReport",
@@ -50,16 +48,6 @@ class TuningReport(pd.DataFrame):
 
     def to_string(self, *args: Any, **kwargs: Any) -> str:  # type: ignore[override]
         return self._full(lambda: super(TuningReport, self).to_string(*args, **kwargs))
-
-
-def _key(value: Any) -> Any:
-    """A hashable, comparable form of a Param value (lists as tuples, numpy as Python)."""
-    value = _plain(value)
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return tuple(_key(v) for v in value)
-    if isinstance(value, dict):
-        return tuple(sorted((str(k), _key(v)) for k, v in value.items()))
-    return value
 
 
 def _tf_classifiers(stage: Any) -> list[Any]:
@@ -137,51 +125,34 @@ def _param_columns(param_maps: Sequence[dict[Param, Any]]) -> list[tuple[str, Pa
     return [(p.name if counts[p.name] == 1 else f"{p.parent}.{p.name}", p) for p in params]
 
 
-def _trial_matches(
-    records: list[dict[str, Any]], keys: list[Any], runs: int
-) -> list[list[dict[str, Any]]]:
-    """The trial records of each param map: the most recent ``runs`` results for it.
+def _carried_trials(
+    validator_model: Any, param_maps: list[dict[Param, Any]], estimator: Any
+) -> list[list[Any]] | None:
+    """Each map's trial records, as the best model carries them (None when it carries none).
 
-    ``fitMultiple`` records one block per call, in param-map order, so the newest ``runs`` blocks
-    that match ``keys`` in order are the folds of this search. Records that do not come in such
-    blocks (``_fit`` called per map, e.g. for a Pipeline) are matched one by one, newest first.
+    The refit a validator makes last keeps its search's trials (``history["search"]``, see
+    :mod:`sparktf.training._book`); with ``estimator``, only those of its TFClassifiers.
     """
-    record_keys = [_key(r.get("params") or {}) for r in records]
-    matched: list[list[dict[str, Any]]] = [[] for _ in keys]
-    m = len(keys)
-    end, blocks = len(records), 0
-    while blocks < runs and end >= m > 0:
-        if record_keys[end - m : end] == keys:
-            for i in range(m):
-                matched[i].append(records[end - m + i])
-            blocks += 1
-            end -= m
-        else:
-            end -= 1
-    if blocks == 0:
-        # Fits one param map at a time (a Pipeline in a validator) record every Param set on
-        # the stage: a record belongs to a map when it agrees on all of the map's Params.
-        for i, key in enumerate(keys):
-            wanted = set(key)
-            same = [r for r, k in zip(records, record_keys, strict=True) if wanted <= set(k)]
-            matched[i] = same[-runs * keys.count(key) :] if same else []
-    return matched
+    from sparktf.training._book import trials_per_map
+
+    wanted = None if estimator is None else {c.uid for c in _find_classifiers(estimator)}
+    best = getattr(validator_model, "bestModel", None)
+    found: list[list[Any]] | None = None
+    for model in _tf_models(best) if best is not None else []:
+        search = model.history.get("search")
+        if not search or (wanted is not None and search["estimator"] not in wanted):
+            continue
+        per_map = trials_per_map(search, param_maps)
+        found = per_map if found is None else [a + b for a, b in zip(found, per_map, strict=True)]
+    return found
 
 
-def _find_classifiers(validator_model: Any, estimator: Any) -> list[Any]:
-    candidates = []
-    if estimator is not None:
-        inner = estimator
-        if hasattr(estimator, "getEstimator") and not _tf_classifiers(estimator):
-            inner = estimator.getEstimator()
-        candidates.append(inner)
-    if validator_model.isDefined("estimator"):
-        candidates.append(validator_model.getOrDefault("estimator"))
-    for candidate in candidates:
-        found = _tf_classifiers(candidate)
-        if found:
-            return found
-    return []
+def _find_classifiers(estimator: Any) -> list[Any]:
+    """The TFClassifiers of ``estimator``: itself, a Pipeline's, a validator's."""
+    inner = estimator
+    if hasattr(estimator, "getEstimator") and not _tf_classifiers(estimator):
+        inner = estimator.getEstimator()
+    return _tf_classifiers(inner)
 
 
 def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
@@ -196,9 +167,12 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
       ``validationMetrics`` (TrainValidationSplit); ``std``: ``stdMetrics`` over the folds (NaN for
       TrainValidationSplit);
     * ``seconds``: training time of the map, the mean over folds; ``failure``: the error of a
-      failed trial, empty when it trained (taken from the TFClassifier's trial records, or from
-      collected sub-models; NaN / empty when neither is available, e.g. for a loaded model in a
-      new process);
+      failed trial, empty when it trained. Both come from the trials the best model keeps (the
+      validator's refit of a TFClassifier keeps its search's trials, also through ``save`` and
+      ``load``; for a TFClassifier inside a Pipeline, when the validator was fitted inside
+      :func:`~sparktf.classification.trial_scope`), or from collected sub-models; NaN / empty
+      when neither has them (e.g. a Pipeline searched outside a trial scope). Maps that differ
+      only in another stage's Params share the classifier's trials of a Pipeline search;
     * ``rank``: 1 is the best trained map by the evaluator's direction
       (``isLargerBetter``); failed trials and NaN metrics come after every other map;
     * ``best``: whether the validator chose this map for ``bestModel`` (the first best metric,
@@ -210,10 +184,10 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
     time over all its rungs (mean over folds); maps of deeper rungs rank first, and ``best``
     is the map the search chose (the best of the deepest rung).
 
-    ``estimator`` is the TFClassifier (or the Pipeline holding it, or the validator) whose trial
-    records to read, when ``validator_model`` does not carry its estimator. ``attrs`` holds
-    ``metric``, ``isLargerBetter``, ``params`` (the Param columns) and ``folds`` (the folds of
-    a CrossValidator; 1 for a TrainValidationSplit).
+    ``estimator`` is the TFClassifier (or the Pipeline holding it, or the validator) whose
+    trials to read, when the best model holds several TFClassifiers (default: all).
+    ``attrs`` holds ``metric``, ``isLargerBetter``, ``params`` (the Param columns) and
+    ``folds`` (the folds of a CrossValidator; 1 for a TrainValidationSplit).
     """
     metrics, stds, sub_models, runs = _validator_parts(validator_model)
     param_maps = list(validator_model.getOrDefault("estimatorParamMaps"))
@@ -231,8 +205,8 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
     trials = list(getattr(validator_model, "trials", None) or [])
     if len(trials) != len(metrics):
         trials = []
-    classifiers = [] if trials else _find_classifiers(validator_model, estimator)
-    seconds, failures = _seconds_and_failures(param_maps, sub_models, runs, trials, classifiers)
+    carried = None if trials else _carried_trials(validator_model, param_maps, estimator)
+    seconds, failures = _seconds_and_failures(param_maps, sub_models, trials, carried)
     columns = _param_columns(param_maps)
     report = _param_frame(param_maps, columns, trials)
     report["metric"] = _metric_name(evaluator)
@@ -256,28 +230,20 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
 
 
 def _seconds_and_failures(
-    param_maps: list, sub_models: list, runs: int, trials: list, classifiers: list
+    param_maps: list, sub_models: list, trials: list, carried: list[list[Any]] | None
 ) -> tuple[list[float], list[str]]:
     """Each map's training seconds (the mean over folds; NaN when unknown) and failure (empty
-    when it trained): from a halving search's ``trials``, else from the trial records of
-    ``classifiers``, else from the sub-models."""
+    when it trained): from a halving search's ``trials``, else from the trial records the best
+    model ``carried``, else from the sub-models."""
     per_map_seconds: list[list[float]] = [[] for _ in param_maps]
     per_map_errors: list[list[str]] = [[] for _ in param_maps]
     for i, trial in enumerate(trials):  # a halving search carries its trials with it
         per_map_seconds[i].append(float(trial["seconds"]))
         if trial.get("error"):
             per_map_errors[i].append(str(trial["error"]))
-    if classifiers:
-        from sparktf.training._distributed import trial_records
-
-        for clf in classifiers:
-            keys = [
-                _key({p.name: v for p, v in pm.items() if p.parent == clf.uid}) for pm in param_maps
-            ]
-            matched = _trial_matches(trial_records(clf.uid), keys, runs)
-            for i, found in enumerate(matched):
-                per_map_seconds[i] += [float(r["seconds"]) for r in found]
-                per_map_errors[i] += [str(r["error"]) for r in found if r.get("error")]
+    for i, records in enumerate(carried or []):
+        per_map_seconds[i] += [record.seconds for record in records]
+        per_map_errors[i] += [str(record.error) for record in records if record.error]
     for i, subs in enumerate(sub_models[: len(param_maps)]):
         if per_map_seconds[i]:
             continue  # trial records found: they cover every fold

@@ -353,7 +353,7 @@ def _fit(tuner: Any, clf: Any, spec: _Search, train: Any) -> tuple[Any, float]:
     from sparktf.training._trials import named_rounds
 
     start = time.time()
-    with named_rounds(clf.uid, spec.folds if spec.validator == "cv" else None):
+    with named_rounds(clf, spec.folds if spec.validator == "cv" else None):
         tuned = tuner.fit(train)
     seconds = time.time() - start
     logger.info("Tuning finished in %.1fs", seconds)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -21,37 +20,7 @@ from sparktf.training._plans import TrainingData, TrainingSpec
 
 logger = logging.getLogger("sparktf.tuning")
 
-__all__ = ["TRIAL_LOG", "record_trials", "run_training_job", "run_trainings", "trial_records"]
-
-# Trial records per estimator uid, newest last, for tuning reports (bounded: a long-lived driver
-# running many searches keeps only the most recent records).
-TRIAL_LOG: dict[str, list[dict[str, Any]]] = {}
-_TRIAL_LOG_LIMIT = 10_000
-_trial_lock = threading.Lock()
-
-
-def record_trials(uid: str, param_maps: Sequence[dict], results: Sequence[dict[str, Any]]) -> None:
-    """Remember each trial's params, time and failure under the estimator's uid."""
-    with _trial_lock:
-        log = TRIAL_LOG.setdefault(uid, [])
-        for param_map, result in zip(param_maps, results, strict=True):
-            history = result.get("history") or {}
-            log.append(
-                {
-                    "params": {p.name: v for p, v in param_map.items()},
-                    "seconds": result["seconds"],
-                    "error": result["error"],
-                    "epochsRun": len(history.get("loss", [])),
-                    "finalLoss": (history.get("loss") or [None])[-1],
-                }
-            )
-        del log[:-_TRIAL_LOG_LIMIT]
-
-
-def trial_records(uid: str) -> list[dict[str, Any]]:
-    """A copy of the trial records kept for the estimator with this uid."""
-    with _trial_lock:
-        return [dict(r) for r in TRIAL_LOG.get(uid, [])]
+__all__ = ["run_training_job", "run_trainings"]
 
 
 def _summary(result: dict[str, Any], label: str | None) -> dict[str, Any]:

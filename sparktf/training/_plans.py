@@ -95,8 +95,9 @@ class Segment:
 @runtime_checkable
 class Trainable(Protocol):
     """What the driver's training modules (:mod:`sparktf.training._trials`, :mod:`sparktf.search`)
-    ask of a TFClassifier, and all they ask: its checked plans, its strictness, and a model made
-    from a training's result. They take the estimator as this, so they never import the stage."""
+    ask of a TFClassifier, and all they ask: its checked plans, its strictness, its trial book
+    and a model made from a training's result. They take the estimator as this, so they never
+    import the stage."""
 
     uid: str
 
@@ -108,8 +109,11 @@ class Trainable(Protocol):
         """Which columns a fit reads, and how (a :class:`sparktf.training._data.DataSpec`)."""
         ...
 
+    _trial_book: Any
+    """Where the classifier's trials are written (:class:`sparktf.training._book.TrialBook`)."""
+
     def _model_from_result(self, result: dict[str, Any], data: TrainingData, param_map: dict):
-        """The fitted model of one training's result."""
+        """The fitted model of one training's result; it can ``_keep_search(search)``."""
         ...
 
     def getFailOnTrialError(self) -> bool: ...

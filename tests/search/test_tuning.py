@@ -21,7 +21,7 @@ from pyspark.ml.tuning import (
 from sparktf import TFClassifier
 from sparktf._sensitivity import value_label as _label
 from sparktf.classification import TFClassificationModel
-from sparktf.training import _distributed as distributed
+from sparktf.training._book import TrialRun
 from sparktf.tuning import ParamRandomBuilder, plot_sensitivity, tuning_report
 
 # -- ParamRandomBuilder ----------------------------------------------------------------------------
@@ -265,8 +265,10 @@ def test_build_needs_a_random_axis(clf):
 # -- tuning_report on hand-made validator models ------------------------------------------------
 
 
-def _cv_model(estimator, maps, metrics, stds=None, evaluator=None, folds=2, sub_models=None):
-    model = CrossValidatorModel(None, list(metrics), sub_models, stds)
+def _cv_model(
+    estimator, maps, metrics, stds=None, evaluator=None, folds=2, sub_models=None, best=None
+):
+    model = CrossValidatorModel(best, list(metrics), sub_models, stds)
     model._set(estimatorParamMaps=maps, numFolds=folds)
     if estimator is not None:
         model._set(estimator=estimator)
@@ -275,28 +277,39 @@ def _cv_model(estimator, maps, metrics, stds=None, evaluator=None, folds=2, sub_
     return model
 
 
-def _record(uid, maps, seconds, errors=None, params_of=None):
-    """Trial records as fitMultiple writes them (one block per call)."""
+def _run(maps, seconds, errors=None, grid=True, extra=None):
+    """Trials as a TFClassifier writes them: one fitMultiple call (grid), or single fits."""
     errors = errors or [None] * len(maps)
-    restricted = [
-        {p: v for p, v in m.items() if params_of is None or p.parent == params_of} for m in maps
-    ]
     results = [
         {"seconds": s, "error": e, "history": {"loss": [1.0, 0.5]}}
         for s, e in zip(seconds, errors, strict=True)
     ]
-    distributed.record_trials(uid, restricted, results)
+    if grid:
+        return [TrialRun.of(True, maps, results)]
+    pairs = zip(maps, results, strict=True)
+    return [TrialRun.of(False, [{**m, **(extra or {})}], [r]) for m, r in pairs]
 
 
-def test_report_ranks_by_metric_direction_and_reads_trial_records(spark):
+def _refit(clf, *runs):
+    """A validator's refit of ``clf``, keeping the runs of its search as a refit is given them."""
+    model = TFClassificationModel._create(b"weights", 4, 3, True, {"seconds": 1.0, "error": None})
+    model._keep_search({"estimator": clf.uid, "runs": [r.to_json() for r in runs]})
+    return model
+
+
+def test_report_ranks_by_metric_direction_and_reads_the_trials_of_the_refit(spark):
     clf = TFClassifier()
     maps = ParamGridBuilder().addGrid(clf.learningRate, [0.001, 0.01, 0.1]).build()
-    _record(clf.uid, maps, [9.0, 9.0, 9.0])  # an older search: not this one
-    _record(clf.uid, maps, [1.0, 2.0, 3.0])  # fold 1
-    _record(clf.uid, maps, [3.0, 4.0, 5.0], errors=[None, None, "training loss became nan"])
+    other = ParamGridBuilder().addGrid(clf.learningRate, [0.5, 0.6, 0.7]).build()
+    best = _refit(
+        clf,
+        *_run(other, [9.0, 9.0, 9.0]),  # a fitMultiple call of other maps: not this search's
+        *_run(maps, [1.0, 2.0, 3.0]),  # fold 1
+        *_run(maps, [3.0, 4.0, 5.0], errors=[None, None, "training loss became nan"]),
+    )
     evaluator = MulticlassClassificationEvaluator(metricName="logLoss")
     report = tuning_report(
-        _cv_model(clf, maps, [0.9, 0.4, 0.0], stds=[0.1, 0.05, 0.0], evaluator=evaluator)
+        _cv_model(clf, maps, [0.9, 0.4, 0.0], stds=[0.1, 0.05, 0.0], evaluator=evaluator, best=best)
     )
     assert list(report.columns) == [
         "learningRate",
@@ -320,7 +333,7 @@ def test_report_ranks_by_metric_direction_and_reads_trial_records(spark):
     assert report.attrs["isLargerBetter"] is False
 
 
-def test_report_without_trial_records_or_estimator(spark):
+def test_report_without_trials_or_of_another_estimator(spark):
     clf = TFClassifier()
     maps = ParamGridBuilder().addGrid(clf.hiddenLayers, [[8], [16, 8]]).build()
     evaluator = MulticlassClassificationEvaluator(metricName="f1")
@@ -331,14 +344,17 @@ def test_report_without_trial_records_or_estimator(spark):
     assert report["std"].isna().all()  # the model has no stdMetrics
     assert report["rank"].tolist() == [2, 1]
     assert report["best"].tolist() == [False, True]
-    # naming the estimator finds its trial records
-    _record(clf.uid, maps, [1.5, 2.5])
-    _record(clf.uid, maps, [2.5, 3.5])
-    named = tuning_report(_cv_model(None, maps, [0.7, 0.8], evaluator=evaluator), estimator=clf)
-    assert named["seconds"].tolist() == [2.0, 3.0]
+    # the trials the refit keeps; naming another estimator reads none of them
+    best = _refit(clf, *_run(maps, [1.5, 2.5]), *_run(maps, [2.5, 3.5]))
+    searched = _cv_model(None, maps, [0.7, 0.8], evaluator=evaluator, best=best)
+    assert tuning_report(searched)["seconds"].tolist() == [2.0, 3.0]
+    assert tuning_report(searched, estimator=clf)["seconds"].tolist() == [2.0, 3.0]
+    assert tuning_report(searched, estimator=TFClassifier())["seconds"].isna().all()
 
 
 def test_report_finds_the_classifier_inside_a_pipeline(spark):
+    from pyspark.ml import PipelineModel
+
     scaler = StandardScaler(inputCol="raw", outputCol="features")
     clf = TFClassifier()
     pipeline = Pipeline(stages=[scaler, clf])
@@ -348,19 +364,26 @@ def test_report_finds_the_classifier_inside_a_pipeline(spark):
         .addGrid(clf.learningRate, [0.01, 0.1])
         .build()
     )
-    # the classifier sees only its own Params
-    _record(clf.uid, maps, [1.0, 2.0, 3.0, 4.0], params_of=clf.uid)
-    _record(clf.uid, maps, [3.0, 4.0, 5.0, 6.0], ["boom", None, None, None], params_of=clf.uid)
+    # A Pipeline fits the classifier one map at a time: each fit knows only the classifier's
+    # Params (here also one set by the user), so maps that differ only in the scaler share them.
+    own = [{p: v for p, v in m.items() if p.parent == clf.uid} for m in maps]
+    user = {clf.hiddenLayers: [16]}
+    runs = _run(own, [1.0, 2.0, 3.0, 4.0], grid=False, extra=user) + _run(
+        own, [3.0, 4.0, 5.0, 6.0], ["boom", None, None, None], grid=False, extra=user
+    )
+    best = PipelineModel(stages=[_refit(clf, *runs)])
     evaluator = MulticlassClassificationEvaluator(metricName="accuracy")
-    report = tuning_report(_cv_model(pipeline, maps, [0.5, 0.9, 0.6, 0.8], evaluator=evaluator))
+    report = tuning_report(
+        _cv_model(pipeline, maps, [0.5, 0.9, 0.6, 0.8], evaluator=evaluator, best=best)
+    )
     assert report[["withMean", "learningRate"]].values.tolist() == [
         [False, 0.01],
         [False, 0.1],
         [True, 0.01],
         [True, 0.1],
     ]
-    assert report["seconds"].tolist() == [2.0, 3.0, 4.0, 5.0]
-    assert report["failure"].tolist() == ["boom", "", "", ""]
+    assert report["seconds"].tolist() == [3.0, 4.0, 3.0, 4.0]
+    assert report["failure"].tolist() == ["boom", "", "boom", ""]
     assert report["rank"].tolist() == [4, 1, 3, 2]
     assert report["best"].tolist() == [False, True, False, False]
 
@@ -466,14 +489,17 @@ def test_report_of_a_real_search(searched):
     assert searched.bestModel.trainingFailure is None
 
 
-def test_report_of_a_real_search_without_records(searched, monkeypatch):
-    monkeypatch.setattr(distributed, "TRIAL_LOG", {})
-    report = tuning_report(searched)
-    assert report["seconds"].isna().all()
-    assert (report["failure"] == "").all()
-    # failed trials score worst, so they still rank last
-    assert sorted(report.loc[report["learningRate"] == 1e30, "rank"]) == [3, 4]
-    assert report.loc[report["best"], "rank"].tolist() == [1]
+def test_the_refit_keeps_the_trials_of_its_own_search_through_save_and_load(searched, tmp_path):
+    runs = searched.bestModel.history["search"]["runs"]
+    assert [len(run["trials"]) for run in runs] == [4, 4]  # the two folds, nothing older
+    path = str(tmp_path / "cv")
+    searched.save(path)
+    loaded = CrossValidatorModel.load(path)
+    before, after = tuning_report(searched), tuning_report(loaded)
+    assert after["seconds"].tolist() == before["seconds"].tolist()
+    assert after["failure"].tolist() == before["failure"].tolist()
+    assert sum("training loss became nan" in f for f in after["failure"]) == 2
+    assert after["rank"].tolist() == before["rank"].tolist()
 
 
 def _png_size(path) -> tuple[int, int]:
@@ -548,10 +574,12 @@ def _grid_report(failure: str = ""):
     )
     metrics = [0.81234567, 0.9, 0.93, 0.7, 0.83, 0.91, 0.95, 0.6]
     stds = [0.011, 0.02, 0.015, 0.05, 0.012, 0.018, 0.01, 0.04]
-    _record(clf.uid, maps, [1.234] * 8, errors=[None] * 7 + [failure or None])
-    _record(clf.uid, maps, [2.0] * 8, errors=[None] * 7 + [failure or None])
+    errors = [None] * 7 + [failure or None]
+    best = _refit(clf, *_run(maps, [1.234] * 8, errors), *_run(maps, [2.0] * 8, errors))
     evaluator = MulticlassClassificationEvaluator(metricName="accuracy")
-    return tuning_report(_cv_model(clf, maps, metrics, stds=stds, evaluator=evaluator, folds=3))
+    return tuning_report(
+        _cv_model(clf, maps, metrics, stds=stds, evaluator=evaluator, folds=3, best=best)
+    )
 
 
 def test_a_printed_report_shows_every_column_in_an_80_column_terminal(spark):

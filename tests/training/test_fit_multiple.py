@@ -351,7 +351,7 @@ def test_trial_lines_name_folds_and_the_refit(digits, caplog):
     cv = CrossValidator(
         estimator=clf, estimatorParamMaps=grid, evaluator=_accuracy(), numFolds=2, seed=3
     )
-    with caplog.at_level(logging.INFO, logger="sparktf.tuning"), named_rounds(clf.uid, 2):
+    with caplog.at_level(logging.INFO, logger="sparktf.tuning"), named_rounds(clf, 2):
         cv.fit(train.limit(300))
     lines = [r.getMessage() for r in caplog.records if r.name == "sparktf.tuning"]
     trials = [line for line in lines if "train accuracy" in line]
