@@ -44,7 +44,7 @@ from sparktf.training._book import KeepsTrials
 from sparktf.training._data import (
     check_features_column,
 )
-from sparktf.training._plans import TrainingData
+from sparktf.training._plans import TrainingData, TrainingResult
 from sparktf.training._trials import TrialIterator, fit_one, trial_scope
 
 __all__ = [
@@ -146,7 +146,7 @@ class TFClassifier(
         return TrialIterator(self, dataset, list(paramMaps), estimators, specs)
 
     def _model_from_result(
-        self, result: dict[str, Any], data: TrainingData, param_map: dict
+        self, result: TrainingResult, data: TrainingData, param_map: dict
     ) -> TFClassificationModel:
         model = TFClassificationModel._create(
             model_bytes=result["model"],

@@ -27,7 +27,7 @@ from sparktf.errors import TrainingError
 from sparktf.search._checkpoints import CheckpointDir, trial_name
 from sparktf.search._metrics import MetricSpec
 from sparktf.search._schedule import Rung, rung_schedule
-from sparktf.search._worker import SearchData, TrialTask, run_trial
+from sparktf.search._worker import SearchData, TrialResult, TrialTask, run_trial
 from sparktf.training._plans import TrainingData
 
 __all__ = ["MapResult", "SearchOutcome", "SearchPlan", "assign_folds", "run_search"]
@@ -210,7 +210,7 @@ class _Search:
         shared_starts = share(self.spark, starts)
         metric, checkpoints, specs = self.plan.metric, self.checkpoints, self.specs
 
-        def train(index: int) -> dict[str, Any]:
+        def train(index: int) -> TrialResult:
             task = tasks[index]
             start = shared_starts.value.get(index)
             result = run_trial(

@@ -12,18 +12,39 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from sparktf.search._checkpoints import CheckpointDir
 from sparktf.search._metrics import MetricSpec, score, worst_score
-from sparktf.training._plans import Segment, TrainingData, TrainingSpec
+from sparktf.training._plans import Segment, TrainingData, TrainingResult, TrainingSpec
 
-__all__ = ["SearchData", "TrialTask", "digest", "run_trial"]
+__all__ = ["SearchData", "TrialResult", "TrialTask", "digest", "run_trial"]
 
 # Held-out rows are scored in batches of this many rows.
 _SCORE_BATCH = 1024
+
+
+class TrialResult(TrainingResult, total=False):
+    """A search task's result: the training's, with the trial's fold, metric and lineage.
+
+    :func:`run_trial` sets every key; ``iterations`` only when a model was trained.
+    """
+
+    metric: float
+    """The search's metric on the rows held out of the trial's training (the worst on failure)."""
+    fold: int
+    epochsTrained: int
+    """Epochs over every rung so far (``seconds`` too covers every rung)."""
+    trial: str
+    """The trial's name: map, fold and epochs (its checkpoint's name)."""
+    startedFrom: str | None
+    """The digest of the model this rung continued, None for a first rung."""
+    modelDigest: str | None
+    iterations: int
+    """The optimizer's steps so far, for a trained model."""
+
 
 # Record fields a checkpoint keeps of a trial (its model is written beside them).
 RECORD_FIELDS = (
@@ -92,7 +113,7 @@ def run_trial(
     metric: MetricSpec,
     start: tuple[bytes, bool] | None,
     checkpoints: CheckpointDir | None,
-) -> dict[str, Any]:
+) -> TrialResult:
     """Train one trial through one rung; never raises for a failed trial."""
     from sparktf.training._training import train_one
 
@@ -122,7 +143,8 @@ def run_trial(
             "iterations": int(model.optimizer.iterations),
         }
 
-    result = train_one(task.map_index, spec, fold_data, segment, after)
+    # the keys of a TrialResult that are not the training's come from ``after`` and below
+    result = cast(TrialResult, train_one(task.map_index, spec, fold_data, segment, after))
     if result["error"]:
         result["metric"] = worst_score(metric, y_held, data.num_classes)
     result["fold"] = task.fold

@@ -40,6 +40,7 @@ from typing import Any
 
 from sparktf.errors import TrainingError
 from sparktf.param import plain_value
+from sparktf.training._plans import TrainingResult
 
 __all__ = [
     "KeepsTrials",
@@ -94,7 +95,7 @@ class TrialRecord:
     finalLoss: float | None = None
 
     @classmethod
-    def of(cls, result: dict[str, Any]) -> TrialRecord:
+    def of(cls, result: TrainingResult) -> TrialRecord:
         """The record of a training task's result."""
         losses = (result.get("history") or {}).get("loss") or []
         return cls(
@@ -114,7 +115,9 @@ class TrialRun:
     trials: tuple[TrialRecord, ...]
 
     @classmethod
-    def of(cls, grid: bool, param_maps: Sequence[dict], results: Sequence[dict]) -> TrialRun:
+    def of(
+        cls, grid: bool, param_maps: Sequence[dict], results: Sequence[TrainingResult]
+    ) -> TrialRun:
         return cls(
             grid,
             tuple(fingerprints(pm) for pm in param_maps),
@@ -204,7 +207,7 @@ class TrialBook:
         kept = [run.to_json() for run in runs if run is not leave_out]
         return {"estimator": uid, "runs": kept} if kept else None
 
-    def single_fit(self, uid: str, explicit: dict, result: dict, model: Any) -> bool:
+    def single_fit(self, uid: str, explicit: dict, result: TrainingResult, model: Any) -> bool:
         """Note a single fit's result and model; whether it is a trial of an open scope.
 
         In a scope, the fit is written down as a single run; outside one, ``model`` (a refit)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from sparktf.training._plans import TrainingData, TrainingSpec
+from sparktf.training._plans import TrainingData, TrainingSpec, WorkerResult
 
 __all__ = ["main", "shard_rows", "steps_per_epoch", "train_worker", "weights_digest"]
 
@@ -252,13 +252,13 @@ def _epoch_logs(train: np.ndarray, val: np.ndarray | None) -> dict[str, float]:
     return logs
 
 
-def train_worker(job: dict[str, Any]) -> dict[str, Any]:
+def train_worker(job: dict[str, Any]) -> WorkerResult:
     """Train this worker's part; rank 0's result carries the model. Never raises."""
     spec: TrainingSpec = job["spec"]
     data: TrainingData = job["data"]
     rank, workers = int(job["rank"]), int(job["workers"])
     start = time.time()
-    result: dict[str, Any] = {"rank": rank, "error": None, "history": {}, "model": None}
+    result: WorkerResult = {"rank": rank, "error": None, "history": {}, "model": None}
     try:
         from sparktf._tf import configure_tensorflow
 
@@ -319,7 +319,7 @@ def _shard(spec: TrainingSpec, data: TrainingData, seed: int, rank: int, workers
     return _ArrayShard(spec, data, seed, rank, workers)
 
 
-def _fit(tf, worker: _Worker, spec, shard, seed: int, rank: int) -> dict[str, Any]:
+def _fit(tf, worker: _Worker, spec, shard, seed: int, rank: int) -> WorkerResult:
     """The epochs: train, all-reduce the metrics, stop early or on a non-finite loss."""
     history: dict[str, list[float]] = {}
     patience = int(spec.early_stopping_patience)
@@ -354,7 +354,7 @@ def _fit(tf, worker: _Worker, spec, shard, seed: int, rank: int) -> dict[str, An
     return {"history": history, "error": error}
 
 
-def _export(keras, spec, data, worker: _Worker) -> dict[str, Any]:
+def _export(keras, spec, data, worker: _Worker) -> WorkerResult:
     """The trained model as ``.keras`` bytes, rebuilt outside the strategy with its weights."""
     from sparktf._loading import keras_to_bytes
     from sparktf.training._networks import build_model

@@ -16,14 +16,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sparktf.training._plans import TrainingData, TrainingSpec
+from sparktf.training._plans import TrainingData, TrainingResult, TrainingSpec
 
 logger = logging.getLogger("sparktf.tuning")
 
 __all__ = ["run_training_job", "run_trainings"]
 
 
-def _summary(result: dict[str, Any], label: str | None) -> dict[str, Any]:
+def _summary(result: TrainingResult, label: str | None) -> dict[str, Any]:
     """The small record of one finished trial: label, error, seconds, last epoch's metrics."""
     history = result.get("history") or {}
     summary = {
@@ -109,7 +109,7 @@ def run_trainings(
     name: str = "sparktf",
     strict: bool = False,
     poll_seconds: float = 0.5,
-) -> list[dict[str, Any]]:
+) -> list[TrainingResult]:
     """Train one model per spec as one Spark job; return the task results in spec order.
 
     A failing trial is reported in its result (``error``), it does not fail the job. Spark's own
@@ -125,7 +125,7 @@ def run_trainings(
     together = [i for i, spec in enumerate(specs) if spec.num_workers > 1]
     shared = share(spark, {"data": data, "specs": specs, "alone": alone})
 
-    def train(index: int) -> dict[str, Any]:
+    def train(index: int) -> TrainingResult:
         value = shared.value
         at = value["alone"][index]
         return train_one(index, value["specs"][at], value["data"])
@@ -137,7 +137,7 @@ def run_trainings(
                 spark, len(alone), train, [labels[i] for i in alone], name, strict, poll_seconds
             )
             for index, result in zip(alone, trained, strict=True):
-                results[index] = dict(result, index=index)
+                results[index] = {**result, "index": index}
         for index in together:  # each map on a group of workers of its own
             results[index] = _train_together(
                 spark, shared, index, specs[index], labels[index], name, strict, poll_seconds
@@ -170,19 +170,19 @@ def _train_together(spark, shared, index, spec, label, name, strict, poll_second
 def run_training_job(
     spark,
     n: int,
-    train: Callable[[int], dict[str, Any]],
+    train: Callable[[int], TrainingResult],
     labels: Sequence[str | None] | None = None,
     name: str = "sparktf",
     strict: bool = False,
     poll_seconds: float = 0.5,
-) -> list[dict[str, Any]]:
+) -> list[TrainingResult]:
     """Run ``train(index)`` (a :func:`~sparktf.training._training.train_one` result) as the ``n``
     tasks of one Spark job, with progress while it runs and one line per trial when it ends."""
     from sparktf._spark import TaskFailure, run_tasks
 
     labels = list(labels) if labels is not None else [None] * n
 
-    def task(index: int) -> dict[str, Any]:
+    def task(index: int) -> TrainingResult:
         result = train(index)
         if strict and result["error"]:
             trial = f"Trial [{labels[index]}]" if labels[index] else "The training"

@@ -28,7 +28,7 @@ import tempfile
 import time
 from typing import Any
 
-from sparktf.training._plans import TrainingData, TrainingSpec
+from sparktf.training._plans import TrainingData, TrainingResult, TrainingSpec, WorkerResult
 
 logger = logging.getLogger("sparktf.tuning")
 
@@ -80,7 +80,7 @@ def _join(workers: int) -> tuple[int, list[str]]:
     return rank, [f"{host}:{port}" for host, port in zip(hosts, ports, strict=True)]
 
 
-def _run_process(job: dict[str, Any]) -> dict[str, Any]:
+def _run_process(job: dict[str, Any]) -> WorkerResult:
     """Run ``job`` in a fresh ``sparktf.training._collective`` process; its result, or
     RuntimeError."""
     rank, workers = job["rank"], job["workers"]
@@ -116,7 +116,7 @@ def _run_process(job: dict[str, Any]) -> dict[str, Any]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def worker_task(spec: TrainingSpec, data: TrainingData) -> dict[str, Any]:
+def worker_task(spec: TrainingSpec, data: TrainingData) -> WorkerResult:
     """The body of one barrier task: start this rank's worker process, wait, return its result.
 
     Raises :class:`~sparktf._spark.TaskFailure` when the training failed (so the stage ends
@@ -187,26 +187,35 @@ def check_slots(spark, workers: int, label: str | None = None) -> None:
             slots, changed = now_slots, time.time()
 
 
-def _merge(index: int, results: list[dict[str, Any]], tag: str) -> dict[str, Any]:
-    """One trial's result from its workers': rank 0's model and history, every worker's part."""
-    first = dict(results[0])
-    workers = []
-    for result in results:
-        worker = dict(result["worker"])
-        worker.update(
+def _merge(index: int, results: list[WorkerResult], tag: str) -> TrainingResult:
+    """One trial's result from its workers': rank 0's model and history, every worker's part.
+
+    Its ``seconds`` run from the first worker's start to the last one's end.
+    """
+    first = results[0]
+    workers = [
+        dict(
+            result["worker"],
             shardRows=result.get("shardRows"),
             rowsRead=result.get("rowsRead"),
             weightsDigest=result.get("weightsDigest"),
             timing=result.get("timing"),
             seconds=result["seconds"],
         )
-        workers.append(worker)
-    first["index"] = index
-    first["worker"] = dict(first["worker"], jobGroup=tag, workers=workers)
-    first["seconds"] = max(r["worker"]["finished"] for r in results) - min(
-        r["worker"]["started"] for r in results
-    )
-    return first
+        for result in results
+    ]
+    merged: TrainingResult = {
+        "index": index,
+        "model": first.get("model"),
+        "error": first.get("error"),
+        "history": first.get("history", {}),
+        "seconds": max(r["worker"]["finished"] for r in results)
+        - min(r["worker"]["started"] for r in results),
+        "worker": dict(first["worker"], jobGroup=tag, workers=workers),
+    }
+    if "outputsLogits" in first:
+        merged["outputsLogits"] = first["outputsLogits"]
+    return merged
 
 
 def train_on_workers(
@@ -218,7 +227,7 @@ def train_on_workers(
     name: str,
     strict: bool,
     poll_seconds: float = 0.5,
-) -> dict[str, Any]:
+) -> TrainingResult:
     """Train map ``index`` of ``shared`` (``{"data", "specs"}``) on ``spec.num_workers`` tasks.
 
     Returns a result as :func:`sparktf.training._training.train_one` does (its ``worker`` lists
@@ -232,7 +241,7 @@ def train_on_workers(
     workers = int(spec.num_workers)
     check_slots(spark, workers, label)
 
-    def task(_rank: int) -> dict[str, Any]:
+    def task(_rank: int) -> WorkerResult:
         value = shared.value
         return worker_task(value["specs"][index], value["data"])
 
@@ -271,7 +280,7 @@ def train_on_workers(
     return _failed(index, str(error), time.time() - start)
 
 
-def _failed(index: int, error: str, seconds: float) -> dict[str, Any]:
+def _failed(index: int, error: str, seconds: float) -> TrainingResult:
     """The result of a trial whose workers returned no model."""
     return {
         "index": index,

@@ -4,15 +4,24 @@
 (:meth:`sparktf._classifier_params._TFClassifierParams._training_spec`); :class:`TrainingData`
 is the training data of one ``fit``/``fitMultiple`` call, either collected rows or the staged
 files every task streams (:mod:`sparktf.training._data`, :mod:`sparktf.training._staging`). The task
-side reads them in :mod:`sparktf.training._training`. Nothing here imports Spark or TensorFlow.
+side reads them in :mod:`sparktf.training._training` and hands back a :class:`TrainingResult`.
+Nothing here imports Spark or TensorFlow.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypedDict, runtime_checkable
 
-__all__ = ["DEFAULT_SEED", "Segment", "Trainable", "TrainingData", "TrainingSpec"]
+__all__ = [
+    "DEFAULT_SEED",
+    "Segment",
+    "Trainable",
+    "TrainingData",
+    "TrainingResult",
+    "TrainingSpec",
+    "WorkerResult",
+]
 
 #: The seed of every stage that has not been given one, so that a run can be repeated.
 DEFAULT_SEED = 20161112
@@ -92,6 +101,63 @@ class Segment:
     time_limit: float | None = None
 
 
+class _Trained(TypedDict):
+    """The keys every :class:`TrainingResult` has."""
+
+    index: int
+    """The param map's position in its ``fit``/``fitMultiple`` call."""
+    model: bytes | None
+    """The trained network as ``.keras`` bytes, None when the training failed."""
+    error: str | None
+    history: dict[str, list[float]]
+    """Keras' metrics per epoch (``loss``, ``accuracy``, ``val_loss``, ...)."""
+    seconds: float
+    """Wall time of the training, setup included."""
+    worker: dict[str, Any]
+    """Where and how it ran: host, process, threads, timing, peak memory, and for a
+    multi-worker fit the job group and one such record per worker (``workers``)."""
+
+
+class TrainingResult(_Trained, total=False):
+    """What one training returns to the driver, on one task or merged from several workers'.
+
+    A failed trial is a result, never a raised error: ``error`` says why and ``model`` is None.
+    Built by :func:`sparktf.training._training.train_one` (one task) and
+    :func:`sparktf.training._multiworker.train_on_workers` (one barrier stage); the search adds
+    its own keys (:class:`sparktf.search._worker.TrialResult`).
+    """
+
+    outputsLogits: bool
+    """Whether the network's last layer gives logits (a softmax follows at transform)."""
+    timedOut: bool
+    """Whether a time limit stopped the training before its last epoch."""
+    traceback: str
+    """Where the training failed, for a failure that was an exception."""
+
+
+class WorkerResult(TypedDict, total=False):
+    """What one worker process of a multi-worker fit hands back to its barrier task.
+
+    Every worker has its ``history`` (the all-reduced metrics), shard and timing; only rank 0's
+    carries the ``model``. The task adds ``worker`` (where it ran) before the driver merges the
+    workers' results into one :class:`~sparktf.training._plans.TrainingResult`.
+    """
+
+    rank: int
+    error: str | None
+    history: dict[str, list[float]]
+    model: bytes | None
+    outputsLogits: bool
+    timing: dict[str, float]
+    rowsRead: int
+    shardRows: int
+    weightsDigest: str
+    traceback: str
+    peakRssMiB: float | None
+    seconds: float
+    worker: dict[str, Any]
+
+
 @runtime_checkable
 class Trainable(Protocol):
     """What the driver's training modules (:mod:`sparktf.training._trials`, :mod:`sparktf.search`)
@@ -112,7 +178,7 @@ class Trainable(Protocol):
     _trial_book: Any
     """Where the classifier's trials are written (:class:`sparktf.training._book.TrialBook`)."""
 
-    def _model_from_result(self, result: dict[str, Any], data: TrainingData, param_map: dict):
+    def _model_from_result(self, result: TrainingResult, data: TrainingData, param_map: dict):
         """The fitted model of one training's result; it can ``_keep_search(search)``."""
         ...
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from sparktf.training._networks import build_model
-from sparktf.training._plans import Segment, TrainingData, TrainingSpec
+from sparktf.training._plans import Segment, TrainingData, TrainingResult, TrainingSpec
 
 __all__ = ["build_model", "peak_rss_mib", "train_one", "worker_identity"]
 
@@ -225,7 +225,7 @@ def _callbacks(keras, spec: TrainingSpec, fit_inputs: dict, guard, limit) -> lis
     return callbacks
 
 
-def _finish(result: dict[str, Any], model, logits: bool, failure: str | None, after) -> None:
+def _finish(result: TrainingResult, model, logits: bool, failure: str | None, after) -> None:
     """A trained model's part of its result: the failure, or the model's bytes and ``after``'s."""
     from sparktf._loading import keras_to_bytes
 
@@ -246,7 +246,7 @@ def train_one(
     data: TrainingData,
     segment: Segment | None = None,
     after: Callable[[Any, bool], dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> TrainingResult:
     """Train one model. Never raises for a failed trial: the failure is in the result.
 
     With a ``segment``, only its epochs are trained, continuing from its ``start`` model when it
@@ -255,11 +255,12 @@ def train_one(
     """
     start = time.time()
     segment = segment or Segment()
-    result: dict[str, Any] = {
+    result: TrainingResult = {
         "index": index,
         "model": None,
         "error": None,
         "history": {},
+        "seconds": 0.0,
         "worker": worker_identity(),
     }
     _train(result, start, spec, data, segment, after)
@@ -272,7 +273,7 @@ def train_one(
 
 
 def _train(
-    result: dict[str, Any],
+    result: TrainingResult,
     start: float,
     spec: TrainingSpec,
     data: TrainingData,
