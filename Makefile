@@ -46,6 +46,7 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python docs/gen_api.py
+	$(BIN)/python -m sparktf.param.stubs
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

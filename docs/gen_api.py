@@ -196,7 +196,9 @@ def generate() -> str:
         "",
         f"sparktf {sparktf.__version__}. Every stage is an ordinary pyspark.ml stage: Params are "
         "set with the constructor keywords or `setX`, read with `getX`, and tuned by "
-        "`ParamGridBuilder`/`ParamRandomBuilder` grids. Guides: [getting started]"
+        "`ParamGridBuilder`/`ParamRandomBuilder` grids. The package is typed (PEP 561): type "
+        "checkers and editors see every Param, getter, setter and keyword with its type. "
+        "Guides: [getting started]"
         "(getting-started.md), [the classifier](classifier.md), [tuning](tuning.md), "
         "[the transformer](transformer.md), [the command](cli.md).",
         "",
