@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyspark.ml import Estimator
+from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Params
 from pyspark.ml.param.shared import HasCollectSubModels
 from pyspark.ml.tuning import (
@@ -208,8 +208,8 @@ class _SearchModel(_SavedBySearch, _HalvingParams):
 
     _writer, _reader = "SearchModelWriter", "SearchModelReader"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)  # pyspark's model: bestModel, the metrics, subModels
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)  # pyspark's model: bestModel, the metrics, subModels
         self.trials = []
         self.searchSummary = {}
 
@@ -226,6 +226,15 @@ class _SearchModel(_SavedBySearch, _HalvingParams):
 class HalvingCrossValidatorModel(_SearchModel, CrossValidatorModel):
     """A fitted :class:`HalvingCrossValidator`: a ``CrossValidatorModel`` whose ``avgMetrics``
     are each map's mean over folds at the last rung it reached; ``trials`` says which."""
+
+    def __init__(
+        self,
+        bestModel: Model,
+        avgMetrics: list[float] | None = None,
+        subModels: list[list[Model]] | None = None,
+        stdMetrics: list[float] | None = None,
+    ) -> None:
+        super().__init__(bestModel, avgMetrics, subModels, stdMetrics)
 
     @classmethod
     def _from_search(cls, best_model, outcome, sub_models):
@@ -249,6 +258,14 @@ class HalvingCrossValidatorModel(_SearchModel, CrossValidatorModel):
 class HalvingTrainValidationSplitModel(_SearchModel, TrainValidationSplitModel):
     """A fitted :class:`HalvingTrainValidationSplit`: a ``TrainValidationSplitModel`` whose
     ``validationMetrics`` are each map's metric at the last rung it reached."""
+
+    def __init__(
+        self,
+        bestModel: Model,
+        validationMetrics: list[float] | None = None,
+        subModels: list[Model] | None = None,
+    ) -> None:
+        super().__init__(bestModel, validationMetrics, subModels)
 
     @classmethod
     def _from_search(cls, best_model, outcome, sub_models):

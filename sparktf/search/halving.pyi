@@ -3,7 +3,7 @@
 
 from pyspark.ml.evaluation import Evaluator
 from typing import Any
-from pyspark.ml import Estimator
+from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Params
 from pyspark.ml.param.shared import HasCollectSubModels
 from pyspark.ml.tuning import CrossValidatorModel, TrainValidationSplitModel, _CrossValidatorParams, _TrainValidationSplitParams
@@ -49,7 +49,7 @@ class _SearchModel(_SavedBySearch, _HalvingParams):
     _writer: str
     _reader: str
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+    def __init__(self, *args: Any) -> None: ...
 
     @classmethod
     def _from_search(cls, best_model, outcome, sub_models): ...
@@ -58,6 +58,8 @@ class _SearchModel(_SavedBySearch, _HalvingParams):
 
 
 class HalvingCrossValidatorModel(_SearchModel, CrossValidatorModel):
+    def __init__(self, bestModel: Model, avgMetrics: list[float] | None=..., subModels: list[list[Model]] | None=..., stdMetrics: list[float] | None=...) -> None: ...
+
     @classmethod
     def _from_search(cls, best_model, outcome, sub_models): ...
 
@@ -68,6 +70,8 @@ class HalvingCrossValidatorModel(_SearchModel, CrossValidatorModel):
 
 
 class HalvingTrainValidationSplitModel(_SearchModel, TrainValidationSplitModel):
+    def __init__(self, bestModel: Model, validationMetrics: list[float] | None=..., subModels: list[Model] | None=...) -> None: ...
+
     @classmethod
     def _from_search(cls, best_model, outcome, sub_models): ...
 

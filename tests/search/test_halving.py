@@ -18,7 +18,7 @@ from pyspark.ml import Pipeline
 from pyspark.ml.evaluation import MulticlassClassificationEvaluator, RegressionEvaluator
 from pyspark.ml.feature import StandardScaler
 
-from sparktf import TFClassifier, tuning_report
+from sparktf import TFClassificationModel, TFClassifier, tuning_report
 from sparktf.search import (
     HalvingCrossValidator,
     HalvingCrossValidatorModel,
@@ -271,3 +271,20 @@ def test_tune_classifier_searches_by_halving(digits, tmp_path):
     assert (tmp_path / "out" / "report.csv").read_text().splitlines()[0].count("rung") == 1
     with pytest.raises(ValueError, match=r"give space\.epochs one value"):
         tune_classifier(train, str(tmp_path / "o2"), space=SearchSpace(epochs=[2, 4]), halving=3)
+
+
+def test_the_fitted_models_take_pyspark_s_constructor_arguments():
+    import inspect
+
+    from pyspark.ml.tuning import CrossValidatorModel, TrainValidationSplitModel
+
+    for ours, theirs in (
+        (HalvingCrossValidatorModel, CrossValidatorModel),
+        (HalvingTrainValidationSplitModel, TrainValidationSplitModel),
+    ):
+        assert list(inspect.signature(ours).parameters) == list(
+            inspect.signature(theirs).parameters
+        )
+        model = ours(TFClassificationModel(), [0.5], subModels=None)
+        assert model.trials == [] and model.searchSummary == {}
+        assert isinstance(model.bestModel, TFClassificationModel)
