@@ -126,12 +126,13 @@ def _param_columns(param_maps: Sequence[dict[Param, Any]]) -> list[tuple[str, Pa
 
 
 def _carried_trials(
-    validator_model: Any, param_maps: list[dict[Param, Any]], estimator: Any
+    validator_model: Any, param_maps: list[dict[Param, Any]], estimator: Any, rounds: int
 ) -> list[list[Any]] | None:
     """Each map's trial records, as the best model carries them (None when it carries none).
 
     The refit a validator makes last keeps its search's trials (``history["search"]``, see
-    :mod:`sparktf.training._book`); with ``estimator``, only those of its TFClassifiers.
+    :mod:`sparktf.training._book`), the newest ``rounds`` grid runs of its maps; with
+    ``estimator``, only those of its TFClassifiers.
     """
     from sparktf.training._book import trials_per_map
 
@@ -142,7 +143,7 @@ def _carried_trials(
         search = model.history.get("search")
         if not search or (wanted is not None and search["estimator"] not in wanted):
             continue
-        per_map = trials_per_map(search, param_maps)
+        per_map = trials_per_map(search, param_maps, rounds)
         found = per_map if found is None else [a + b for a, b in zip(found, per_map, strict=True)]
     return found
 
@@ -205,7 +206,7 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
     trials = list(getattr(validator_model, "trials", None) or [])
     if len(trials) != len(metrics):
         trials = []
-    carried = None if trials else _carried_trials(validator_model, param_maps, estimator)
+    carried = None if trials else _carried_trials(validator_model, param_maps, estimator, runs)
     seconds, failures = _seconds_and_failures(param_maps, sub_models, trials, carried)
     columns = _param_columns(param_maps)
     report = _param_frame(param_maps, columns, trials)

@@ -44,6 +44,8 @@ class TrialResult(TrainingResult, total=False):
     modelDigest: str | None
     iterations: int
     """The optimizer's steps so far, for a trained model."""
+    fromCheckpoint: bool
+    """Set (by the driver) on a trial read back from the search's checkpoint folder."""
 
 
 # Record fields a checkpoint keeps of a trial (its model is written beside them).

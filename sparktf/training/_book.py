@@ -25,7 +25,8 @@ single run belongs to every map whose Params of that classifier it agrees with (
 only in another stage's Params cannot be told apart by the classifier, and share its trials).
 
 The names of the training jobs (``fold 1 of 3``, ``refit of the best setting``) are kept in the
-book too (:func:`named_rounds`).
+book too (:func:`named_rounds`). A book holds one search at a time: two validators fitted at
+once over the same classifier share it, and the first refit takes both searches' runs.
 """
 
 from __future__ import annotations
@@ -137,16 +138,24 @@ class TrialRun:
         return cls(bool(data["grid"]), tuple(dict(m) for m in data["maps"]), trials)
 
 
-def trials_per_map(search: dict[str, Any], param_maps: Sequence[dict]) -> list[list[TrialRecord]]:
-    """The records of ``search`` (a model's ``history["search"]``) that belong to each map."""
+def trials_per_map(
+    search: dict[str, Any], param_maps: Sequence[dict], rounds: int | None = None
+) -> list[list[TrialRecord]]:
+    """The records of ``search`` (a model's ``history["search"]``) that belong to each map.
+
+    Of the grid runs of these maps, only the newest ``rounds`` (the validator's folds) count:
+    an earlier search of the same grid that ended without a refit is not this one.
+    """
     uid = search["estimator"]
     keys = [fingerprints({p: v for p, v in pm.items() if p.parent == uid}) for pm in param_maps]
     found: list[list[TrialRecord]] = [[] for _ in param_maps]
-    for run in (TrialRun.from_json(r) for r in search.get("runs", [])):
+    runs = [TrialRun.from_json(r) for r in search.get("runs", [])]
+    grids = [run for run in runs if run.grid and list(run.maps) == keys]
+    for run in grids[-rounds:] if rounds else grids:
+        for i, record in enumerate(run.trials):
+            found[i].append(record)
+    for run in runs:
         if run.grid:
-            if list(run.maps) == keys:
-                for i, record in enumerate(run.trials):
-                    found[i].append(record)
             continue
         (params,) = run.maps
         for i, key in enumerate(keys):
@@ -226,6 +235,7 @@ class TrialBook:
                     record.errors.append(result["error"])
                 record.last = (model, run)
                 self._runs.append(run)
+                del self._runs[:-_RUN_LIMIT]
         if search is not None:
             model._keep_search(search)
         return in_scope
@@ -310,19 +320,20 @@ class TrialScope:
                 f"whose estimator holds one. Got {type(estimator).__name__} instead."
             )
         self.books = sorted(books.values(), key=lambda pair: pair[0])
-        self.records: dict[str, _ScopeRecord] = {}
+        self.records: dict[int, tuple[str, _ScopeRecord]] = {}  # by book: uids may repeat
 
     def __enter__(self) -> TrialScope:
         for uid, book in self.books:
             with book._lock:
-                self.records[uid] = _ScopeRecord()
-                book._scopes.append(self.records[uid])
+                record = _ScopeRecord()
+                self.records[id(book)] = (uid, record)
+                book._scopes.append(record)
                 book._runs.clear()  # a scope is one search: earlier runs are not its trials
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         for uid, book in self.books:
-            record = self.records[uid]
+            _, record = self.records[id(book)]
             with book._lock:
                 if record in book._scopes:
                     book._scopes.remove(record)
@@ -332,7 +343,7 @@ class TrialScope:
                 model._keep_search(search)
         if exc_type is not None:
             return
-        for uid, record in self.records.items():
+        for uid, record in self.records.values():
             _raise_for(uid, record)
 
 

@@ -188,14 +188,14 @@ class TrialIterator:
                     result, data, self.param_maps[index]
                 )
             del data
-        self.est._trial_book.write(TrialRun.of(True, self.param_maps, results))
         failures = [r for r in results if r["error"]]
-        if failures and len(failures) == len(results):
+        if failures and len(failures) == len(results):  # the search ends: no refit to keep them
             details = "; ".join(f"[{labels[r['index']]}] {r['error']}" for r in failures[:5])
             raise TrainingError(
                 f"All {len(results)} trials of TFClassifier failed; none can be chosen. "
                 f"Errors: {details}"
             )
+        self.est._trial_book.write(TrialRun.of(True, self.param_maps, results))
         for record in failures:
             logger.warning(
                 "TFClassifier trial [%s] failed and will score worst: %s",

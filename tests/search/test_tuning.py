@@ -21,6 +21,7 @@ from pyspark.ml.tuning import (
 from sparktf import TFClassifier
 from sparktf._sensitivity import value_label as _label
 from sparktf.classification import TFClassificationModel
+from sparktf.errors import TrainingError
 from sparktf.training._book import TrialRun
 from sparktf.tuning import ParamRandomBuilder, plot_sensitivity, tuning_report
 
@@ -500,6 +501,36 @@ def test_the_refit_keeps_the_trials_of_its_own_search_through_save_and_load(sear
     assert after["failure"].tolist() == before["failure"].tolist()
     assert sum("training loss became nan" in f for f in after["failure"]) == 2
     assert after["rank"].tolist() == before["rank"].tolist()
+
+
+def test_a_search_that_failed_leaves_no_trials_to_the_next_one(digits):
+    """Every trial of the first search fails (its learningRate, outside the grid): it ends with
+    TrainingError. Fixed and run again over the same grid, the report shows only the new one."""
+    train, _ = digits
+    clf = TFClassifier(epochs=1, batchSize=64, learningRate=1e30)
+    grid = ParamGridBuilder().addGrid(clf.hiddenLayers, [[8], [4]]).build()
+    evaluator = MulticlassClassificationEvaluator(metricName="accuracy")
+    cv = CrossValidator(estimator=clf, estimatorParamMaps=grid, evaluator=evaluator, numFolds=2)
+    with pytest.raises(TrainingError, match="All 2 trials of TFClassifier failed"):
+        cv.fit(train)
+    clf.setLearningRate(0.05)
+    report = tuning_report(cv.fit(train))
+    assert report["failure"].tolist() == ["", ""]
+    assert len(report["seconds"].dropna()) == 2
+
+
+def test_report_counts_only_the_newest_runs_of_its_grid(spark):
+    clf = TFClassifier()
+    maps = ParamGridBuilder().addGrid(clf.learningRate, [0.001, 0.01]).build()
+    best = _refit(
+        clf,
+        *_run(maps, [50.0, 50.0], errors=["an earlier search", "an earlier search"]),
+        *_run(maps, [1.0, 2.0]),  # this search's two folds
+        *_run(maps, [3.0, 4.0]),
+    )
+    report = tuning_report(_cv_model(clf, maps, [0.9, 0.8], folds=2, best=best))
+    assert report["seconds"].tolist() == [2.0, 3.0]
+    assert report["failure"].tolist() == ["", ""]
 
 
 def _png_size(path) -> tuple[int, int]:

@@ -154,6 +154,22 @@ def test_a_plain_fit_that_fails_raises_also_in_a_pipeline(digits):
         Pipeline(stages=[clf]).fit(train, {clf.epochs: 1})
 
 
+def test_a_scope_over_two_classifiers_of_one_uid_ends_for_both(digits):
+    """A classifier loaded twice (one uid, two objects) in one Pipeline: when the scope ends,
+    neither is left in it, so a failed fit of either raises again."""
+    import copy
+
+    train, _ = digits
+    clf = TFClassifier(kerasModel=_wrong_output_model(), **FAST)
+    twin = copy.deepcopy(clf)
+    assert twin.uid == clf.uid
+    with trial_scope(Pipeline(stages=[clf, twin])):
+        pass
+    for stage in (clf, twin):
+        with pytest.raises(TrainingError, match=r"TFClassifier training failed: .*must output"):
+            stage.fit(train)
+
+
 def test_a_diverging_trial_is_marked_and_never_chosen(digits):
     train, test = digits
     clf = TFClassifier(hiddenLayers=[32], epochs=10, batchSize=64)
