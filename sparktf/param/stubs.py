@@ -52,6 +52,9 @@ _NEEDED = (
     ("Param", "from pyspark.ml.param import Param"),
     ("Estimator", "from pyspark.ml import Estimator"),
     ("Evaluator", "from pyspark.ml.evaluation import Evaluator"),
+    ("Sequence", "from collections.abc import Sequence"),
+    ("overload", "from typing import overload"),
+    ("DataFrame", "from pyspark.sql import DataFrame"),
 )
 _BUILTIN_TYPES = (bool, int, float, str, bytes, tuple, list, dict, frozenset, set)
 
@@ -186,10 +189,25 @@ def _class(node: ast.ClassDef, cls: type, indent: str) -> list[str]:
         body.extend(_statement(statement, cls, inner))
     if staged:
         body.extend(_declared_methods(cls, inner, written))
+    body += _fit(node, inner, written)
     if issubclass(cls, MLReadable) and not node.name.startswith("_") and "load" not in written:
         # pyspark types ``load`` by the class it is inherited from; it reads this class
         body += [f"{inner}@classmethod", f"{inner}def load(cls, path: str) -> {node.name}: ..."]
     return lines + (body or [inner + "..."])
+
+
+def _fit(node: ast.ClassDef, indent: str, written: set[str]) -> list[str]:
+    """An estimator's ``fit`` typed by its ``_fit``: pyspark's returns its generic model type."""
+    fits = [n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "_fit"]
+    if "fit" in written or not fits or fits[0].returns is None:
+        return []
+    model, fit = ast.unparse(fits[0].returns), f"{indent}def fit(self, dataset: DataFrame, params"
+    return [
+        f"{indent}@overload",
+        f"{fit}: dict[Param, Any] | None = ...) -> {model}: ...",
+        f"{indent}@overload",
+        f"{fit}: Sequence[dict[Param, Any]]) -> list[{model}]: ...",
+    ]
 
 
 def _decorator_name(node: ast.expr) -> str:
@@ -224,7 +242,8 @@ def _declared_methods(cls: type, indent: str, written: set[str]) -> list[str]:
     for item in declared:
         setter = f"set{_title(item.name)}"
         if setter not in written and _generated(cls, setter):
-            lines.append(f"{indent}def {setter}(self, value: {item.kind}) -> {cls.__name__}: ...")
+            value = _accepted(item.kind)
+            lines.append(f"{indent}def {setter}(self, value: {value}) -> {cls.__name__}: ...")
     return lines
 
 
@@ -236,9 +255,16 @@ def _generated(cls: type, name: str) -> bool:
 
 def _keyword_type(item: Declared) -> str:
     """A keyword's type: None leaves the Param alone, unless it is declared ``keep_none``."""
-    if item.keep_none or item.kind == "Any" or item.kind.endswith("| None"):
-        return item.kind
-    return f"{item.kind} | None"
+    kind = _accepted(item.kind)
+    if item.keep_none or kind == "Any" or kind.endswith("| None"):
+        return kind
+    return f"{kind} | None"
+
+
+def _accepted(kind: str) -> str:
+    """What a keyword or setter takes: a list Param any sequence (its converter makes the list);
+    getters return the list."""
+    return re.sub(r"\blist\[", "Sequence[", kind)
 
 
 def _read(path: str) -> str | None:
