@@ -197,11 +197,20 @@ def _class(node: ast.ClassDef, cls: type, indent: str) -> list[str]:
 
 
 def _fit(node: ast.ClassDef, indent: str, written: set[str]) -> list[str]:
-    """An estimator's ``fit`` typed by its ``_fit``: pyspark's returns its generic model type."""
-    fits = [n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "_fit"]
-    if "fit" in written or not fits or fits[0].returns is None:
+    """An estimator's ``fit`` typed by what its ``_fit`` returns (annotated, or its class's
+    ``_model_class``); pyspark's returns its generic model type, unbound for these stages."""
+    returns = [
+        n.returns
+        for n in node.body
+        if isinstance(n, ast.FunctionDef) and n.name == "_fit" and n.returns is not None
+    ] + [
+        n.value
+        for n in node.body
+        if isinstance(n, ast.Assign) and _names(n) == ["_model_class"] and node.name[0] != "_"
+    ]
+    if "fit" in written or not returns:
         return []
-    model, fit = ast.unparse(fits[0].returns), f"{indent}def fit(self, dataset: DataFrame, params"
+    model, fit = ast.unparse(returns[0]), f"{indent}def fit(self, dataset: DataFrame, params"
     return [
         f"{indent}@overload",
         f"{fit}: dict[Param, Any] | None = ...) -> {model}: ...",

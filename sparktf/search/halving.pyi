@@ -1,8 +1,11 @@
 # The type stub of sparktf.search.halving, written by 'python -m sparktf.param.stubs' from the
 # module and its Param declarations. Do not edit: change the module and run it again.
 
+from pyspark.ml.param import Param
 from pyspark.ml.evaluation import Evaluator
 from collections.abc import Sequence
+from typing import overload
+from pyspark.sql import DataFrame
 from typing import Any
 from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Params
@@ -115,6 +118,12 @@ class HalvingCrossValidator(_HalvingSearch, _CrossValidatorParams):
 
     def setRefit(self, value: bool) -> HalvingCrossValidator: ...
 
+    @overload
+    def fit(self, dataset: DataFrame, params: dict[Param, Any] | None = ...) -> HalvingCrossValidatorModel: ...
+
+    @overload
+    def fit(self, dataset: DataFrame, params: Sequence[dict[Param, Any]]) -> list[HalvingCrossValidatorModel]: ...
+
     @classmethod
     def load(cls, path: str) -> HalvingCrossValidator: ...
 
@@ -151,6 +160,12 @@ class HalvingTrainValidationSplit(_HalvingSearch, _TrainValidationSplitParams):
     def setSearchTimeout(self, value: float) -> HalvingTrainValidationSplit: ...
 
     def setRefit(self, value: bool) -> HalvingTrainValidationSplit: ...
+
+    @overload
+    def fit(self, dataset: DataFrame, params: dict[Param, Any] | None = ...) -> HalvingTrainValidationSplitModel: ...
+
+    @overload
+    def fit(self, dataset: DataFrame, params: Sequence[dict[Param, Any]]) -> list[HalvingTrainValidationSplitModel]: ...
 
     @classmethod
     def load(cls, path: str) -> HalvingTrainValidationSplit: ...

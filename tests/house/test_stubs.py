@@ -77,3 +77,24 @@ def test_the_package_stub_names_every_lazy_export():
     assert set(imported) == set(sparktf.__all__)
     for name, module in imported.items():
         assert getattr(importlib.import_module(module), name) is getattr(sparktf, name)
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "model"),
+    [
+        ("sparktf.classification", "TFClassifier", "TFClassificationModel"),
+        ("sparktf.search.halving", "HalvingCrossValidator", "HalvingCrossValidatorModel"),
+        (
+            "sparktf.search.halving",
+            "HalvingTrainValidationSplit",
+            "HalvingTrainValidationSplitModel",
+        ),
+    ],
+)
+def test_an_estimator_s_fit_gives_its_model_type(module, name, model):
+    """pyspark types ``fit`` by a generic model type these stages do not bind: the stub does."""
+    with open(stub_path(module), encoding="utf-8") as handle:
+        tree = ast.parse(handle.read())
+    (stage,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name]
+    fits = [n for n in stage.body if isinstance(n, ast.FunctionDef) and n.name == "fit"]
+    assert [ast.unparse(f.returns) for f in fits if f.returns] == [model, f"list[{model}]"]
