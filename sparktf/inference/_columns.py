@@ -168,8 +168,17 @@ def _numeric_plan(
             f"{name} reshapes rows of column '{column}' to inputShapes {shape}, but {wanted} "
             f"expects rows of shape {shape_text(per_row)}."
         )
+    # float32 tensors fed from arrays of other numbers: cast on the JVM, so that half the bytes
+    # (of doubles) cross to Python and the worker has no array to convert
+    to_float = (
+        is_array and feed["dtype"] == "float32" and not isinstance(dtype.elementType, T.FloatType)
+    )
     return InputPlan(
-        **feed, kind="numeric", shape=tuple(shape), vector=isinstance(dtype, VectorUDT)
+        **feed,
+        kind="numeric",
+        shape=tuple(shape),
+        vector=isinstance(dtype, VectorUDT),
+        cast="array<float>" if to_float else None,
     )
 
 

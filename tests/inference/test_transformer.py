@@ -208,6 +208,25 @@ def test_keras_file_on_arrays_matches_model(features_df, features, keras_files, 
     assert rows[0]["f"] == pytest.approx(features[0].tolist())
 
 
+@pytest.mark.parametrize("element", ["double", "int"])
+def test_arrays_of_other_numbers_feed_a_float_tensor_cast_on_the_jvm(
+    spark, features, keras_files, mlp, element, capsys
+):
+    """Doubles (or ints) for a float32 tensor are cast to floats before they leave the JVM:
+    half the bytes cross to Python, and the scores are the model's on the float32 values."""
+    values = features.astype(np.float64) * (1.0 if element == "double" else 100.0)
+    if element == "int":
+        values = np.round(values)
+    rows = [(i, [float(v) for v in row]) for i, row in enumerate(values)]
+    df = spark.createDataFrame(rows, "id long, f array<double>")
+    df = df.withColumn("f", df["f"].cast(f"array<{element}>"))
+    stage = TFGraphTransformer(modelPath=keras_files["mlp.keras"], inputCol="f", outputCol="s")
+    out = stage.transform(df)
+    _close([r["s"] for r in _by_id(out)], mlp(values.astype(np.float32)).numpy())
+    out.explain()
+    assert "as array<float>" in capsys.readouterr().out
+
+
 def test_batched_graphdef_on_arrays_by_path_and_from_graphdef(
     features_df, features, batched_graph, mlp
 ):
