@@ -10,6 +10,8 @@ One run, same images, same model, same cores:
   rows, with TensorFlow using every core;
 * (b) ``pyspark.ml.functions.predict_batch_udf`` with the same Keras model and batch size, on the
   ``array<float>`` rows (it takes numeric columns only, not binary or struct ones);
+* both again on the same values as ``array<double>`` rows (the transformer casts them to floats on
+  the JVM for its float32 input);
 * (c) for scale, pandas UDFs that only move each form to Python and back (no model): the least
   any pandas-UDF inference can cost on this machine;
 * the same images as PNG files' bytes (``spark.read.format("binaryFile")``'s ``content``): the
@@ -151,13 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     arrays = spark.createDataFrame(
         pd.DataFrame({"id": np.arange(args.rows), "pixels": list(x.reshape(args.rows, -1))})
     )
+    doubles = arrays.withColumn("pixels", F.col("pixels").cast("array<double>"))
     pngs = spark.createDataFrame(
         [(i, _png(p)) for i, p in enumerate(pixels)], "id long, content binary"
     )
     structs = structs.repartition(cores).cache()
     arrays = arrays.repartition(cores).cache()
+    doubles = doubles.repartition(cores).cache()
     pngs = pngs.repartition(cores).cache()
-    for frame in (structs, arrays, pngs):
+    for frame in (structs, arrays, doubles, pngs):
         frame.count()
 
     def run(frame) -> None:
@@ -196,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     scored_structs = on_structs.transform(structs)
     scored_arrays = on_arrays.transform(arrays)
+    scored_doubles = on_arrays.transform(doubles)
     scored_pngs = on_structs.copy({on_structs.inputCol: "content"}).transform(pngs)
 
     # (b) predict_batch_udf with the same model (loaded from the same bytes, once per worker).
@@ -218,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         input_tensor_shapes=[[28, 28, 1]],
     )
     baseline_frame = arrays.withColumn("probs", classify(F.col("pixels")))
+    baseline_doubles = doubles.withColumn("probs", classify(F.col("pixels")))
 
     # (b') encoded images: decode with Pillow in a pandas UDF, then predict_batch_udf.
     @pandas_udf(T.ArrayType(T.FloatType()))
@@ -236,8 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     frames = {
         "structs": scored_structs,
         "arrays": scored_arrays,
+        "doubles": scored_doubles,
         "pngs": scored_pngs,
         "udf": baseline_frame,
+        "udf_doubles": baseline_doubles,
         "udf_pngs": baseline_pngs,
         "floor_structs": floor_structs,
         "floor_arrays": floor_arrays,
@@ -281,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     line("TFGraphTransformer, warm, array<float> (median)", warm["arrays"], runs["arrays"])
     line("(a) tf.function loop, one process (median)", plain, loop_runs)
     line("(b) predict_batch_udf, array<float> (median)", warm["udf"], runs["udf"])
+    line("TFGraphTransformer, warm, array<double> (median)", warm["doubles"], runs["doubles"])
+    line("(b) predict_batch_udf, array<double> (median)", warm["udf_doubles"], runs["udf_doubles"])
     line("TFGraphTransformer, warm, PNG bytes (median)", warm["pngs"], runs["pngs"])
     line("(b') Pillow UDF + predict_batch_udf, PNG (median)", warm["udf_pngs"], runs["udf_pngs"])
     line("(c) pass-through pandas UDF, structs (median)", warm["floor_structs"])
@@ -293,6 +303,11 @@ def main(argv: list[str] | None = None) -> int:
             f"TFGraphTransformer ({form}) / (a) throughput: {plain / warm[form]:.2f}x "
             f"(target >= 0.9x); / (b): {warm['udf'] / warm[form]:.2f}x (target >= 1.5x)"
         )
+    on_doubles, dearer = warm["udf_doubles"] / warm["doubles"], warm["doubles"] / warm["arrays"]
+    print(
+        f"TFGraphTransformer (array<double>) / (b) on doubles: {on_doubles:.2f}x; doubles "
+        f"take {dearer:.2f}x the time of the same values as floats"
+    )
     print(
         f"TFGraphTransformer (PNG bytes) / (a) throughput: {plain / warm['pngs']:.2f}x; "
         f"/ (b'): {warm['udf_pngs'] / warm['pngs']:.2f}x"
