@@ -96,7 +96,8 @@ def _input_expr(item: InputPlan) -> Column:
     if item.kind == "numeric" and item.vector:
         from pyspark.ml.functions import vector_to_array
 
-        return vector_to_array(column, "float32")
+        # the vector's doubles as the tensor's floats, or kept as doubles for a float64 tensor
+        return vector_to_array(column, "float64" if item.dtype == "float64" else "float32")
     return column.cast(item.cast) if item.cast else column
 
 

@@ -227,6 +227,20 @@ def test_arrays_of_other_numbers_feed_a_float_tensor_cast_on_the_jvm(
     assert "as array<float>" in capsys.readouterr().out
 
 
+def test_vectors_into_a_float64_tensor_keep_their_doubles(spark, tf, tmp_path):
+    module = tf.Module()
+    module.twice = tf.function(  # one double per row: a double column, no float32 on the way
+        lambda x: {"y": x[:, 0] * 2.0 + x[:, 1]},
+        input_signature=[tf.TensorSpec([None, 2], tf.float64, name="x")],
+    )
+    path = str(tmp_path / "f64")
+    tf.saved_model.save(module, path, signatures={"serving_default": module.twice})
+    df = spark.createDataFrame([(0, Vectors.dense([0.1, 1 / 3]))], ["id", "v"])
+    stage = TFGraphTransformer(modelPath=path, inputMapping={"v": "x"}, outputMapping={"y": "y"})
+    (row,) = stage.transform(df).collect()
+    assert row["y"] == 0.1 * 2.0 + 1 / 3  # exactly: float32 would give 0.53333336
+
+
 def test_batched_graphdef_on_arrays_by_path_and_from_graphdef(
     features_df, features, batched_graph, mlp
 ):
