@@ -31,18 +31,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 from _machine import describe
-
-
-def _timed(action) -> float:
-    start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
+from _timing import timed
 
 
 def _data(spark, args):
@@ -130,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[str, list[float]] = {name: [] for name in frames}
     for _ in range(args.repeats):
         for name, frame in frames.items():
-            times[name].append(_timed(lambda frame=frame: run(frame)))
+            times[name].append(timed(lambda frame=frame: run(frame)))
     median = {name: statistics.median(values) for name, values in times.items()}
     for name, seconds in median.items():
         rate = rows / seconds

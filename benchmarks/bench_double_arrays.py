@@ -17,19 +17,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
-import time
 
 import numpy as np
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _timed(action) -> float:
-    start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
+from _machine import describe
+from _timing import timed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,13 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[float]] = {name: [] for name in frames}
     for _ in range(args.repeats):
         for name, frame in frames.items():
-            runs[name].append(_timed(lambda frame=frame: run(frame)))
+            runs[name].append(timed(lambda frame=frame: run(frame)))
     warm = {name: statistics.median(values) for name, values in runs.items()}
     names = {
         "doubles": "TFGraphTransformer, array<double>",
         "floats": "TFGraphTransformer, array<float> (baseline)",
         "udf": "predict_batch_udf, array<double>",
     }
+    print(f"machine: {describe()}")
     print(f"{args.rows} rows of 784 values, Keras MLP 784-128-10, local[{cores}]")
     for name, label in names.items():
         values = ", ".join(f"{v:.2f}" for v in runs[name])

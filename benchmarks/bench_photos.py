@@ -74,6 +74,7 @@ import numpy as np
 import pandas as pd
 from _machine import describe
 from _photos_report import print_report
+from _timing import timed
 
 #: Names the Param switching scaled JPEG decoding may have, tried in this order.
 DECODE_PARAMS = ("fastDecode", "decodeScale", "scaledDecode", "jpegDraft")
@@ -95,12 +96,6 @@ def task_conf(args: argparse.Namespace) -> dict[str, str]:
         "spark.executorEnv.TF_NUM_INTRAOP_THREADS": threads,
         "spark.executorEnv.TF_NUM_INTEROP_THREADS": "1",
     }
-
-
-def _timed(action: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
 
 
 def _write(frame: Any) -> None:
@@ -314,7 +309,7 @@ def cold_child(spec: dict[str, Any]) -> None:
     first_job = None
     if spec.get("spark_first"):
         trivial = spark.range(0, 2, 1, 2).mapInPandas(_no_rows, "x long")
-        first_job = _timed(trivial.collect)
+        first_job = timed(trivial.collect)
     files = photos.ModelFiles(**spec["files"])
     images = read_jpegs(spark, spec["folder"])
     stage = transformer_stage(files, spec["batch"])
@@ -327,8 +322,8 @@ def cold_child(spec: dict[str, Any]) -> None:
         planned.append(time.perf_counter() - start)
         _write(frame)
 
-    cold = _timed(once)
-    warm = min(_timed(once) for _ in range(2))
+    cold = timed(once)
+    warm = min(timed(once) for _ in range(2))
     spark.stop()
     result = {
         "session": session,
@@ -391,7 +386,7 @@ def cold_start(files: photos.ModelFiles, folder: str, batch: int, master: str) -
 
 def import_tensorflow_seconds() -> float:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return _timed(
+    return timed(
         lambda: subprocess.run([sys.executable, "-c", "import tensorflow"], check=True, env=env)
     )
 
@@ -427,7 +422,7 @@ def measure(
     planning = {}
     frames: dict[str, Any] = {}
     for key, stage in stages.items():
-        planning[key] = _timed(lambda stage=stage: stage.transform(images))
+        planning[key] = timed(lambda stage=stage: stage.transform(images))
         frames[key] = stage.transform(images).select("path", "scores", "topK")
     if "b" not in args.skip:
         frames["b"] = recipe_frame(images, files, batch)
@@ -446,20 +441,20 @@ def measure(
     actions["model"] = lambda: photos.model_seconds(call, decoded)
     alone = {"a", "model"}
 
-    def timed(key: str) -> float:
+    def time_side(key: str) -> float:
         if key in alone:
             with keep:
-                return _timed(actions[key])
-        return _timed(actions[key])
+                return timed(actions[key])
+        return timed(actions[key])
 
     for key in actions:  # warm-up: workers start, import TensorFlow, load and trace the models
-        timed(key)
+        time_side(key)
     order = list(actions)
     runs: dict[str, list[float]] = {key: [] for key in order}
     for repeat in range(args.repeats):
         shift = repeat % len(order)
         for key in order[shift:] + order[:shift]:
-            runs[key].append(timed(key))
+            runs[key].append(time_side(key))
     medians = {key: statistics.median(values) for key, values in runs.items()}
 
     agreements: dict[str, dict[str, float]] = {}

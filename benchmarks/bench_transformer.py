@@ -45,12 +45,12 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 from _machine import describe
+from _timing import timed
 
 
 def _machine() -> str:
@@ -92,12 +92,6 @@ def _cnn(width: int = 1):
     x = keras.layers.Dense(64, activation="relu")(x)
     outputs = keras.layers.Dense(10, activation="softmax", name="probs")(x)
     return keras.Model(inputs, outputs)
-
-
-def _timed(action) -> float:
-    start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
 
     floor_arrays = arrays.withColumn("probs", pass_arrays(F.col("pixels")))
     floor_structs = structs.withColumn("probs", pass_structs(F.col("image")))
-    workers_start = _timed(lambda: run(floor_structs)) if args.split_cold else None
+    workers_start = timed(lambda: run(floor_structs)) if args.split_cold else None
 
     on_structs = TFGraphTransformer.fromBytes(
         model_bytes,
@@ -194,9 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     on_arrays = TFGraphTransformer.fromBytes(
         model_bytes, inputCol="pixels", outputCol="probs", batchSize=args.batch_size
     )
-    cold = _timed(lambda: run(on_structs.transform(structs)))
+    cold = timed(lambda: run(on_structs.transform(structs)))
     planning = statistics.median(
-        _timed(lambda: on_structs.transform(structs)) for _ in range(args.repeats)
+        timed(lambda: on_structs.transform(structs)) for _ in range(args.repeats)
     )
     scored_structs = on_structs.transform(structs)
     scored_arrays = on_arrays.transform(arrays)
@@ -257,9 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[float]] = {name: [] for name in frames}
     for _ in range(args.repeats):
         for name, frame in frames.items():
-            runs[name].append(_timed(lambda frame=frame: run(frame)))
+            runs[name].append(timed(lambda frame=frame: run(frame)))
     warm = {name: statistics.median(values) for name, values in runs.items()}
-    tf_import = _timed(
+    tf_import = timed(
         lambda: subprocess.run([sys.executable, "-c", "import tensorflow"], check=True)
     )
 
@@ -272,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             call(x[start : start + args.batch_size]).numpy()
 
     loop()  # warm-up: traces the function
-    loop_runs = [_timed(loop) for _ in range(args.repeats)]
+    loop_runs = [timed(loop) for _ in range(args.repeats)]
     plain = statistics.median(loop_runs)
 
     def line(name: str, seconds: float, values: list[float] | None = None) -> None:
