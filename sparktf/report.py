@@ -50,19 +50,6 @@ class TuningReport(pd.DataFrame):
         return self._full(lambda: super(TuningReport, self).to_string(*args, **kwargs))
 
 
-def _tf_classifiers(stage: Any) -> list[Any]:
-    """The TFClassifier stages inside ``stage`` (itself, or inside a possibly nested Pipeline)."""
-    from pyspark.ml import Pipeline
-
-    from sparktf.classification import TFClassifier
-
-    if isinstance(stage, TFClassifier):
-        return [stage]
-    if isinstance(stage, Pipeline):
-        return [found for s in stage.getStages() for found in _tf_classifiers(s)]
-    return []
-
-
 def _tf_models(model: Any) -> list[Any]:
     from pyspark.ml import PipelineModel
 
@@ -134,9 +121,9 @@ def _carried_trials(
     :mod:`sparktf.training._book`), the newest ``rounds`` grid runs of its maps; with
     ``estimator``, only those of its TFClassifiers.
     """
-    from sparktf.training._book import trials_per_map
+    from sparktf.training._book import classifiers_in, trials_per_map
 
-    wanted = None if estimator is None else {c.uid for c in _find_classifiers(estimator)}
+    wanted = None if estimator is None else {c.uid for c in classifiers_in(estimator)}
     best = getattr(validator_model, "bestModel", None)
     found: list[list[Any]] | None = None
     for model in _tf_models(best) if best is not None else []:
@@ -146,14 +133,6 @@ def _carried_trials(
         per_map = trials_per_map(search, param_maps, rounds)
         found = per_map if found is None else [a + b for a, b in zip(found, per_map, strict=True)]
     return found
-
-
-def _find_classifiers(estimator: Any) -> list[Any]:
-    """The TFClassifiers of ``estimator``: itself, a Pipeline's, a validator's."""
-    inner = estimator
-    if hasattr(estimator, "getEstimator") and not _tf_classifiers(estimator):
-        inner = estimator.getEstimator()
-    return _tf_classifiers(inner)
 
 
 def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:

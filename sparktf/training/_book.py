@@ -49,6 +49,7 @@ __all__ = [
     "TrialRecord",
     "TrialRun",
     "TrialScope",
+    "classifiers_in",
     "fingerprints",
     "named_rounds",
     "trial_scope",
@@ -275,12 +276,12 @@ def named_rounds(classifier: Any, folds: int | None) -> Iterator[None]:
             book._rounds = None
 
 
-def _classifiers(stage: Any) -> list[Any]:
+def classifiers_in(stage: Any) -> list[Any]:
     """The TFClassifiers in ``stage``: itself, a (nested) Pipeline's, a validator's."""
     if hasattr(stage, "getEstimator"):
-        return _classifiers(stage.getEstimator())
+        return classifiers_in(stage.getEstimator())
     if hasattr(stage, "getStages"):
-        return [found for inner in stage.getStages() for found in _classifiers(inner)]
+        return [found for inner in stage.getStages() for found in classifiers_in(inner)]
     if isinstance(getattr(stage, "_trial_book", None), TrialBook):
         return [stage]
     return []
@@ -312,7 +313,7 @@ class TrialScope:
 
     def __init__(self, estimator: Any) -> None:
         books: dict[int, tuple[str, TrialBook]] = {}
-        for clf in _classifiers(estimator):
+        for clf in classifiers_in(estimator):
             books.setdefault(id(clf._trial_book), (clf.uid, clf._trial_book))
         if not books:
             raise ValueError(
