@@ -5,7 +5,8 @@ with a Python daemon forking the Python workers that run tasks), a watcher threa
 Python worker in the middle of:
 
 1. a 4-map ``fitMultiple``, once TensorFlow is loaded in the worker (it is training), and
-2. a ``TFGraphTransformer`` transform over 200,000 rows in 8 partitions.
+2. a ``TFGraphTransformer`` transform over 200,000 rows in 8 partitions (a busy worker, again
+   until Spark sees a task fail: a worker whose task just ended fails nothing).
 
 Spark reruns the lost task elsewhere. The job prints one JSON line (``RESULT {...}``) with the
 killed PIDs, the failed task counts Spark saw, the models' final losses next to those of the
@@ -97,9 +98,15 @@ def _local_workers(exclude: set[int]) -> list[int]:
     return sorted(pid for pid, (ppid, _) in table.items() if ppid in daemons and pid not in exclude)
 
 
-def _kill_one(find, killed: list[int], ready, stop: threading.Event, settle: float) -> None:
+def _kill_one(
+    find, killed: list[int], ready, stop: threading.Event, settle: float, hit=None
+) -> None:
     """Kill the first Python worker ``find(exclude)`` lists for which ``ready(pid)`` holds,
-    ``settle`` seconds later."""
+    ``settle`` seconds later.
+
+    With ``hit``, a kill counts once ``hit()`` holds within a few seconds (Spark saw a task
+    fail); a worker that went idle between the check and the kill (its task had just ended)
+    fails nothing, and then the next ready worker is killed."""
     while not stop.is_set():
         for pid in find(set(killed)):
             if ready(pid):
@@ -109,8 +116,19 @@ def _kill_one(find, killed: list[int], ready, stop: threading.Event, settle: flo
                     killed.append(pid)
                 except ProcessLookupError:
                     continue
-                return
+                if hit is None or _within(5.0, hit, stop):
+                    return
         time.sleep(0.2)
+
+
+def _within(seconds: float, condition, stop: threading.Event) -> bool:
+    """Whether ``condition()`` holds within ``seconds`` (or before ``stop`` is set)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not stop.is_set():
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
 
 
 def _executor_workers(sc):
@@ -218,6 +236,7 @@ def main(master: str) -> None:
         watcher = threading.Thread(
             target=_kill_one,
             args=(_executor_workers(sc), killed_t, _busy, stop, 0.0),
+            kwargs={"hit": lambda: _failed_tasks(sc, "sparktf-fault-transform") >= 1},
             daemon=True,
         )
         sc.setJobGroup("sparktf-fault-transform", "transform with a killed worker")
