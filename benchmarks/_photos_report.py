@@ -13,7 +13,9 @@ SIDES = {
     "c_on": "(c) TFGraphTransformer, .keras, {param}={on}",
     "c_off": "(c) TFGraphTransformer, .keras, {param}={off}",
     "c_graph": "(c) TFGraphTransformer, frozen graph",
+    "c_path": "(c) TFGraphTransformer, .keras, reading the files by path",
     "d": "(d) floor: bytes to a pandas UDF and back",
+    "d_path": "(d) floor by path: paths to a pandas UDF and back",
     "model": "network alone, decoded batches",
 }
 # -- report ------------------------------------------------------------------------------------
@@ -28,7 +30,7 @@ def _side_label(key: str, decode: tuple[str, dict[str, Any]] | None) -> str:
 
 
 def sparktf_keys(medians: dict[str, float]) -> list[str]:
-    return [key for key in ("c", "c_on", "c_off", "c_graph") if key in medians]
+    return [key for key in ("c", "c_on", "c_off", "c_graph", "c_path") if key in medians]
 
 
 def ratios(row: dict[str, Any], key: str) -> dict[str, float | None]:
@@ -36,7 +38,8 @@ def ratios(row: dict[str, Any], key: str) -> dict[str, float | None]:
     of its time above the floor that is not the network's."""
     median = row["median"]
     mine = median[key]
-    above = mine - median["d"]
+    floor = "d_path" if key == "c_path" and "d_path" in median else "d"
+    above = mine - median[floor]
     return {
         "vs_a": median["a"] / mine,
         "vs_b": median["b"] / mine if "b" in median else None,

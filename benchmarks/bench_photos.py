@@ -11,10 +11,12 @@ One run, same JPEGs, same network, same two cores (issue 12):
 * (c) ``TFGraphTransformer`` on the ``spark.read.format("binaryFile")`` DataFrame: from the
   ``.keras`` file (scores and top-5 labels), and from the frozen GraphDef that takes one encoded
   JPEG per call (``DecodeJpeg/contents:0``, decoding in the graph, as the 2016 Inception graph);
-  ``sparktf label`` on the same folder, as a command started from scratch, is timed once per
-  row and reported on its own;
+  the ``.keras`` side again on the ``path`` column alone (the workers read the files
+  themselves, so no bytes leave the JVM); ``sparktf label`` on the same folder, as a command
+  started from scratch, is timed once per row and reported on its own;
 * (d) the floor: the same ``binaryFile`` bytes through a pandas UDF that returns a constant
   scores array, no decoding, no model: what any pandas-UDF labelling costs here at the least;
+  for the side reading by path, the paths alone through the same UDF;
 * the network alone, in this process, on the images already decoded and resized, in batches of
   the same size (both cores): (c)'s time above (d) that is not this is decoding, resizing,
   moving data and the transformer's own work.
@@ -83,7 +85,7 @@ WORKER_THREADS = {
     "spark.executorEnv.TF_NUM_INTRAOP_THREADS": "1",
     "spark.executorEnv.TF_NUM_INTEROP_THREADS": "1",
 }
-SKIPPABLE = ("b", "graph", "label", "cold")
+SKIPPABLE = ("b", "graph", "path", "label", "cold")
 
 
 def task_conf(args: argparse.Namespace) -> dict[str, str]:
@@ -229,11 +231,12 @@ def _constant_udf(width: int) -> Any:
     return constant
 
 
-def floor_frame(images: Any) -> Any:
-    """(d): the bytes to a pandas UDF and a constant scores array back."""
+def floor_frame(images: Any, column: str = "content") -> Any:
+    """(d): the bytes (or, for ``column="path"``, only the paths) to a pandas UDF and a
+    constant scores array back."""
     from pyspark.sql import functions as F
 
-    return images.select("path", _constant_udf(photos.CLASSES)(F.col("content")).alias("scores"))
+    return images.select("path", _constant_udf(photos.CLASSES)(F.col(column)).alias("scores"))
 
 
 class KeepWorkers:
@@ -427,6 +430,12 @@ def measure(
     if "b" not in args.skip:
         frames["b"] = recipe_frame(images, files, batch)
     frames["d"] = floor_frame(images)
+    base = stages.get("c", stages.get("c_on"))
+    if "path" not in args.skip and base is not None:
+        by_path, named = base.copy().setInputCol("path"), images.select("path")
+        planning["c_path"] = timed(lambda: by_path.transform(named))
+        frames["c_path"] = by_path.transform(named).select("path", "scores", "topK")
+        frames["d_path"] = floor_frame(named, "path")
 
     single: dict[str, Any] = {}
 
@@ -458,7 +467,8 @@ def measure(
     medians = {key: statistics.median(values) for key, values in runs.items()}
 
     agreements: dict[str, dict[str, float]] = {}
-    scores = {key: collect_scores(frames[key], names) for key in frames if key != "d"}
+    floors = ("d", "d_path")
+    scores = {key: collect_scores(frames[key], names) for key in frames if key not in floors}
     for key, matrix in scores.items():
         agreements[f"{key}~a"] = photos.agreement(matrix, single["a"])
     if "c_on" in scores and "c_off" in scores:

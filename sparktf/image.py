@@ -3,6 +3,8 @@
 Everything here runs on executors inside the transformer's pandas UDF and uses Pillow and NumPy
 only (no TensorFlow), so it is cheap to import and easy to test on its own:
 
+* :func:`read_image_file` reads the bytes of an image file named by a path or a ``file:`` URI
+  (a string column of paths, read by the workers themselves);
 * :func:`decode_image` turns encoded bytes (JPEG, PNG, GIF, BMP, ... as read by
   ``spark.read.format("binaryFile")``) into a ``height x width x channels`` uint8 array in RGB
   order, turned upright by its EXIF orientation and resized to the model's input size; with
@@ -36,6 +38,7 @@ __all__ = [
     "decode_image",
     "parse_labels",
     "prepare_pixels",
+    "read_image_file",
     "spark_image_to_array",
     "top_k",
 ]
@@ -49,6 +52,45 @@ IMAGE_FIELDS = ("origin", "height", "width", "nChannels", "mode", "data")
 
 #: OpenCV type codes of Spark's image data source (8-bit unsigned) -> number of channels.
 OPENCV_MODES = {0: 1, 16: 3, 24: 4}
+
+
+def read_image_file(location: str, remote: Any = None) -> bytes:
+    """The bytes of the file at ``location``: a local path, or a ``file:`` URI as the
+    ``binaryFile`` data source writes its ``path`` column (``file:/photos/a b.jpg``, not
+    percent-encoded). A URI of another scheme (``gs://``, ``hdfs://``, ...) is read by
+    ``remote(location)``, when given. Raises :class:`InvalidImageError` when the file cannot be
+    read."""
+    local = _local_path(location)
+    try:
+        if local is not None:
+            with open(local, "rb") as handle:
+                return handle.read()
+        if remote is None:
+            raise InvalidImageError(f"cannot read {location!r}: not a local path or file: URI")
+        return remote(location)
+    except OSError as exc:
+        raise InvalidImageError(f"cannot read image file: {exc.strerror or exc}") from None
+    except InvalidImageError:
+        raise
+    except Exception as exc:  # the remote reader's own errors (e.g. TensorFlow's NotFoundError)
+        text = str(exc).strip().splitlines()
+        raise InvalidImageError(
+            f"cannot read image file: {text[0] if text else type(exc).__name__}"
+        ) from None
+
+
+def _local_path(location: str) -> str | None:
+    """The local path a location names, or None for a URI of another scheme."""
+    if location.startswith("file:"):
+        rest = location[len("file:") :]
+        if rest.startswith("//"):  # file:///x, or file://host/x
+            rest = rest[2:]
+            rest = rest[rest.find("/") :] if "/" in rest else "/"
+        return rest
+    scheme, sep, _ = location.partition("://")
+    if sep and scheme and scheme[0].isalpha() and all(c.isalnum() or c in "+.-" for c in scheme):
+        return None
+    return location
 
 
 def _pil():

@@ -1,7 +1,8 @@
 """How a DataFrame's columns map to a model's tensors, decided on the driver.
 
 :func:`input_plan` checks one input column's Spark type against the tensor it feeds (numbers,
-arrays, ml Vectors, encoded images, Spark image structs, bytes or strings) and says how the
+arrays, ml Vectors, encoded images, paths of image files, Spark image structs, bytes or
+strings) and says how the
 workers convert it; :func:`output_plans` decides each output column's type; :func:`top_k_plan`
 checks the labels against the scores they rank; :func:`path_source` finds the column that
 names each row in error messages. The stage's Params are read through its getters.
@@ -41,6 +42,18 @@ def _is_image_struct(dtype: T.DataType) -> bool:
     return isinstance(dtype, T.StructType) and set(IMAGE_FIELDS[1:]) <= set(dtype.fieldNames())
 
 
+def _names_images(dtype: T.DataType, per_row: list[int | None] | None) -> bool:
+    """Whether a column names image files: strings (paths or file: URIs) feeding an image
+    tensor (rank 3 or 2 per row)."""
+    return isinstance(dtype, T.StringType) and per_row is not None and len(per_row) in (2, 3)
+
+
+def _image_kind(dtype: T.DataType) -> str:
+    if isinstance(dtype, T.StructType):
+        return "image_struct"
+    return "image_path" if isinstance(dtype, T.StringType) else "image_bytes"
+
+
 def _per_row(shape: tuple[int | None, ...] | None, row_mode: bool) -> list[int | None] | None:
     if shape is None:
         return None
@@ -77,7 +90,7 @@ def input_plan(
                 "binary (e.g. encoded image bytes) or string",
             )
         return InputPlan(**feed, kind="raw", shape=tuple(d or 1 for d in per_row or []))
-    if isinstance(dtype, T.BinaryType) or _is_image_struct(dtype):
+    if isinstance(dtype, T.BinaryType) or _is_image_struct(dtype) or _names_images(dtype, per_row):
         return _image_plan(stage, feed, wanted, dtype, per_row, checked)
     return _numeric_plan(stage, feed, wanted, dtype, per_row)
 
@@ -99,7 +112,8 @@ def _image_plan(
     per_row: Any,
     checked: dict[str, Any],
 ) -> InputPlan:
-    """Encoded image bytes or Spark image structs feeding an image tensor."""
+    """Encoded image bytes, paths of image files or Spark image structs feeding an image
+    tensor."""
     name, column = type(stage).__name__, feed["column"]
     if per_row is None or len(per_row) not in (2, 3):
         raise _wrong_type(
@@ -127,7 +141,7 @@ def _image_plan(
         )
     return InputPlan(
         **feed,
-        kind="image_struct" if isinstance(dtype, T.StructType) else "image_bytes",
+        kind=_image_kind(dtype),
         size=(int(size[0]), int(size[1])),
         channels=channels,
         squeeze=len(per_row) == 2,
@@ -150,7 +164,7 @@ def _numeric_plan(
             wanted,
             dtype,
             "numeric: a number, an array of numbers, an ml Vector, or for image tensors "
-            "encoded image bytes or a Spark image struct",
+            "encoded image bytes, a Spark image struct or a string path of an image file",
         )
     shape = stage.getInputShapes().get(column)
     if shape is None:
@@ -265,4 +279,6 @@ def path_source(stage: Any, schema: T.StructType, inputs: list[InputPlan]) -> Pa
         struct = schema[item.column].dataType
         if item.kind == "image_struct" and "origin" in struct.fieldNames():
             return PathSource(item.column, field="origin")
+        if item.kind == "image_path":
+            return PathSource(item.column)
     return None

@@ -3,8 +3,9 @@
 :func:`column_values` turns a column into Python values, :func:`numeric_block` and
 :func:`image_struct_block` convert a whole chunk at once (the fast paths: numbers, arrays, ml
 Vectors, Spark image structs of the model's size), and :func:`row_values` converts row by row
-what they leave (encoded images, strings, nulls, a size to report), marking the rows that
-cannot be fed as :class:`Invalid`. TensorFlow is imported only inside functions.
+what they leave (encoded images, image files named by path, strings, nulls, a size to report),
+marking the rows that cannot be fed as :class:`Invalid`. TensorFlow is imported only inside
+functions.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sparktf.image import (
     OPENCV_MODES,
     decode_image,
     prepare_pixels,
+    read_image_file,
     spark_image_to_array,
 )
 from sparktf.inference._plan import InputPlan, TransformPlan, shape_text
@@ -37,6 +39,20 @@ __all__ = [
 ]
 
 _IMAGE_DIMS = list(IMAGE_FIELDS[1:5])  # height, width, nChannels, mode
+
+
+#: Kinds of input holding images; those decoded row by row (from bytes, or files read first).
+_IMAGES = ("image_bytes", "image_path", "image_struct")
+_ENCODED = ("image_bytes", "image_path")
+
+
+def _read_remote(location: str) -> bytes:
+    """A file named by a URI of a file system other than the local one, read by TensorFlow's
+    file systems (``gs://``; ``hdfs://`` and others where TensorFlow is set up for them)."""
+    from sparktf._tf import configure_tensorflow
+
+    with configure_tensorflow().io.gfile.GFile(location, "rb") as handle:
+        return handle.read()
 
 
 class Invalid(Exception):
@@ -64,10 +80,12 @@ def row_value(plan: TransformPlan, item: InputPlan, value: Any, dtype: Any) -> n
     kind = item.kind
     if value is None or (kind == "image_struct" and _struct_is_null(value)):
         raise Invalid("the value is null")
-    if kind in ("image_bytes", "image_struct"):
+    if kind in _IMAGES:
         size = (item.size[0], item.size[1])
         try:
-            if kind == "image_bytes":
+            if kind == "image_path":
+                value = read_image_file(value, _read_remote)
+            if kind != "image_struct":
                 pixels = decode_image(value, size, item.channels, item.scaled)
             else:
                 pixels = spark_image_to_array(value, size, item.channels)
@@ -103,7 +121,7 @@ def row_values(
         except Invalid as exc:
             return exc
 
-    pool = _decode_pool() if item.kind == "image_bytes" and len(values) > 1 else None
+    pool = _decode_pool() if item.kind in _ENCODED and len(values) > 1 else None
     return list(pool.map(one, values)) if pool else [one(v) for v in values]
 
 

@@ -14,6 +14,7 @@ from sparktf.image import (
     decode_image,
     parse_labels,
     prepare_pixels,
+    read_image_file,
     spark_image_to_array,
     top_k,
 )
@@ -85,6 +86,31 @@ def _struct(pixels_bgr: np.ndarray, mode: int) -> dict:
     h, w, c = pixels_bgr.shape
     return {"origin": "x", "height": h, "width": w, "nChannels": c, "mode": mode,
             "data": pixels_bgr.tobytes()}  # fmt: skip
+
+
+def test_image_files_are_read_by_path_and_by_file_uri(tmp_path, china_bytes):
+    folder = tmp_path / "sub dir"
+    folder.mkdir()
+    target = folder / "a b%20.jpg"  # binaryFile's paths are not percent-encoded
+    target.write_bytes(china_bytes)
+    for location in (str(target), f"file:{target}", f"file://{target}"):
+        assert read_image_file(location) == china_bytes, location
+    with pytest.raises(InvalidImageError, match="cannot read image file: No such file"):
+        read_image_file(f"file:{folder}/missing.jpg")
+    with pytest.raises(InvalidImageError, match="cannot read image file: Is a directory"):
+        read_image_file(str(folder))
+    # Other file systems go to the reader given for them, and its errors become invalid images.
+    assert read_image_file("gs://bucket/x.jpg", remote=lambda url: url.encode()) == (
+        b"gs://bucket/x.jpg"
+    )
+    with pytest.raises(InvalidImageError, match="not a local path or file: URI"):
+        read_image_file("s3a://bucket/x.jpg")
+
+    def failing(url):
+        raise RuntimeError("Object gs://bucket/x.jpg does not exist\ndetails")
+
+    with pytest.raises(InvalidImageError, match=r"cannot read image file: Object .* exist$"):
+        read_image_file("gs://bucket/x.jpg", remote=failing)
 
 
 def test_spark_image_struct_bgr_to_rgb():

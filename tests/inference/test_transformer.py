@@ -368,6 +368,42 @@ def test_jpegs_are_decoded_at_a_reduced_scale_by_default(photo_files, photos, ke
         np.testing.assert_allclose(rows[name]["prediction"], exact[name]["prediction"], atol=0.05)
 
 
+def test_a_string_column_of_paths_is_read_by_the_workers(
+    spark, photo_files, photos, keras_files, cnn, tmp_path
+):
+    """Paths (binaryFile's file: URIs, or plain paths) into an image tensor: each worker reads
+    the files itself and decodes them as it decodes bytes, so no bytes cross from the JVM."""
+    _, data = photos
+    stage = TFGraphTransformer(
+        modelPath=keras_files["cnn.keras"], inputCol="path", labels=LABELS, topK=2
+    )
+    by_uri = _by_name(stage.transform(photo_files.select("path")))
+    from_bytes = _by_name(stage.setInputCol("content").transform(photo_files))
+    plain = [(str(tmp_path / name),) for name in data]
+    for name, content in data.items():
+        (tmp_path / name).write_bytes(content)
+    by_path = _by_name(stage.setInputCol("path").transform(spark.createDataFrame(plain, ["path"])))
+    for name, content in data.items():
+        expected = cnn(_pixels(content)[None]).numpy()[0]
+        _close(by_uri[name]["prediction"], expected)
+        assert by_uri[name]["prediction"] == from_bytes[name]["prediction"]
+        assert by_uri[name]["topK"] == from_bytes[name]["topK"]
+        _close(by_path[name]["prediction"], expected)
+    # A file that cannot be read is an invalid row, named by its path.
+    missing = spark.createDataFrame([(str(tmp_path / "gone.jpg"),), plain[0]], ["path"])
+    with pytest.raises(
+        Exception,
+        match=r"cannot use the input \('path'\) of the row with path '.*gone.jpg': cannot read "
+        r"image file: No such file or directory",
+    ):
+        stage.transform(missing).collect()
+    kept = stage.copy({stage.handleInvalid: "skip"}).transform(missing).collect()
+    assert [os.path.basename(r["path"]) for r in kept] == ["china.jpg"]
+    # Strings feeding a tensor that is not an image are still refused on the driver.
+    with pytest.raises(TypeError, match="or a string path of an image file"):
+        TFGraphTransformer(modelPath=keras_files["mlp.keras"], inputCol="path").transform(missing)
+
+
 def test_keras_on_spark_image_structs_in_bgr(spark, photos, keras_files, cnn):
     source, _ = photos
     df = spark.read.format("image").option("pathGlobFilter", "*.jpg").load(source)

@@ -55,11 +55,14 @@ def test_quick_run_reports_every_side_and_writes_json(spark, tmp_path, capsys):
         ("mobilenetv2", "presized"),
     ]
     for row in results["rows"]:
-        assert {"a", "b", "c_graph", "d", "model"} <= set(row["median"])
+        assert {"a", "b", "c_graph", "c_path", "d", "d_path", "model"} <= set(row["median"])
         assert _photos_report.sparktf_keys(row["median"])
         # The frozen graph decodes and resizes as the tf.data program does: same scores.
         assert row["agreement"]["c_graph~a"]["top1"] == 1.0
         assert row["agreement"]["c_graph~a"]["mean_abs_diff"] < 1e-4
+        # Reading the files by path gives the scores of the bytes read by binaryFile.
+        by_path, by_bytes = row["agreement"]["c_path~a"], row["agreement"]["c_on~a"]
+        assert by_path == by_bytes
         for agree in row["agreement"].values():
             assert agree["rows"] == 3
     assert "| mobilenetv2 | photo | (a) tf.data, one process |" in printed
