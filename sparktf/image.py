@@ -61,17 +61,15 @@ def read_image_file(location: str, remote: Any = None) -> bytes:
     ``remote(location)``, when given. Raises :class:`InvalidImageError` when the file cannot be
     read."""
     local = _local_path(location)
+    if local is None and remote is None:
+        raise InvalidImageError(f"cannot read {location!r}: not a local path or file: URI")
     try:
-        if local is not None:
-            with open(local, "rb") as handle:
-                return handle.read()
-        if remote is None:
-            raise InvalidImageError(f"cannot read {location!r}: not a local path or file: URI")
-        return remote(location)
+        if local is None:
+            return remote(location)
+        with open(local, "rb") as handle:
+            return handle.read()
     except OSError as exc:
         raise InvalidImageError(f"cannot read image file: {exc.strerror or exc}") from None
-    except InvalidImageError:
-        raise
     except Exception as exc:  # the remote reader's own errors (e.g. TensorFlow's NotFoundError)
         text = str(exc).strip().splitlines()
         raise InvalidImageError(

@@ -2,10 +2,10 @@
 
 :func:`input_plan` checks one input column's Spark type against the tensor it feeds (numbers,
 arrays, ml Vectors, encoded images, paths of image files, Spark image structs, bytes or
-strings) and says how the
-workers convert it; :func:`output_plans` decides each output column's type; :func:`top_k_plan`
-checks the labels against the scores they rank; :func:`path_source` finds the column that
-names each row in error messages. The stage's Params are read through its getters.
+strings) and says how the workers convert it; :func:`output_plans` decides each output
+column's type; :func:`top_k_plan` checks the labels against the scores they rank;
+:func:`path_source` finds the column that names each row in error messages. The stage's Params
+are read through its getters.
 """
 
 from __future__ import annotations

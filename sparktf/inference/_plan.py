@@ -72,9 +72,9 @@ class InputPlan:
     ``kind`` is ``numeric`` (numbers, arrays or ml Vectors reshaped to ``shape``, at most one
     size None), ``raw`` (bytes or strings for a string tensor of ``shape``), ``image_bytes``,
     ``image_path`` (the file a path names, read by the worker) or ``image_struct`` (decoded or
-    read, resized to ``size`` = (height, width), ``channels`` 1 or
-    3, scaled by ``scaling`` in ``order``; ``squeeze`` drops the channel axis; ``scaled``
-    decodes JPEG bytes at a reduced scale first, see :func:`sparktf.image.decode_image`).
+    read, resized to ``size`` = (height, width), ``channels`` 1 or 3, scaled by ``scaling`` in
+    ``order``; ``squeeze`` drops the channel axis; ``scaled`` decodes JPEG bytes at a reduced
+    scale first, see :func:`sparktf.image.decode_image`).
     ``vector``: the column holds ml Vectors; ``cast``: the Spark type the column is cast to on
     the JVM before it travels to Python (e.g. ``array<float>``: half the bytes of doubles).
     """
