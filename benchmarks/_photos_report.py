@@ -60,11 +60,10 @@ def print_report(results: dict[str, Any]) -> None:
                 f"| {row['model']} | {row['set']} | {_side_label(key, decode)} | {seconds:.2f} | "
                 f"{row['images'] / seconds:.1f} | {runs} |"
             )
-        if row["label"]:
-            label = row["label"]
+        for name, label in (row["label"] or {}).items():
             inner = f"{label['labelling']:.2f}" if label["labelling"] is not None else "?"
             print(
-                f"| {row['model']} | {row['set']} | sparktf label, a fresh process "
+                f"| {row['model']} | {row['set']} | sparktf label {name}, a fresh process "
                 f"(labelling alone: {inner} s) | {label['wall']:.2f} | "
                 f"{row['images'] / label['wall']:.1f} | one run |"
             )

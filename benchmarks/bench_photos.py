@@ -13,7 +13,8 @@ One run, same JPEGs, same network, same two cores (issue 12):
   JPEG per call (``DecodeJpeg/contents:0``, decoding in the graph, as the 2016 Inception graph);
   the ``.keras`` side again on the ``path`` column alone (the workers read the files
   themselves, so no bytes leave the JVM); ``sparktf label`` on the same folder, as a command
-  started from scratch, is timed once per row and reported on its own;
+  started from scratch, without and with ``--by-path``, is timed once per row and reported on
+  its own;
 * (d) the floor: the same ``binaryFile`` bytes through a pandas UDF that returns a constant
   scores array, no decoding, no model: what any pandas-UDF labelling costs here at the least;
   for the side reading by path, the paths alone through the same UDF;
@@ -277,13 +278,15 @@ def collect_scores(frame: Any, names: list[str]) -> np.ndarray:
 # -- subprocesses: sparktf label, a cold session, import tensorflow ------------------------------
 
 
-def label_command(files: photos.ModelFiles, folder: str, batch: int, output: str) -> dict:
-    """``sparktf label`` on ``folder`` in a process of its own: wall time including the start-up
-    (JVM, session, TensorFlow), and the labelling time it reports itself."""
+def label_command(
+    files: photos.ModelFiles, folder: str, batch: int, output: str, *flags: str
+) -> dict:
+    """``sparktf label`` on ``folder`` (with ``flags``) in a process of its own: wall time
+    including the start-up (JVM, session, TensorFlow), and the labelling time it reports."""
     command = [
         sys.executable, "-m", "sparktf", "label", folder, "--model", files.keras,
         "--labels", files.labels, "--image-scaling", files.scaling, "--batch-size", str(batch),
-        "--master", "local[2]", "--output", output, "--overwrite", "--show", "0",
+        "--master", "local[2]", "--output", output, "--overwrite", "--show", "0", *flags,
     ]  # fmt: skip
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
@@ -474,11 +477,12 @@ def measure(
     if "c_on" in scores and "c_off" in scores:
         agreements["c_on~c_off"] = photos.agreement(scores["c_on"], scores["c_off"])
 
-    label = None
+    label = {}
     if "label" not in args.skip:
         output = os.path.join(args.workdir, "label-out")
         with keep:
-            label = label_command(files, manifest["folder"], batch, output)
+            for name, flags in (("from bytes", ()), ("--by-path", ("--by-path",))):
+                label[name] = label_command(files, manifest["folder"], batch, output, *flags)
     return {
         "model": files.name,
         "set": manifest["spec"]["kind"],

@@ -72,8 +72,27 @@ def error_message(exc: BaseException) -> str:
         text = str(java) if java is not None else str(exc)
         return text.strip().splitlines()[0] if text.strip() else name
     text = str(exc).strip()
+    if name == "PythonException":
+        return _worker_error(text) or name
     if name in ("AnalysisException", "PySparkException") or "pyspark" in type(exc).__module__:
         return text.splitlines()[0] if text else name
-    if isinstance(exc, (FileNotFoundError, ValueError, TypeError, RuntimeError, OSError)):
+    if isinstance(exc, _PLAIN):
         return text or name
     return f"{name}: {text}" if text else name
+
+
+#: Errors whose message is shown without their type's name.
+_PLAIN = (FileNotFoundError, ValueError, TypeError, RuntimeError, OSError)
+
+
+def _worker_error(text: str) -> str | None:
+    """The error a Spark task's Python worker raised, from the traceback Spark reports: what
+    follows its last frame, without the type's name for the errors of :data:`_PLAIN`."""
+    lines = text.splitlines()
+    frames = [i for i, line in enumerate(lines) if line.startswith("  ")]
+    tail = "\n".join(lines[frames[-1] + 1 :]).strip() if frames else ""
+    if not tail:
+        return None
+    kind, colon, message = tail.partition(": ")
+    plain = {error.__name__ for error in _PLAIN}
+    return message if colon and kind.rsplit(".", 1)[-1] in plain else tail

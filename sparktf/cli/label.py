@@ -99,6 +99,13 @@ _OPTIONS = (
         help="column naming each image in the output (with --image-col; ignored if absent)",
     ),
     switch("--recursive", help="also read images in sub-folders of a folder"),
+    switch(
+        "--by-path",
+        help="the Python workers read the image files themselves, so no bytes pass through "
+        "the JVM: faster on large photos. Every worker must be able to open the same paths "
+        "(a local or shared folder, or a file system TensorFlow reads, such as gs://); not "
+        "with --image-col or a frozen GraphDef",
+    ),
     switch("--skip-invalid", help="drop images that cannot be decoded instead of failing"),
     output_option("sparktf-labels", "output folder (Parquet or CSV)"),
     option(
@@ -217,6 +224,15 @@ def _check_arguments(args: argparse.Namespace) -> bool:
     )
     if graphdef:
         _require_tensor_names(args)
+    if args.by_path and (graphdef or args.image_col):
+        raise UsageError(
+            "--by-path feeds the image files' paths to a model that takes pixels; "
+            + (
+                "a frozen GraphDef is fed the encoded bytes (drop --by-path)"
+                if graphdef
+                else "with --image-col the images are bytes in a Parquet column (drop --by-path)"
+            )
+        )
     if not args.image_col:
         check_images_path(args.images)
     elif "://" not in args.images:
@@ -229,7 +245,10 @@ def _check_arguments(args: argparse.Namespace) -> bool:
 def _read_input(spark: Any, args: argparse.Namespace) -> tuple[Any, str, str | None]:
     """The images' DataFrame, its image column and its path column (None when it has none)."""
     if not args.image_col:
-        return read_images(spark, args.images, args.recursive), "content", "path"
+        images = read_images(spark, args.images, args.recursive)
+        if args.by_path:  # the workers read the files: Spark only lists them
+            return images.select("path"), "path", "path"
+        return images, "content", "path"
     df = spark.read.parquet(args.images)
     if args.image_col not in df.columns:
         raise UsageError(

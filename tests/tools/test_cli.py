@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -289,6 +290,14 @@ def test_the_syntax_of_every_argument_is_checked_before_any_path(
          "--output sparktf-labels already exists (add --overwrite to replace it)"),
         (["tune", "--output", "sparktf-demo-output"],
          "--output sparktf-demo-output is not empty (add --overwrite to write into it)"),
+        (["label", "missing", "--image-col", "bytes", "--by-path", "--model", ".",
+          "--labels", "."],
+         "--by-path feeds the image files' paths to a model that takes pixels; with "
+         "--image-col the images are bytes in a Parquet column (drop --by-path)"),
+        (["label", ".", "--model", ".", "--labels", ".", "--model-format", "graphdef",
+          "--input-tensor", "a:0", "--output-tensor", "b:0", "--by-path"],
+         "--by-path feeds the image files' paths to a model that takes pixels; a frozen "
+         "GraphDef is fed the encoded bytes (drop --by-path)"),
     ],
 )  # fmt: skip
 def test_paths_and_folders_are_checked_before_spark_starts(
@@ -713,6 +722,47 @@ def test_label_decodes_jpegs_at_a_reduced_scale_unless_full_decode_and_can_freez
         pixels = decode_image(china, (16, 16), scaled=scaled).astype(np.float32) / 255.0
         expected = network(pixels[None]).numpy()[0]
         np.testing.assert_allclose(row["scores"], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_label_by_path_reads_the_files_in_the_workers_with_the_same_scores(
+    spark, capsys, tmp_path, colour_model
+):
+    model, labels = colour_model
+    scores = {}
+    for flags in ((), ("--by-path",)):
+        output = tmp_path / f"labels{len(flags)}"
+        argv = ["label", SKLEARN_IMAGES, "--model", model, "--labels", labels, *flags]
+        code, out, err = run(capsys, *argv, "--output", str(output))
+        assert code == 0, err
+        assert "Wrote 2 rows to" in out
+        table = spark.read.parquet(str(output)).orderBy("path").collect()
+        assert [os.path.basename(r["path"]) for r in table] == ["china.jpg", "flower.jpg"]
+        scores[flags] = {r["path"]: r["scores"] for r in table}
+    assert scores[()].keys() == scores[("--by-path",)].keys()
+    for path, expected in scores[()].items():
+        np.testing.assert_allclose(scores[("--by-path",)][path], expected, rtol=1e-6)
+
+
+def test_label_by_path_names_a_file_that_cannot_be_read(spark, capsys, tmp_path, colour_model):
+    model, labels = colour_model
+    folder = tmp_path / "images"
+    folder.mkdir()
+    shutil.copy(os.path.join(SKLEARN_IMAGES, "china.jpg"), folder / "china.jpg")
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    argv = ["label", str(folder), "--model", model, "--labels", labels, "--by-path"]
+    code, _, err = run(capsys, *argv, "--output", str(tmp_path / "out"))
+    assert code == 1
+    # the worker's own message, not Spark's first line ("An exception was thrown ...")
+    message = err.splitlines()[-2]
+    assert message.startswith("sparktf label: error: TFGraphTransformer cannot use the input "), err
+    assert f"with path 'file:{folder / 'broken.jpg'}': cannot decode image" in message
+    assert message.endswith(
+        "Set handleInvalid='skip' to drop such rows or 'keep' to give them null outputs."
+    )
+    code, _, err = run(capsys, *argv, "--skip-invalid", "--output", str(tmp_path / "kept"))
+    assert code == 0, err
+    (row,) = spark.read.parquet(str(tmp_path / "kept")).collect()
+    assert os.path.basename(row["path"]) == "china.jpg"
 
 
 def test_label_with_the_flat_network_of_tune_points_to_the_image_model(spark, capsys, tmp_path):
