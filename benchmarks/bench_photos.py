@@ -53,6 +53,7 @@ with it on and off, and reports the agreement of the two.
     python benchmarks/bench_photos.py [--images 192] [--models mobilenetv2,inceptionv3]
                                       [--sets photo,presized] [--repeats 3] [--workdir DIR]
                                       [--json OUT] [--decode both|on|off|default]
+                                      [--min-partitions N] [--file-open-cost BYTES]
     python benchmarks/bench_photos.py --quick     # 8 images, MobileNetV2 (alpha 0.35), 1 repeat
 """
 
@@ -527,6 +528,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="spark.sql.files.minPartitionNum for reading the JPEGs (default: Spark's own packing)",
     )
     parser.add_argument(
+        "--file-open-cost",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="spark.sql.files.openCostInBytes for reading the JPEGs (Spark's default 4 MiB "
+        "packs small files into more partitions)",
+    )
+    parser.add_argument(
         "--decode",
         choices=("both", "on", "off", "default"),
         default="both",
@@ -584,6 +593,8 @@ def run(args: argparse.Namespace, spark: Any = None) -> dict[str, Any]:
     master = spark.sparkContext.master
     if args.min_partitions:
         spark.conf.set("spark.sql.files.minPartitionNum", str(args.min_partitions))
+    if args.file_open_cost is not None:
+        spark.conf.set("spark.sql.files.openCostInBytes", str(args.file_open_cost))
     decode = decode_setting(args)
     print(
         f"session: {master}, batches of {args.batch_size}, {args.repeats} repeat(s), "

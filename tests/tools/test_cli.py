@@ -756,13 +756,28 @@ def test_label_by_path_names_a_file_that_cannot_be_read(spark, capsys, tmp_path,
     message = err.splitlines()[-2]
     assert message.startswith("sparktf label: error: TFGraphTransformer cannot use the input "), err
     assert f"with path 'file:{folder / 'broken.jpg'}': cannot decode image" in message
-    assert message.endswith(
-        "Set handleInvalid='skip' to drop such rows or 'keep' to give them null outputs."
-    )
+    assert message.endswith("image file (12 bytes). Add --skip-invalid to drop such images.")
     code, _, err = run(capsys, *argv, "--skip-invalid", "--output", str(tmp_path / "kept"))
     assert code == 0, err
     (row,) = spark.read.parquet(str(tmp_path / "kept")).collect()
     assert os.path.basename(row["path"]) == "china.jpg"
+
+
+def test_label_packs_small_image_files_into_fewer_tasks_and_restores_the_setting(spark, tmp_path):
+    from sparktf.cli.label import read_images, small_file_packing
+
+    for i in range(200):
+        (tmp_path / f"{i}.png").write_bytes(b"x" * 100)
+    key = "spark.sql.files.openCostInBytes"
+    before = spark.conf.get(key)
+    cores = spark.sparkContext.defaultParallelism
+    unpacked = read_images(spark, str(tmp_path)).rdd.getNumPartitions()
+    with small_file_packing(spark, []):
+        packed = read_images(spark, str(tmp_path)).rdd.getNumPartitions()
+    with small_file_packing(spark, [f"{key}=4m"]):  # a --conf of the user's wins
+        assert spark.conf.get(key) == before
+    assert packed <= cores < unpacked
+    assert spark.conf.get(key) == before
 
 
 def test_label_with_the_flat_network_of_tune_points_to_the_image_model(spark, capsys, tmp_path):
