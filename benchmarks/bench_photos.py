@@ -13,8 +13,8 @@ One run, same JPEGs, same network, same two cores (issue 12):
   JPEG per call (``DecodeJpeg/contents:0``, decoding in the graph, as the 2016 Inception graph);
   the ``.keras`` side again on the ``path`` column alone (the workers read the files
   themselves, so no bytes leave the JVM); ``sparktf label`` on the same folder, as a command
-  started from scratch, without and with ``--by-path``, is timed once per row and reported on
-  its own;
+  started from scratch, from bytes and with ``--by-path``, each with the command's packing of
+  small files and with Spark's (``LABEL_RUNS``), is timed once per row and reported on its own;
 * (d) the floor: the same ``binaryFile`` bytes through a pandas UDF that returns a constant
   scores array, no decoding, no model: what any pandas-UDF labelling costs here at the least;
   for the side reading by path, the paths alone through the same UDF;
@@ -279,6 +279,18 @@ def collect_scores(frame: Any, names: list[str]) -> np.ndarray:
 # -- subprocesses: sparktf label, a cold session, import tensorflow ------------------------------
 
 
+#: The ``sparktf label`` runs: from bytes and by path, each with the command's packing of small
+#: files into tasks and with Spark's default one (``openCostInBytes`` 4 MiB, as the command
+#: packed them before).
+_SPARK_PACKING = ("--conf", "spark.sql.files.openCostInBytes=4194304")
+LABEL_RUNS = (
+    ("from bytes", ()),
+    ("--by-path", ("--by-path",)),
+    ("from bytes, Spark's packing", _SPARK_PACKING),
+    ("--by-path, Spark's packing", ("--by-path", *_SPARK_PACKING)),
+)
+
+
 def label_command(
     files: photos.ModelFiles, folder: str, batch: int, output: str, *flags: str
 ) -> dict:
@@ -482,7 +494,7 @@ def measure(
     if "label" not in args.skip:
         output = os.path.join(args.workdir, "label-out")
         with keep:
-            for name, flags in (("from bytes", ()), ("--by-path", ("--by-path",))):
+            for name, flags in LABEL_RUNS:
                 label[name] = label_command(files, manifest["folder"], batch, output, *flags)
     return {
         "model": files.name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from typing import Any
 
@@ -85,12 +86,20 @@ def error_message(exc: BaseException) -> str:
 _PLAIN = (FileNotFoundError, ValueError, TypeError, RuntimeError, OSError)
 
 
+_TRACEBACK = "Traceback (most recent call last):"
+
+
 def _worker_error(text: str) -> str | None:
-    """The error a Spark task's Python worker raised, from the traceback Spark reports: what
-    follows its last frame, without the type's name for the errors of :data:`_PLAIN`."""
-    lines = text.splitlines()
-    frames = [i for i, line in enumerate(lines) if line.startswith("  ")]
-    tail = "\n".join(lines[frames[-1] + 1 :]).strip() if frames else ""
+    """The error a Spark task's Python worker raised, from the text Spark reports (classic, or
+    Spark Connect with its ``SQLSTATE`` line): what follows the last traceback's frames, without
+    the type's name for the errors of :data:`_PLAIN`; the last line when there is no traceback."""
+    text = re.sub(r"\s*SQLSTATE: \w+\s*$", "", text.split("\nJVM stacktrace:")[0]).strip()
+    if _TRACEBACK not in text:
+        return text.splitlines()[-1].strip() if text else None
+    lines = text.rsplit(_TRACEBACK, 1)[1].splitlines()[1:]
+    # frames are indented ("  File ...", the code line, Python's "^^^" marks); the error is not
+    start = next((i for i, line in enumerate(lines) if line and line[0] != " "), len(lines))
+    tail = "\n".join(lines[start:]).strip()
     if not tail:
         return None
     kind, colon, message = tail.partition(": ")

@@ -177,31 +177,37 @@ def _require_tensor_names(args: argparse.Namespace) -> None:
 
 #: Spark packs files into a task as if each cost ``spark.sql.files.openCostInBytes`` (4 MiB by
 #: default) more than its size: 256 JPEGs of 20 KiB made 8 tasks on 2 cores, whose fixed costs
-#: showed. ``label`` reads images as if each cost this much instead, unless ``--conf`` sets it.
+#: showed. ``label`` reads images as if each cost this much instead, unless the session sets it.
 _OPEN_COST_KEY = "spark.sql.files.openCostInBytes"
 _OPEN_COST = "8192"
 
 
 @contextlib.contextmanager
-def small_file_packing(spark: Any, conf: list[str]) -> Iterator[None]:
+def small_file_packing(spark: Any) -> Iterator[None]:
     """Within the block, ``spark`` packs image files into tasks by their size (see
-    :data:`_OPEN_COST`), unless the ``--conf`` entries ``conf`` set the cost; restored after."""
-    if any(entry.split("=", 1)[0].strip() == _OPEN_COST_KEY for entry in conf):
+    :data:`_OPEN_COST`), unless the session sets the cost already (``--conf``,
+    spark-defaults.conf, a Connect server's settings); the session is left as it was after, and
+    a server that refuses the setting keeps its own."""
+    if spark.conf.get(_OPEN_COST_KEY, None) is not None:
         yield
         return
-    before = spark.conf.get(_OPEN_COST_KEY)
-    spark.conf.set(_OPEN_COST_KEY, _OPEN_COST)
+    try:
+        spark.conf.set(_OPEN_COST_KEY, _OPEN_COST)
+    except Exception:  # e.g. a Connect server that allows only some settings
+        yield
+        return
     try:
         yield
     finally:
-        spark.conf.set(_OPEN_COST_KEY, before)
+        with contextlib.suppress(Exception):  # an error of the block matters more
+            spark.conf.unset(_OPEN_COST_KEY)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """``sparktf label``."""
     graphdef = _check_arguments(args)
     spark = start_spark(args, console)
-    with small_file_packing(spark, args.conf):
+    with small_file_packing(spark):
         return _label(spark, args, console, graphdef)
 
 
@@ -230,16 +236,35 @@ def _label(spark: Any, args: argparse.Namespace, console: Console, graphdef: boo
         _write(result, args, path_col)
     except Exception as exc:
         raise _with_option_hint(exc) from exc
-    written = spark.read.parquet(args.output) if args.format == "parquet" else None
-    rows = (written if written is not None else result).limit(max(args.show, 0)).collect()
-    console.step(f"Labelled and wrote {count} rows in {time.time() - start:.1f}s")
-    console.out(f"Wrote {count} rows to {args.output} ({args.format})")
+    written = _read_output(spark, args)
+    labelled_count = written.count()
+    console.step(f"Labelled and wrote {labelled_count} rows in {time.time() - start:.1f}s")
+    if labelled_count == 0:
+        raise RuntimeError(
+            f"none of the {count} images could be read or decoded (--skip-invalid dropped "
+            "them all); run without --skip-invalid to see the first one's error"
+        )
+    console.out(f"Wrote {labelled_count} rows to {args.output} ({args.format})")
+    if labelled_count < count:
+        console.out(f"Skipped {count - labelled_count} images that could not be read or decoded")
+    # the CSV holds the labels as text: a sample of it is labelled again
+    sample = written if args.format == "parquet" else result
+    _print_sample(console, sample.limit(max(args.show, 0)).collect(), args.top_k, path_col)
+    return EXIT_OK
+
+
+def _read_output(spark: Any, args: argparse.Namespace) -> Any:
+    if args.format == "parquet":
+        return spark.read.parquet(args.output)
+    return spark.read.option("header", "true").csv(args.output)
+
+
+def _print_sample(console: Console, rows: list, top_k: int, path_col: str | None) -> None:
     if rows:
-        console.out(f"Sample (top {min(args.top_k, 3)} of {args.top_k} labels):")
+        console.out(f"Sample (top {min(top_k, 3)} of {top_k} labels):")
         for row in rows:
             name = row[path_col] if path_col else "-"
             console.out(f"  {name}: {top_k_pretty(row['topK'])}")
-    return EXIT_OK
 
 
 def _with_option_hint(exc: Exception) -> Exception:
@@ -268,6 +293,11 @@ def _check_arguments(args: argparse.Namespace) -> bool:
     )
     if graphdef:
         _require_tensor_names(args)
+    if args.by_path and args.images.lower().startswith(("s3:", "s3a:", "s3n:")):
+        raise UsageError(
+            "--by-path: the Python workers open the files through TensorFlow, which reads no "
+            "S3 paths; drop --by-path to read them through Spark"
+        )
     if args.by_path and (graphdef or args.image_col):
         raise UsageError(
             "--by-path feeds the image files' paths to a model that takes pixels; "

@@ -8,6 +8,7 @@ relative, and what a user or an earlier run left there must change no outcome.
 
 from __future__ import annotations
 
+import glob
 import gzip
 import os
 import re
@@ -294,6 +295,9 @@ def test_the_syntax_of_every_argument_is_checked_before_any_path(
           "--labels", "."],
          "--by-path feeds the image files' paths to a model that takes pixels; with "
          "--image-col the images are bytes in a Parquet column (drop --by-path)"),
+        (["label", "s3a://bucket/photos", "--model", ".", "--labels", ".", "--by-path"],
+         "--by-path: the Python workers open the files through TensorFlow, which reads no S3 "
+         "paths; drop --by-path to read them through Spark"),
         (["label", ".", "--model", ".", "--labels", ".", "--model-format", "graphdef",
           "--input-tensor", "a:0", "--output-tensor", "b:0", "--by-path"],
          "--by-path feeds the image files' paths to a model that takes pixels; a frozen "
@@ -652,6 +656,44 @@ def test_tune_parquet_with_wrong_column(spark, capsys, tmp_path):
     )
 
 
+_FRAME = (
+    'Traceback (most recent call last):\n  File "w.py", line 3, in f\n    raise e\n    ^^^^^^^\n'
+)
+_KERAS = "ValueError: bad input:\n  • inputs=tf.Tensor(shape=(1,))\n  • mask=None"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        # classic pyspark
+        ("An exception was thrown from the Python worker:\n" + _FRAME + "ValueError: bad row",
+         "bad row"),
+        # Spark Connect: the traceback starts mid-line and a SQLSTATE line ends it
+        ("\n  An exception was thrown from the Python worker. Please see the stack trace below."
+         "\n[PYTHON_EXCEPTION] An exception was thrown from the Python worker: " + _FRAME
+         + _KERAS + "\n SQLSTATE: 38000",
+         "bad input:\n  • inputs=tf.Tensor(shape=(1,))\n  • mask=None"),
+        # a chained error: the last one is shown; a type that is not plain keeps its name
+        ("An exception was thrown from the Python worker:\n" + _FRAME + "KeyError: 'a'\n\n"
+         "During handling of the above exception, another exception occurred:\n\n" + _FRAME
+         + "tensorflow.errors.InvalidArgumentError: no kernel",
+         "tensorflow.errors.InvalidArgumentError: no kernel"),
+        # the JVM's stack trace after the Python one is left out
+        ("An exception was thrown from the Python worker:\n" + _FRAME + "OSError: disk full\n"
+         "\nJVM stacktrace:\norg.apache.spark.api.python.PythonException: ...\n\tat x.y(z)",
+         "disk full"),
+        # no traceback at all: the last line
+        ("An exception was thrown from the Python worker:\nthe worker crashed",
+         "the worker crashed"),
+    ],
+)  # fmt: skip
+def test_a_python_workers_error_is_shown_by_its_own_message(text, shown):
+    from sparktf.cli._console import error_message
+
+    python_exception = type("PythonException", (Exception,), {})
+    assert error_message(python_exception(text)) == shown
+
+
 # -- label -------------------------------------------------------------------------------------
 
 
@@ -754,30 +796,56 @@ def test_label_by_path_names_a_file_that_cannot_be_read(spark, capsys, tmp_path,
     assert code == 1
     # the worker's own message, not Spark's first line ("An exception was thrown ...")
     message = err.splitlines()[-2]
-    assert message.startswith("sparktf label: error: TFGraphTransformer cannot use the input "), err
+    # the input is the path column: the worker opened the file itself
+    prefix = "sparktf label: error: TFGraphTransformer cannot use the input ('path') of the row"
+    assert message.startswith(prefix), err
     assert f"with path 'file:{folder / 'broken.jpg'}': cannot decode image" in message
     assert message.endswith("image file (12 bytes). Add --skip-invalid to drop such images.")
-    code, _, err = run(capsys, *argv, "--skip-invalid", "--output", str(tmp_path / "kept"))
+    code, out, err = run(capsys, *argv, "--skip-invalid", "--output", str(tmp_path / "kept"))
     assert code == 0, err
     (row,) = spark.read.parquet(str(tmp_path / "kept")).collect()
     assert os.path.basename(row["path"]) == "china.jpg"
+    assert "Wrote 1 rows to" in out
+    assert "Skipped 1 images that could not be read or decoded" in out
+    os.remove(folder / "china.jpg")
+    code, out, err = run(capsys, *argv, "--skip-invalid", "--output", str(tmp_path / "none"))
+    assert code == 1
+    assert err.splitlines()[-2] == (
+        "sparktf label: error: none of the 1 images could be read or decoded (--skip-invalid "
+        "dropped them all); run without --skip-invalid to see the first one's error"
+    )
 
 
-def test_label_packs_small_image_files_into_fewer_tasks_and_restores_the_setting(spark, tmp_path):
-    from sparktf.cli.label import read_images, small_file_packing
+def test_label_packs_small_image_files_into_fewer_tasks_and_leaves_the_session_as_it_was(
+    spark, capsys, tmp_path, colour_model
+):
+    from PIL import Image
 
-    for i in range(200):
-        (tmp_path / f"{i}.png").write_bytes(b"x" * 100)
+    model, labels = colour_model
+    folder = tmp_path / "small"
+    folder.mkdir()
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(folder / "0.png")
+    for i in range(1, 200):
+        shutil.copy(folder / "0.png", folder / f"{i}.png")
     key = "spark.sql.files.openCostInBytes"
-    before = spark.conf.get(key)
     cores = spark.sparkContext.defaultParallelism
-    unpacked = read_images(spark, str(tmp_path)).rdd.getNumPartitions()
-    with small_file_packing(spark, []):
-        packed = read_images(spark, str(tmp_path)).rdd.getNumPartitions()
-    with small_file_packing(spark, [f"{key}=4m"]):  # a --conf of the user's wins
-        assert spark.conf.get(key) == before
+    assert spark.conf.get(key, None) is None
+    argv = ["label", str(folder), "--model", model, "--labels", labels, "--show", "0"]
+
+    def tasks(output: str) -> int:  # one Parquet file per task of the labelling job
+        code, out, err = run(capsys, *argv, "--output", output)
+        assert code == 0 and "Wrote 200 rows" in out, err
+        return len(glob.glob(os.path.join(output, "*.parquet")))
+
+    packed = tasks(str(tmp_path / "packed"))
+    assert spark.conf.get(key, None) is None  # left as it was
+    spark.conf.set(key, "4194304")  # set by the user (Spark's default): the command keeps it
+    try:
+        unpacked = tasks(str(tmp_path / "unpacked"))
+        assert spark.conf.get(key) == "4194304"
+    finally:
+        spark.conf.unset(key)
     assert packed <= cores < unpacked
-    assert spark.conf.get(key) == before
 
 
 def test_label_with_the_flat_network_of_tune_points_to_the_image_model(spark, capsys, tmp_path):
