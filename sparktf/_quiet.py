@@ -31,10 +31,12 @@ import re
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 
 __all__ = [
     "LOG4J_CONFIG",
+    "connect_settings_quiet",
     "import_tensorflow",
     "jvm_stderr_filtered",
     "keep_tensorflow_line",
@@ -193,3 +195,22 @@ def jvm_stderr_filtered(enabled: bool = True) -> Iterator[None]:
     finally:
         relay.stdin.close()  # type: ignore[union-attr]  (the JVM, if started, holds its copy)
         _RELAYS.append(relay)  # not collected while it runs (no "still running" warning)
+
+
+@contextlib.contextmanager
+def connect_settings_quiet(enabled: bool = True) -> Iterator[None]:
+    """Start a local Spark Connect server in this block without a warning per setting.
+
+    pyspark starts the server with every setting of the builder, then sets each again on the
+    new session and warns for every one a session cannot change (``spark.driver.memory``,
+    ``spark.ui.enabled``, ...): 7 warnings of 3 lines for the settings of
+    :func:`~sparktf.session.get_spark`. The server has them already, so the block drops those
+    warnings, and no others.
+    """
+    if not enabled:
+        yield
+        return
+    with warnings.catch_warnings():
+        for message in (r"Failed to set \S+ to .*CANNOT_MODIFY_CONFIG", r"The SQL config .* NOT"):
+            warnings.filterwarnings("ignore", message, UserWarning)
+        yield

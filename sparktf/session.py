@@ -30,7 +30,7 @@ import shutil
 import sys
 from collections.abc import Mapping
 
-from sparktf._quiet import jvm_stderr_filtered, startup_hidden
+from sparktf._quiet import connect_settings_quiet, jvm_stderr_filtered, startup_hidden
 from sparktf._spark import classic_session_running
 from sparktf.errors import JavaNotFoundError
 
@@ -309,7 +309,7 @@ def get_spark(
     options = log4j_options(conf) if hidden else None
     if options:
         builder = builder.config("spark.driver.extraJavaOptions", options)
-    with jvm_stderr_filtered(hidden):
+    with jvm_stderr_filtered(hidden), connect_settings_quiet(bool(remote)):
         spark = builder.getOrCreate()
     from sparktf._spark import set_log_level
 

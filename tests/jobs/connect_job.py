@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 
 
 def _step(results: dict, name: str, fn) -> None:
@@ -34,8 +35,15 @@ def main(remote: str) -> None:
     from sparktf.datasets import load_digits
     from sparktf.session import get_spark
 
-    spark = get_spark(remote=remote, app_name="sparktf-connect-test")
-    results: dict = {"sessionModule": type(spark).__module__}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        spark = get_spark(remote=remote, app_name="sparktf-connect-test")
+    results: dict = {
+        "sessionModule": type(spark).__module__,
+        "startWarnings": [str(w.message).splitlines()[0] for w in caught],
+        "serverPython": spark.conf.get("spark.pyspark.python", None),
+        "python": sys.executable,
+    }
     train, test = load_digits(spark, num_partitions=2).randomSplit([0.8, 0.2], seed=7)
     train, test = train.cache(), test.cache()
     evaluator = MulticlassClassificationEvaluator(metricName="accuracy")

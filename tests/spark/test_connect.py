@@ -31,6 +31,16 @@ def test_the_session_is_a_connect_client(connect_run):
     assert connect_run["sessionModule"].startswith("pyspark.sql.connect")
 
 
+def test_a_local_connect_server_starts_without_a_warning_per_setting(connect_run):
+    # pyspark sets the builder's settings again on the new session, warning for each one a
+    # session cannot change; the server was started with them
+    noise = [
+        w for w in connect_run["startWarnings"] if "CANNOT_MODIFY_CONFIG" in w or "NOT supp" in w
+    ]
+    assert noise == []
+    assert connect_run["serverPython"] == connect_run["python"]
+
+
 def test_fit_trains_in_a_task_and_predicts(connect_run):
     fit = _ok(connect_run, "fit")
     assert fit["accuracy"] > 0.9, fit
