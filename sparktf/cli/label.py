@@ -108,7 +108,7 @@ _OPTIONS = (
         "(a local or shared folder, or a file system TensorFlow reads, such as gs://); not "
         "with --image-col or a frozen GraphDef",
     ),
-    switch("--skip-invalid", help="drop images that cannot be decoded instead of failing"),
+    switch("--skip-invalid", help="drop images that cannot be read or decoded instead of failing"),
     output_option("sparktf-labels", "output folder (Parquet or CSV)"),
     option(
         "--format",
