@@ -174,11 +174,23 @@ DECLARED = (
         "kerasModel",
         "a user architecture replacing the built-in family: a Keras model or its JSON "
         "(keras.Model.to_json()), taking the (standardized, reshaped) features and returning K "
-        "logits, or K probabilities if its last layer has a softmax activation. Built-in layers "
-        "only. Empty: use hiddenLayers/convLayers",
+        "logits or K probabilities (see kerasModelOutput). Built-in layers only. Empty: use "
+        "hiddenLayers/convLayers",
         _to_keras_json,
         "",
         kind="Any",
+    ),
+    Declared(
+        "kerasModelOutput",
+        "what the K scores of kerasModel are (one of: auto, logits, probabilities); auto: "
+        "probabilities when its output is a softmax (a Softmax layer, Activation('softmax') "
+        "or a layer with activation='softmax', also inside nested models) or gives "
+        "non-negative rows summing to 1 on a probe batch, else logits. Ignored without "
+        "kerasModel (the built-in family outputs logits)",
+        TypeConverters.toString,
+        "auto",
+        Choice(("auto", "logits", "probabilities")),
+        "str",
     ),
     Declared(
         "predictBatchSize",

@@ -41,6 +41,7 @@ class _TFClassifierParams(_ProbabilisticClassifierParams, HasSeed, HasBatchSize,
     earlyStoppingPatience: Param[int]
     classCount: Param[int]
     kerasModel: Param[Any]
+    kerasModelOutput: Param[str]
     predictBatchSize: Param[int]
     freezeModel: Param[bool]
     failOnTrialError: Param[bool]
@@ -73,6 +74,8 @@ class _TFClassifierParams(_ProbabilisticClassifierParams, HasSeed, HasBatchSize,
     def getClassCount(self) -> int: ...
 
     def getKerasModel(self) -> Any: ...
+
+    def getKerasModelOutput(self) -> str: ...
 
     def getPredictBatchSize(self) -> int: ...
 

@@ -17,20 +17,24 @@ def raw_and_probability(out: np.ndarray, outputs_logits: bool) -> tuple[np.ndarr
 
     Logits go through a softmax that is safe for infinities: a row with ``+inf`` logits gives
     its probability to those classes (split evenly when several are ``+inf``) and ``-inf``
-    logits get 0, while the raw scores keep the infinities. A row with NaN scores, or with
-    ``-inf`` for every class, has no probability: :func:`check_scores` raises for it.
+    logits get 0, while the raw scores keep the infinities. Probabilities (a network ending in
+    a softmax) are clipped at 0 and each row divided by its sum, as Keras' cross-entropy reads
+    them; their raw scores are the log-probabilities. A row with NaN scores, with ``-inf`` for
+    every class, or with no positive probability has no probability: :func:`check_scores`
+    raises for it.
     """
     check_scores(out, outputs_logits)
-    if outputs_logits:
-        top = out.max(axis=1, keepdims=True)
-        infinite = np.isposinf(top[:, 0])
-        with np.errstate(invalid="ignore", over="ignore"):
-            exp = np.exp(out - top)
-        if infinite.any():
-            exp[infinite] = np.isposinf(out[infinite])
-        return out, exp / exp.sum(axis=1, keepdims=True)
-    prob = np.clip(out, 0.0, 1.0)
-    return np.log(np.clip(prob, 1e-300, None)), prob
+    if not outputs_logits:
+        prob = np.clip(out, 0.0, None)
+        prob = prob / prob.sum(axis=1, keepdims=True)
+        return np.log(np.clip(prob, 1e-300, None)), prob
+    top = out.max(axis=1, keepdims=True)
+    infinite = np.isposinf(top[:, 0])
+    with np.errstate(invalid="ignore", over="ignore"):
+        exp = np.exp(out - top)
+    if infinite.any():
+        exp[infinite] = np.isposinf(out[infinite])
+    return out, exp / exp.sum(axis=1, keepdims=True)
 
 
 def check_scores(out: np.ndarray, outputs_logits: bool) -> None:
@@ -38,14 +42,20 @@ def check_scores(out: np.ndarray, outputs_logits: bool) -> None:
     bad = np.isnan(out).any(axis=1)
     if outputs_logits and out.shape[1]:
         bad |= np.isneginf(out).all(axis=1)
+        what = "NaN, or -inf for every class"
+    else:
+        with np.errstate(invalid="ignore", over="ignore"):
+            total = np.clip(out, 0.0, None).sum(axis=1)
+        bad |= ~np.isfinite(total) | (total <= 0)
+        what = "NaN, inf, or no positive probability"
     if not bad.any():
         return
     rows = np.flatnonzero(bad)
     listed = ", ".join(str(r) for r in rows[:10]) + (", ..." if len(rows) > 10 else "")
     positions = "position" + ("s" if len(rows) > 1 else "")
     raise ValueError(
-        f"TFClassificationModel: the network produced non-finite scores (NaN, or -inf for "
-        f"every class) for {len(rows)} of {len(out)} rows in a batch (at {positions} {listed}), "
+        f"TFClassificationModel: the network produced non-finite scores ({what}) "
+        f"for {len(rows)} of {len(out)} rows in a batch (at {positions} {listed}), "
         "so they have no class probabilities. Check those rows' features for NaN, "
         "inf or values far outside the training range, and the network for weights that "
         "overflow."

@@ -101,11 +101,12 @@ class TrialTask:
 
 
 def _probabilities(model, x: np.ndarray, logits: bool) -> np.ndarray:
+    """The held-out rows' probabilities, by the transform's own head (``logits`` as the
+    training decided it, :func:`sparktf.training._networks.outputs_logits`)."""
+    from sparktf.inference._scoring import raw_and_probability
+
     out = np.asarray(model.predict(x, batch_size=_SCORE_BATCH, verbose=0), dtype=np.float64)
-    if logits:
-        out = np.exp(out - out.max(axis=1, keepdims=True))
-        out /= out.sum(axis=1, keepdims=True)
-    return out
+    return raw_and_probability(out, logits)[1]
 
 
 def run_trial(

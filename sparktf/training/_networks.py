@@ -12,13 +12,65 @@ import numpy as np
 
 from sparktf.training._plans import TrainingSpec
 
-__all__ = ["build_model"]
+__all__ = ["build_model", "outputs_logits"]
 
 
-def _ends_in_softmax(model) -> bool:
-    last = model.layers[-1] if getattr(model, "layers", None) else None
-    activation = getattr(last, "activation", None)
-    return getattr(activation, "__name__", "") == "softmax"
+# Layers that pass their input through unchanged when predicting: a softmax before them is
+# still the output.
+_PASS_THROUGH = (
+    "Dropout",
+    "AlphaDropout",
+    "GaussianDropout",
+    "GaussianNoise",
+    "ActivityRegularization",
+    "Identity",
+)
+
+
+def _softmax_output(tensor, depth: int = 0) -> bool:
+    """Whether a Keras tensor is the output of a softmax: a Softmax layer, a layer whose
+    activation is softmax (Activation('softmax'), Dense(activation='softmax'), ...), or a nested
+    model (Sequential or functional) whose own output is one, seen through layers that pass
+    their input through at prediction (dropout, noise, identity)."""
+    history = getattr(tensor, "_keras_history", None)
+    if history is None or depth > 100:
+        return False
+    layer, node_index, tensor_index = history
+    outputs = getattr(layer, "outputs", None)
+    if outputs:  # a nested model: its own output
+        return _softmax_output(outputs[tensor_index], depth + 1)
+    kind = type(layer).__name__
+    if kind == "Softmax":
+        return True
+    if getattr(getattr(layer, "activation", None), "__name__", "") == "softmax":
+        return True
+    if kind in _PASS_THROUGH:
+        inputs = layer._inbound_nodes[node_index].input_tensors
+        return len(inputs) == 1 and _softmax_output(inputs[0], depth + 1)
+    return False
+
+
+def _probes_as_probabilities(model, num_features: int) -> bool:
+    """Whether the model maps a probe batch (random features) to non-negative rows summing to
+    1, as a network ending in a softmax does whatever its weights."""
+    probe = np.random.default_rng(0).normal(size=(16, num_features)).astype(np.float32)
+    out = np.asarray(model(probe, training=False), dtype=np.float64)
+    finite = np.isfinite(out).all()
+    return bool(finite and (out >= -1e-6).all() and np.allclose(out.sum(axis=1), 1.0, atol=1e-4))
+
+
+def outputs_logits(spec: TrainingSpec, model, num_features: int) -> bool:
+    """The one decision of whether ``model`` (built by :func:`build_model` from ``spec``)
+    outputs logits or probabilities: the training loss, the multi-worker loop, the search's
+    in-task metric and the transform's head all follow it (through the result's
+    ``outputsLogits``). The built-in family gives logits; a ``kerasModel`` gives what
+    ``kerasModelOutput`` says, or with ``auto`` probabilities when its output is a softmax or
+    it gives probability rows on a probe batch."""
+    if not spec.keras_model or spec.keras_model_output == "logits":
+        return True
+    if spec.keras_model_output == "probabilities":
+        return False
+    return not (_softmax_output(model.outputs[0]) or _probes_as_probabilities(model, num_features))
 
 
 def _image_shape(spec: TrainingSpec) -> list[int]:
@@ -52,7 +104,7 @@ def build_model(spec: TrainingSpec, num_features: int, num_classes: int, x_train
 
     Returns ``(model, outputs_logits)``: the model maps a batch of flat feature vectors to
     ``num_classes`` scores, and ``outputs_logits`` tells whether those scores are logits (the
-    built-in family) or probabilities (a user architecture ending in softmax).
+    built-in family) or probabilities (see :func:`outputs_logits`).
 
     Standardization is per feature for flat inputs and per channel (one mean and variance over
     all pixels) for images ([height, width, channels]): a per-pixel scale would blow up pixels
@@ -82,17 +134,15 @@ def build_model(spec: TrainingSpec, num_features: int, num_classes: int, x_train
     if spec.keras_model:
         user = keras.models.model_from_json(spec.keras_model)
         outputs = user(x)
-        logits = not _ends_in_softmax(user)
     else:
         outputs = _builtin_layers(keras, spec, x, num_classes)
-        logits = True
     model = keras.Model(inputs, outputs, name="sparktf_classifier")
     if model.output_shape[-1] != num_classes:
         raise ValueError(
             f"The Keras model given in 'kerasModel' must output {num_classes} scores (one per "
             f"class). Got an output of shape {model.output_shape} instead."
         )
-    return model, logits
+    return model, outputs_logits(spec, model, num_features)
 
 
 def _as_shape(x_train, shape: list[int] | None):

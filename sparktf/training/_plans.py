@@ -50,6 +50,7 @@ class TrainingSpec:
     class_count: int
     standardization: bool
     keras_model: str
+    keras_model_output: str
     batch_normalization: bool
     augment_shift: float
     augment_rotation: float
