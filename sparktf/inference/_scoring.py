@@ -15,26 +15,44 @@ __all__ = ["apply_thresholds", "check_scores", "check_thresholds", "raw_and_prob
 def raw_and_probability(out: np.ndarray, outputs_logits: bool) -> tuple[np.ndarray, np.ndarray]:
     """Raw scores and class probabilities of a batch of network outputs.
 
+    The raw scores are row-centred logits (each row minus its mean), as MLlib's
+    ``LogisticRegression`` gives ``[-m, m]`` for two classes: the softmax of a row is
+    unchanged, and with two classes ``raw[1]`` is monotone in ``P(1)``, the score Spark's
+    ``BinaryClassificationEvaluator`` ranks by.
+
     Logits go through a softmax that is safe for infinities: a row with ``+inf`` logits gives
     its probability to those classes (split evenly when several are ``+inf``) and ``-inf``
-    logits get 0, while the raw scores keep the infinities. Probabilities (a network ending in
-    a softmax) are clipped at 0 and each row divided by its sum, as Keras' cross-entropy reads
-    them; their raw scores are the log-probabilities. A row with NaN scores, with ``-inf`` for
-    every class, or with no positive probability has no probability: :func:`check_scores`
-    raises for it.
+    logits get 0. Probabilities (a network ending in a softmax) are clipped at 0 and each row
+    divided by its sum, as Keras' cross-entropy reads them. Where there are no finite logits to
+    centre (probabilities, and rows with an infinite logit), the raw scores are the centred
+    log-probabilities, a probability of 0 counting as 1e-300. A row with NaN scores, with
+    ``-inf`` for every class, or with no positive probability has no probability:
+    :func:`check_scores` raises for it.
     """
     check_scores(out, outputs_logits)
     if not outputs_logits:
         prob = np.clip(out, 0.0, None)
         prob = prob / prob.sum(axis=1, keepdims=True)
-        return np.log(np.clip(prob, 1e-300, None)), prob
+        return _centred_log(prob), prob
     top = out.max(axis=1, keepdims=True)
     infinite = np.isposinf(top[:, 0])
     with np.errstate(invalid="ignore", over="ignore"):
         exp = np.exp(out - top)
     if infinite.any():
         exp[infinite] = np.isposinf(out[infinite])
-    return out, exp / exp.sum(axis=1, keepdims=True)
+    prob = exp / exp.sum(axis=1, keepdims=True)
+    finite = np.isfinite(out).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        raw = out - out.mean(axis=1, keepdims=True)
+    if not finite.all():
+        raw[~finite] = _centred_log(prob[~finite])
+    return raw, prob
+
+
+def _centred_log(prob: np.ndarray) -> np.ndarray:
+    """Row-centred log-probabilities (a probability of 0 counted as 1e-300)."""
+    log = np.log(np.clip(prob, 1e-300, None))
+    return log - log.mean(axis=1, keepdims=True)
 
 
 def check_scores(out: np.ndarray, outputs_logits: bool) -> None:

@@ -25,17 +25,19 @@ SUPPORTED = {
         "hammingLoss",
         "logLoss",
     ),
-    "BinaryClassificationEvaluator": ("areaUnderROC",),
+    "BinaryClassificationEvaluator": ("areaUnderROC", "areaUnderPR"),
 }
 
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """What a task computes: the metric's name, its direction and logLoss's clipping."""
+    """What a task computes: the metric's name, its direction, logLoss's clipping and the
+    curve's ``numBins`` (Spark's down-sampling of the ROC and PR curves)."""
 
     name: str
     larger_better: bool
     eps: float = 1e-15
+    num_bins: int = 1000
 
 
 def metric_spec(evaluator: Any, stage: str) -> MetricSpec:
@@ -56,7 +58,10 @@ def metric_spec(evaluator: Any, stage: str) -> MetricSpec:
     if evaluator.hasParam("weightCol") and evaluator.isSet("weightCol"):
         raise ValueError(f"{stage}: an evaluator with weightCol set is not supported.")
     eps = float(evaluator.getOrDefault("eps")) if evaluator.hasParam("eps") else 1e-15
-    return MetricSpec(name=name, larger_better=bool(evaluator.isLargerBetter()), eps=eps)
+    bins = int(evaluator.getOrDefault("numBins")) if evaluator.hasParam("numBins") else 1000
+    return MetricSpec(
+        name=name, larger_better=bool(evaluator.isLargerBetter()), eps=eps, num_bins=bins
+    )
 
 
 def _weighted(y: np.ndarray, pred: np.ndarray, which: str) -> float:
@@ -78,27 +83,50 @@ def _weighted(y: np.ndarray, pred: np.ndarray, which: str) -> float:
     return total / len(y)
 
 
-def _area_under_roc(y: np.ndarray, positive: np.ndarray) -> float:
-    """The ROC area by ranks (ties share their mean rank), as Spark's curve gives it."""
-    pos = y == 1
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    if n_pos == 0 or n_neg == 0:
+def _curve_counts(positive: np.ndarray, scores: np.ndarray, num_bins: int):
+    """Spark's ``BinaryClassificationMetrics`` counts: true and false positives at each distinct
+    score taken as a threshold, highest first. With ``num_bins`` > 0 and at least twice as many
+    distinct scores, runs of ``distinct // num_bins`` consecutive thresholds are merged into
+    one, as Spark down-samples within one partition of its sorted scores."""
+    order = np.argsort(-scores, kind="mergesort")
+    ordered, hits = scores[order], positive[order].astype(np.float64)
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    pos = np.add.reduceat(hits, starts)
+    neg = np.diff(np.r_[starts, len(ordered)]) - pos
+    grouping = len(starts) // num_bins if num_bins > 0 else 0
+    if grouping >= 2:
+        edges = np.arange(0, len(starts), grouping)
+        pos, neg = np.add.reduceat(pos, edges), np.add.reduceat(neg, edges)
+    return np.cumsum(pos), np.cumsum(neg)
+
+
+def _trapezoids(x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2.0))
+
+
+def _binary_area(spec: MetricSpec, y: np.ndarray, raw: np.ndarray) -> float:
+    """The area under Spark's ROC or PR curve: ranked by ``rawPrediction[1]``, a row is
+    positive when its label is > 0.5, rates of an empty class are 0, a precision with nothing
+    predicted 1, and the PR curve starts at (0, its first precision)."""
+    if len(y) == 0:
         return float("nan")
-    order = np.argsort(positive, kind="mergesort")
-    ranks = np.empty(len(positive), dtype=float)
-    sorted_scores = positive[order]
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    tp, fp = _curve_counts(np.asarray(y, dtype=np.float64) > 0.5, raw[:, 1], spec.num_bins)
+    positives, negatives = tp[-1], fp[-1]
+    recall = tp / positives if positives else np.zeros_like(tp)
+    if spec.name == "areaUnderROC":
+        rate = fp / negatives if negatives else np.zeros_like(fp)
+        return _trapezoids(np.r_[0.0, rate, 1.0], np.r_[0.0, recall, 1.0])
+    precision = tp / (tp + fp)
+    return _trapezoids(np.r_[0.0, recall], np.r_[precision[0], precision])
 
 
-def score(spec: MetricSpec, y: np.ndarray, probabilities: np.ndarray) -> float:
-    """The metric of ``probabilities`` (rows x classes) against the labels ``y``."""
+def score(spec: MetricSpec, y: np.ndarray, raw: np.ndarray, probabilities: np.ndarray) -> float:
+    """The metric of a model's scores against the labels ``y``: ``raw`` (rows x classes, the
+    ``rawPrediction`` of transform) for the binary metrics, ``probabilities`` for logLoss, and
+    the prediction (argmax of the probabilities, as transform without thresholds) for the
+    others, each as Spark's evaluator computes it from transform's output."""
+    if spec.name in SUPPORTED["BinaryClassificationEvaluator"]:
+        return _binary_area(spec, y, raw)
     y = np.asarray(y).astype(np.int64)
     pred = np.argmax(probabilities, axis=1)
     name = spec.name
@@ -115,8 +143,6 @@ def score(spec: MetricSpec, y: np.ndarray, probabilities: np.ndarray) -> float:
     if name == "logLoss":
         picked = probabilities[np.arange(len(y)), y]
         return float(-np.mean(np.log(np.clip(picked, spec.eps, 1 - spec.eps))))
-    if name == "areaUnderROC":
-        return _area_under_roc(y, probabilities[:, 1] if probabilities.shape[1] > 1 else pred)
     raise ValueError(f"unknown metric {name!r}")
 
 
@@ -125,4 +151,4 @@ def worst_score(spec: MetricSpec, y: np.ndarray, num_classes: int) -> float:
     a failed trial scores in a Spark transform."""
     y = np.asarray(y).astype(np.int64)
     wrong = np.eye(num_classes)[(y + 1) % num_classes]
-    return score(spec, y, wrong)
+    return score(spec, y, wrong, wrong)

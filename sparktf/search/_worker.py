@@ -100,13 +100,13 @@ class TrialTask:
         return max(0.0, min(limits)) if limits else None
 
 
-def _probabilities(model, x: np.ndarray, logits: bool) -> np.ndarray:
-    """The held-out rows' probabilities, by the transform's own head (``logits`` as the
-    training decided it, :func:`sparktf.training._networks.outputs_logits`)."""
+def _scores(model, x: np.ndarray, logits: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out rows' raw scores and probabilities, by the transform's own head
+    (``logits`` as the training decided it, :func:`sparktf.training._networks.outputs_logits`)."""
     from sparktf.inference._scoring import raw_and_probability
 
     out = np.asarray(model.predict(x, batch_size=_SCORE_BATCH, verbose=0), dtype=np.float64)
-    return raw_and_probability(out, logits)[1]
+    return raw_and_probability(out, logits)
 
 
 def run_trial(
@@ -142,7 +142,7 @@ def run_trial(
 
     def after(model, logits: bool) -> dict[str, Any]:
         return {
-            "metric": score(metric, y_held, _probabilities(model, x_held, logits)),
+            "metric": score(metric, y_held, *_scores(model, x_held, logits)),
             "iterations": int(model.optimizer.iterations),
         }
 
