@@ -21,6 +21,7 @@ from pyspark.ml.param.shared import (
     HasValidationIndicatorCol,
 )
 
+from sparktf.inference._scoring import check_thresholds
 from sparktf.param.declare import (
     Choice,
     Declared,
@@ -71,6 +72,14 @@ def _to_keras_json(value: Any) -> str:
         "The 'kerasModel' param of TFClassifier must be a Keras model or its JSON architecture "
         f"(keras.Model.to_json()). Got {type(value).__name__} instead."
     )
+
+
+def _thresholds_check(stage: Any, name: str) -> list[float] | None:
+    """The declared check of ``thresholds``: MLlib's rule on its values, when it is set (the
+    count against the classes is checked where K is known, at transform)."""
+    if not stage.isDefined(name):
+        return None
+    return check_thresholds(stage.getOrDefault(name), None, type(stage).__name__)
 
 
 #: Every Param of TFClassifier, in the order of its keywords: one declaration each.
@@ -270,7 +279,7 @@ DECLARED = (
         IntRange(1),
         "int",
     ),
-    Declared("thresholds", kind="list[float] | None"),
+    Declared("thresholds", check=_thresholds_check, kind="list[float] | None"),
     # A fixed default, so runs are reproducible unless a seed is set.
     Declared("seed", default=DEFAULT_SEED, check=IntRange(), kind="int", keep_none=True),
 )

@@ -1,0 +1,53 @@
+"""TFClassificationModel against MLlib's model contract: thresholds, setters, Params copied
+from a grid, ``kerasModel=None``."""
+
+from __future__ import annotations
+
+import pytest
+from pyspark.ml.linalg import Vectors
+
+from sparktf import TFClassifier
+from sparktf.classification import TFClassificationModel
+
+
+def _unfitted_model(num_classes: int = 3) -> TFClassificationModel:
+    """A model without a network (as a failed trial's): enough for the checks before scoring."""
+    return TFClassificationModel._create(None, 2, num_classes, True, {"error": "no network"})
+
+
+def _rows(spark):
+    return spark.createDataFrame(
+        [(Vectors.dense([0.0, 1.0]), 0.0), (Vectors.dense([1.0, 0.0]), 1.0)],
+        ["features", "label"],
+    )
+
+
+THRESHOLDS_REFUSED = [
+    ([0.5, -0.1, 1.0], r"must hold values >= 0 \(at most one of them 0\), as MLlib requires\. "
+     r"Got \[0\.5, -0\.1, 1\.0\] instead, with negative or NaN value\(s\) \[-0\.1\]"),
+    ([0.5, float("nan"), 1.0], r".* negative or NaN value\(s\) \[nan\]"),
+    ([0.0, 0.0, 1.0], r"must have at most one value equal to 0 .* Got 2 zeros in "
+     r"\[0\.0, 0\.0, 1\.0\] instead"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("thresholds", "message"), THRESHOLDS_REFUSED, ids=["neg", "nan", "0s"])
+def test_thresholds_follow_mllib_rules_at_transform(spark, thresholds, message):
+    model = _unfitted_model().setThresholds(thresholds)
+    with pytest.raises(
+        ValueError, match="The 'thresholds' param of TFClassificationModel " + message
+    ):
+        model.transform(_rows(spark))
+
+
+@pytest.mark.parametrize(("thresholds", "message"), THRESHOLDS_REFUSED, ids=["neg", "nan", "0s"])
+def test_thresholds_follow_mllib_rules_before_a_fit(spark, thresholds, message):
+    clf = TFClassifier(thresholds=thresholds, epochs=1)
+    with pytest.raises(ValueError, match="The 'thresholds' param of TFClassifier " + message):
+        clf.fit(_rows(spark))
+
+
+def test_thresholds_with_one_zero_are_accepted():
+    assert _unfitted_model().setThresholds([0.0, 1.0, 2.0])._thresholds() == [0.0, 1.0, 2.0]
+    with pytest.raises(ValueError, match=r"one value per class \(3\)\. Got 2 values instead"):
+        _unfitted_model().setThresholds([0.0, 1.0])._thresholds()
