@@ -160,8 +160,9 @@ class TFClassifier(
                 "error": result["error"],
             },
         )
-        self._copyValues(model)
-        model._set(**{p.name: v for p, v in param_map.items() if model.hasParam(p.name)})
+        # As pyspark's estimators do: the map's values of this classifier's own Params (matched
+        # by Param, not by name, so another stage's Param of the same name is not applied).
+        self._copyValues(model, param_map)
         return model
 
 

@@ -51,3 +51,23 @@ def test_thresholds_with_one_zero_are_accepted():
     assert _unfitted_model().setThresholds([0.0, 1.0, 2.0])._thresholds() == [0.0, 1.0, 2.0]
     with pytest.raises(ValueError, match=r"one value per class \(3\)\. Got 2 values instead"):
         _unfitted_model().setThresholds([0.0, 1.0])._thresholds()
+
+
+def _tiny(spark, rows: int = 16):
+    return spark.createDataFrame(
+        [(Vectors.dense([float(i % 2), float(i % 3)]), float(i % 2)) for i in range(rows)],
+        ["features", "label"],
+    )
+
+
+def test_a_map_gives_the_model_only_this_classifiers_params_by_identity(spark):
+    from pyspark.ml.classification import LogisticRegression
+
+    lr = LogisticRegression()  # its predictionCol has the same name as the classifier's
+    clf = TFClassifier(epochs=1, hiddenLayers=[4], batchSize=8)
+    grid = [{lr.predictionCol: "lr_prediction", clf.predictBatchSize: 7}]
+    (index, model), *_ = list(clf.fitMultiple(_tiny(spark), grid))
+    assert index == 0 and model.hasModel
+    assert model.getPredictBatchSize() == 7
+    assert model.getPredictionCol() == "prediction"
+    assert "prediction" in model.transform(_tiny(spark)).columns
