@@ -188,6 +188,7 @@ DECLARED = (
         _to_keras_json,
         "",
         kind="Any",
+        keep_none=True,  # None clears it, from setParams as from setKerasModel (see _set)
     ),
     Declared(
         "predictBatchSize",
@@ -295,6 +296,13 @@ class _TFClassifierParams(
     HasValidationIndicatorCol,
 ):
     """Params shared by :class:`TFClassifier` and :class:`TFClassificationModel`."""
+
+    def _set(self, **kwargs: Any):
+        # pyspark's _set stores a None without its type converter; kerasModel=None means what
+        # the converter makes of it (the built-in family), however it is set.
+        if "kerasModel" in kwargs and kwargs["kerasModel"] is None:
+            kwargs["kerasModel"] = _to_keras_json(None)
+        return super()._set(**kwargs)
 
     # -- driver-side checks -------------------------------------------------------------------
 

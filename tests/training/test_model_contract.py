@@ -71,3 +71,18 @@ def test_a_map_gives_the_model_only_this_classifiers_params_by_identity(spark):
     assert model.getPredictBatchSize() == 7
     assert model.getPredictionCol() == "prediction"
     assert "prediction" in model.transform(_tiny(spark)).columns
+
+
+@pytest.mark.parametrize("how", ["setKerasModel", "setParams", "constructor"])
+def test_keras_model_none_means_the_built_in_family_however_it_is_set(how):
+    json_model = '{"class_name": "Sequential", "config": {}}'
+    if how == "constructor":
+        clf = TFClassifier(kerasModel=None)
+    else:
+        clf = TFClassifier(kerasModel=json_model)
+        if how == "setKerasModel":
+            clf.setKerasModel(None)
+        else:
+            clf.setParams(kerasModel=None)
+    assert clf.getKerasModel() == ""
+    assert clf._training_spec().keras_model == ""
