@@ -84,11 +84,11 @@ def _thresholds_check(stage: Any, name: str) -> list[float] | None:
 
 #: Every Param of TFClassifier, in the order of its keywords: one declaration each.
 DECLARED = (
-    Declared("featuresCol", default="features", kind="str"),
+    Declared("featuresCol", default="features", kind="str", at_transform=True),
     Declared("labelCol", default="label", kind="str"),
-    Declared("predictionCol", default="prediction", kind="str"),
-    Declared("probabilityCol", default="probability", kind="str"),
-    Declared("rawPredictionCol", default="rawPrediction", kind="str"),
+    Declared("predictionCol", default="prediction", kind="str", at_transform=True),
+    Declared("probabilityCol", default="probability", kind="str", at_transform=True),
+    Declared("rawPredictionCol", default="rawPrediction", kind="str", at_transform=True),
     Declared(
         "hiddenLayers",
         "neurons per hidden dense layer, in order (list of ints >= 1; empty: no hidden layer)",
@@ -197,6 +197,7 @@ DECLARED = (
         1024,
         IntRange(1),
         "int",
+        at_transform=True,
     ),
     Declared(
         "freezeModel",
@@ -206,6 +207,7 @@ DECLARED = (
         TypeConverters.toBoolean,
         False,
         kind="bool",
+        at_transform=True,
     ),
     Declared(
         "failOnTrialError",
@@ -280,7 +282,7 @@ DECLARED = (
         IntRange(1),
         "int",
     ),
-    Declared("thresholds", check=_thresholds_check, kind="list[float] | None"),
+    Declared("thresholds", check=_thresholds_check, kind="list[float] | None", at_transform=True),
     # A fixed default, so runs are reproducible unless a seed is set.
     Declared("seed", default=DEFAULT_SEED, check=IntRange(), kind="int", keep_none=True),
 )

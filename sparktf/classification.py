@@ -39,7 +39,7 @@ from sparktf.errors import (
 )
 from sparktf.inference._scoring import apply_thresholds, check_thresholds, raw_and_probability
 from sparktf.param import check_int_range
-from sparktf.param.declare import declare_stage
+from sparktf.param.declare import declare_model, declare_stage
 from sparktf.training._book import KeepsTrials
 from sparktf.training._data import (
     check_features_column,
@@ -166,6 +166,7 @@ class TFClassifier(
         return model
 
 
+@declare_model
 class TFClassificationModel(
     ProbabilisticClassificationModel, _TFClassifierParams, MLWritable, MLReadable
 ):
@@ -175,6 +176,10 @@ class TFClassificationModel(
     ``probability`` as ml Vectors and ``prediction`` as double, keeping the input columns. It
     runs the pandas UDF of :class:`~sparktf.TFGraphTransformer`'s engine: the model is shipped
     once, loaded once per Python worker, and applied in batches of ``predictBatchSize`` rows.
+
+    As on MLlib's models, the Params that act at transform time have setters (the output
+    columns, ``featuresCol``, ``thresholds``, ``predictBatchSize``, ``freezeModel``); the
+    training Params are read-only records of the fit.
     """
 
     def __init__(self) -> None:

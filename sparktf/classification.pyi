@@ -16,7 +16,7 @@ from sparktf._spark import LastShared
 from sparktf.errors import DriverMemoryError, NotEnoughSlotsError, TrainingError, TrialFailedError
 from sparktf.inference._scoring import apply_thresholds, check_thresholds, raw_and_probability
 from sparktf.param import check_int_range
-from sparktf.param.declare import declare_stage
+from sparktf.param.declare import declare_model, declare_stage
 from sparktf.training._book import KeepsTrials
 from sparktf.training._data import check_features_column
 from sparktf.training._plans import TrainingData, TrainingResult
@@ -157,6 +157,10 @@ class TFClassificationModel(ProbabilisticClassificationModel, _TFClassifierParam
     def read(cls): ...
 
     def __repr__(self) -> str: ...
+
+    def setPredictBatchSize(self, value: int) -> TFClassificationModel: ...
+
+    def setFreezeModel(self, value: bool) -> TFClassificationModel: ...
 
     @classmethod
     def load(cls, path: str) -> TFClassificationModel: ...

@@ -86,3 +86,34 @@ def test_keras_model_none_means_the_built_in_family_however_it_is_set(how):
             clf.setParams(kerasModel=None)
     assert clf.getKerasModel() == ""
     assert clf._training_spec().keras_model == ""
+
+
+@pytest.fixture(scope="module")
+def tiny_model(spark):
+    return TFClassifier(epochs=1, hiddenLayers=[4], batchSize=8, seed=3).fit(_tiny(spark))
+
+
+def test_the_model_setters_change_what_transform_does(spark, tiny_model, monkeypatch):
+    from sparktf.inference import _udf
+
+    df = _tiny(spark)
+    plans = []
+    apply_plan = _udf.apply_plan
+
+    def recording(dataset, plan, handle, *args):
+        plans.append(plan)
+        return apply_plan(dataset, plan, handle, *args)
+
+    monkeypatch.setattr(_udf, "apply_plan", recording)
+    model = tiny_model.copy()
+    plain = [r.prediction for r in model.transform(df).collect()]
+    assert model.setPredictBatchSize(3) is model and model.setFreezeModel(True) is model
+    frozen = [r.prediction for r in model.transform(df).collect()]
+    assert [(p.batch_size, p.freeze) for p in plans] == [(1024, False), (3, True)]
+    assert frozen == plain  # the same network, run as a frozen graph in batches of 3
+    # thresholds (pyspark's setter) and an output column: a 0 threshold predicts its class
+    model.setThresholds([1.0, 0.0]).setProbabilityCol("")
+    skewed = model.transform(df)
+    assert "probability" not in skewed.columns
+    assert {r.prediction for r in skewed.collect()} == {1.0}
+    assert tiny_model.getPredictBatchSize() == 1024  # the copy's setters left the original alone
