@@ -41,9 +41,7 @@ from sparktf.inference._scoring import apply_thresholds, check_thresholds, raw_a
 from sparktf.param import check_int_range
 from sparktf.param.declare import declare_model, declare_stage
 from sparktf.training._book import KeepsTrials
-from sparktf.training._data import (
-    check_features_column,
-)
+from sparktf.training._data import check_features_column
 from sparktf.training._plans import TrainingData, TrainingResult
 from sparktf.training._trials import TrialIterator, fit_one, trial_scope
 
@@ -192,6 +190,8 @@ class TFClassificationModel(
         self._local_model = None
         self._shipped = LastShared()
         self._spec = None  # the model's spec, hashed from its bytes once (see _model_spec)
+        # A failed trial's: admits its validator's evaluation (training._trials.EvaluationPass)
+        self._trial_pass = None
 
     @classmethod
     def _create(
@@ -269,11 +269,11 @@ class TFClassificationModel(
             self._local_model = load_keras_bytes(self.modelBytes)
         return self._local_model
 
-    def _require_model(self) -> None:
+    def _require_model(self, why: str = "") -> None:
         if self._model_bytes is None:
             raise TrainingError(
                 "This TFClassificationModel holds no trained network: its training failed with: "
-                f"{self.trainingFailure}"
+                f"{self.trainingFailure}{why}"
             )
 
     # -- single-row prediction (driver side) --------------------------------------------------
@@ -336,6 +336,13 @@ class TFClassificationModel(
         from sparktf.inference._driver import failed_trial_scores, scores_plan
 
         if self._model_bytes is None:
+            # Worst scores on purpose, for the validator that ranks this failed trial; any other
+            # transform raises (see sparktf.training._trials).
+            if self._trial_pass is None or not self._trial_pass.admit():
+                self._require_model(
+                    " (A failed trial's model scores worst only in its validator's evaluation; "
+                    "it has no predictions to give elsewhere.)"
+                )
             if self.getLabelCol() not in dataset.columns:
                 self._require_model()
             return failed_trial_scores(dataset, self.getLabelCol(), self._num_classes, outputs)
