@@ -21,6 +21,7 @@ from pyspark.ml.param.shared import (
     HasValidationIndicatorCol,
 )
 
+from sparktf.inference._scoring import check_thresholds
 from sparktf.param.declare import (
     Choice,
     Declared,
@@ -73,13 +74,21 @@ def _to_keras_json(value: Any) -> str:
     )
 
 
+def _thresholds_check(stage: Any, name: str) -> list[float] | None:
+    """The declared check of ``thresholds``: MLlib's rule on its values, when it is set (the
+    count against the classes is checked where K is known, at transform)."""
+    if not stage.isDefined(name):
+        return None
+    return check_thresholds(stage.getOrDefault(name), None, type(stage).__name__)
+
+
 #: Every Param of TFClassifier, in the order of its keywords: one declaration each.
 DECLARED = (
-    Declared("featuresCol", default="features", kind="str"),
+    Declared("featuresCol", default="features", kind="str", at_transform=True),
     Declared("labelCol", default="label", kind="str"),
-    Declared("predictionCol", default="prediction", kind="str"),
-    Declared("probabilityCol", default="probability", kind="str"),
-    Declared("rawPredictionCol", default="rawPrediction", kind="str"),
+    Declared("predictionCol", default="prediction", kind="str", at_transform=True),
+    Declared("probabilityCol", default="probability", kind="str", at_transform=True),
+    Declared("rawPredictionCol", default="rawPrediction", kind="str", at_transform=True),
     Declared(
         "hiddenLayers",
         "neurons per hidden dense layer, in order (list of ints >= 1; empty: no hidden layer)",
@@ -179,6 +188,7 @@ DECLARED = (
         _to_keras_json,
         "",
         kind="Any",
+        keep_none=True,  # None clears it, from setParams as from setKerasModel (see _set)
     ),
     Declared(
         "kerasModelOutput",
@@ -199,6 +209,7 @@ DECLARED = (
         1024,
         IntRange(1),
         "int",
+        at_transform=True,
     ),
     Declared(
         "freezeModel",
@@ -208,6 +219,7 @@ DECLARED = (
         TypeConverters.toBoolean,
         False,
         kind="bool",
+        at_transform=True,
     ),
     Declared(
         "failOnTrialError",
@@ -282,7 +294,7 @@ DECLARED = (
         IntRange(1),
         "int",
     ),
-    Declared("thresholds", kind="list[float] | None"),
+    Declared("thresholds", check=_thresholds_check, kind="list[float] | None", at_transform=True),
     # A fixed default, so runs are reproducible unless a seed is set.
     Declared("seed", default=DEFAULT_SEED, check=IntRange(), kind="int", keep_none=True),
 )
@@ -298,6 +310,13 @@ class _TFClassifierParams(
     HasValidationIndicatorCol,
 ):
     """Params shared by :class:`TFClassifier` and :class:`TFClassificationModel`."""
+
+    def _set(self, **kwargs: Any):
+        # pyspark's _set stores a None without its type converter; kerasModel=None means what
+        # the converter makes of it (the built-in family), however it is set.
+        if "kerasModel" in kwargs and kwargs["kerasModel"] is None:
+            kwargs["kerasModel"] = _to_keras_json(None)
+        return super()._set(**kwargs)
 
     # -- driver-side checks -------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import Any
 from pyspark.ml.classification import _ProbabilisticClassifierParams
 from pyspark.ml.param import TypeConverters
 from pyspark.ml.param.shared import HasBatchSize, HasLearningRate, HasSeed, HasStandardization, HasValidationIndicatorCol
+from sparktf.inference._scoring import check_thresholds
 from sparktf.param.declare import Choice, Declared, FloatRange, IntList, IntRange, checked_values, declare_params
 from sparktf.training._data import DEFAULT_MAX_BROADCAST_BYTES, DataSpec
 from sparktf.training._plans import DEFAULT_SEED, TrainingSpec
@@ -24,6 +25,9 @@ def _frozen(value: Any) -> Any: ...
 
 
 def _to_keras_json(value: Any) -> str: ...
+
+
+def _thresholds_check(stage: Any, name: str) -> list[float] | None: ...
 
 
 DECLARED: tuple
@@ -96,6 +100,8 @@ class _TFClassifierParams(_ProbabilisticClassifierParams, HasSeed, HasBatchSize,
     def getStagingDir(self) -> str: ...
 
     def getNumWorkers(self) -> int: ...
+
+    def _set(self, **kwargs: Any): ...
 
     def _data_spec(self) -> DataSpec: ...
 

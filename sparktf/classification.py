@@ -39,11 +39,9 @@ from sparktf.errors import (
 )
 from sparktf.inference._scoring import apply_thresholds, check_thresholds, raw_and_probability
 from sparktf.param import check_int_range
-from sparktf.param.declare import declare_stage
+from sparktf.param.declare import declare_model, declare_stage
 from sparktf.training._book import KeepsTrials
-from sparktf.training._data import (
-    check_features_column,
-)
+from sparktf.training._data import check_features_column
 from sparktf.training._plans import TrainingData, TrainingResult
 from sparktf.training._trials import TrialIterator, fit_one, trial_scope
 
@@ -160,11 +158,13 @@ class TFClassifier(
                 "error": result["error"],
             },
         )
-        self._copyValues(model)
-        model._set(**{p.name: v for p, v in param_map.items() if model.hasParam(p.name)})
+        # As pyspark's estimators do: the map's values of this classifier's own Params (matched
+        # by Param, not by name, so another stage's Param of the same name is not applied).
+        self._copyValues(model, param_map)
         return model
 
 
+@declare_model
 class TFClassificationModel(
     ProbabilisticClassificationModel, _TFClassifierParams, MLWritable, MLReadable
 ):
@@ -174,6 +174,10 @@ class TFClassificationModel(
     ``probability`` as ml Vectors and ``prediction`` as double, keeping the input columns. It
     runs the pandas UDF of :class:`~sparktf.TFGraphTransformer`'s engine: the model is shipped
     once, loaded once per Python worker, and applied in batches of ``predictBatchSize`` rows.
+
+    As on MLlib's models, the Params that act at transform time have setters (the output
+    columns, ``featuresCol``, ``thresholds``, ``predictBatchSize``, ``freezeModel``); the
+    training Params are read-only records of the fit.
     """
 
     def __init__(self) -> None:
@@ -186,6 +190,8 @@ class TFClassificationModel(
         self._local_model = None
         self._shipped = LastShared()
         self._spec = None  # the model's spec, hashed from its bytes once (see _model_spec)
+        # A failed trial's: admits its validator's evaluation (training._trials.EvaluationPass)
+        self._trial_pass = None
 
     @classmethod
     def _create(
@@ -263,11 +269,11 @@ class TFClassificationModel(
             self._local_model = load_keras_bytes(self.modelBytes)
         return self._local_model
 
-    def _require_model(self) -> None:
+    def _require_model(self, why: str = "") -> None:
         if self._model_bytes is None:
             raise TrainingError(
                 "This TFClassificationModel holds no trained network: its training failed with: "
-                f"{self.trainingFailure}"
+                f"{self.trainingFailure}{why}"
             )
 
     # -- single-row prediction (driver side) --------------------------------------------------
@@ -330,6 +336,13 @@ class TFClassificationModel(
         from sparktf.inference._driver import failed_trial_scores, scores_plan
 
         if self._model_bytes is None:
+            # Worst scores on purpose, for the validator that ranks this failed trial; any other
+            # transform raises (see sparktf.training._trials).
+            if self._trial_pass is None or not self._trial_pass.admit():
+                self._require_model(
+                    " (A failed trial's model scores worst only in its validator's evaluation; "
+                    "it has no predictions to give elsewhere.)"
+                )
             if self.getLabelCol() not in dataset.columns:
                 self._require_model()
             return failed_trial_scores(dataset, self.getLabelCol(), self._num_classes, outputs)

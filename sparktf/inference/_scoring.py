@@ -80,14 +80,34 @@ def check_scores(out: np.ndarray, outputs_logits: bool) -> None:
     )
 
 
-def check_thresholds(thresholds: list[float], num_classes: int) -> list[float]:
-    """``thresholds`` if it holds one value per class, else a ValueError saying so."""
-    if len(thresholds) != num_classes:
+def check_thresholds(
+    thresholds: list[float], num_classes: int | None, stage: str = "TFClassificationModel"
+) -> list[float]:
+    """``thresholds`` if MLlib would take them, else a ValueError saying why.
+
+    MLlib's rule (``HasThresholds`` in Scala): every value >= 0 (so no NaN), at most one of them
+    0, and, where the model is known, one value per class (``num_classes``; None: not checked).
+    """
+    values = [float(t) for t in thresholds]
+    negative = [t for t in values if not t >= 0]
+    if negative:
         raise ValueError(
-            f"The 'thresholds' param of TFClassificationModel must have one value per "
-            f"class ({num_classes}). Got {len(thresholds)} values instead."
+            f"The 'thresholds' param of {stage} must hold values >= 0 (at most one of them 0), "
+            f"as MLlib requires. Got {values} instead, with negative or NaN value(s) {negative}."
         )
-    return thresholds
+    zeros = values.count(0.0)
+    if zeros > 1:
+        raise ValueError(
+            f"The 'thresholds' param of {stage} must have at most one value equal to 0 (the "
+            "class of a 0 threshold is predicted whenever its probability is above 0), as MLlib "
+            f"requires. Got {zeros} zeros in {values} instead."
+        )
+    if num_classes is not None and len(values) != num_classes:
+        raise ValueError(
+            f"The 'thresholds' param of {stage} must have one value per "
+            f"class ({num_classes}). Got {len(values)} values instead."
+        )
+    return values
 
 
 def apply_thresholds(prob: np.ndarray, thresholds: list[float] | None) -> np.ndarray:

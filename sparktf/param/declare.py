@@ -5,6 +5,7 @@ the check its value must pass and the type shown in signatures. :func:`declare_p
 list of them into the Params of a mixin (pyspark ``Param`` attributes, defaults, ``getX``
 getters); :func:`declare_stage` gives a stage its ``setX`` setters and the keyword signatures of
 ``__init__``/``setParams`` (with the true defaults), writing both for a stage without them;
+:func:`declare_model` gives a fitted model the setters of the Params declared ``at_transform``;
 :func:`checked_values` runs the checks on the driver before any job. A Param that a pyspark
 shared mixin already defines (``HasSeed``, ``HasBatchSize``, ...) is declared with ``doc=None``:
 the mixin's Param is kept, and only its default, check, setter and keyword come from here.
@@ -48,6 +49,7 @@ __all__ = [
     "IntList",
     "IntRange",
     "checked_values",
+    "declare_model",
     "declare_params",
     "declare_stage",
 ]
@@ -112,6 +114,10 @@ class Declared:
     #: Whether a keyword passed as None reaches the stage's ``_set`` (to be refused there)
     #: instead of leaving the Param alone.
     keep_none: bool = False
+    #: Whether the Param acts when a fitted model transforms (output columns, thresholds, batch
+    #: size): such a Param gets a setter on the model too (:func:`declare_model`), as MLlib's
+    #: models have setters for theirs.
+    at_transform: bool = False
 
 
 def _title(name: str) -> str:
@@ -236,6 +242,16 @@ def declare_stage(cls: type) -> type:
         func = cls.__dict__.get(method)
         if func is not None:
             func.__signature__ = _keyword_signature(cls, returns)
+    return cls
+
+
+def declare_model(cls: type) -> type:
+    """Class decorator for a fitted model: ``setX`` for every Param declared ``at_transform``
+    that it lacks (its training Params stay read-only, as on MLlib's models)."""
+    for name, item in _declarations(cls).items():
+        setter = f"set{_title(name)}"
+        if item.at_transform and not _defined(cls, setter):
+            setattr(cls, setter, _setter(name))
     return cls
 
 

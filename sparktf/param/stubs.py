@@ -45,7 +45,7 @@ _HEADER = (
     "# The type stub of {module}, written by 'python -m sparktf.param.stubs' from the\n"
     "# module and its Param declarations. Do not edit: change the module and run it again.\n\n"
 )
-_DECORATORS = {"declare_stage", "declare_params"}
+_DECORATORS = {"declare_stage", "declare_params", "declare_model"}
 #: What every stub may name, imported where the module does not import it itself.
 _NEEDED = (
     ("Any", "from typing import Any"),
@@ -189,6 +189,8 @@ def _class(node: ast.ClassDef, cls: type, indent: str) -> list[str]:
         body.extend(_statement(statement, cls, inner))
     if staged:
         body.extend(_declared_methods(cls, inner, written))
+    elif any(_decorator_name(d) == "declare_model" for d in node.decorator_list):
+        body.extend(_declared_setters(cls, inner, written))
     body += _fit(node, inner, written)
     if issubclass(cls, MLReadable) and not node.name.startswith("_") and "load" not in written:
         # pyspark types ``load`` by the class it is inherited from; it reads this class
@@ -248,7 +250,13 @@ def _declared_methods(cls: type, indent: str, written: set[str]) -> list[str]:
         f"{indent}def __init__(self, *, {keywords}) -> None: ...",
         f"{indent}def setParams(self, *, {keywords}) -> {cls.__name__}: ...",
     ]
-    for item in declared:
+    return lines + _declared_setters(cls, indent, written)
+
+
+def _declared_setters(cls: type, indent: str, written: set[str]) -> list[str]:
+    """The setters the declarations gave ``cls`` (a stage's, or a model's ``at_transform``)."""
+    lines = []
+    for item in _declarations(cls).values():
         setter = f"set{_title(item.name)}"
         if setter not in written and _generated(cls, setter):
             value = _accepted(item.kind)

@@ -241,6 +241,11 @@ class TrialBook:
             model._keep_search(search)
         return in_scope
 
+    def in_scope(self) -> bool:
+        """Whether a :func:`trial_scope` of this classifier is open."""
+        with self._lock:
+            return bool(self._scopes)
+
     def job_name(self, uid: str, single: bool) -> str:
         """The name of a training job in progress lines and the Spark UI."""
         with self._lock:

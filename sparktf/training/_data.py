@@ -154,7 +154,10 @@ def summarize(spec: DataSpec, selected: DataFrame) -> DataSummary:
     (no row reaches the driver) and gives the rows, the feature width and the classes."""
     size = F.size("x")
     y = F.col("y")
-    bad_label = (y != F.round(y)) | (y < 0)
+    # NaN and infinity first: in Spark SQL NaN equals NaN and sorts above every number, so
+    # neither passes or fails the integer check below as it would in Python.
+    not_finite_label = F.isnan(y) | (F.abs(y) == float("inf"))
+    bad_label = ~not_finite_label & ((y != F.round(y)) | (y < 0))
     exprs = [
         F.count(F.lit(1)).alias("rows"),
         F.count("x").alias("present"),
@@ -165,6 +168,7 @@ def summarize(spec: DataSpec, selected: DataFrame) -> DataSummary:
         F.min(y).alias("lowest"),
         F.max(y).alias("highest"),
         F.sum(bad_label.cast("long")).alias("non_int"),
+        F.sum(not_finite_label.cast("long")).alias("non_finite_labels"),
     ]
     if spec.indicator:
         exprs += [F.count("v").alias("marked"), F.sum(F.col("v").cast("long")).alias("held")]
@@ -173,7 +177,7 @@ def summarize(spec: DataSpec, selected: DataFrame) -> DataSummary:
     if rows == 0:
         raise ValueError(f"{spec.stage} cannot be fitted on an empty DataFrame (0 rows).")
     width = _check_features(spec, selected, row, size)
-    _check_labels(spec, selected, row, bad_label)
+    _check_labels(spec, selected, row, (bad_label, not_finite_label))
     if spec.indicator:
         _check_indicator(spec, row)
     k = spec.class_count
@@ -214,14 +218,23 @@ def _check_features(spec: DataSpec, selected: DataFrame, row: Any, size: Any) ->
     return width
 
 
-def _check_labels(spec: DataSpec, selected: DataFrame, row: Any, bad_label: Any) -> None:
-    """Check the aggregated ``row``'s labels: no nulls, class indices, 2 classes or more."""
+def _check_labels(spec: DataSpec, selected: DataFrame, row: Any, bad: tuple[Any, Any]) -> None:
+    """Check the aggregated ``row``'s labels: no nulls, finite, class indices, 2 classes or more
+    (``bad``: the conditions of a non-integer label and of a NaN or infinite one)."""
+    bad_label, not_finite = bad
     rows = int(row["rows"])
     label = f"Column '{spec.label}' (labelCol) of {spec.stage}"
     if row["labels"] != rows:
         raise ValueError(
             f"{label} must not contain nulls. Got {rows - int(row['labels'])} null label(s) of "
             f"{rows}."
+        )
+    if row["non_finite_labels"]:
+        found = selected.where(not_finite).select("y").distinct().limit(3).collect()
+        values = ", ".join(sorted(repr(float(r[0])) for r in found))
+        raise ValueError(
+            f"{label} must hold finite integer class indices 0..K-1. Got "
+            f"{int(row['non_finite_labels'])} NaN or infinite label(s): {values}."
         )
     if row["non_int"]:
         bad = selected.where(bad_label).select("y").first()[0]

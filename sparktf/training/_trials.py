@@ -29,6 +29,18 @@ validator) a failed training raises ``TrainingError``. The scope lives in the cl
 trial book, seen by every copy and every thread, because the validator's trials run in its own
 thread pool, where a thread-local or context variable of the caller would not reach.
 
+A failed trial's model scores worst only in the validator's evaluation
+-----------------------------------------------------------------------
+Its ``transform`` predicts a wrong class for every labelled row, so that any evaluator ranks it
+last; that is right in a search and wrong anywhere else. The model holds an
+:class:`EvaluationPass` that admits such a transform only where a validator evaluates it:
+pyspark's validators take each model from ``fitMultiple``'s iterator and transform the
+validation data with it at once, in the thread that took it (``_parallelFitTasks``), so each
+hand-out admits one transform in that thread; a Pipeline's trial is admitted while its
+classifier's trial scope is open. Any other transform of the model (a second one, one kept in
+``subModels``, saved and loaded, or a halving validator's sub-model) raises ``TrainingError``
+naming the failure.
+
 The estimator is passed in as a :class:`sparktf.training._plans.Trainable`, so this module never
 imports the stage module.
 """
@@ -47,6 +59,7 @@ from sparktf.training._data import training_data
 from sparktf.training._plans import Trainable
 
 __all__ = [
+    "EvaluationPass",
     "TrialIterator",
     "fit_one",
     "named_rounds",
@@ -93,6 +106,35 @@ def _check_workers(spark, specs) -> None:
         check_slots(spark, workers)
 
 
+class EvaluationPass:
+    """Admits the transforms of a failed trial's model that are its validator's evaluation (see
+    the module's notes): one per :meth:`grant`, in the granting thread, and any while a trial
+    scope of ``book`` is open. Shared by the model's copies (pyspark's ``copy`` is shallow)."""
+
+    def __init__(self, book: Any) -> None:
+        self._book = book
+        self._lock = threading.Lock()
+        self._thread: int | None = None
+
+    def __reduce__(self):
+        return (type(None), ())  # a pickled or deep-copied model is no trial in a search
+
+    def grant(self) -> None:
+        """Admit one transform in the calling thread (the model was just handed out)."""
+        with self._lock:
+            self._thread = threading.get_ident()
+
+    def admit(self) -> bool:
+        """Whether this transform is the validator's evaluation; uses up a grant."""
+        if self._book.in_scope():
+            return True
+        with self._lock:
+            if self._thread != threading.get_ident():
+                return False
+            self._thread = None
+            return True
+
+
 def fit_one(est: Trainable, dataset: Any):
     """``TFClassifier._fit``: one training task; a failure raises unless it is a trial."""
     from sparktf.training._distributed import run_trainings
@@ -122,6 +164,7 @@ def fit_one(est: Trainable, dataset: Any):
             param_label({p: v for p, v in explicit.items() if p.name != "kerasModel"}),
             error,
         )
+        model._trial_pass = EvaluationPass(book)  # admitted while the scope is open
     return model
 
 
@@ -187,6 +230,8 @@ class TrialIterator:
                 models[index] = self.estimators[index]._model_from_result(
                     result, data, self.param_maps[index]
                 )
+                if result["error"]:
+                    models[index]._trial_pass = EvaluationPass(self.est._trial_book)
             del data
         failures = [r for r in results if r["error"]]
         if failures and len(failures) == len(results):  # the search ends: no refit to keep them
@@ -219,4 +264,7 @@ class TrialIterator:
                 raise StopIteration("No models remaining.")
             index = self.counter
             self.counter += 1
-            return index, self.results[index]
+            model = self.results[index]
+            if model._trial_pass is not None:
+                model._trial_pass.grant()  # the validator evaluates it next, in this thread
+            return index, model

@@ -30,6 +30,7 @@ def stages(spark):
     )
     classifier = TFClassifier(hiddenLayers=[3], epochs=1, batchSize=4, seed=9)
     return {
+        "df": df,
         "TFClassifier": classifier,
         "TFClassificationModel": classifier.fit(df),
         "TFGraphTransformer": TFGraphTransformer.fromKeras(
@@ -40,6 +41,23 @@ def stages(spark):
 
 STAGES = ["TFClassifier", "TFClassificationModel", "TFGraphTransformer"]
 CONFIGURED = {"TFClassifier", "TFGraphTransformer"}  # stages users build and set Params on
+#: A fitted model's Params that act at transform time (MLlib's models have setters for theirs);
+#: its training Params are records of the fit, without setters, as on MLlib's models.
+AT_TRANSFORM = {
+    "TFClassificationModel": {
+        "featuresCol",
+        "predictionCol",
+        "probabilityCol",
+        "rawPredictionCol",
+        "thresholds",
+        "predictBatchSize",
+        "freezeModel",
+    }
+}
+
+
+def _setter(name: str) -> str:
+    return "set" + name[0].upper() + name[1:]
 
 
 @pytest.mark.parametrize("name", STAGES)
@@ -51,9 +69,26 @@ def test_params_are_documented_typed_and_have_accessors(stages, name):
         assert param.typeConverter is not None, (name, param.name)
         getter = "get" + param.name[0].upper() + param.name[1:]
         assert callable(getattr(stage, getter, None)), (name, getter)
-        if name in CONFIGURED:
-            setter = "set" + param.name[0].upper() + param.name[1:]
-            assert callable(getattr(stage, setter, None)), (name, setter)
+        if name in CONFIGURED or param.name in AT_TRANSFORM.get(name, ()):
+            assert callable(getattr(stage, _setter(param.name), None)), (name, param.name)
+
+
+def test_a_model_has_a_setter_for_each_param_acting_at_transform_and_for_no_other(stages):
+    from sparktf.param.declare import _declarations
+
+    model = stages["TFClassificationModel"]
+    declared = _declarations(type(model))
+    wanted = AT_TRANSFORM["TFClassificationModel"]
+    assert {name for name, item in declared.items() if item.at_transform} == wanted
+    assert {p.name for p in model.params if callable(getattr(model, _setter(p.name), None))} == (
+        wanted
+    )
+    copy = model.copy()
+    for name, value in [("predictBatchSize", 7), ("freezeModel", True), ("thresholds", [1, 2])]:
+        assert getattr(copy, _setter(name))(value) is copy
+        assert copy.getOrDefault(name) == value
+    with pytest.raises(ValueError, match=r"'predictBatchSize' param of TFClassificationModel"):
+        copy.setPredictBatchSize(0).transform(stages["df"])
 
 
 @pytest.mark.parametrize("name", STAGES)

@@ -59,7 +59,9 @@ def test_a_checker_sees_every_param_getter_and_setter(module, name, stage):
             seen |= members[(klass.__module__, klass.__name__)]
         elif not klass.__module__.startswith("sparktf"):
             seen |= set(vars(klass))  # pyspark's own, typed by pyspark
-    wanted = {f"get{_title(p)}" for p in _declarations(cls)} | set(_declarations(cls))
+    declared = _declarations(cls)
+    wanted = {f"get{_title(p)}" for p in declared} | set(declared)
+    wanted |= {f"set{_title(p)}" for p, item in declared.items() if item.at_transform}
     if stage:
         wanted |= {f"set{_title(p)}" for p in _declarations(cls)} | {"__init__", "setParams"}
     assert wanted - seen == set()

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import JOBS
 from pyspark.ml import Pipeline
@@ -136,7 +137,7 @@ def test_resume_skips_finished_trials_and_refuses_a_changed_search(digits, tmp_p
         _search(clf, maps, factor=3, checkpointDir=folder).fit(train.limit(500))
 
 
-def test_every_fold_of_every_map_trains_in_one_job(digits):
+def test_every_fold_of_every_map_trains_in_one_job(digits, monkeypatch):
     """factor=1: the exhaustive k-fold search, 2 maps x 3 folds as the 6 tasks of one job (an
     exhaustive search may search the epochs too)."""
     train, _ = digits
@@ -151,6 +152,16 @@ def test_every_fold_of_every_map_trains_in_one_job(digits):
         collectSubModels=True,
         refit=False,
     )
+    from sparktf.search import _driver
+
+    folds = []  # each map's fold metrics, as the tasks measured them
+    outcome = _driver._Search._outcome
+
+    def spied(self, rungs, data):
+        folds.extend([[float(self.latest[(m, f)]["metric"]) for f in range(3)] for m in range(2)])
+        return outcome(self, rungs, data)
+
+    monkeypatch.setattr(_driver._Search, "_outcome", spied)
     model = search.fit(train)
     assert isinstance(model, HalvingCrossValidatorModel)
     workers = [m.history["worker"] for fold in model.subModels for m in fold]
@@ -163,7 +174,10 @@ def test_every_fold_of_every_map_trains_in_one_job(digits):
     assert most == 2  # both slots of local[2] busy
     assert [t["epochs"] for t in model.trials] == [2, 1]  # each map its own epochs
     assert len(model.avgMetrics) == 2 and all(m > 0.5 for m in model.avgMetrics)
-    assert all(s >= 0 for s in model.stdMetrics)
+    # pyspark's reading: the mean and the (population) standard deviation of each map's folds
+    assert len(folds) == 2 and len({m for fold in folds for m in fold}) > 1, folds
+    assert model.avgMetrics == pytest.approx([sum(f) / 3 for f in folds], rel=1e-12)
+    assert model.stdMetrics == pytest.approx([float(np.std(f)) for f in folds], rel=1e-12)
 
 
 def test_a_trial_time_limit_stops_a_slow_trial_at_the_end_of_its_epoch(digits):

@@ -207,3 +207,22 @@ def test_bad_data_gets_the_same_error_broadcast_or_staged(spark, tmp_path, stage
     with pytest.raises(ValueError, match=message):
         TFClassifier(**extra).fit(df)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("labels", "shown"),
+    [
+        ([0.0, 1.0, float("nan")], r"1 NaN or infinite label\(s\): nan\."),
+        ([0.0, float("inf"), 1.0], r"1 NaN or infinite label\(s\): inf\."),
+        ([float("-inf"), 1.0, float("nan")], r"2 NaN or infinite label\(s\): -inf, nan\."),
+    ],
+    ids=["nan", "inf", "both"],
+)
+def test_nan_and_infinite_labels_are_refused_by_name_before_training(spark, labels, shown):
+    # Spark SQL orders NaN above every number and takes NaN = NaN: such labels used to pass the
+    # label check and fail later (or set K from an infinite maximum).
+    rows = [([float(i), 1.0], label) for i, label in enumerate(labels)]
+    df = spark.createDataFrame(rows, "features array<double>, target double")
+    message = r"Column 'target' \(labelCol\) of TFClassifier must hold finite integer class "
+    with pytest.raises(ValueError, match=message + r"indices 0\.\.K-1\. Got " + shown):
+        TFClassifier(labelCol="target", **FAST).fit(df)
