@@ -348,9 +348,11 @@ def _fit(tf, worker: _Worker, spec, shard, seed: int, rank: int) -> WorkerResult
             else:
                 wait += 1
                 if wait >= patience and epoch > 0:
-                    if best_weights is not None:
-                        worker.model.set_weights(best_weights)
                     break
+    if best_weights is not None:
+        # as the one-task path's EarlyStopping(restore_best_weights=True) at the end of training
+        # (Keras 3): the best epoch's weights, whether patience ran out or the epochs did
+        worker.model.set_weights(best_weights)
     return {"history": history, "error": error}
 
 

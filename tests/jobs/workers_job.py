@@ -51,6 +51,21 @@ def _summary(model, evaluator, test) -> dict:
     }
 
 
+def _noisy_rows(spark, rows: int = 2000):
+    """Two classes by the sign of a noisy sum, a third of the labels flipped, 40% held out
+    (``held``): a wide network overfits the flips, so its held-out loss rises after a while."""
+    import numpy as np
+    from pyspark.ml.linalg import Vectors
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(rows, 8))
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
+    y = np.where(rng.random(rows) < 0.33, 1 - y, y)
+    held = rng.random(rows) < 0.4
+    data = [(Vectors.dense(x[i].tolist()), float(y[i]), bool(held[i])) for i in range(rows)]
+    return spark.createDataFrame(data, ["features", "label", "held"]).repartition(2)
+
+
 def main(mode: str) -> None:
     from connect_job import (
         _step,  # tests/jobs/connect_job.py: every step reports, none hides another
@@ -87,6 +102,24 @@ def main(mode: str) -> None:
     def one_worker():
         model = TFClassifier(validationSplit=0.1, earlyStoppingPatience=3, **fast).fit(train)
         return {"accuracy": evaluator.evaluate(model.transform(test))}
+
+    def best_weights():
+        """Patience longer than the fit, and a held-out loss that is worse at the end than at
+        its best: on two workers as in one task, the model keeps the best epoch's weights."""
+        noisy = _noisy_rows(spark).cache()
+        held = noisy.where("held")
+        loss = MulticlassClassificationEvaluator(metricName="logLoss")
+        params = dict(hiddenLayers=[128], learningRate=0.01, epochs=12, batchSize=32, seed=5)
+        out = {}
+        for workers in (2, 1):
+            clf = TFClassifier(numWorkers=workers, validationIndicatorCol="held", **params)
+            model = clf.setEarlyStoppingPatience(20).fit(noisy)
+            out[f"workers{workers}"] = {
+                "valLoss": model.history["epochs"]["val_loss"],
+                "modelValLoss": loss.evaluate(model.transform(held)),
+            }
+        noisy.unpersist()
+        return out
 
     def staged():
         clf = TFClassifier(numWorkers=2, maxBroadcastBytes=0, validationSplit=0.2, **fast)
@@ -162,6 +195,7 @@ def main(mode: str) -> None:
     steps = [
         ("two_workers", two_workers),
         ("one_worker", one_worker),
+        ("best_weights", best_weights),
         ("too_many", too_many),
         ("staged", staged),
         ("fit_multiple", fit_multiple),
