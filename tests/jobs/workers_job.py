@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -17,20 +18,32 @@ import threading
 import time
 
 
-def _training(pid: int) -> bool:
-    """Whether a worker process is training: TensorFlow is loaded and it burns CPU."""
-    from fault_job import _training as training  # tests/jobs/fault_job.py, beside this script
+def _tensorflow_loaded(pid: int) -> bool:
+    """Whether a worker process has loaded TensorFlow (it is setting up or training)."""
+    try:
+        with open(f"/proc/{pid}/maps") as handle:
+            return "_pywrap_tensorflow" in handle.read()
+    except OSError:
+        return False
 
-    return training(pid)
 
+def worker_processes(tmpdir: str) -> list[int]:
+    """PIDs of this job's data-parallel training processes: their ``TMPDIR`` is the job's (the
+    same machine may run other jobs' workers)."""
+    from fault_job import _processes  # tests/jobs/fault_job.py, beside this script
 
-def worker_processes() -> list[int]:
-    """PIDs of the training processes of data-parallel workers on this machine."""
-    from fault_job import _processes
+    def ours(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as handle:
+                return f"TMPDIR={tmpdir}".encode() in handle.read().split(b"\0")
+        except OSError:
+            return False
 
     table = _processes()
     return sorted(
-        pid for pid, (_, command) in table.items() if "sparktf.training._collective" in command
+        pid
+        for pid, (_, command) in table.items()
+        if "sparktf.training._collective" in command and ours(pid)
     )
 
 
@@ -66,6 +79,15 @@ def _noisy_rows(spark, rows: int = 2000):
     return spark.createDataFrame(data, ["features", "label", "held"]).repartition(2)
 
 
+def _files_under(folder: str) -> list[str]:
+    """Every file below ``folder``, relative to it."""
+    return sorted(
+        os.path.relpath(os.path.join(root, name), folder)
+        for root, _, names in os.walk(folder)
+        for name in names
+    )
+
+
 def main(mode: str) -> None:
     from connect_job import (
         _step,  # tests/jobs/connect_job.py: every step reports, none hides another
@@ -76,7 +98,11 @@ def main(mode: str) -> None:
     from sparktf.datasets import load_digits
     from sparktf.session import get_spark
 
-    spark = get_spark(master=mode, app_name="sparktf-workers-test")
+    # the executors' temporary folder, the job's own: what the workers leave there is seen
+    scratch = tempfile.mkdtemp(prefix="sparktf-workers-tmp-")
+    spark = get_spark(
+        master=mode, app_name="sparktf-workers-test", conf={"spark.executorEnv.TMPDIR": scratch}
+    )
     results: dict = {"sessionModule": type(spark).__module__}
     train, test = load_digits(spark, num_partitions=2).randomSplit([0.8, 0.2], seed=7)
     train, test = train.cache(), test.cache()
@@ -156,17 +182,22 @@ def main(mode: str) -> None:
         }
 
     def killed():
-        """A worker's training process killed mid-fit (TensorFlow loaded, busy): the stage is run
+        """A worker's training process killed mid-fit (TensorFlow loaded): the stage is run
         again, nothing hangs, no training process is left behind."""
-        before = set(worker_processes())
+        before = set(worker_processes(scratch))
+        files_before = set(_files_under(scratch))
         victims: list[int] = []
         stop = threading.Event()
 
         def kill_one():
             while not stop.is_set():
-                found = [p for p in worker_processes() if p not in before and _training(p)]
+                found = [
+                    p
+                    for p in worker_processes(scratch)
+                    if p not in before and _tensorflow_loaded(p)
+                ]
                 if found:
-                    time.sleep(2.0)  # well into its training
+                    time.sleep(3.0)  # into its training
                     try:
                         os.kill(found[0], signal.SIGKILL)
                         victims.append(found[0])
@@ -189,7 +220,10 @@ def main(mode: str) -> None:
         outcome["seconds"] = time.time() - start
         outcome["killed"] = victims
         time.sleep(3.0)
-        outcome["left"] = [p for p in worker_processes() if p not in before]
+        outcome["left"] = [p for p in worker_processes(scratch) if p not in before]
+        # what the workers left in their temporary folder (the peer of the killed worker is
+        # killed by Spark when the barrier stage fails)
+        outcome["files"] = [f for f in _files_under(scratch) if f not in files_before]
         return outcome
 
     steps = [
@@ -207,6 +241,7 @@ def main(mode: str) -> None:
             _step(results, name, fn)
     print("RESULT " + json.dumps(results, default=str), flush=True)
     spark.stop()
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -100,6 +100,10 @@ def test_a_killed_worker_process_does_not_hang_the_fit(workers_run):
     assert run.get("accuracy", 0) > 0.9, run
     assert run["left"] == [], run
     assert run["seconds"] < 300, run
+    # nothing of the job (the whole training data) is left in the workers' temporary folder,
+    # also by the peer whose task Spark killed with the failed stage
+    left = [f for f in run["files"] if f.startswith("sparktf-worker") or f.endswith(".pkl")]
+    assert left == [], run
 
 
 @pytest.mark.cluster
