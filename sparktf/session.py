@@ -30,6 +30,7 @@ import shutil
 import sys
 from collections.abc import Mapping
 
+from sparktf._pools import close_idle_thread_pools  # noqa: F401  (its home before)
 from sparktf._quiet import connect_settings_quiet, jvm_stderr_filtered, startup_hidden
 from sparktf._spark import classic_session_running
 from sparktf.errors import JavaNotFoundError
@@ -349,21 +350,6 @@ def _builder(
     for key, value in (conf or {}).items():
         builder = builder.config(key, str(value))
     return builder
-
-
-def close_idle_thread_pools() -> None:
-    """Terminate the thread pools pyspark's validators leave open.
-
-    ``CrossValidator``/``TrainValidationSplit``/``OneVsRest`` create a ``ThreadPool`` per fit and
-    never close it; its idle threads keep it alive until the interpreter exits, when its pipes
-    are already closed and its ``__del__`` prints an ``OSError`` traceback. Call at the end of a
-    program (the ``sparktf`` command does), never while a validator runs.
-    """
-    import gc
-    from multiprocessing.pool import ThreadPool
-
-    for pool in [obj for obj in gc.get_objects() if isinstance(obj, ThreadPool)]:
-        pool.terminate()
 
 
 def _check_classic_pyspark() -> None:

@@ -23,7 +23,8 @@ and the ML helper's overwrite. No other module of sparktf touches ``sparkContext
 Differences a user sees over Connect: a model written over Connect is stored as a one-row
 Parquet folder holding the file's bytes instead of the bare file (both load in either mode);
 shared values stay in the session's artifacts until the session ends, where a broadcast is
-released after the job.
+destroyed after the job (a stage's model shipment, which a DataFrame planned earlier may still
+read, is only unpersisted when the stage ships another).
 """
 
 from __future__ import annotations

@@ -41,11 +41,21 @@ class Shared:
         return _load_shared(self._name)
 
     def release(self) -> None:
-        """Free the broadcast's blocks (classic); artifacts live as long as the session."""
+        """Free the value for good, once no task will read it again: a broadcast is destroyed
+        (its blocks on the executors and on the driver, and the driver's file of it). Over
+        Connect the artifact stays with the session (a client cannot remove one; a worker
+        keeps at most ``_LOADED_LIMIT`` loaded) and only the driver's copy is dropped."""
         if self._broadcast is not None:
             with contextlib.suppress(Exception):  # the context may already be stopped
-                self._broadcast.unpersist()
+                self._broadcast.destroy()
         self._value = None
+
+    def evict(self) -> None:
+        """Free the executors' copies of a value that a planned DataFrame may still read: the
+        driver keeps its copy, from which a later task fetches it again."""
+        if self._broadcast is not None:
+            with contextlib.suppress(Exception):
+                self._broadcast.unpersist()
 
 
 class LastShared:
@@ -60,7 +70,10 @@ class LastShared:
         """The shared ``value`` known by ``key`` in ``spark``'s session, shipped if it is new."""
         session = session_key(spark)
         if self._last is None or self._last[:2] != (session, key):
-            self._last = (session, key, share(spark, value))
+            replaced, self._last = self._last, (session, key, share(spark, value))
+            if replaced is not None:
+                # a DataFrame transformed before may still run with it: not destroyed
+                replaced[2].evict()
         return self._last[2]
 
 

@@ -19,10 +19,12 @@ Importing this package imports neither TensorFlow nor Spark: each command import
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 
 import sparktf
+from sparktf._pools import thread_pools_closed
 from sparktf.cli import demo, label, tune
 from sparktf.cli._args import (
     Formatter,
@@ -108,7 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     configure_logging(args.quiet, args.verbose)
-    console = Console(args.quiet)
+    with thread_pools_closed():  # the pools of pyspark's validators this command ran
+        return _run(args, Console(args.quiet))
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
+    """Run the parsed command; its errors become a message and an exit code."""
     prog = f"sparktf {args.command}"
     try:
         return _COMMANDS[args.command].run(args, console)
@@ -127,7 +134,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         if type(exc).__name__ != "JavaNotFoundError":
             print("(run again with --traceback for details)", file=sys.stderr)
         return EXIT_ERROR
-    finally:
-        from sparktf.session import close_idle_thread_pools
-
-        close_idle_thread_pools()

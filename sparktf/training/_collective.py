@@ -1,10 +1,12 @@
 """One worker of a data-parallel training: a process of its own, in a TensorFlow cluster.
 
 A barrier task of :mod:`sparktf.training._multiworker` starts this module as a fresh Python process
-(``python -m sparktf.training._collective JOB RESULT``) with ``TF_CONFIG`` naming every worker: the
+(``python -m sparktf.training._collective RESULT_FD``) with ``TF_CONFIG`` naming every worker: the
 collective ops of ``MultiWorkerMirroredStrategy`` must be set up before TensorFlow's runtime
 starts, which a reused Spark Python worker may already have done, and a process of its own dies
-with its task. The process reads the pickled job, trains, and writes the pickled result.
+with its task. The process reads the pickled job from its standard input, trains, and writes the
+pickled result to the pipe ``RESULT_FD``: neither is ever a file, so a task killed by Spark leaves
+no copy of the training data on the executor.
 
 The training is a custom loop (Keras 3's ``fit`` does not run under a multi-worker strategy):
 every worker builds the same model and optimizer in the strategy's scope, reads only its shard
@@ -348,9 +350,11 @@ def _fit(tf, worker: _Worker, spec, shard, seed: int, rank: int) -> WorkerResult
             else:
                 wait += 1
                 if wait >= patience and epoch > 0:
-                    if best_weights is not None:
-                        worker.model.set_weights(best_weights)
                     break
+    if best_weights is not None:
+        # as the one-task path's EarlyStopping(restore_best_weights=True) at the end of training
+        # (Keras 3): the best epoch's weights, whether patience ran out or the epochs did
+        worker.model.set_weights(best_weights)
     return {"history": history, "error": error}
 
 
@@ -368,16 +372,16 @@ def _export(keras, spec, data, worker: _Worker) -> WorkerResult:
 
 
 def main(argv: list[str]) -> int:
-    job_path, result_path = argv
+    (result_fd,) = argv
+    result_pipe = int(result_fd)
+    os.set_inheritable(result_pipe, False)  # not to processes TensorFlow may start
     _watch_parent()
-    with open(job_path, "rb") as handle:
-        job = pickle.load(handle)
+    job = pickle.load(sys.stdin.buffer)
     os.environ["TF_CONFIG"] = json.dumps(job["tf_config"])
     result = train_worker(job)
-    partial = result_path + ".part"
-    with open(partial, "wb") as handle:
+    del job
+    with os.fdopen(result_pipe, "wb") as handle:
         pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(partial, result_path)
     return 0
 
 

@@ -8,7 +8,10 @@ training (a non-finite loss, a bad ``kerasModel``) is the trial's failure, as in
 
 Task side (:func:`worker_task`): each task picks a free port, learns every task's host and port
 in one ``allGather``, and starts :mod:`sparktf.training._collective` as a fresh Python process with
-``TF_CONFIG`` naming the cluster, the GPUs Spark assigned to the task and the task's CPUs. A
+``TF_CONFIG`` naming the cluster, the GPUs Spark assigned to the task and the task's CPUs. The
+job (the whole training data) goes to the process through a pipe and its result comes back
+through another, and its log is an unnamed file: a task Spark kills (no ``finally`` runs) leaves
+no file behind on the executor. A
 worker whose training fails fails its task, which ends the whole stage: Spark stops the other
 tasks, and each worker process dies with its task, so nothing waits on a peer that is gone.
 """
@@ -20,7 +23,6 @@ import logging
 import os
 import pickle
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -61,13 +63,14 @@ def _child_environment(tf_config: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def _tail(path: str) -> str:
+def _tail(log) -> str:
+    """The end of the worker's log (an open binary file)."""
     try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - _LOG_TAIL))
-            return handle.read().decode("utf-8", "replace").strip()
-    except OSError:
+        log.flush()
+        log.seek(0, os.SEEK_END)
+        log.seek(max(0, log.tell() - _LOG_TAIL))
+        return log.read().decode("utf-8", "replace").strip()
+    except (OSError, ValueError):
         return ""
 
 
@@ -82,38 +85,55 @@ def _join(workers: int) -> tuple[int, list[str]]:
 
 def _run_process(job: dict[str, Any]) -> WorkerResult:
     """Run ``job`` in a fresh ``sparktf.training._collective`` process; its result, or
-    RuntimeError."""
+    RuntimeError.
+
+    The job goes to the process's standard input and its result comes back through a pipe of its
+    own; the log is an unnamed temporary file. Nothing is ever written under a name, so a task
+    killed by Spark (its Python worker ends at once, no ``finally`` runs; the process follows
+    it) leaves no copy of the training data behind."""
     rank, workers = job["rank"], job["workers"]
-    folder = tempfile.mkdtemp(prefix=f"sparktf-worker{rank}-")
-    job_path, result_path = os.path.join(folder, "job.pkl"), os.path.join(folder, "result.pkl")
-    log_path = os.path.join(folder, "worker.log")
-    try:
-        with open(job_path, "wb") as handle:
-            pickle.dump(job, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        with open(log_path, "wb") as log:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "sparktf.training._collective", job_path, result_path],
-                env=_child_environment(job["tf_config"]),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-            try:
-                code = child.wait()
-            finally:
-                if child.poll() is None:
-                    child.kill()
-                    child.wait()
-        if not os.path.exists(result_path):
+    with tempfile.TemporaryFile(prefix=f"sparktf-worker{rank}-") as log:
+        payload, code = _exchange(job, log)
+        try:
+            return pickle.loads(payload)
+        except Exception:  # nothing, or cut short: the process died
             address = job["tf_config"]["cluster"]["worker"][rank]
             raise RuntimeError(
                 f"the training process of worker {rank} of {workers} (on {address}) ended "
-                f"with exit code {code} before finishing: {_tail(log_path)[-600:]}"
-            )
-        with open(result_path, "rb") as handle:
-            return pickle.load(handle)
+                f"with exit code {code} before finishing: {_tail(log)[-600:]}"
+            ) from None
+
+
+def _exchange(job: dict[str, Any], log) -> tuple[bytes, int]:
+    """Start the worker process, hand it ``job``, wait; its pickled result and exit code."""
+    read_end, write_end = os.pipe()
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "sparktf.training._collective", str(write_end)],
+            env=_child_environment(job["tf_config"]),
+            stdin=subprocess.PIPE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            pass_fds=(write_end,),
+        )
+    except BaseException:
+        os.close(read_end)
+        raise
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        os.close(write_end)  # the child's copy is the only one: its end is the pipe's end
+    try:
+        with os.fdopen(read_end, "rb") as results:
+            try:
+                with child.stdin:
+                    pickle.dump(job, child.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            except OSError:  # the process ended before reading it all: said by the caller
+                pass
+            payload = results.read()
+        return payload, child.wait()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
 
 
 def worker_task(spec: TrainingSpec, data: TrainingData) -> WorkerResult:

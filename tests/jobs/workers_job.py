@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -17,20 +18,32 @@ import threading
 import time
 
 
-def _training(pid: int) -> bool:
-    """Whether a worker process is training: TensorFlow is loaded and it burns CPU."""
-    from fault_job import _training as training  # tests/jobs/fault_job.py, beside this script
+def _tensorflow_loaded(pid: int) -> bool:
+    """Whether a worker process has loaded TensorFlow (it is setting up or training)."""
+    try:
+        with open(f"/proc/{pid}/maps") as handle:
+            return "_pywrap_tensorflow" in handle.read()
+    except OSError:
+        return False
 
-    return training(pid)
 
+def worker_processes(tmpdir: str) -> list[int]:
+    """PIDs of this job's data-parallel training processes: their ``TMPDIR`` is the job's (the
+    same machine may run other jobs' workers)."""
+    from fault_job import _processes  # tests/jobs/fault_job.py, beside this script
 
-def worker_processes() -> list[int]:
-    """PIDs of the training processes of data-parallel workers on this machine."""
-    from fault_job import _processes
+    def ours(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as handle:
+                return f"TMPDIR={tmpdir}".encode() in handle.read().split(b"\0")
+        except OSError:
+            return False
 
     table = _processes()
     return sorted(
-        pid for pid, (_, command) in table.items() if "sparktf.training._collective" in command
+        pid
+        for pid, (_, command) in table.items()
+        if "sparktf.training._collective" in command and ours(pid)
     )
 
 
@@ -51,6 +64,30 @@ def _summary(model, evaluator, test) -> dict:
     }
 
 
+def _noisy_rows(spark, rows: int = 2000):
+    """Two classes by the sign of a noisy sum, a third of the labels flipped, 40% held out
+    (``held``): a wide network overfits the flips, so its held-out loss rises after a while."""
+    import numpy as np
+    from pyspark.ml.linalg import Vectors
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(rows, 8))
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
+    y = np.where(rng.random(rows) < 0.33, 1 - y, y)
+    held = rng.random(rows) < 0.4
+    data = [(Vectors.dense(x[i].tolist()), float(y[i]), bool(held[i])) for i in range(rows)]
+    return spark.createDataFrame(data, ["features", "label", "held"]).repartition(2)
+
+
+def _files_under(folder: str) -> list[str]:
+    """Every file below ``folder``, relative to it."""
+    return sorted(
+        os.path.relpath(os.path.join(root, name), folder)
+        for root, _, names in os.walk(folder)
+        for name in names
+    )
+
+
 def main(mode: str) -> None:
     from connect_job import (
         _step,  # tests/jobs/connect_job.py: every step reports, none hides another
@@ -61,7 +98,11 @@ def main(mode: str) -> None:
     from sparktf.datasets import load_digits
     from sparktf.session import get_spark
 
-    spark = get_spark(master=mode, app_name="sparktf-workers-test")
+    # the executors' temporary folder, the job's own: what the workers leave there is seen
+    scratch = tempfile.mkdtemp(prefix="sparktf-workers-tmp-")
+    spark = get_spark(
+        master=mode, app_name="sparktf-workers-test", conf={"spark.executorEnv.TMPDIR": scratch}
+    )
     results: dict = {"sessionModule": type(spark).__module__}
     train, test = load_digits(spark, num_partitions=2).randomSplit([0.8, 0.2], seed=7)
     train, test = train.cache(), test.cache()
@@ -87,6 +128,24 @@ def main(mode: str) -> None:
     def one_worker():
         model = TFClassifier(validationSplit=0.1, earlyStoppingPatience=3, **fast).fit(train)
         return {"accuracy": evaluator.evaluate(model.transform(test))}
+
+    def best_weights():
+        """Patience longer than the fit, and a held-out loss that is worse at the end than at
+        its best: on two workers as in one task, the model keeps the best epoch's weights."""
+        noisy = _noisy_rows(spark).cache()
+        held = noisy.where("held")
+        loss = MulticlassClassificationEvaluator(metricName="logLoss")
+        params = dict(hiddenLayers=[128], learningRate=0.01, epochs=12, batchSize=32, seed=5)
+        out = {}
+        for workers in (2, 1):
+            clf = TFClassifier(numWorkers=workers, validationIndicatorCol="held", **params)
+            model = clf.setEarlyStoppingPatience(20).fit(noisy)
+            out[f"workers{workers}"] = {
+                "valLoss": model.history["epochs"]["val_loss"],
+                "modelValLoss": loss.evaluate(model.transform(held)),
+            }
+        noisy.unpersist()
+        return out
 
     def staged():
         clf = TFClassifier(numWorkers=2, maxBroadcastBytes=0, validationSplit=0.2, **fast)
@@ -123,17 +182,22 @@ def main(mode: str) -> None:
         }
 
     def killed():
-        """A worker's training process killed mid-fit (TensorFlow loaded, busy): the stage is run
+        """A worker's training process killed mid-fit (TensorFlow loaded): the stage is run
         again, nothing hangs, no training process is left behind."""
-        before = set(worker_processes())
+        before = set(worker_processes(scratch))
+        files_before = set(_files_under(scratch))
         victims: list[int] = []
         stop = threading.Event()
 
         def kill_one():
             while not stop.is_set():
-                found = [p for p in worker_processes() if p not in before and _training(p)]
+                found = [
+                    p
+                    for p in worker_processes(scratch)
+                    if p not in before and _tensorflow_loaded(p)
+                ]
                 if found:
-                    time.sleep(2.0)  # well into its training
+                    time.sleep(3.0)  # into its training
                     try:
                         os.kill(found[0], signal.SIGKILL)
                         victims.append(found[0])
@@ -156,12 +220,16 @@ def main(mode: str) -> None:
         outcome["seconds"] = time.time() - start
         outcome["killed"] = victims
         time.sleep(3.0)
-        outcome["left"] = [p for p in worker_processes() if p not in before]
+        outcome["left"] = [p for p in worker_processes(scratch) if p not in before]
+        # what the workers left in their temporary folder (the peer of the killed worker is
+        # killed by Spark when the barrier stage fails)
+        outcome["files"] = [f for f in _files_under(scratch) if f not in files_before]
         return outcome
 
     steps = [
         ("two_workers", two_workers),
         ("one_worker", one_worker),
+        ("best_weights", best_weights),
         ("too_many", too_many),
         ("staged", staged),
         ("fit_multiple", fit_multiple),
@@ -173,6 +241,7 @@ def main(mode: str) -> None:
             _step(results, name, fn)
     print("RESULT " + json.dumps(results, default=str), flush=True)
     spark.stop()
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

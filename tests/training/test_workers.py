@@ -100,6 +100,22 @@ def test_a_killed_worker_process_does_not_hang_the_fit(workers_run):
     assert run.get("accuracy", 0) > 0.9, run
     assert run["left"] == [], run
     assert run["seconds"] < 300, run
+    # nothing of the job (the whole training data) is left in the workers' temporary folder,
+    # also by the peer whose task Spark killed with the failed stage
+    left = [f for f in run["files"] if f.startswith("sparktf-worker") or f.endswith(".pkl")]
+    assert left == [], run
+
+
+@pytest.mark.cluster
+def test_patience_longer_than_the_fit_keeps_the_best_epoch_as_one_task_does(workers_run):
+    run = _ok(workers_run, "best_weights")
+    for workers in ("workers2", "workers1"):
+        fit = run[workers]
+        losses = fit["valLoss"]
+        assert losses[-1] - min(losses) > 0.005, fit  # the fit ends worse than its best epoch
+        # the model's held-out log loss (Spark's evaluator on its probabilities) is the best
+        # epoch's, on two workers as in one task
+        assert abs(fit["modelValLoss"] - min(losses)) < 1e-3, (workers, fit)
 
 
 # -- the Params and the shard arithmetic, without a cluster -----------------------------------
