@@ -76,7 +76,7 @@ def validator_params(split: Declared) -> tuple[Declared, ...]:
         Declared("estimatorParamMaps", kind="list[dict] | None"),
         Declared("evaluator", kind="Evaluator | None"),
         split,
-        Declared("seed", default=DEFAULT_SEED, check=IntRange(), kind="int"),
+        Declared("seed", default=DEFAULT_SEED, check=IntRange(), kind="int", keep_none=True),
         Declared("collectSubModels", default=False, kind="bool"),
     )
 

@@ -118,6 +118,18 @@ class _HalvingSearch(
 
     _model_class: type = type(None)
 
+    def _set(self, **kwargs: Any):
+        # A None seed is refused, not ignored: ignoring it would keep the fixed default seed
+        # (the same folds in every run) without a word.
+        if "seed" in kwargs and kwargs["seed"] is None:
+            raise TypeError(
+                f"The 'seed' param of {type(self).__name__} must be an int. Got seed=None "
+                "instead: sparktf's halving search has a fixed default seed so that its folds are "
+                "the same in every process (a search can be repeated and resumed); for other "
+                "folds, pass another int, e.g. seed=random.randrange(2**31)."
+            )
+        return super()._set(**kwargs)
+
     def _split(self) -> tuple[int, float]:
         raise NotImplementedError
 
