@@ -251,14 +251,8 @@ class _Search:
         plan = self.plan
         started = time.time()
         deadline = started + plan.search_timeout if plan.search_timeout else None
-        with training_data(self.est._data_spec(), dataset) as data:
-            if data.staged is not None:
-                raise ValueError(
-                    f"{plan.stage} needs training data that fits the broadcast limit "
-                    f"(maxBroadcastBytes={self.est.getMaxBroadcastBytes()} bytes); this data "
-                    "was staged as files instead. Raise the estimator's maxBroadcastBytes, or "
-                    "tune on a sample of the data."
-                )
+        # the folds are sliced from rows shared once: data above the limit is refused unstaged
+        with training_data(self.est._data_spec(), dataset, unstaged=plan.stage) as data:
             folds = assign_folds(len(data.y), plan)
             max_epochs = max(spec.epochs for spec in self.specs)
             rungs = rung_schedule(len(self.maps), max_epochs, plan.factor, plan.min_epochs)

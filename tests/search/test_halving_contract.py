@@ -4,6 +4,8 @@ TrainValidationSplitModel layout, data above the broadcast limit and the epochs 
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from sparktf import TFClassifier
@@ -24,3 +26,26 @@ def test_seed_none_is_refused_not_ignored(cls, how):
         else:
             cls(seed=5).setSeed(None)
     assert cls(seed=5).setParams(seed=7).getSeed() == 7
+
+
+def _accuracy():
+    from pyspark.ml.evaluation import MulticlassClassificationEvaluator
+
+    return MulticlassClassificationEvaluator(metricName="accuracy")
+
+
+def test_data_above_the_broadcast_limit_is_refused_before_it_is_staged(digits, caplog):
+    train, _ = digits
+    caplog.set_level(logging.INFO, logger="sparktf")
+    clf = TFClassifier(hiddenLayers=[8], epochs=2, maxBroadcastBytes=1000)
+    search = HalvingTrainValidationSplit(
+        estimator=clf, estimatorParamMaps=[{clf.learningRate: 1e-2}], evaluator=_accuracy()
+    )
+    with pytest.raises(ValueError) as refused:
+        search.fit(train)
+    staged = [r.getMessage() for r in caplog.records if " staging " in r.getMessage()]
+    assert staged == []  # nothing was written before the refusal
+    assert refused.match(
+        r"HalvingTrainValidationSplit needs training data that fits the broadcast limit "
+        r"\(maxBroadcastBytes=1000 bytes\); this data is \d+ bytes"
+    )
