@@ -192,9 +192,12 @@ class _Search:
                 if name in self.finished:
                     self.latest[(m, f)] = {**self.finished[name], "trial": name}
                     continue
-                used = float(self.latest[(m, f)]["seconds"]) if r else 0.0
+                prev = self.latest[(m, f)] if r else {}
+                used, trained = float(prev.get("seconds", 0.0)), int(prev.get("epochsTrained", 0))
                 tasks.append(
-                    TrialTask(m, f, before, epochs, name, used, self.plan.trial_timeout, deadline)
+                    TrialTask(
+                        m, f, before, epochs, name, used, self.plan.trial_timeout, deadline, trained
+                    )
                 )
         return tasks
 

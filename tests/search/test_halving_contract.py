@@ -4,11 +4,12 @@ TrainValidationSplitModel layout, data above the broadcast limit and the epochs 
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
 
-from sparktf import TFClassifier
+from sparktf import TFClassifier, tuning_report
 from sparktf.search import HalvingCrossValidator, HalvingTrainValidationSplit
 
 VALIDATORS = [HalvingCrossValidator, HalvingTrainValidationSplit]
@@ -49,3 +50,42 @@ def test_data_above_the_broadcast_limit_is_refused_before_it_is_staged(digits, c
         r"HalvingTrainValidationSplit needs training data that fits the broadcast limit "
         r"\(maxBroadcastBytes=1000 bytes\); this data is \d+ bytes"
     )
+
+
+def test_epochs_trained_after_an_early_stop_are_the_epochs_run(spark, tmp_path):
+    """Zero features (the network's logits stay 0: every row's loss is log 2) and a learning rate
+    too small to move a weight: the loss is the same every epoch, so early stopping (patience 1)
+    ends every rung after its second epoch. 3 maps, 9
+    epochs, factor 3: rung 1 (to epoch 3) trains 2, the survivor's rung 2 (epochs 3 to 9) 2."""
+    from pyspark.ml.linalg import Vectors
+
+    rows = [(Vectors.dense([0.0, 0.0, 0.0]), float(i % 2)) for i in range(80)]
+    df = spark.createDataFrame(rows, ["features", "label"])
+    clf = TFClassifier(
+        hiddenLayers=[4],
+        epochs=9,
+        batchSize=256,
+        dropout=0.0,
+        standardization=False,
+        earlyStoppingPatience=1,
+        seed=3,
+    )
+    maps = [{clf.learningRate: rate} for rate in (1e-30, 2e-30, 3e-30)]
+    model = HalvingTrainValidationSplit(
+        estimator=clf,
+        estimatorParamMaps=maps,
+        evaluator=_accuracy(),
+        refit=False,
+        checkpointDir=str(tmp_path / "ck"),
+    ).fit(df)
+    assert [r["epochs"] for r in model.searchSummary["rungs"]] == [3, 9]
+    ran = {}
+    for path in (tmp_path / "ck" / "trials").glob("*.json"):
+        ran.setdefault(path.stem[:5], []).append(
+            len(json.loads(path.read_text())["history"]["loss"])
+        )
+    assert sorted(sum(v) for v in ran.values()) == [2, 2, 4]  # the epochs each map ran
+    assert sorted(t["epochs"] for t in model.trials) == [2, 2, 4]
+    best = model.searchSummary["best"]
+    assert model.trials[best]["rung"] == 2 and model.trials[best]["epochs"] == 4
+    assert tuning_report(model)["epochsTrained"].tolist() == [t["epochs"] for t in model.trials]
