@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import time
 from typing import Any
 
@@ -30,7 +31,7 @@ from sparktf.search._schedule import Rung, rung_schedule
 from sparktf.search._worker import SearchData, TrialResult, TrialTask, run_trial
 from sparktf.training._plans import TrainingData
 
-__all__ = ["MapResult", "SearchOutcome", "SearchPlan", "assign_folds", "run_search"]
+__all__ = ["MapResult", "SearchOutcome", "SearchPlan", "assign_folds", "rank_key", "run_search"]
 
 logger = logging.getLogger("sparktf.tuning")
 
@@ -133,6 +134,18 @@ def _digests(est, maps, evaluator, data: TrainingData, folds, rungs, plan) -> di
     }
 
 
+def rank_key(metric: float, larger_better: bool) -> tuple[bool, float]:
+    """Sorts metrics best first by the evaluator's direction, and NaN after every number (a
+    NaN compares neither better nor worse, which would leave the order undefined).
+
+    >>> sorted([0.5, float("nan"), 0.9], key=lambda v: rank_key(v, True))
+    [0.9, 0.5, nan]
+    """
+    if math.isnan(metric):
+        return True, 0.0
+    return False, -metric if larger_better else metric
+
+
 class _Search:
     """One run of a search (see :func:`run_search`)."""
 
@@ -177,8 +190,8 @@ class _Search:
                 for f in range(self.plan.folds)
             )
         ]
-        sign = -1.0 if self.plan.metric.larger_better else 1.0
-        chosen = sorted(able, key=lambda m: (sign * self.mean_metric(m), m))[:keep]
+        larger = self.plan.metric.larger_better
+        chosen = sorted(able, key=lambda m: (rank_key(self.mean_metric(m), larger), m))[:keep]
         return sorted(chosen)
 
     def tasks(self, alive: list[int], r: int, rungs: list[Rung], deadline) -> list[TrialTask]:
@@ -314,10 +327,14 @@ class _Search:
                 f"All {len(results)} param maps of {self.plan.stage} failed; none can be chosen. "
                 f"Errors: {details}"
             )
-        sign = 1.0 if self.plan.metric.larger_better else -1.0
-        best = max(
+        larger = self.plan.metric.larger_better
+        best = min(  # the deepest rung reached (a timed-out trial did not finish its rung)
             (i for i, r in enumerate(results) if not r.error),
-            key=lambda i: (results[i].rung - results[i].timed_out, sign * results[i].metric, -i),
+            key=lambda i: (
+                results[i].timed_out - results[i].rung,
+                rank_key(results[i].metric, larger),
+                i,
+            ),
         )
         return SearchOutcome(results, best, rungs, data, self.trained, self.task_seconds, self.jobs)
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 
 import pytest
 
 from sparktf import TFClassifier, tuning_report
-from sparktf.search import HalvingCrossValidator, HalvingTrainValidationSplit
+from sparktf.search import HalvingCrossValidator, HalvingTrainValidationSplit, Rung
 
 VALIDATORS = [HalvingCrossValidator, HalvingTrainValidationSplit]
 
@@ -89,3 +90,39 @@ def test_epochs_trained_after_an_early_stop_are_the_epochs_run(spark, tmp_path):
     best = model.searchSummary["best"]
     assert model.trials[best]["rung"] == 2 and model.trials[best]["epochs"] == 4
     assert tuning_report(model)["epochsTrained"].tolist() == [t["epochs"] for t in model.trials]
+
+
+def _ranked_search(metrics: list[float], larger_better: bool):
+    """A search's driver state after one rung whose maps scored ``metrics`` (no Spark)."""
+    from sparktf.search._driver import SearchPlan, _Search
+    from sparktf.search._metrics import MetricSpec
+
+    clf = TFClassifier(epochs=4)
+    maps = [{clf.learningRate: 1e-3 * (i + 1)} for i in range(len(metrics))]
+    name = "accuracy" if larger_better else "logLoss"
+    plan = SearchPlan(
+        "HalvingTrainValidationSplit", 0, 0.75, 3, 3, 1, MetricSpec(name, larger_better)
+    )
+    search = _Search(None, clf, maps, None, plan, [str(i) for i in range(len(maps))])
+    for m, metric in enumerate(metrics):
+        search.latest[(m, 0)] = {
+            "metric": metric,
+            "error": None,
+            "seconds": 1.0,
+            "epochsTrained": 1,
+        }
+        search.rung_of[m] = 0
+    return search
+
+
+@pytest.mark.parametrize(
+    ("metrics", "larger_better"),
+    [([math.nan, 0.5, 0.9], True), ([math.nan, 0.9, 0.5], False), ([0.9, math.nan, 0.5], False)],
+)
+def test_a_nan_metric_ranks_last_in_promotion_and_the_best_map(metrics, larger_better):
+    search = _ranked_search(metrics, larger_better)
+    assert search.promote([0, 1, 2], 1) == [2]
+    nan_at = [math.isnan(v) for v in metrics].index(True)
+    assert search.promote([0, 1, 2], 2) == [m for m in range(3) if m != nan_at]
+    outcome = search._outcome([Rung(1, 3)], None)
+    assert outcome.best == 2
