@@ -68,16 +68,26 @@ class MapResult:
     error: str | None
     timed_out: bool
     trials: list[dict[str, Any]]  # one per fold: the train_one result of its last rung
+    rung_metrics: list[float] = dataclasses.field(default_factory=list)  # mean of each rung
 
     def record(self) -> dict[str, Any]:
-        """The JSON-able summary a fitted validator keeps (and saves) for the report."""
+        """The JSON-able summary a fitted validator keeps (and saves) for the report: where the
+        map stopped, its metric there (mean and std over folds) and its mean at every rung."""
         return {
             "rung": self.rung,
             "epochs": self.epochs,
             "seconds": self.seconds,
             "error": self.error,
             "timedOut": self.timed_out,
+            "metric": self.metric,
+            "std": self.std,
+            "rungMetrics": list(self.rung_metrics),
         }
+
+    @property
+    def depth(self) -> int:
+        """How far the map went: its last rung, one less if a time limit cut that rung short."""
+        return self.rung - self.timed_out
 
 
 @dataclasses.dataclass
@@ -89,6 +99,22 @@ class SearchOutcome:
     trained: int  # trials trained by this run (not read from a checkpoint)
     task_seconds: float  # their training seconds, in all
     jobs: list[dict[str, Any]]  # each rung job of this run: rung, trials, wall, taskSeconds
+    larger_better: bool = True
+
+    def validator_metrics(self) -> tuple[list[float], list[float]]:
+        """``avgMetrics`` and ``stdMetrics`` as pyspark's validators mean them: ``argmax`` (or
+        ``argmin`` when smaller is better) names the best map. The maps the best was chosen
+        among (same depth, trained, a number) keep their metric and std; every other map (one
+        dropped at an earlier rung, failed, or NaN) gets the worst value (-inf, or +inf when
+        smaller is better) and a NaN std. Each map's own metrics stay in its ``record()``."""
+        worst = -math.inf if self.larger_better else math.inf
+        depth = self.maps[self.best].depth
+        metrics, stds = [], []
+        for i, m in enumerate(self.maps):
+            kept = i == self.best or (m.depth == depth and not m.error and not math.isnan(m.metric))
+            metrics.append(m.metric if kept else worst)
+            stds.append(m.std if kept else math.nan)
+        return metrics, stds
 
 
 def assign_folds(rows: int, plan: SearchPlan) -> np.ndarray:
@@ -167,6 +193,7 @@ class _Search:
         self.finished: dict[str, dict[str, Any]] = {}
         self.latest: dict[tuple[int, int], dict[str, Any]] = {}
         self.rung_of: dict[int, int] = {}
+        self.rung_metrics: dict[int, list[float]] = {}  # each map's mean metric per rung
         self.trained = 0
         self.task_seconds = 0.0
         self.jobs: list[dict[str, Any]] = []  # one per rung job: trials, wall and task seconds
@@ -300,6 +327,7 @@ class _Search:
                 self.run_rung(shared, tasks, r, rungs)
             for m in alive:
                 self.rung_of[m] = r
+                self.rung_metrics.setdefault(m, []).append(self.mean_metric(m))
 
     def _outcome(self, rungs: list[Rung], data: TrainingData) -> SearchOutcome:
         results = []
@@ -319,6 +347,7 @@ class _Search:
                     error="; ".join(dict.fromkeys(errors)) or None,
                     timed_out=any(bool(t.get("timedOut")) for t in trials),
                     trials=trials,
+                    rung_metrics=self.rung_metrics.get(m, []),
                 )
             )
         if all(r.error for r in results):
@@ -330,13 +359,11 @@ class _Search:
         larger = self.plan.metric.larger_better
         best = min(  # the deepest rung reached (a timed-out trial did not finish its rung)
             (i for i, r in enumerate(results) if not r.error),
-            key=lambda i: (
-                results[i].timed_out - results[i].rung,
-                rank_key(results[i].metric, larger),
-                i,
-            ),
+            key=lambda i: (-results[i].depth, rank_key(results[i].metric, larger), i),
         )
-        return SearchOutcome(results, best, rungs, data, self.trained, self.task_seconds, self.jobs)
+        return SearchOutcome(
+            results, best, rungs, data, self.trained, self.task_seconds, self.jobs, larger
+        )
 
 
 def run_search(

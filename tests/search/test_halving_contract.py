@@ -126,3 +126,70 @@ def test_a_nan_metric_ranks_last_in_promotion_and_the_best_map(metrics, larger_b
     assert search.promote([0, 1, 2], 2) == [m for m in range(3) if m != nan_at]
     outcome = search._outcome([Rung(1, 3)], None)
     assert outcome.best == 2
+
+
+def _scripted_rungs(monkeypatch, script: list[dict[int, float]]) -> None:
+    """Rungs that score each map as ``script[rung][map]`` on every fold, without training."""
+    from sparktf.search._driver import _Search
+
+    def run_rung(self, shared, tasks, r, rungs):
+        for t in tasks:
+            self.latest[(t.map_index, t.fold)] = {
+                "metric": script[r][t.map_index],
+                "error": None,
+                "seconds": 1.0,
+                "epochsTrained": rungs[r].epochs,
+                "model": None,
+                "history": {},
+            }
+
+    monkeypatch.setattr(_Search, "run_rung", run_rung)
+
+
+@pytest.mark.parametrize("cls", VALIDATORS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("larger_better", [True, False], ids=["accuracy", "logLoss"])
+def test_avg_metrics_name_the_best_map_by_argmax(spark, tmp_path, monkeypatch, cls, larger_better):
+    """Map 1 scores better at rung 1 than map 0, the winner, at rung 2; it was dropped after
+    rung 1, so pyspark's reading (argmax of the metrics) must not name it."""
+    import numpy as np
+    from pyspark.ml.evaluation import MulticlassClassificationEvaluator
+    from pyspark.ml.linalg import Vectors
+
+    if larger_better:
+        script, evaluator = [{0: 0.9, 1: 0.8, 2: 0.7}, {0: 0.6}], _accuracy()
+    else:
+        script = [{0: 0.2, 1: 0.3, 2: 0.4}, {0: 0.5}]
+        evaluator = MulticlassClassificationEvaluator(metricName="logLoss")
+    _scripted_rungs(monkeypatch, script)
+    rows = [(Vectors.dense([float(i), 1.0]), float(i % 2)) for i in range(20)]
+    df = spark.createDataFrame(rows, ["features", "label"])
+    clf = TFClassifier(epochs=3)
+    maps = [{clf.learningRate: rate} for rate in (1e-3, 1e-2, 1e-1)]
+    split = {"numFolds": 2} if cls is HalvingCrossValidator else {}
+    search = cls(estimator=clf, estimatorParamMaps=maps, evaluator=evaluator, refit=False, **split)
+    model = search.fit(df)
+
+    assert model.searchSummary["best"] == 0
+    metrics = model.avgMetrics if split else model.validationMetrics
+    pick = np.argmax if larger_better else np.argmin
+    assert pick(metrics) == 0
+    worst = -math.inf if larger_better else math.inf
+    assert metrics == [script[1][0], worst, worst]
+    if split:
+        assert model.stdMetrics[0] == 0.0 and all(math.isnan(s) for s in model.stdMetrics[1:])
+    # each map's own metrics are kept: where it stopped and at every rung
+    assert [t["metric"] for t in model.trials] == [script[1][0], script[0][1], script[0][2]]
+    assert [t["rungMetrics"] for t in model.trials] == [
+        [script[0][0], script[1][0]],
+        [script[0][1]],
+        [script[0][2]],
+    ]
+    report = tuning_report(model)
+    assert report["mean"].tolist() == [t["metric"] for t in model.trials]
+    assert report["rank"].tolist() == [1, 2, 3] and report["best"].tolist() == [True, False, False]
+
+    path = str(tmp_path / "model")
+    model.write().save(path)
+    loaded = type(model).load(path)
+    assert (loaded.avgMetrics if split else loaded.validationMetrics) == metrics
+    assert loaded.trials == model.trials
