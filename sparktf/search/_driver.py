@@ -18,7 +18,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import math
 import time
 from typing import Any
 
@@ -26,7 +25,7 @@ import numpy as np
 
 from sparktf.errors import TrainingError
 from sparktf.search._checkpoints import CheckpointDir, trial_name
-from sparktf.search._metrics import MetricSpec
+from sparktf.search._results import MapResult, SearchOutcome, SearchPlan, rank_key
 from sparktf.search._schedule import Rung, rung_schedule
 from sparktf.search._worker import SearchData, TrialResult, TrialTask, run_trial
 from sparktf.training._plans import TrainingData
@@ -36,90 +35,10 @@ __all__ = ["MapResult", "SearchOutcome", "SearchPlan", "assign_folds", "rank_key
 logger = logging.getLogger("sparktf.tuning")
 
 
-@dataclasses.dataclass(frozen=True)
-class SearchPlan:
-    """What the validator's Params ask of the search, checked by the stage."""
-
-    stage: str
-    num_folds: int  # 0: a train/validation split by train_ratio
-    train_ratio: float
-    seed: int
-    factor: int
-    min_epochs: int
-    metric: MetricSpec
-    trial_timeout: float | None = None
-    search_timeout: float | None = None
-    checkpoint_dir: str | None = None
-
-    @property
-    def folds(self) -> int:
-        return self.num_folds or 1
-
-
-@dataclasses.dataclass
-class MapResult:
-    """Where one param map ended: its last rung (1-based), metrics and trials per fold."""
-
-    rung: int
-    epochs: int
-    metric: float
-    std: float
-    seconds: float
-    error: str | None
-    timed_out: bool
-    trials: list[dict[str, Any]]  # one per fold: the train_one result of its last rung
-    rung_metrics: list[float] = dataclasses.field(default_factory=list)  # mean of each rung
-
-    def record(self) -> dict[str, Any]:
-        """The JSON-able summary a fitted validator keeps (and saves) for the report: where the
-        map stopped, its metric there (mean and std over folds) and its mean at every rung."""
-        return {
-            "rung": self.rung,
-            "epochs": self.epochs,
-            "seconds": self.seconds,
-            "error": self.error,
-            "timedOut": self.timed_out,
-            "metric": self.metric,
-            "std": self.std,
-            "rungMetrics": list(self.rung_metrics),
-        }
-
-    @property
-    def depth(self) -> int:
-        """How far the map went: its last rung, one less if a time limit cut that rung short."""
-        return self.rung - self.timed_out
-
-
-@dataclasses.dataclass
-class SearchOutcome:
-    maps: list[MapResult]
-    best: int
-    rungs: list[Rung]
-    data: TrainingData
-    trained: int  # trials trained by this run (not read from a checkpoint)
-    task_seconds: float  # their training seconds, in all
-    jobs: list[dict[str, Any]]  # each rung job of this run: rung, trials, wall, taskSeconds
-    larger_better: bool = True
-
-    def validator_metrics(self) -> tuple[list[float], list[float]]:
-        """``avgMetrics`` and ``stdMetrics`` as pyspark's validators mean them: ``argmax`` (or
-        ``argmin`` when smaller is better) names the best map. The maps the best was chosen
-        among (same depth, trained, a number) keep their metric and std; every other map (one
-        dropped at an earlier rung, failed, or NaN) gets the worst value (-inf, or +inf when
-        smaller is better) and a NaN std. Each map's own metrics stay in its ``record()``."""
-        worst = -math.inf if self.larger_better else math.inf
-        depth = self.maps[self.best].depth
-        metrics, stds = [], []
-        for i, m in enumerate(self.maps):
-            kept = i == self.best or (m.depth == depth and not m.error and not math.isnan(m.metric))
-            metrics.append(m.metric if kept else worst)
-            stds.append(m.std if kept else math.nan)
-        return metrics, stds
-
-
 def assign_folds(rows: int, plan: SearchPlan) -> np.ndarray:
     """Each row's fold: k equal random folds, or for a split, 0 (held out) or -1 (trained on).
 
+    >>> from sparktf.search._metrics import MetricSpec
     >>> plan = SearchPlan("s", 3, 0.75, 7, 3, 1, MetricSpec("accuracy", True))
     >>> np.bincount(assign_folds(10, plan)).tolist()
     [4, 3, 3]
@@ -160,18 +79,6 @@ def _digests(est, maps, evaluator, data: TrainingData, folds, rungs, plan) -> di
     }
 
 
-def rank_key(metric: float, larger_better: bool) -> tuple[bool, float]:
-    """Sorts metrics best first by the evaluator's direction, and NaN after every number (a
-    NaN compares neither better nor worse, which would leave the order undefined).
-
-    >>> sorted([0.5, float("nan"), 0.9], key=lambda v: rank_key(v, True))
-    [0.9, 0.5, nan]
-    """
-    if math.isnan(metric):
-        return True, 0.0
-    return False, -metric if larger_better else metric
-
-
 class _Search:
     """One run of a search (see :func:`run_search`)."""
 
@@ -199,10 +106,35 @@ class _Search:
         self.jobs: list[dict[str, Any]] = []  # one per rung job: trials, wall and task seconds
 
     def model_bytes(self, result: dict[str, Any]) -> bytes | None:
-        if result.get("model") is None and result.get("fromCheckpoint") and not result["error"]:
+        """A trial's model, read back from the checkpoint folder when it was not trained here."""
+        if (
+            result.get("model") is None
+            and result.get("fromCheckpoint")
+            and not result["error"]
+            and not result.get("released")
+        ):
             assert self.checkpoints is not None
             result["model"] = self.checkpoints.model(result["trial"])
         return result.get("model")
+
+    def release(self, alive: list[int]) -> None:
+        """Drop the model bytes no later step can use, as soon as a rung's ranking is known.
+
+        The maps going on keep theirs (the next rung continues them). Of the maps that went no
+        further, only the best can still be chosen (the maps going on may yet fail or time out
+        back into its rung), and only its first fold's model is used, by ``refit=False``. With
+        ``collectSubModels`` every model is kept.
+        """
+        if self.plan.sub_models:
+            return
+        done = [m for m in self.rung_of if m not in alive]
+        keep = {(m, f) for m in alive for f in range(self.plan.folds)}
+        standing = self.best_of({m: self.map_result(m) for m in done})
+        if standing is not None and not self.plan.refit:
+            keep.add((standing, 0))
+        for key, result in self.latest.items():
+            if key not in keep:
+                result["model"], result["released"] = None, True
 
     def mean_metric(self, m: int) -> float:
         return float(np.mean([self.latest[(m, f)]["metric"] for f in range(self.plan.folds)]))
@@ -315,6 +247,7 @@ class _Search:
         for r, rung in enumerate(rungs):
             if r:
                 alive = self.promote(alive, rung.maps)
+                self.release(alive)
                 if not alive:
                     break
             if deadline is not None and time.time() >= deadline:
@@ -328,39 +261,51 @@ class _Search:
             for m in alive:
                 self.rung_of[m] = r
                 self.rung_metrics.setdefault(m, []).append(self.mean_metric(m))
+        self.release([])
+
+    def map_result(self, m: int) -> MapResult:
+        """Where map ``m`` stands: its last rung, metrics and trials (models not read)."""
+        trials = [self.latest[(m, f)] for f in range(self.plan.folds)]
+        metrics = [float(t["metric"]) for t in trials]
+        errors = [t["error"] for t in trials if t["error"]]
+        return MapResult(
+            rung=self.rung_of[m] + 1,
+            epochs=round(float(np.mean([t.get("epochsTrained", 0) for t in trials]))),
+            metric=float(np.mean(metrics)),
+            std=float(np.std(metrics)),
+            seconds=float(np.mean([float(t["seconds"]) for t in trials])),
+            error="; ".join(dict.fromkeys(errors)) or None,
+            timed_out=any(bool(t.get("timedOut")) for t in trials),
+            trials=trials,
+            rung_metrics=self.rung_metrics.get(m, []),
+        )
+
+    def best_of(self, results: dict[int, MapResult]) -> int | None:
+        """The map a search ending now would choose among ``results``: of the deepest rung
+        reached (a timed-out trial did not finish its rung), the best metric (NaN last), the
+        first of equals; None when every one failed."""
+        larger = self.plan.metric.larger_better
+        able = [i for i, r in results.items() if not r.error]
+        if not able:
+            return None
+        return min(able, key=lambda i: (-results[i].depth, rank_key(results[i].metric, larger), i))
 
     def _outcome(self, rungs: list[Rung], data: TrainingData) -> SearchOutcome:
-        results = []
-        for m in range(len(self.maps)):
-            trials = [self.latest[(m, f)] for f in range(self.plan.folds)]
-            for trial in trials:  # a trial read back from a checkpoint gets its model too
-                self.model_bytes(trial)
-            metrics = [float(t["metric"]) for t in trials]
-            errors = [t["error"] for t in trials if t["error"]]
-            results.append(
-                MapResult(
-                    rung=self.rung_of[m] + 1,
-                    epochs=round(float(np.mean([t.get("epochsTrained", 0) for t in trials]))),
-                    metric=float(np.mean(metrics)),
-                    std=float(np.std(metrics)),
-                    seconds=float(np.mean([float(t["seconds"]) for t in trials])),
-                    error="; ".join(dict.fromkeys(errors)) or None,
-                    timed_out=any(bool(t.get("timedOut")) for t in trials),
-                    trials=trials,
-                    rung_metrics=self.rung_metrics.get(m, []),
-                )
-            )
-        if all(r.error for r in results):
+        results = [self.map_result(m) for m in range(len(self.maps))]
+        best = self.best_of(dict(enumerate(results)))
+        if best is None:
             details = "; ".join(f"[{self.labels[i]}] {r.error}" for i, r in enumerate(results[:5]))
             raise TrainingError(
                 f"All {len(results)} param maps of {self.plan.stage} failed; none can be chosen. "
                 f"Errors: {details}"
             )
+        # a model read back from a checkpoint only where the fitted model uses it
+        used = [t for r in results for t in r.trials] if self.plan.sub_models else []
+        if not self.plan.refit and not self.plan.sub_models:
+            used = results[best].trials[:1]
+        for trial in used:
+            self.model_bytes(trial)
         larger = self.plan.metric.larger_better
-        best = min(  # the deepest rung reached (a timed-out trial did not finish its rung)
-            (i for i, r in enumerate(results) if not r.error),
-            key=lambda i: (-results[i].depth, rank_key(results[i].metric, larger), i),
-        )
         return SearchOutcome(
             results, best, rungs, data, self.trained, self.task_seconds, self.jobs, larger
         )

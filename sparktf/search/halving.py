@@ -40,9 +40,10 @@ from sparktf.param.declare import (
     declare_params,
     declare_stage,
 )
-from sparktf.search._driver import SearchPlan, run_search
+from sparktf.search._driver import run_search
 from sparktf.search._metrics import metric_spec
 from sparktf.search._params import _HalvingParams, validator_params
+from sparktf.search._results import SearchPlan
 
 __all__ = [
     "HalvingCrossValidator",
@@ -167,6 +168,8 @@ class _HalvingSearch(
             trial_timeout=checked["trialTimeout"] or None,
             search_timeout=checked["searchTimeout"] or None,
             checkpoint_dir=self.getCheckpointDir() or None,
+            refit=bool(self.getRefit()),
+            sub_models=bool(self.getCollectSubModels()),
         )
 
     def _fit(self, dataset):

@@ -13,9 +13,10 @@ from pyspark.ml.param.shared import HasCollectSubModels
 from pyspark.ml.tuning import CrossValidatorModel, TrainValidationSplitModel, _CrossValidatorParams, _TrainValidationSplitParams
 from pyspark.ml.util import MLReadable, MLWritable
 from sparktf.param.declare import Declared, FloatRange, IntRange, checked_values, declare_params, declare_stage
-from sparktf.search._driver import SearchPlan, run_search
+from sparktf.search._driver import run_search
 from sparktf.search._metrics import metric_spec
 from sparktf.search._params import _HalvingParams, validator_params
+from sparktf.search._results import SearchPlan
 __all__ = ['HalvingCrossValidator', 'HalvingCrossValidatorModel', 'HalvingTrainValidationSplit', 'HalvingTrainValidationSplitModel']
 _NUMFOLDS: Any
 _TRAINRATIO: Any

@@ -193,3 +193,60 @@ def test_avg_metrics_name_the_best_map_by_argmax(spark, tmp_path, monkeypatch, c
     loaded = type(model).load(path)
     assert (loaded.avgMetrics if split else loaded.validationMetrics) == metrics
     assert loaded.trials == model.trials
+
+
+def test_a_search_keeps_only_the_model_bytes_it_can_still_use(digits, tmp_path, monkeypatch):
+    """4 maps x 2 folds, factor 2: rung 1 trains 8 trials, rung 2 the best 2 maps' 4."""
+    import sparktf.search.halving as halving
+    from sparktf.search._checkpoints import CheckpointDir
+    from sparktf.search._driver import _Search
+
+    def holding(results) -> int:
+        return sum(r.get("model") is not None for r in results)
+
+    before_rung, outcomes, reads = [], [], []
+    run_rung, run_search, read = _Search.run_rung, halving.run_search, CheckpointDir.model
+
+    def spy_rung(self, shared, tasks, r, rungs):
+        before_rung.append(holding(self.latest.values()))
+        return run_rung(self, shared, tasks, r, rungs)
+
+    def spy_search(*args, **kwargs):
+        outcomes.append(run_search(*args, **kwargs))
+        return outcomes[-1]
+
+    def spy_read(self, name):
+        reads.append(name)
+        return read(self, name)
+
+    monkeypatch.setattr(_Search, "run_rung", spy_rung)
+    monkeypatch.setattr(halving, "run_search", spy_search)
+    monkeypatch.setattr(CheckpointDir, "model", spy_read)
+    train, test = digits
+    clf = TFClassifier(hiddenLayers=[8], epochs=2, batchSize=64, seed=5)
+    maps = [{clf.learningRate: rate} for rate in (1e-3, 3e-3, 1e-2, 3e-2)]
+    folder = str(tmp_path / "ck")
+
+    def search(refit: bool):
+        return HalvingCrossValidator(
+            estimator=clf,
+            estimatorParamMaps=maps,
+            evaluator=_accuracy(),
+            numFolds=2,
+            factor=2,
+            refit=refit,
+            checkpointDir=folder,
+        )
+
+    model = search(refit=False).fit(train)
+    assert model.searchSummary["rungs"] == [{"epochs": 1, "maps": 4}, {"epochs": 2, "maps": 2}]
+    # rung 2 starts holding the 2 survivors' 4 models and the best dropped map's first fold
+    assert before_rung == [0, 5]
+    trials = [t for m in outcomes[-1].maps for t in m.trials]
+    assert holding(trials) == 1  # the best map's first fold: refit=False's bestModel
+    assert _accuracy().evaluate(model.transform(test)) > 0.5
+
+    # resumed with refit: every trial is in the folder and no model is read back
+    again = search(refit=True).fit(train)
+    assert again.searchSummary["trialsTrained"] == 0
+    assert reads == [] and holding([t for m in outcomes[-1].maps for t in m.trials]) == 0
