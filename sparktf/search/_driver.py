@@ -173,9 +173,24 @@ class _Search:
                 )
         return tasks
 
+    def run_waves(self, n: int, train, labels: list[str], name: str) -> list[TrialResult]:
+        """``train(0)`` .. ``train(n - 1)``, the trials of a rung, as the tasks of one Spark job;
+        with ``parallelism`` p, as jobs of at most p tasks one after another, so that at most p
+        trials train at once."""
+        from sparktf.training._distributed import run_training_job
+
+        size = self.plan.parallelism or n
+        results: list[TrialResult] = []
+        for first in range(0, n, size):
+            part = list(range(first, min(n, first + size)))
+            wave = run_training_job(
+                self.spark, len(part), lambda i, part=part: train(part[i]), labels, name
+            )
+            results += wave
+        return results
+
     def run_rung(self, shared, tasks: list[TrialTask], r: int, rungs: list[Rung]) -> None:
         from sparktf._spark import share
-        from sparktf.training._distributed import run_training_job
 
         starts = {}
         if r:
@@ -201,7 +216,7 @@ class _Search:
         name = f"{self.plan.stage} rung {r + 1} of {len(rungs)} ({rungs[r].epochs} epochs)"
         started = time.time()
         try:
-            results = run_training_job(self.spark, len(tasks), train, labels, name)
+            results = self.run_waves(len(tasks), train, labels, name)
         finally:
             shared_starts.release()
         seconds = 0.0

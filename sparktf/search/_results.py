@@ -43,6 +43,7 @@ class SearchPlan:
     checkpoint_dir: str | None = None
     refit: bool = True  # bestModel is trained again: it needs no trial's model
     sub_models: bool = False  # collectSubModels: every map's model of every fold
+    parallelism: int = 0  # trials of a rung training at once, at most (0: no limit)
 
     @property
     def folds(self) -> int:

@@ -170,6 +170,7 @@ class _HalvingSearch(
             checkpoint_dir=self.getCheckpointDir() or None,
             refit=bool(self.getRefit()),
             sub_models=bool(self.getCollectSubModels()),
+            parallelism=checked_values(self, ["parallelism"])["parallelism"],
         )
 
     def _fit(self, dataset):

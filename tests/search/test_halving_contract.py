@@ -250,3 +250,55 @@ def test_a_search_keeps_only_the_model_bytes_it_can_still_use(digits, tmp_path, 
     again = search(refit=True).fit(train)
     assert again.searchSummary["trialsTrained"] == 0
     assert reads == [] and holding([t for m in outcomes[-1].maps for t in m.trials]) == 0
+
+
+@pytest.mark.parametrize("cls", VALIDATORS, ids=lambda c: c.__name__)
+def test_parallelism_is_accepted_and_round_trips(spark, tmp_path, cls):
+    search = cls(
+        estimator=TFClassifier(), estimatorParamMaps=[{}], evaluator=_accuracy(), parallelism=2
+    )
+    assert search.getParallelism() == 2 and cls().getParallelism() == 0
+    assert search.copy().getParallelism() == 2
+    assert cls().setParallelism(3).getParallelism() == 3
+    path = str(tmp_path / "search")
+    search.write().save(path)
+    assert cls.load(path).getParallelism() == 2
+    with pytest.raises(ValueError, match=rf"'parallelism' param of {cls.__name__} must be an int"):
+        cls(parallelism=-1)._plan(TFClassifier(), [{}], _accuracy())
+
+
+def test_parallelism_caps_the_trials_at_once_and_sub_models_save_in_pyspark_layout(
+    digits, tmp_path
+):
+    """parallelism=1 on local[2]: the 2 trials of the rung train one after the other (two jobs);
+    the TrainValidationSplitModel's sub-models are saved as pyspark saves them."""
+    import os
+
+    from sparktf.search import HalvingTrainValidationSplitModel
+
+    train, test = digits
+    clf = TFClassifier(hiddenLayers=[8], epochs=1, batchSize=64, seed=5)
+    maps = [{clf.learningRate: 1e-2}, {clf.learningRate: 3e-2}]
+    search = HalvingTrainValidationSplit(
+        estimator=clf,
+        estimatorParamMaps=maps,
+        evaluator=_accuracy(),
+        factor=1,
+        parallelism=1,
+        collectSubModels=True,
+        refit=False,
+    )
+    model = search.fit(train)
+    workers = [m.history["worker"] for m in model.subModels]
+    assert len({w["jobGroup"] for w in workers}) == 2
+    first, second = sorted(workers, key=lambda w: w["started"])
+    assert first["finished"] <= second["started"]  # never two at once
+
+    path = str(tmp_path / "model")
+    model.write().option("persistSubModels", "true").save(path)
+    assert sorted(os.listdir(os.path.join(path, "subModels"))) == ["0", "1"]  # pyspark's TVS
+    loaded = HalvingTrainValidationSplitModel.load(path)
+    assert len(loaded.subModels) == 2
+    for ours, theirs in zip(model.subModels, loaded.subModels, strict=True):
+        a = ours.transform(test).select("prediction").collect()
+        assert a == theirs.transform(test).select("prediction").collect()
