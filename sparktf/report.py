@@ -160,7 +160,9 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
 
     For a halving search (:mod:`sparktf.search`) the rows come from the trials the fitted model
     carries (also after ``load``): ``rung`` (1-based) and ``epochsTrained`` say where each map
-    stopped and ``timedOut`` whether a time limit stopped it; ``seconds`` is a map's training
+    stopped and ``timedOut`` whether a time limit stopped it; ``mean`` and ``std`` are its
+    metric at that rung (where ``avgMetrics`` gives the maps dropped earlier the worst value,
+    so that its ``argmax`` names the best map); ``seconds`` is a map's training
     time over all its rungs (mean over folds); maps of deeper rungs rank first, and ``best``
     is the map the search chose (the best of the deepest rung).
 
@@ -185,6 +187,10 @@ def tuning_report(validator_model: Any, estimator: Any = None) -> TuningReport:
     trials = list(getattr(validator_model, "trials", None) or [])
     if len(trials) != len(metrics):
         trials = []
+    if trials and all("metric" in t for t in trials):  # a halving map's metrics where it stopped
+        metrics = [float(t["metric"]) for t in trials]
+        if runs > 1:
+            stds = [float(t["std"]) for t in trials]
     carried = None if trials else _carried_trials(validator_model, param_maps, estimator, runs)
     seconds, failures = _seconds_and_failures(param_maps, sub_models, trials, carried)
     columns = _param_columns(param_maps)

@@ -25,74 +25,20 @@ import numpy as np
 
 from sparktf.errors import TrainingError
 from sparktf.search._checkpoints import CheckpointDir, trial_name
-from sparktf.search._metrics import MetricSpec
+from sparktf.search._results import MapResult, SearchOutcome, SearchPlan, rank_key
 from sparktf.search._schedule import Rung, rung_schedule
 from sparktf.search._worker import SearchData, TrialResult, TrialTask, run_trial
 from sparktf.training._plans import TrainingData
 
-__all__ = ["MapResult", "SearchOutcome", "SearchPlan", "assign_folds", "run_search"]
+__all__ = ["MapResult", "SearchOutcome", "SearchPlan", "assign_folds", "rank_key", "run_search"]
 
 logger = logging.getLogger("sparktf.tuning")
-
-
-@dataclasses.dataclass(frozen=True)
-class SearchPlan:
-    """What the validator's Params ask of the search, checked by the stage."""
-
-    stage: str
-    num_folds: int  # 0: a train/validation split by train_ratio
-    train_ratio: float
-    seed: int
-    factor: int
-    min_epochs: int
-    metric: MetricSpec
-    trial_timeout: float | None = None
-    search_timeout: float | None = None
-    checkpoint_dir: str | None = None
-
-    @property
-    def folds(self) -> int:
-        return self.num_folds or 1
-
-
-@dataclasses.dataclass
-class MapResult:
-    """Where one param map ended: its last rung (1-based), metrics and trials per fold."""
-
-    rung: int
-    epochs: int
-    metric: float
-    std: float
-    seconds: float
-    error: str | None
-    timed_out: bool
-    trials: list[dict[str, Any]]  # one per fold: the train_one result of its last rung
-
-    def record(self) -> dict[str, Any]:
-        """The JSON-able summary a fitted validator keeps (and saves) for the report."""
-        return {
-            "rung": self.rung,
-            "epochs": self.epochs,
-            "seconds": self.seconds,
-            "error": self.error,
-            "timedOut": self.timed_out,
-        }
-
-
-@dataclasses.dataclass
-class SearchOutcome:
-    maps: list[MapResult]
-    best: int
-    rungs: list[Rung]
-    data: TrainingData
-    trained: int  # trials trained by this run (not read from a checkpoint)
-    task_seconds: float  # their training seconds, in all
-    jobs: list[dict[str, Any]]  # each rung job of this run: rung, trials, wall, taskSeconds
 
 
 def assign_folds(rows: int, plan: SearchPlan) -> np.ndarray:
     """Each row's fold: k equal random folds, or for a split, 0 (held out) or -1 (trained on).
 
+    >>> from sparktf.search._metrics import MetricSpec
     >>> plan = SearchPlan("s", 3, 0.75, 7, 3, 1, MetricSpec("accuracy", True))
     >>> np.bincount(assign_folds(10, plan)).tolist()
     [4, 3, 3]
@@ -154,15 +100,41 @@ class _Search:
         self.finished: dict[str, dict[str, Any]] = {}
         self.latest: dict[tuple[int, int], dict[str, Any]] = {}
         self.rung_of: dict[int, int] = {}
+        self.rung_metrics: dict[int, list[float]] = {}  # each map's mean metric per rung
         self.trained = 0
         self.task_seconds = 0.0
         self.jobs: list[dict[str, Any]] = []  # one per rung job: trials, wall and task seconds
 
     def model_bytes(self, result: dict[str, Any]) -> bytes | None:
-        if result.get("model") is None and result.get("fromCheckpoint") and not result["error"]:
+        """A trial's model, read back from the checkpoint folder when it was not trained here."""
+        if (
+            result.get("model") is None
+            and result.get("fromCheckpoint")
+            and not result["error"]
+            and not result.get("released")
+        ):
             assert self.checkpoints is not None
             result["model"] = self.checkpoints.model(result["trial"])
         return result.get("model")
+
+    def release(self, alive: list[int]) -> None:
+        """Drop the model bytes no later step can use, as soon as a rung's ranking is known.
+
+        The maps going on keep theirs (the next rung continues them). Of the maps that went no
+        further, only the best can still be chosen (the maps going on may yet fail or time out
+        back into its rung), and only its first fold's model is used, by ``refit=False``. With
+        ``collectSubModels`` every model is kept.
+        """
+        if self.plan.sub_models:
+            return
+        done = [m for m in self.rung_of if m not in alive]
+        keep = {(m, f) for m in alive for f in range(self.plan.folds)}
+        standing = self.best_of({m: self.map_result(m) for m in done})
+        if standing is not None and not self.plan.refit:
+            keep.add((standing, 0))
+        for key, result in self.latest.items():
+            if key not in keep:
+                result["model"], result["released"] = None, True
 
     def mean_metric(self, m: int) -> float:
         return float(np.mean([self.latest[(m, f)]["metric"] for f in range(self.plan.folds)]))
@@ -177,8 +149,8 @@ class _Search:
                 for f in range(self.plan.folds)
             )
         ]
-        sign = -1.0 if self.plan.metric.larger_better else 1.0
-        chosen = sorted(able, key=lambda m: (sign * self.mean_metric(m), m))[:keep]
+        larger = self.plan.metric.larger_better
+        chosen = sorted(able, key=lambda m: (rank_key(self.mean_metric(m), larger), m))[:keep]
         return sorted(chosen)
 
     def tasks(self, alive: list[int], r: int, rungs: list[Rung], deadline) -> list[TrialTask]:
@@ -192,15 +164,33 @@ class _Search:
                 if name in self.finished:
                     self.latest[(m, f)] = {**self.finished[name], "trial": name}
                     continue
-                used = float(self.latest[(m, f)]["seconds"]) if r else 0.0
+                prev = self.latest[(m, f)] if r else {}
+                used, trained = float(prev.get("seconds", 0.0)), int(prev.get("epochsTrained", 0))
                 tasks.append(
-                    TrialTask(m, f, before, epochs, name, used, self.plan.trial_timeout, deadline)
+                    TrialTask(
+                        m, f, before, epochs, name, used, self.plan.trial_timeout, deadline, trained
+                    )
                 )
         return tasks
 
+    def run_waves(self, n: int, train, labels: list[str], name: str) -> list[TrialResult]:
+        """``train(0)`` .. ``train(n - 1)``, the trials of a rung, as the tasks of one Spark job;
+        with ``parallelism`` p, as jobs of at most p tasks one after another, so that at most p
+        trials train at once."""
+        from sparktf.training._distributed import run_training_job
+
+        size = self.plan.parallelism or n
+        results: list[TrialResult] = []
+        for first in range(0, n, size):
+            part = list(range(first, min(n, first + size)))
+            wave = run_training_job(
+                self.spark, len(part), lambda i, part=part: train(part[i]), labels, name
+            )
+            results += wave
+        return results
+
     def run_rung(self, shared, tasks: list[TrialTask], r: int, rungs: list[Rung]) -> None:
         from sparktf._spark import share
-        from sparktf.training._distributed import run_training_job
 
         starts = {}
         if r:
@@ -226,7 +216,7 @@ class _Search:
         name = f"{self.plan.stage} rung {r + 1} of {len(rungs)} ({rungs[r].epochs} epochs)"
         started = time.time()
         try:
-            results = run_training_job(self.spark, len(tasks), train, labels, name)
+            results = self.run_waves(len(tasks), train, labels, name)
         finally:
             shared_starts.release()
         seconds = 0.0
@@ -251,14 +241,8 @@ class _Search:
         plan = self.plan
         started = time.time()
         deadline = started + plan.search_timeout if plan.search_timeout else None
-        with training_data(self.est._data_spec(), dataset) as data:
-            if data.staged is not None:
-                raise ValueError(
-                    f"{plan.stage} needs training data that fits the broadcast limit "
-                    f"(maxBroadcastBytes={self.est.getMaxBroadcastBytes()} bytes); this data "
-                    "was staged as files instead. Raise the estimator's maxBroadcastBytes, or "
-                    "tune on a sample of the data."
-                )
+        # the folds are sliced from rows shared once: data above the limit is refused unstaged
+        with training_data(self.est._data_spec(), dataset, unstaged=plan.stage) as data:
             folds = assign_folds(len(data.y), plan)
             max_epochs = max(spec.epochs for spec in self.specs)
             rungs = rung_schedule(len(self.maps), max_epochs, plan.factor, plan.min_epochs)
@@ -278,6 +262,7 @@ class _Search:
         for r, rung in enumerate(rungs):
             if r:
                 alive = self.promote(alive, rung.maps)
+                self.release(alive)
                 if not alive:
                     break
             if deadline is not None and time.time() >= deadline:
@@ -290,39 +275,55 @@ class _Search:
                 self.run_rung(shared, tasks, r, rungs)
             for m in alive:
                 self.rung_of[m] = r
+                self.rung_metrics.setdefault(m, []).append(self.mean_metric(m))
+        self.release([])
+
+    def map_result(self, m: int) -> MapResult:
+        """Where map ``m`` stands: its last rung, metrics and trials (models not read)."""
+        trials = [self.latest[(m, f)] for f in range(self.plan.folds)]
+        metrics = [float(t["metric"]) for t in trials]
+        errors = [t["error"] for t in trials if t["error"]]
+        return MapResult(
+            rung=self.rung_of[m] + 1,
+            epochs=round(float(np.mean([t.get("epochsTrained", 0) for t in trials]))),
+            metric=float(np.mean(metrics)),
+            std=float(np.std(metrics)),
+            seconds=float(np.mean([float(t["seconds"]) for t in trials])),
+            error="; ".join(dict.fromkeys(errors)) or None,
+            timed_out=any(bool(t.get("timedOut")) for t in trials),
+            trials=trials,
+            rung_metrics=self.rung_metrics.get(m, []),
+        )
+
+    def best_of(self, results: dict[int, MapResult]) -> int | None:
+        """The map a search ending now would choose among ``results``: of the deepest rung
+        reached (a timed-out trial did not finish its rung), the best metric (NaN last), the
+        first of equals; None when every one failed."""
+        larger = self.plan.metric.larger_better
+        able = [i for i, r in results.items() if not r.error]
+        if not able:
+            return None
+        return min(able, key=lambda i: (-results[i].depth, rank_key(results[i].metric, larger), i))
 
     def _outcome(self, rungs: list[Rung], data: TrainingData) -> SearchOutcome:
-        results = []
-        for m in range(len(self.maps)):
-            trials = [self.latest[(m, f)] for f in range(self.plan.folds)]
-            for trial in trials:  # a trial read back from a checkpoint gets its model too
-                self.model_bytes(trial)
-            metrics = [float(t["metric"]) for t in trials]
-            errors = [t["error"] for t in trials if t["error"]]
-            results.append(
-                MapResult(
-                    rung=self.rung_of[m] + 1,
-                    epochs=round(float(np.mean([t.get("epochsTrained", 0) for t in trials]))),
-                    metric=float(np.mean(metrics)),
-                    std=float(np.std(metrics)),
-                    seconds=float(np.mean([float(t["seconds"]) for t in trials])),
-                    error="; ".join(dict.fromkeys(errors)) or None,
-                    timed_out=any(bool(t.get("timedOut")) for t in trials),
-                    trials=trials,
-                )
-            )
-        if all(r.error for r in results):
+        results = [self.map_result(m) for m in range(len(self.maps))]
+        best = self.best_of(dict(enumerate(results)))
+        if best is None:
             details = "; ".join(f"[{self.labels[i]}] {r.error}" for i, r in enumerate(results[:5]))
             raise TrainingError(
                 f"All {len(results)} param maps of {self.plan.stage} failed; none can be chosen. "
                 f"Errors: {details}"
             )
-        sign = 1.0 if self.plan.metric.larger_better else -1.0
-        best = max(
-            (i for i, r in enumerate(results) if not r.error),
-            key=lambda i: (results[i].rung - results[i].timed_out, sign * results[i].metric, -i),
+        # a model read back from a checkpoint only where the fitted model uses it
+        used = [t for r in results for t in r.trials] if self.plan.sub_models else []
+        if not self.plan.refit and not self.plan.sub_models:
+            used = results[best].trials[:1]
+        for trial in used:
+            self.model_bytes(trial)
+        larger = self.plan.metric.larger_better
+        return SearchOutcome(
+            results, best, rungs, data, self.trained, self.task_seconds, self.jobs, larger
         )
-        return SearchOutcome(results, best, rungs, data, self.trained, self.task_seconds, self.jobs)
 
 
 def run_search(

@@ -70,13 +70,25 @@ def validator_params(split: Declared) -> tuple[Declared, ...]:
     """The keywords of a halving validator before its own Params, as pyspark's validators have
     them; ``split`` is ``numFolds`` or ``trainRatio``. pyspark's validators default their seed
     to hash(class name), which differs between Python processes; a search that can be resumed
-    needs the same folds in every process, so the seed is fixed."""
+    needs the same folds in every process, so the seed is fixed. ``parallelism`` defaults to
+    no limit where pyspark's is 1 thread: a TFClassifier's ``fitMultiple`` trains every map of
+    a fold at once whatever pyspark's threads, and so does a rung by default."""
     return (
         Declared("estimator", kind="Estimator | None"),
         Declared("estimatorParamMaps", kind="list[dict] | None"),
         Declared("evaluator", kind="Evaluator | None"),
         split,
-        Declared("seed", default=DEFAULT_SEED, check=IntRange(), kind="int"),
+        Declared("seed", default=DEFAULT_SEED, check=IntRange(), kind="int", keep_none=True),
+        Declared(
+            "parallelism",
+            "how many trials (a map on a fold) of a rung train at once, at most: the rung runs "
+            "as Spark jobs of at most this many tasks, one after another (int >= 0; 0: no "
+            "limit, every trial of a rung in one job, as many at once as the cluster has slots)",
+            TypeConverters.toInt,
+            0,
+            IntRange(0),
+            "int",
+        ),
         Declared("collectSubModels", default=False, kind="bool"),
     )
 

@@ -1,9 +1,10 @@
 """Saving and loading the halving validators and their fitted models.
 
 The folders are pyspark's own validator layout (``metadata/``, ``estimator/``, ``evaluator/``,
-``bestModel/``, ``subModels/``), written with pyspark's shared validator writer, so every
-Param map, the estimator and the evaluator round-trip as they do for ``CrossValidator``.
-The model's metadata also holds ``trials`` (where each map stopped) and ``searchSummary``.
+``bestModel/``, ``subModels/``: ``fold<f>/<i>`` for k folds, ``<i>`` for a split), written with
+pyspark's shared validator writer, so every Param map, the estimator and the evaluator
+round-trip as they do for ``CrossValidator``. The model's metadata also holds ``trials``
+(where each map stopped, its metrics) and ``searchSummary``.
 """
 
 from __future__ import annotations
@@ -83,8 +84,16 @@ class SearchModelWriter(_Writer):
         if persist:
             for f, fold in enumerate(folds or []):
                 for i, sub in enumerate(fold):
-                    sub_path = os.path.join(path, "subModels", f"fold{f}", str(i))
+                    sub_path = _sub_model_path(path, model, f, i)
                     sub.write().session(self.sparkSession).save(sub_path)
+
+
+def _sub_model_path(path: str, model: Any, fold: int, index: int) -> str:
+    """pyspark's layout: ``subModels/fold<f>/<i>`` for a CrossValidatorModel,
+    ``subModels/<i>`` for a TrainValidationSplitModel (one split)."""
+    if hasattr(model, "avgMetrics"):
+        return os.path.join(path, "subModels", f"fold{fold}", str(index))
+    return os.path.join(path, "subModels", str(index))
 
 
 def _fold_count(metadata: dict[str, Any]) -> int:
@@ -92,6 +101,20 @@ def _fold_count(metadata: dict[str, Any]) -> int:
         return 1
     params = {**metadata.get("defaultParamMap", {}), **metadata["paramMap"]}
     return int(params["numFolds"])
+
+
+def _load_sub_model(path: str, spark, metadata: dict[str, Any], fold: int, index: int):
+    """A sub-model in pyspark's layout; a split's saved before sparktf followed it (under
+    ``subModels/fold0/``) is read from there."""
+    if "avgMetrics" in metadata:
+        where = os.path.join(path, "subModels", f"fold{fold}", str(index))
+        return DefaultParamsReader.loadParamsInstance(where, spark)
+    try:
+        where = os.path.join(path, "subModels", str(index))
+        return DefaultParamsReader.loadParamsInstance(where, spark)
+    except Exception:
+        where = os.path.join(path, "subModels", "fold0", str(index))
+        return DefaultParamsReader.loadParamsInstance(where, spark)
 
 
 class SearchModelReader(_Reader):
@@ -105,12 +128,7 @@ class SearchModelReader(_Reader):
         folds = None
         if metadata.get("persistSubModels"):
             folds = [
-                [
-                    DefaultParamsReader.loadParamsInstance(
-                        os.path.join(path, "subModels", f"fold{f}", str(i)), spark
-                    )
-                    for i in range(len(maps))
-                ]
+                [_load_sub_model(path, spark, metadata, f, i) for i in range(len(maps))]
                 for f in range(_fold_count(metadata))
             ]
         if "avgMetrics" in metadata:

@@ -36,7 +36,7 @@ class TrialResult(TrainingResult, total=False):
     """The search's metric on the rows held out of the trial's training (the worst on failure)."""
     fold: int
     epochsTrained: int
-    """Epochs over every rung so far (``seconds`` too covers every rung)."""
+    """Epochs run over every rung so far (``seconds`` too covers every rung)."""
     trial: str
     """The trial's name: map, fold and epochs (its checkpoint's name)."""
     startedFrom: str | None
@@ -80,7 +80,8 @@ class SearchData:
 class TrialTask:
     """One task of a rung: param map ``map_index`` on ``fold``, from ``initial_epoch`` up to
     ``epochs``; ``used`` seconds it already trained, ``time_limit`` its limit in all (None for
-    none), ``deadline`` the wall-clock time the search ends (None for none)."""
+    none), ``deadline`` the wall-clock time the search ends (None for none), ``trained`` the
+    epochs it ran in earlier rungs (fewer than ``initial_epoch`` after an early stop)."""
 
     map_index: int
     fold: int
@@ -90,6 +91,7 @@ class TrialTask:
     used: float = 0.0
     time_limit: float | None = None
     deadline: float | None = None
+    trained: int = 0
 
     def seconds_left(self) -> float | None:
         limits = []
@@ -151,7 +153,7 @@ def run_trial(
     if result["error"]:
         result["metric"] = worst_score(metric, y_held, data.num_classes)
     result["fold"] = task.fold
-    result["epochsTrained"] = task.initial_epoch + len(result["history"].get("loss", []))
+    result["epochsTrained"] = task.trained + len(result["history"].get("loss", []))
     result["trial"] = task.name
     result["startedFrom"] = digest(segment.start)
     result["modelDigest"] = digest(result["model"])

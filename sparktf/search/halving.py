@@ -10,10 +10,11 @@ Spark job of every surviving map times every fold. ``factor=1`` is the exhaustiv
 all folds in one job.
 
 The fitted models are ``CrossValidatorModel`` / ``TrainValidationSplitModel`` subclasses:
-``bestModel``, ``avgMetrics`` (``validationMetrics``) of each map's last rung, ``stdMetrics``,
-``subModels``, ``transform``, ``save``/``load``, :func:`~sparktf.tuning_report` and
-:func:`~sparktf.plot_sensitivity` work as with pyspark's; ``trials`` holds where each map
-stopped (rung, epochs, seconds, failure, time limit).
+``bestModel``, ``avgMetrics`` (``validationMetrics``, whose ``argmax`` names the best map: maps
+dropped at an earlier rung get the worst value), ``stdMetrics``, ``subModels``, ``transform``,
+``save``/``load``, :func:`~sparktf.tuning_report` and :func:`~sparktf.plot_sensitivity` work as
+with pyspark's; ``trials`` holds where each map stopped (rung, epochs, seconds, failure, time
+limit) and its metrics there and at every rung.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ from sparktf.param.declare import (
     declare_params,
     declare_stage,
 )
-from sparktf.search._driver import SearchPlan, run_search
+from sparktf.search._driver import run_search
 from sparktf.search._metrics import metric_spec
 from sparktf.search._params import _HalvingParams, validator_params
+from sparktf.search._results import SearchPlan
 
 __all__ = [
     "HalvingCrossValidator",
@@ -118,6 +120,18 @@ class _HalvingSearch(
 
     _model_class: type = type(None)
 
+    def _set(self, **kwargs: Any):
+        # A None seed is refused, not ignored: ignoring it would keep the fixed default seed
+        # (the same folds in every run) without a word.
+        if "seed" in kwargs and kwargs["seed"] is None:
+            raise TypeError(
+                f"The 'seed' param of {type(self).__name__} must be an int. Got seed=None "
+                "instead: sparktf's halving search has a fixed default seed so that its folds are "
+                "the same in every process (a search can be repeated and resumed); for other "
+                "folds, pass another int, e.g. seed=random.randrange(2**31)."
+            )
+        return super()._set(**kwargs)
+
     def _split(self) -> tuple[int, float]:
         raise NotImplementedError
 
@@ -154,6 +168,9 @@ class _HalvingSearch(
             trial_timeout=checked["trialTimeout"] or None,
             search_timeout=checked["searchTimeout"] or None,
             checkpoint_dir=self.getCheckpointDir() or None,
+            refit=bool(self.getRefit()),
+            sub_models=bool(self.getCollectSubModels()),
+            parallelism=checked_values(self, ["parallelism"])["parallelism"],
         )
 
     def _fit(self, dataset):
@@ -225,7 +242,10 @@ class _SearchModel(_SavedBySearch, _HalvingParams):
 
 class HalvingCrossValidatorModel(_SearchModel, CrossValidatorModel):
     """A fitted :class:`HalvingCrossValidator`: a ``CrossValidatorModel`` whose ``avgMetrics``
-    are each map's mean over folds at the last rung it reached; ``trials`` says which."""
+    name the best map by ``argmax`` (``argmin`` when smaller is better), as pyspark's do: the
+    maps the best was chosen among (its rung) keep their mean over folds, every other map gets
+    the worst value (-inf or +inf) and a NaN ``stdMetrics``. ``trials`` holds each map's own
+    metrics: ``metric`` and ``std`` at its last rung, ``rungMetrics`` at every rung."""
 
     def __init__(
         self,
@@ -238,12 +258,8 @@ class HalvingCrossValidatorModel(_SearchModel, CrossValidatorModel):
 
     @classmethod
     def _from_search(cls, best_model, outcome, sub_models):
-        return cls(
-            best_model,
-            avgMetrics=[m.metric for m in outcome.maps],
-            subModels=sub_models,
-            stdMetrics=[m.std for m in outcome.maps],
-        )
+        metrics, stds = outcome.validator_metrics()
+        return cls(best_model, avgMetrics=metrics, subModels=sub_models, stdMetrics=stds)
 
     def copy(self, extra: dict | None = None):
         extra = dict(extra or {})
@@ -257,7 +273,9 @@ class HalvingCrossValidatorModel(_SearchModel, CrossValidatorModel):
 
 class HalvingTrainValidationSplitModel(_SearchModel, TrainValidationSplitModel):
     """A fitted :class:`HalvingTrainValidationSplit`: a ``TrainValidationSplitModel`` whose
-    ``validationMetrics`` are each map's metric at the last rung it reached."""
+    ``validationMetrics`` name the best map by ``argmax`` (``argmin``), as pyspark's do: maps
+    that stopped at an earlier rung (or failed) get the worst value; ``trials`` holds each
+    map's own metrics (``metric`` at its last rung, ``rungMetrics`` at every rung)."""
 
     def __init__(
         self,
@@ -271,7 +289,7 @@ class HalvingTrainValidationSplitModel(_SearchModel, TrainValidationSplitModel):
     def _from_search(cls, best_model, outcome, sub_models):
         return cls(
             best_model,
-            validationMetrics=[m.metric for m in outcome.maps],
+            validationMetrics=outcome.validator_metrics()[0],
             subModels=sub_models[0] if sub_models else None,
         )
 

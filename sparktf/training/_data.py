@@ -335,15 +335,27 @@ def collect_training_data(
 
 
 @contextlib.contextmanager
-def training_data(spec: DataSpec, dataset: DataFrame) -> Iterator[TrainingData]:
+def training_data(
+    spec: DataSpec, dataset: DataFrame, unstaged: str | None = None
+) -> Iterator[TrainingData]:
     """The training data of one fit or fitMultiple call, as the dict the tasks read.
 
     Data up to ``spec.max_broadcast_bytes`` is collected (and later broadcast); larger data is
     staged as Parquet files (:mod:`sparktf.training._staging`), removed when the context ends.
+    ``unstaged`` names a stage that cannot train on staged data: larger data is then refused
+    with a ``ValueError`` once its size is known, before anything is staged or collected.
     """
     _check_columns(spec, dataset)
     selected = dataset.select(*selected_columns(spec, dataset))
     summary = summarize(spec, selected)
+    if summary.float32_bytes > spec.max_broadcast_bytes and unstaged:
+        raise ValueError(
+            f"{unstaged} needs training data that fits the broadcast limit "
+            f"(maxBroadcastBytes={spec.max_broadcast_bytes} bytes); this data is "
+            f"{summary.float32_bytes} bytes ({summary.rows} rows of {summary.width} float32 "
+            "features and a label). Raise the estimator's maxBroadcastBytes, or tune on a "
+            "sample of the data."
+        )
     if summary.float32_bytes > spec.max_broadcast_bytes:
         from sparktf.training._staging import staged_training_data
 
