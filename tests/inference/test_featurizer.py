@@ -174,3 +174,16 @@ def test_a_shared_layer_has_no_single_output_and_is_refused_by_name(tf):
     with pytest.raises(ValueError, match=r"The keras model's layer 'shared' has no single output"):
         KerasModel(model).output("shared")
     assert KerasModel(model).output("sum").shape == (None, 2)
+
+
+def test_keep_gives_a_bad_image_a_null_vector(spark, images, cnn_file):
+    df, _ = images
+    broken = spark.createDataFrame(
+        [("file:/photos/broken.png", bytearray(b"not an image"), 99, 0.0)], df.schema
+    )
+    mixed = df.filter("id < 4").unionByName(broken)
+    kept = _featurizer(cnn_file[0], "pool", handleInvalid="keep").transform(mixed)
+    rows = {r["id"]: r["features"] for r in kept.select("id", "features").collect()}
+    assert sorted(rows) == [0, 1, 2, 3, 99]
+    assert rows[99] is None
+    assert all(len(rows[i]) == 4 for i in range(4))
