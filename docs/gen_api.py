@@ -44,6 +44,8 @@ HELPERS = [
     ("sparktf.datasets", "load_mnist"),
     ("sparktf.datasets", "read_idx"),
     ("sparktf.datasets", "arrays_to_dataframe"),
+    ("sparktf.datasets", "load_image_folder"),
+    ("sparktf.datasets", "class_names"),
     ("sparktf.persistence", "load_cross_validator_model"),
     ("sparktf.errors", "TrainingError"),
     ("sparktf.errors", "TrialFailedError"),

@@ -6,19 +6,32 @@
 
 Both return DataFrames with a ``features`` ml Vector column (pixel values), a ``label`` double
 column and an ``image_id`` column.
+
+* :func:`load_image_folder` - a folder of labelled images, one subfolder per class (Keras'
+  ``image_dataset_from_directory`` convention), as image paths (or bytes) and a ``label`` whose
+  column metadata holds the class names (:func:`class_names`).
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+import posixpath
 import struct
 import threading
 import zlib
 
 import numpy as np
 
-__all__ = ["arrays_to_dataframe", "load_digits", "load_mnist", "read_idx"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "arrays_to_dataframe",
+    "class_names",
+    "load_digits",
+    "load_image_folder",
+    "load_mnist",
+    "read_idx",
+]
 
 
 # Rows per local partition: each partition of a DataFrame built from driver-side arrays travels
@@ -181,3 +194,152 @@ def load_mnist(spark, directory: str, split: str = "train", num_partitions: int 
             f"MNIST {split} files disagree: {len(images)} images but {len(labels)} labels."
         )
     return arrays_to_dataframe(spark, images, labels, num_partitions)
+
+
+# -- folders of labelled images ------------------------------------------------------------------
+
+#: File name endings :func:`load_image_folder` reads as images (any case): Keras'
+#: ``image_dataset_from_directory`` formats, and TIFF and WebP, which the transformer decodes too.
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "gif", "bmp", "tif", "tiff", "webp")
+
+
+def load_image_folder(
+    spark,
+    path: str,
+    content: bool = False,
+    extensions=IMAGE_EXTENSIONS,
+    labels_file: str | None = None,
+):
+    """A folder of labelled images, one subfolder per class, as a DataFrame.
+
+    The classes are the subfolders of ``path``, in sorted order; a row's ``label`` (double) is
+    its class's index in that order, as Keras' ``image_dataset_from_directory`` numbers them.
+    Every image file below a class folder (in nested folders too) is a row; files whose names
+    do not end in one of ``extensions`` (any case), files directly in ``path`` and hidden files
+    (names starting with ``.`` or ``_``) are ignored. The columns are ``path`` (the file's URI,
+    as ``spark.read.format("binaryFile")`` gives it, which the transformer and the classifier
+    read as paths of image files) and, with ``content``, the encoded bytes ``content``; then
+    ``label``, whose column metadata holds the class names as Spark's ``StringIndexer`` writes
+    them (read them with :func:`class_names`). With ``labels_file``, the class names are also
+    written there, one per line, for ``TFGraphTransformer(labelsPath=...)``.
+
+    The files are listed by Spark (``binaryFile`` with ``recursiveFileLookup``), so ``path``
+    may be on any filesystem Spark reads. Raises ``FileNotFoundError`` for a missing folder and
+    ``ValueError`` for a file, a folder without subfolders, or a class folder without images
+    (empty folders are seen on a local filesystem only; elsewhere a folder exists for Spark
+    through its files).
+    """
+    from pyspark.sql import functions as F
+
+    from sparktf._spark import path_status, write_bytes
+
+    status = path_status(spark, path)
+    if status is None:
+        raise FileNotFoundError(f"load_image_folder: no folder at {path!r}.")
+    if status != "dir":
+        raise ValueError(
+            f"load_image_folder needs a folder with one subfolder per class. Got the file "
+            f"{path!r} instead."
+        )
+    files = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(path)
+    files = files.select("path", *(["content"] if content else []))
+    relative = _relative_path(F.col("path"), path)
+    endings = "|".join(e.lower().lstrip(".") for e in extensions)
+    files = files.withColumns(
+        {
+            "_class": F.substring_index(relative, "/", 1),
+            "_nested": relative.contains("/"),
+            "_image": F.lower(F.col("path")).rlike(rf"\.({endings})$"),
+        }
+    ).filter(F.col("_nested").isNull() | F.col("_nested"))
+    classes = _classes(spark, files.select("_class", "_image"), path)
+    index = F.array_position(F.array(*[F.lit(c) for c in classes]), F.col("_class")) - 1
+    metadata = {"ml_attr": {"type": "nominal", "name": "label", "vals": classes}}
+    if labels_file:
+        write_bytes(spark, labels_file, ("\n".join(classes) + "\n").encode("utf-8"))
+    return files.filter("_image").select(
+        "path",
+        *(["content"] if content else []),
+        index.cast("double").alias("label", metadata=metadata),
+    )
+
+
+def _relative_path(column, root: str):
+    """The ``/``-separated path of a file below ``root``, from its URI (``column``, as Spark
+    lists it: qualified, percent-encoded)."""
+    from pyspark.sql import functions as F
+
+    # the URI's path, decoded ('+' is a plus sign in a path, not a space as url_decode takes it)
+    path = F.url_decode(
+        F.replace(
+            F.regexp_replace(column, r"^[a-zA-Z][\w+.-]*:(//[^/]*)?", ""), F.lit("+"), F.lit("%2B")
+        )
+    )
+    base = posixpath.normpath(_uri_path(root))  # as Hadoop's Path normalizes it
+    marker = f"{base}/" if base.startswith("/") else f"/{base}/"
+    at = F.locate(marker, path)
+    return F.when(at > 0, F.substring(path, at + len(marker), 1 << 30))  # else null
+
+
+def _classes(spark, files, path: str) -> list[str]:
+    """The sorted class names of ``files`` (``_class``, ``_image``); each must hold images."""
+    from pyspark.sql import functions as F
+
+    counts = files.groupBy("_class").agg(F.sum(F.col("_image").cast("int")).alias("n")).collect()
+    found = {row["_class"]: row["n"] for row in counts}
+    if None in found:
+        raise ValueError(
+            f"load_image_folder cannot tell the class folders of {path!r}: Spark lists its files "
+            "under another name (a link or '..' in the path?); give the folder's own path."
+        )
+    found.update({name: 0 for name in _local_subfolders(path) if name not in found})
+    if not found:
+        raise ValueError(
+            f"load_image_folder needs one subfolder per class in {path!r}; it has no subfolder "
+            "holding files."
+        )
+    empty = sorted(name for name, n in found.items() if not n)
+    if empty:
+        listed = ", ".join(e.lower().lstrip(".") for e in IMAGE_EXTENSIONS)
+        raise ValueError(
+            f"load_image_folder: the class folder(s) {empty} of {path!r} hold no image files "
+            f"(names ending in one of the extensions asked for, by default {listed}); remove "
+            "them or add images."
+        )
+    return sorted(found)
+
+
+def _local_subfolders(path: str) -> list[str]:
+    """The visible subfolders of ``path`` when it is a folder on this machine (where empty
+    folders can be seen), else none."""
+    local = _uri_path(path) if path.startswith("file:") else path
+    if "://" in local or not os.path.isdir(local):
+        return []
+    return [
+        entry.name
+        for entry in os.scandir(local)
+        if entry.is_dir() and not entry.name.startswith((".", "_"))
+    ]
+
+
+def _uri_path(path: str) -> str:
+    """The path part of a URI (``file:/a/b``, ``hdfs://host/a/b``: ``/a/b``); a plain path as
+    it is."""
+    from urllib.parse import unquote, urlparse
+
+    if "://" in path or path.startswith("file:"):
+        return unquote(urlparse(path).path)
+    return path
+
+
+def class_names(df, label_col: str = "label") -> list[str]:
+    """The class names in the column metadata of ``label_col`` (as :func:`load_image_folder`
+    and Spark's ``StringIndexer`` write them), in label order."""
+    attr = df.schema[label_col].metadata.get("ml_attr", {})
+    names = attr.get("vals")
+    if not names:
+        raise ValueError(
+            f"Column {label_col!r} has no class names in its metadata (ml_attr vals). Got "
+            f"metadata {df.schema[label_col].metadata!r} instead."
+        )
+    return list(names)

@@ -45,7 +45,9 @@ class TFGraphTransformer(Transformer, TFGraphTransformerParams, MLWritable, MLRe
     file (``.keras``/``.h5``), given by ``modelPath`` or built in memory with
     :meth:`fromBytes`, :meth:`fromGraphDef`, :meth:`fromKeras` or :meth:`fromSavedModel`.
     Columns feed input tensors (``inputMapping``, or ``inputCol`` for a one-input model) and
-    output tensors become new columns (``outputMapping``, or ``outputCol``). Input columns may be
+    output tensors become new columns (``outputMapping``, or ``outputCol``); ``outputMapping``
+    may also name any layer of a Keras model, whose output (the model cut there) becomes e.g.
+    an ml Vector of features with ``outputTypes={column: "vector"}``. Input columns may be
     numbers or arrays (reshaped to the tensor's shape, cast to its dtype), ml Vectors, encoded
     image bytes or Spark image structs (decoded and resized for image tensors), or bytes/strings
     for string tensors. A graph whose input is one scalar (e.g. one encoded JPEG) runs once per

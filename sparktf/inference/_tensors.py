@@ -89,10 +89,15 @@ class LoadedModel:
             return found
         raise UnknownTensorError(
             f"The {self.format} model has no {kind} tensor '{name}'. {self._listing()}"
+            + self._more_names(kind)
         )
 
     def _extra_tensor(self, name: str, kind: str) -> TensorInfo | None:
         return None
+
+    def _more_names(self, kind: str) -> str:
+        """What else an unknown ``kind`` tensor's message lists (e.g. a Keras model's layers)."""
+        return ""
 
     def input(self, name: str) -> TensorInfo:
         """The input tensor addressed by ``name``; raises :class:`UnknownTensorError`."""

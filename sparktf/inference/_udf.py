@@ -83,8 +83,8 @@ def output_columns(plan: TransformPlan, result: str, top_k_col: str) -> list[Col
     outputs = []
     for i, item in enumerate(plan.outputs):
         column = F.col(f"{result}.c{i}")
-        if item.kind == "vector":
-            column = array_to_vector(column)
+        if item.kind == "vector":  # a null array (a row kept invalid) stays null
+            column = F.when(column.isNotNull(), array_to_vector(column))
         outputs.append(column.alias(item.column))
     if plan.top_k:
         outputs.append(F.col(f"{result}.top").alias(top_k_col))
