@@ -170,7 +170,7 @@ class TFClassificationModel(
 ):
     """A fitted :class:`TFClassifier`: a trained Keras network and the Params it was trained with.
 
-    ``transform`` appends ``rawPrediction`` (scores, logits for the built-in family) and
+    ``transform`` appends ``rawPrediction`` (row-centred logits: ``[-m, m]`` for two classes) and
     ``probability`` as ml Vectors and ``prediction`` as double, keeping the input columns. It
     runs the pandas UDF of :class:`~sparktf.TFGraphTransformer`'s engine: the model is shipped
     once, loaded once per Python worker, and applied in batches of ``predictBatchSize`` rows.
@@ -292,7 +292,7 @@ class TFClassificationModel(
         return arr[None, :]
 
     def predictRaw(self, value: Vector) -> Vector:
-        """Raw scores (logits) for one feature vector."""
+        """Raw scores (row-centred logits, as ``rawPrediction``) for one feature vector."""
         raw, _ = self._scores(self._as_row(value))
         return DenseVector(raw[0])
 
