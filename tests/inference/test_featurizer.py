@@ -151,12 +151,17 @@ def test_a_layer_the_model_lacks_is_an_error_naming_it_and_its_layers(planned_on
         stage.transform(df)  # raised when planning: no batch has run
 
 
-def test_bad_images_are_skipped_or_named_as_handleInvalid_says(spark, images, cnn_file):
+@pytest.fixture
+def mixed(spark, images):
+    """Images 0..3 and one row (id 99) whose bytes are not an image."""
     df, _ = images
     broken = spark.createDataFrame(
         [("file:/photos/broken.png", bytearray(b"not an image"), 99, 0.0)], df.schema
     )
-    mixed = df.filter("id < 4").unionByName(broken)
+    return df.filter("id < 4").unionByName(broken)
+
+
+def test_bad_images_are_skipped_or_named_as_handleInvalid_says(mixed, cnn_file):
     skipped = _featurizer(cnn_file[0], "pool", handleInvalid="skip").transform(mixed)
     assert sorted(r["id"] for r in skipped.select("id").collect()) == [0, 1, 2, 3]
     with pytest.raises(Exception, match=r"the row with path 'file:/photos/broken\.png'"):
@@ -176,12 +181,7 @@ def test_a_shared_layer_has_no_single_output_and_is_refused_by_name(tf):
     assert KerasModel(model).output("sum").shape == (None, 2)
 
 
-def test_keep_gives_a_bad_image_a_null_vector(spark, images, cnn_file):
-    df, _ = images
-    broken = spark.createDataFrame(
-        [("file:/photos/broken.png", bytearray(b"not an image"), 99, 0.0)], df.schema
-    )
-    mixed = df.filter("id < 4").unionByName(broken)
+def test_keep_gives_a_bad_image_a_null_vector(mixed, cnn_file):
     kept = _featurizer(cnn_file[0], "pool", handleInvalid="keep").transform(mixed)
     rows = {r["id"]: r["features"] for r in kept.select("id", "features").collect()}
     assert sorted(rows) == [0, 1, 2, 3, 99]
