@@ -106,7 +106,8 @@ def build_model(spec: TrainingSpec, num_features: int, num_classes: int, x_train
     ``num_classes`` scores, and ``outputs_logits`` tells whether those scores are logits (the
     built-in family) or probabilities (see :func:`outputs_logits`).
 
-    Standardization is per feature for flat inputs and per channel (one mean and variance over
+    Standardization is per feature for flat inputs (a feature constant in training is only
+    centred) and per channel (one mean and variance over
     all pixels) for images ([height, width, channels]): a per-pixel scale would blow up pixels
     that are almost always blank, such as the borders of MNIST digits. ``x_train`` (an array,
     or a ``tf.data.Dataset`` of feature batches) adapts the standardization.
@@ -130,6 +131,7 @@ def build_model(spec: TrainingSpec, num_features: int, num_classes: int, x_train
             x = norm(x)
     if norm is not None and x_train is not None:
         norm.adapt(_as_shape(x_train, shape if image else None))
+        _unit_scale_for_constants(norm)
 
     if spec.keras_model:
         user = keras.models.model_from_json(spec.keras_model)
@@ -143,6 +145,19 @@ def build_model(spec: TrainingSpec, num_features: int, num_classes: int, x_train
             f"class). Got an output of shape {model.output_shape} instead."
         )
     return model, outputs_logits(spec, model, num_features)
+
+
+def _unit_scale_for_constants(norm) -> None:
+    """Give a feature that was constant in training a scale of 1 (it is only centred), as
+    scikit-learn's ``StandardScaler`` does. Keras divides by ``max(std, 1e-7)``, so a value
+    that differs from the constant at transform time (a pixel blank in every training image
+    and inked in a new one) was multiplied by 10 million and decided the prediction alone."""
+    variance = np.asarray(norm.adapt_variance.numpy(), dtype=np.float64)
+    mean = np.asarray(norm.adapt_mean.numpy(), dtype=np.float64)
+    constant = variance <= 1e-12 * np.maximum(mean**2, 1.0)
+    if constant.any():
+        norm.adapt_variance.assign(np.where(constant, 1.0, variance).astype(np.float32))
+        norm.finalize_state()
 
 
 def _as_shape(x_train, shape: list[int] | None):

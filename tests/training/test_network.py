@@ -75,6 +75,26 @@ def test_a_pixel_blank_in_training_does_not_blow_up_predictions(spark):
     assert np.abs(raw).max() < 1e3
 
 
+def test_a_feature_constant_in_training_is_centred_not_scaled(spark):
+    """Flat features are standardized one by one; one that never varied in training must not be
+    divided by Keras' 1e-7 floor when a new row has another value there."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 4))
+    x[:, 0] = 0.0  # constant in every training row
+    y = (x[:, 1] + x[:, 2] > 0).astype(float)
+    df = spark.createDataFrame(
+        [(Vectors.dense(row), float(label)) for row, label in zip(x, y, strict=True)],
+        ["features", "label"],
+    )
+    model = TFClassifier(hiddenLayers=[8], epochs=5, batchSize=32, seed=3).fit(df)
+    probes = x[:50].copy()
+    probes[:, 0] = 1.0  # one unit off the training constant
+    shifted = np.array([model.predictRaw(Vectors.dense(p)).toArray() for p in probes])
+    plain = np.array([model.predictRaw(Vectors.dense(p)).toArray() for p in x[:50]])
+    assert np.abs(shifted).max() < 100
+    assert (shifted.argmax(axis=1) == plain.argmax(axis=1)).mean() > 0.8
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
