@@ -8,7 +8,6 @@ are); :meth:`_TFClassifierParams._training_spec` resolves one param map into the
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 from pyspark.ml.classification import _ProbabilisticClassifierParams
@@ -32,6 +31,7 @@ from sparktf.param.declare import (
     declare_params,
 )
 from sparktf.training._data import DEFAULT_MAX_BROADCAST_BYTES, DataSpec
+from sparktf.training._networks import keras_architecture
 from sparktf.training._plans import DEFAULT_SEED, TrainingSpec
 
 __all__ = ["ACTIVATIONS", "LEARNING_RATE_SCHEDULES", "OPTIMIZERS"]
@@ -49,29 +49,6 @@ def _camel(field: str) -> str:
 
 def _frozen(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
-
-
-def _to_keras_json(value: Any) -> str:
-    """Type converter for ``kerasModel``: a Keras model or its JSON architecture."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        if value:
-            try:
-                json.loads(value)
-            except ValueError as exc:
-                raise TypeError(
-                    "The 'kerasModel' param of TFClassifier must be a Keras model or its JSON "
-                    f"architecture (keras.Model.to_json()). Got a string that is not JSON: {exc}"
-                ) from None
-        return value
-    to_json = getattr(value, "to_json", None)
-    if callable(to_json):
-        return to_json()
-    raise TypeError(
-        "The 'kerasModel' param of TFClassifier must be a Keras model or its JSON architecture "
-        f"(keras.Model.to_json()). Got {type(value).__name__} instead."
-    )
 
 
 def _thresholds_check(stage: Any, name: str) -> list[float] | None:
@@ -185,7 +162,7 @@ DECLARED = (
         "(keras.Model.to_json()), taking the (standardized, reshaped) features and returning K "
         "logits or K probabilities (see kerasModelOutput). Built-in layers only. Empty: use "
         "hiddenLayers/convLayers",
-        _to_keras_json,
+        keras_architecture,
         "",
         kind="Any",
         keep_none=True,  # None clears it, from setParams as from setKerasModel (see _set)
@@ -315,7 +292,7 @@ class _TFClassifierParams(
         # pyspark's _set stores a None without its type converter; kerasModel=None means what
         # the converter makes of it (the built-in family), however it is set.
         if "kerasModel" in kwargs and kwargs["kerasModel"] is None:
-            kwargs["kerasModel"] = _to_keras_json(None)
+            kwargs["kerasModel"] = keras_architecture(None)
         return super()._set(**kwargs)
 
     # -- driver-side checks -------------------------------------------------------------------

@@ -3,7 +3,6 @@
 
 from pyspark.ml.param import Param
 import dataclasses
-import json
 from typing import Any
 from pyspark.ml.classification import _ProbabilisticClassifierParams
 from pyspark.ml.param import TypeConverters
@@ -11,6 +10,7 @@ from pyspark.ml.param.shared import HasBatchSize, HasLearningRate, HasSeed, HasS
 from sparktf.inference._scoring import check_thresholds
 from sparktf.param.declare import Choice, Declared, FloatRange, IntList, IntRange, checked_values, declare_params
 from sparktf.training._data import DEFAULT_MAX_BROADCAST_BYTES, DataSpec
+from sparktf.training._networks import keras_architecture
 from sparktf.training._plans import DEFAULT_SEED, TrainingSpec
 __all__ = ['ACTIVATIONS', 'LEARNING_RATE_SCHEDULES', 'OPTIMIZERS']
 OPTIMIZERS: tuple
@@ -22,9 +22,6 @@ def _camel(field: str) -> str: ...
 
 
 def _frozen(value: Any) -> Any: ...
-
-
-def _to_keras_json(value: Any) -> str: ...
 
 
 def _thresholds_check(stage: Any, name: str) -> list[float] | None: ...

@@ -8,11 +8,14 @@ functions.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import numpy as np
 
 from sparktf.training._plans import TrainingSpec
 
-__all__ = ["build_model", "outputs_logits"]
+__all__ = ["build_model", "keras_architecture", "outputs_logits"]
 
 
 # Layers that pass their input through unchanged when predicting: a softmax before them is
@@ -71,6 +74,49 @@ def outputs_logits(spec: TrainingSpec, model, num_features: int) -> bool:
     if spec.keras_model_output == "probabilities":
         return False
     return not (_softmax_output(model.outputs[0]) or _probes_as_probabilities(model, num_features))
+
+
+def keras_architecture(value: Any) -> str:
+    """Type converter for ``kerasModel``: a Keras model or its JSON architecture.
+
+    Only the architecture is kept: a model object whose optimizer has taken steps (trained, or
+    loaded from a file saved after training) is refused rather than silently trained again from
+    new random weights."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        if value:
+            try:
+                json.loads(value)
+            except ValueError as exc:
+                raise TypeError(
+                    "The 'kerasModel' param of TFClassifier must be a Keras model or its JSON "
+                    f"architecture (keras.Model.to_json()). Got a string that is not JSON: {exc}"
+                ) from None
+        return value
+    to_json = getattr(value, "to_json", None)
+    if callable(to_json):
+        _refuse_trained_weights(value)
+        return to_json()
+    raise TypeError(
+        "The 'kerasModel' param of TFClassifier must be a Keras model or its JSON architecture "
+        f"(keras.Model.to_json()). Got {type(value).__name__} instead."
+    )
+
+
+def _refuse_trained_weights(model: Any) -> None:
+    try:
+        steps = int(np.asarray(model.optimizer.iterations))
+    except (AttributeError, TypeError, ValueError):
+        return  # never compiled: no sign of trained weights
+    if steps > 0:
+        raise ValueError(
+            "The 'kerasModel' param of TFClassifier takes an architecture, not weights: "
+            f"TFClassifier trains it from new random weights, and this model's optimizer has "
+            f"taken {steps} steps, so its trained weights would be lost. Pass "
+            "kerasModel=model.to_json() to train the architecture from scratch, or apply the "
+            "trained model as it is with TFGraphTransformer(modelPath=...) after model.save()."
+        )
 
 
 def _image_shape(spec: TrainingSpec) -> list[int]:

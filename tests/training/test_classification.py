@@ -334,6 +334,24 @@ def test_keras_model_param_rejects_non_models():
         TFClassifier(kerasModel="not json")
 
 
+def test_a_keras_model_with_trained_weights_is_refused_not_retrained(tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    assert TFClassifier(kerasModel=model).getKerasModel() == model.to_json()  # compiled only
+    model.fit(np.ones((8, 4)), np.zeros((8, 2)), epochs=1, batch_size=4, verbose=0)
+    path = str(tmp_path / "trained.keras")
+    model.save(path)
+    message = r"optimizer has taken 2 steps, so its trained weights would be lost\. Pass"
+    for trained in (model, keras.models.load_model(path)):
+        with pytest.raises(ValueError, match=message):
+            TFClassifier(kerasModel=trained)
+        with pytest.raises(ValueError, match=message):
+            TFClassifier().setKerasModel(trained)
+        assert TFClassifier(kerasModel=trained.to_json()).getKerasModel() == model.to_json()
+
+
 def test_model_save_load_gives_identical_predictions(small_model, digits, tmp_path):
     _, test = digits
     path = str(tmp_path / "model")
