@@ -20,6 +20,7 @@ from pyspark.ml.param.shared import (
     HasValidationIndicatorCol,
 )
 
+from sparktf._image_params import IMAGE_DECLARED
 from sparktf.inference._scoring import check_thresholds
 from sparktf.param.declare import (
     Choice,
@@ -274,6 +275,7 @@ DECLARED = (
     Declared("thresholds", check=_thresholds_check, kind="list[float] | None", at_transform=True),
     # A fixed default, so runs are reproducible unless a seed is set.
     Declared("seed", default=DEFAULT_SEED, check=IntRange(), kind="int", keep_none=True),
+    *IMAGE_DECLARED,
 )
 
 
@@ -332,11 +334,12 @@ class _TFClassifierParams(
             }
         )
         shape = list(spec.input_shape)
-        if spec.augmented and len(shape) not in (2, 3):
+        if spec.augmented and len(shape) not in (2, 3) and not spec.image_size:
             raise ValueError(
-                "The 'augmentShift' and 'augmentRotation' params of TFClassifier need "
-                "'inputShape' ([height, width] or [height, width, channels]) to see features as "
-                f"images. Got inputShape={shape} instead."
+                "The 'augmentShift' and 'augmentRotation' params (and augmentFlip, augmentZoom) "
+                "of TFClassifier need 'inputShape' ([height, width] or [height, width, channels])"
+                f" to see features as images, or imageSize for an image column. Got inputShape="
+                f"{shape} instead."
             )
         if spec.batch_size % spec.num_workers:
             raise ValueError(
@@ -350,13 +353,13 @@ class _TFClassifierParams(
                 "The 'classCount' param of TFClassifier must be 0 (infer) or an int >= 2. "
                 "Got 1 instead."
             )
-        if spec.conv_layers and not shape and not spec.keras_model:
+        if spec.conv_layers and not (shape or spec.keras_model or spec.image_size):
             raise ValueError(
                 "The 'convLayers' param of TFClassifier needs 'inputShape' (e.g. [28, 28, 1]) "
-                "to reshape flat features into images. Got convLayers="
-                f"{list(spec.conv_layers)} and inputShape=[] instead."
+                "to reshape flat features into images, or imageSize for an image column. Got "
+                f"convLayers={list(spec.conv_layers)} and inputShape=[] instead."
             )
-        if spec.conv_layers and len(shape) not in (2, 3):
+        if spec.conv_layers and len(shape) not in (2, 3) and not spec.image_size:
             raise ValueError(
                 "The 'inputShape' param of TFClassifier must have 2 or 3 dimensions "
                 "([height, width] or [height, width, channels]) when convLayers is set. "

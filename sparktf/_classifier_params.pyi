@@ -7,6 +7,7 @@ from typing import Any
 from pyspark.ml.classification import _ProbabilisticClassifierParams
 from pyspark.ml.param import TypeConverters
 from pyspark.ml.param.shared import HasBatchSize, HasLearningRate, HasSeed, HasStandardization, HasValidationIndicatorCol
+from sparktf._image_params import IMAGE_DECLARED
 from sparktf.inference._scoring import check_thresholds
 from sparktf.param.declare import Choice, Declared, FloatRange, IntList, IntRange, checked_values, declare_params
 from sparktf.training._data import DEFAULT_MAX_BROADCAST_BYTES, DataSpec
@@ -53,6 +54,11 @@ class _TFClassifierParams(_ProbabilisticClassifierParams, HasSeed, HasBatchSize,
     maxBroadcastBytes: Param[int]
     stagingDir: Param[str]
     numWorkers: Param[int]
+    imageSize: Param[list[int]]
+    imageChannels: Param[int]
+    imageScaling: Param[str]
+    augmentFlip: Param[bool]
+    augmentZoom: Param[float]
 
     def getHiddenLayers(self) -> list[int]: ...
 
@@ -97,6 +103,16 @@ class _TFClassifierParams(_ProbabilisticClassifierParams, HasSeed, HasBatchSize,
     def getStagingDir(self) -> str: ...
 
     def getNumWorkers(self) -> int: ...
+
+    def getImageSize(self) -> list[int]: ...
+
+    def getImageChannels(self) -> int: ...
+
+    def getImageScaling(self) -> str: ...
+
+    def getAugmentFlip(self) -> bool: ...
+
+    def getAugmentZoom(self) -> float: ...
 
     def _set(self, **kwargs: Any): ...
 

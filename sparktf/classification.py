@@ -30,6 +30,7 @@ from sparktf._classifier_params import (
     OPTIMIZERS,
     _TFClassifierParams,
 )
+from sparktf._model_input import feature_row, trained_input, transform_input
 from sparktf._spark import LastShared
 from sparktf.errors import (
     DriverMemoryError,
@@ -41,7 +42,6 @@ from sparktf.inference._scoring import apply_thresholds, check_thresholds, raw_a
 from sparktf.param import check_int_range
 from sparktf.param.declare import declare_model, declare_stage
 from sparktf.training._book import KeepsTrials
-from sparktf.training._data import check_features_column
 from sparktf.training._plans import TrainingData, TrainingResult
 from sparktf.training._trials import TrialIterator, fit_one, trial_scope
 
@@ -146,9 +146,10 @@ class TFClassifier(
     def _model_from_result(
         self, result: TrainingResult, data: TrainingData, param_map: dict
     ) -> TFClassificationModel:
+        image, num_features = trained_input(result, data)
         model = TFClassificationModel._create(
             model_bytes=result["model"],
-            num_features=int(data.num_features),
+            num_features=num_features,
             num_classes=int(data.num_classes),
             outputs_logits=bool(result.get("outputsLogits", True)),
             history={
@@ -157,6 +158,7 @@ class TFClassifier(
                 "worker": result.get("worker", {}),
                 "error": result["error"],
             },
+            image=image,
         )
         # As pyspark's estimators do: the map's values of this classifier's own Params (matched
         # by Param, not by name, so another stage's Param of the same name is not applied).
@@ -190,6 +192,7 @@ class TFClassificationModel(
         self._local_model = None
         self._shipped = LastShared()
         self._spec = None  # the model's spec, hashed from its bytes once (see _model_spec)
+        self._image: dict[str, Any] | None = None  # an image column's kind, size, channels
         # A failed trial's: admits its validator's evaluation (training._trials.EvaluationPass)
         self._trial_pass = None
 
@@ -201,8 +204,10 @@ class TFClassificationModel(
         num_classes: int,
         outputs_logits: bool,
         history: dict[str, Any],
+        image: dict[str, Any] | None = None,
     ) -> TFClassificationModel:
         model = cls()
+        model._image = image
         model._model_bytes = model_bytes
         model._num_features = num_features
         model._num_classes = num_classes
@@ -283,13 +288,7 @@ class TFClassificationModel(
         return raw_and_probability(out, self._outputs_logits)
 
     def _as_row(self, value: Vector) -> np.ndarray:
-        arr = np.asarray(value.toArray() if isinstance(value, Vector) else value, np.float32)
-        if arr.shape != (self._num_features,):
-            raise ValueError(
-                f"TFClassificationModel expects feature vectors of length {self._num_features}. "
-                f"Got length {arr.size} instead."
-            )
-        return arr[None, :]
+        return feature_row(self, value)
 
     def predictRaw(self, value: Vector) -> Vector:
         """Raw scores (row-centred logits, as ``rawPrediction``) for one feature vector."""
@@ -322,7 +321,7 @@ class TFClassificationModel(
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         features = self.getFeaturesCol()
-        check_features_column(dataset, features, type(self).__name__)
+        image = transform_input(self, dataset, features)
         thresholds = self._thresholds()
         check_int_range(self, "predictBatchSize", 1)
         outputs = [(name, field) for name, field in self._output_columns() if name]
@@ -359,6 +358,7 @@ class TFClassificationModel(
             self.getPredictBatchSize(),
             self._model_spec(),
             freeze=bool(self.getFreezeModel()),
+            image=image,
         )
         handle = ship_model(self._shipped, dataset.sparkSession, plan.model.key, self._model_bytes)
         return apply_plan(dataset, plan, handle)

@@ -123,6 +123,7 @@ class TFClassificationModelWriter(_Writer):
             "numClasses": model._num_classes,
             "numFeatures": model._num_features,
             "outputsLogits": model._outputs_logits,
+            "image": model._image,
             "modelFile": MODEL_FILE if model._model_bytes is not None else None,
             "history": model._history,
             "sparktfFormat": FORMAT_VERSION,
@@ -148,6 +149,7 @@ class TFClassificationModelReader(_Reader):
             num_classes=int(metadata["numClasses"]),
             outputs_logits=bool(metadata.get("outputsLogits", True)),
             history=metadata.get("history") or {},
+            image=metadata.get("image"),
         )
         model._resetUid(metadata["uid"])
         DefaultParamsReader.getAndSetParams(model, metadata)

@@ -31,6 +31,7 @@ from sparktf.inference._plan import (
     InputPlan,
     ModelSpec,
     OutputPlan,
+    PathSource,
     ScoresPlan,
     TransformPlan,
     quote,
@@ -232,34 +233,43 @@ def scores_plan(
     batch_size: int,
     spec: ModelSpec,
     freeze: bool = False,
+    image: dict[str, Any] | None = None,
 ) -> TransformPlan:
     """The plan of a classifier's transform: its one input is the column ``features`` (ml
-    Vectors when ``vector``, else numeric arrays) of ``num_features``; its one output goes
+    Vectors when ``vector``, else numeric arrays) of ``num_features``, or with ``image``
+    (``kind``, ``size``, ``channels``, ``path``: the column and field naming a row in errors) an
+    image column decoded as the training decoded it (0..255 pixels: the network scales them);
+    its one output goes
     through the classifier's head (:class:`ScoresPlan`) into the ``outputs`` asked for,
     ``(column, field)`` with field ``raw``, ``probability`` or ``prediction``. The model's
     shapes are known, so nothing is loaded to plan it. ``freeze`` runs the network as a frozen
     graph (as :class:`TransformPlan` says)."""
     kinds = {"raw": "vector", "probability": "vector", "prediction": "double"}
+    feed = InputPlan(
+        features,
+        "input_0",
+        "float32",
+        "numeric",
+        shape=(num_features,),
+        vector=vector,
+        cast=None if vector else "array<float>",
+    )
+    path = None
+    if image is not None:
+        size, channels = tuple(image["size"]), int(image["channels"])
+        feed = InputPlan(features, "input_0", "float32", image["kind"], shape=(*size, channels),
+                         size=size, channels=channels, scaling="none", order="rgb")  # fmt: skip
+        path = PathSource(*image["path"]) if image.get("path") else None
     return TransformPlan(
         stage=stage,
         model=spec,
-        inputs=(
-            InputPlan(
-                features,
-                "input_0",
-                "float32",
-                "numeric",
-                shape=(num_features,),
-                vector=vector,
-                cast=None if vector else "array<float>",
-            ),
-        ),
+        inputs=(feed,),
         outputs=tuple(OutputPlan(name, "output_0", kinds[field], None) for name, field in outputs),
         top_k=None,
         row_mode=False,
         batch_size=batch_size,
         handle_invalid="error",
-        path=None,
+        path=path,
         scores=ScoresPlan(
             logits,
             tuple(field for _, field in outputs),

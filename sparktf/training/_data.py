@@ -29,6 +29,13 @@ from pyspark.sql import types as T
 
 from sparktf._spark import driver_heap_bytes
 from sparktf.errors import DriverMemoryError
+from sparktf.training._checks import (
+    DEFAULT_MAX_BROADCAST_BYTES,
+    DataSpec,
+    check_label_columns,
+    check_labels,
+    label_exprs,
+)
 from sparktf.training._plans import TrainingData
 
 __all__ = [
@@ -41,27 +48,9 @@ __all__ = [
     "training_data",
 ]
 
-DEFAULT_MAX_BROADCAST_BYTES = 256 * 1024 * 1024
-
 # The driver holds collected data about twice in its JVM (Arrow batches, then the broadcast
 # blocks) and twice in Python; a collect is refused when that would pass this share of the heap.
 _HEAP_SHARE = 0.6
-
-
-@dataclasses.dataclass(frozen=True)
-class DataSpec:
-    """Which columns a fit reads, and what it knows of them before reading."""
-
-    stage: str
-    features: str
-    label: str
-    indicator: str | None = None
-    class_count: int = 0
-    input_shape: tuple[int, ...] = ()
-    max_broadcast_bytes: int = DEFAULT_MAX_BROADCAST_BYTES
-    staging_dir: str = ""
-    seed: int = 0
-    workers: int = 1  # staged data is written in at least this many files, one per worker
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,29 +98,7 @@ def features_as_float_array(dataset: DataFrame, name: str) -> Any:
 
 def _check_columns(spec: DataSpec, dataset: DataFrame) -> None:
     check_features_column(dataset, spec.features, spec.stage)
-    if spec.label not in dataset.columns:
-        raise ValueError(
-            f"{spec.stage} expects a label column '{spec.label}' (labelCol), but the DataFrame "
-            f"has only these columns: {dataset.columns}."
-        )
-    label_type = dataset.schema[spec.label].dataType
-    if not isinstance(label_type, T.NumericType):
-        raise TypeError(
-            f"Column '{spec.label}' (labelCol) of {spec.stage} must be numeric with integer "
-            f"values 0..K-1. Got {label_type.simpleString()} instead."
-        )
-    if spec.indicator:
-        if spec.indicator not in dataset.columns:
-            raise ValueError(
-                f"{spec.stage} expects a validation indicator column '{spec.indicator}' "
-                f"(validationIndicatorCol), but the DataFrame has only these columns: "
-                f"{dataset.columns}."
-            )
-        if not isinstance(dataset.schema[spec.indicator].dataType, T.BooleanType):
-            raise TypeError(
-                f"Column '{spec.indicator}' (validationIndicatorCol) of {spec.stage} must be "
-                f"boolean. Got {dataset.schema[spec.indicator].dataType.simpleString()} instead."
-            )
+    check_label_columns(spec, dataset)
 
 
 def selected_columns(spec: DataSpec, dataset: DataFrame) -> list[Any]:
@@ -153,33 +120,18 @@ def summarize(spec: DataSpec, selected: DataFrame) -> DataSummary:
     """One aggregation job over the selected columns checks everything a fit needs of its data
     (no row reaches the driver) and gives the rows, the feature width and the classes."""
     size = F.size("x")
-    y = F.col("y")
-    # NaN and infinity first: in Spark SQL NaN equals NaN and sorts above every number, so
-    # neither passes or fails the integer check below as it would in Python.
-    not_finite_label = F.isnan(y) | (F.abs(y) == float("inf"))
-    bad_label = ~not_finite_label & ((y != F.round(y)) | (y < 0))
-    exprs = [
-        F.count(F.lit(1)).alias("rows"),
-        F.count("x").alias("present"),
+    exprs, bad = label_exprs(spec)
+    exprs += [
         F.min(size).alias("shortest"),
         F.max(size).alias("longest"),
         F.sum(F.exists("x", _not_finite).cast("long")).alias("non_finite"),
-        F.count(y).alias("labels"),
-        F.min(y).alias("lowest"),
-        F.max(y).alias("highest"),
-        F.sum(bad_label.cast("long")).alias("non_int"),
-        F.sum(not_finite_label.cast("long")).alias("non_finite_labels"),
     ]
-    if spec.indicator:
-        exprs += [F.count("v").alias("marked"), F.sum(F.col("v").cast("long")).alias("held")]
     row = selected.agg(*exprs).first()
     rows = int(row["rows"])
     if rows == 0:
         raise ValueError(f"{spec.stage} cannot be fitted on an empty DataFrame (0 rows).")
     width = _check_features(spec, selected, row, size)
-    _check_labels(spec, selected, row, (bad_label, not_finite_label))
-    if spec.indicator:
-        _check_indicator(spec, row)
+    check_labels(spec, selected, row, bad)
     k = spec.class_count
     return DataSummary(rows=rows, width=width, num_classes=int(k or row["highest"] + 1))
 
@@ -216,57 +168,6 @@ def _check_features(spec: DataSpec, selected: DataFrame, row: Any, size: Any) ->
             "null or infinite values."
         )
     return width
-
-
-def _check_labels(spec: DataSpec, selected: DataFrame, row: Any, bad: tuple[Any, Any]) -> None:
-    """Check the aggregated ``row``'s labels: no nulls, finite, class indices, 2 classes or more
-    (``bad``: the conditions of a non-integer label and of a NaN or infinite one)."""
-    bad_label, not_finite = bad
-    rows = int(row["rows"])
-    label = f"Column '{spec.label}' (labelCol) of {spec.stage}"
-    if row["labels"] != rows:
-        raise ValueError(
-            f"{label} must not contain nulls. Got {rows - int(row['labels'])} null label(s) of "
-            f"{rows}."
-        )
-    if row["non_finite_labels"]:
-        found = selected.where(not_finite).select("y").distinct().limit(3).collect()
-        values = ", ".join(sorted(repr(float(r[0])) for r in found))
-        raise ValueError(
-            f"{label} must hold finite integer class indices 0..K-1. Got "
-            f"{int(row['non_finite_labels'])} NaN or infinite label(s): {values}."
-        )
-    if row["non_int"]:
-        bad = selected.where(bad_label).select("y").first()[0]
-        raise ValueError(
-            f"{label} must hold integer class indices 0..K-1. Got {float(bad)!r} (and "
-            f"{int(row['non_int']) - 1} more invalid label(s))."
-        )
-    if row["lowest"] == row["highest"]:
-        raise ValueError(
-            f"{label} must hold at least 2 classes to train a classifier. Got a single class: "
-            f"{int(row['lowest'])}."
-        )
-    k = spec.class_count
-    if k and row["highest"] >= k:
-        raise ValueError(
-            f"{label} must hold labels in [0, {k}) because classCount={k}. Got label "
-            f"{int(row['highest'])}."
-        )
-
-
-def _check_indicator(spec: DataSpec, row: Any) -> None:
-    """Check the aggregated ``row``'s validation indicator: no nulls, some rows but not all."""
-    rows = int(row["rows"])
-    indicator = f"Column '{spec.indicator}' (validationIndicatorCol) of {spec.stage}"
-    if row["marked"] != rows:
-        raise ValueError(f"{indicator} must not contain nulls.")
-    held = int(row["held"] or 0)
-    if held in (0, rows):
-        raise ValueError(
-            f"{indicator} must mark some rows, but not all, as validation rows. Got {held} "
-            f"of {rows}."
-        )
 
 
 def check_fits_driver(spec: DataSpec, summary: DataSummary, spark) -> None:
@@ -345,6 +246,12 @@ def training_data(
     ``unstaged`` names a stage that cannot train on staged data: larger data is then refused
     with a ``ValueError`` once its size is known, before anything is staged or collected.
     """
+    if spec.features in dataset.columns:
+        from sparktf.training._image_data import image_kind, image_training_data
+
+        if image_kind(dataset.schema[spec.features].dataType):
+            yield image_training_data(spec, dataset, unstaged)
+            return
     _check_columns(spec, dataset)
     selected = dataset.select(*selected_columns(spec, dataset))
     summary = summarize(spec, selected)

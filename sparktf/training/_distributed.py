@@ -117,9 +117,11 @@ def run_trainings(
     job and raises :class:`~sparktf.errors.TrialFailedError`.
     """
     from sparktf._spark import share
+    from sparktf.training._image_data import check_image_specs
     from sparktf.training._training import train_one
 
     specs = list(specs)
+    check_image_specs(data, specs, "TFClassifier")
     labels = list(labels) if labels is not None else [None] * len(specs)
     alone = [i for i, spec in enumerate(specs) if spec.num_workers == 1]
     together = [i for i, spec in enumerate(specs) if spec.num_workers > 1]

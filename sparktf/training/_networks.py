@@ -56,7 +56,8 @@ def _softmax_output(tensor, depth: int = 0) -> bool:
 def _probes_as_probabilities(model, num_features: int) -> bool:
     """Whether the model maps a probe batch (random features) to non-negative rows summing to
     1, as a network ending in a softmax does whatever its weights."""
-    probe = np.random.default_rng(0).normal(size=(16, num_features)).astype(np.float32)
+    shape = tuple(model.input_shape[1:]) if model.input_shape[1:] else (num_features,)
+    probe = np.random.default_rng(0).normal(size=(16, *shape)).astype(np.float32)
     out = np.asarray(model(probe, training=False), dtype=np.float64)
     finite = np.isfinite(out).all()
     return bool(finite and (out >= -1e-6).all() and np.allclose(out.sum(axis=1), 1.0, atol=1e-4))
@@ -130,7 +131,8 @@ def _image_shape(spec: TrainingSpec) -> list[int]:
 
 
 def _augmentation(keras, spec: TrainingSpec, x):
-    """Random shifts and rotations, active only in training (Keras preprocessing layers)."""
+    """Random shifts, rotations, flips and zooms, active only in training (Keras
+    preprocessing layers)."""
     seed = int(spec.seed) % (2**31)
     shift = spec.augment_shift
     if shift > 0:
@@ -142,13 +144,21 @@ def _augmentation(keras, spec: TrainingSpec, x):
         x = keras.layers.RandomRotation(
             degrees / 360.0, fill_mode="nearest", seed=seed + 1, name="augment_rotation"
         )(x)
+    if spec.augment_flip:
+        x = keras.layers.RandomFlip("horizontal", seed=seed + 2, name="augment_flip")(x)
+    if spec.augment_zoom > 0:
+        zoom = spec.augment_zoom
+        x = keras.layers.RandomZoom(
+            zoom, zoom, fill_mode="nearest", seed=seed + 3, name="augment_zoom"
+        )(x)
     return x
 
 
-def build_model(spec: TrainingSpec, num_features: int, num_classes: int, x_train=None):
+def build_model(spec: TrainingSpec, num_features: int, num_classes: int, x_train=None, image=None):
     """Build the (uncompiled) Keras model described by ``spec``.
 
-    Returns ``(model, outputs_logits)``: the model maps a batch of flat feature vectors to
+    Returns ``(model, outputs_logits)``: the model maps a batch of flat feature vectors (or,
+    with ``image`` = (height, width, channels), of 0..255 pixels of an image column) to
     ``num_classes`` scores, and ``outputs_logits`` tells whether those scores are logits (the
     built-in family) or probabilities (see :func:`outputs_logits`).
 
@@ -156,10 +166,35 @@ def build_model(spec: TrainingSpec, num_features: int, num_classes: int, x_train
     centred) and per channel (one mean and variance over
     all pixels) for images ([height, width, channels]): a per-pixel scale would blow up pixels
     that are almost always blank, such as the borders of MNIST digits. ``x_train`` (an array,
-    or a ``tf.data.Dataset`` of feature batches) adapts the standardization.
+    or a ``tf.data.Dataset`` of feature batches) adapts the standardization. An image column's
+    pixels are scaled as ``imageScaling`` says (:mod:`sparktf.training._image_layers`).
     """
     import keras
 
+    if image is not None:
+        from sparktf.training._image_layers import image_input
+
+        inputs, x = image_input(keras, spec, image, x_train, _unit_scale_for_constants)
+        x = _augmentation(keras, spec, x)
+    else:
+        inputs, x = _flat_input(keras, spec, num_features, x_train)
+    if spec.keras_model:
+        user = keras.models.model_from_json(spec.keras_model)
+        outputs = user(x)
+    else:
+        outputs = _builtin_layers(keras, spec, x, num_classes)
+    model = keras.Model(inputs, outputs, name="sparktf_classifier")
+    if model.output_shape[-1] != num_classes:
+        raise ValueError(
+            f"The Keras model given in 'kerasModel' must output {num_classes} scores (one per "
+            f"class). Got an output of shape {model.output_shape} instead."
+        )
+    return model, outputs_logits(spec, model, num_features)
+
+
+def _flat_input(keras, spec: TrainingSpec, num_features: int, x_train):
+    """The input of a network on flat feature vectors, and the tensor after standardization,
+    the reshape of ``inputShape`` and augmentation."""
     inputs = keras.Input(shape=(num_features,), name="features")
     x = inputs
     shape = _image_shape(spec)
@@ -178,19 +213,7 @@ def build_model(spec: TrainingSpec, num_features: int, num_classes: int, x_train
     if norm is not None and x_train is not None:
         norm.adapt(_as_shape(x_train, shape if image else None))
         _unit_scale_for_constants(norm)
-
-    if spec.keras_model:
-        user = keras.models.model_from_json(spec.keras_model)
-        outputs = user(x)
-    else:
-        outputs = _builtin_layers(keras, spec, x, num_classes)
-    model = keras.Model(inputs, outputs, name="sparktf_classifier")
-    if model.output_shape[-1] != num_classes:
-        raise ValueError(
-            f"The Keras model given in 'kerasModel' must output {num_classes} scores (one per "
-            f"class). Got an output of shape {model.output_shape} instead."
-        )
-    return model, outputs_logits(spec, model, num_features)
+    return inputs, x
 
 
 def _unit_scale_for_constants(norm) -> None:

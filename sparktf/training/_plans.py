@@ -57,10 +57,20 @@ class TrainingSpec:
     learning_rate_schedule: str
     seed: int
     num_workers: int
+    image_size: tuple[int, ...] = ()
+    image_channels: int = 3
+    image_scaling: str = "standardize"
+    augment_flip: bool = False
+    augment_zoom: float = 0.0
 
     @property
     def augmented(self) -> bool:
-        return self.augment_shift > 0 or self.augment_rotation > 0
+        return (
+            self.augment_shift > 0
+            or self.augment_rotation > 0
+            or self.augment_flip
+            or self.augment_zoom > 0
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,7 +80,11 @@ class TrainingData:
     Collected: ``x`` (rows x features, uint8 when every value is a whole number in 0..255,
     else float32), ``y`` (int labels) and ``val_mask`` (held-out rows, from
     ``validationIndicatorCol``). Staged: ``staged`` (the folder of Parquet files), ``rows`` (how
-    many rows it holds) and ``has_indicator`` (a held-out column ``v`` is staged).
+    many rows it holds) and ``has_indicator`` (a held-out column ``v`` is staged). An image
+    column (``image_kind``: ``image_bytes``, ``image_struct`` or ``image_path``, as the
+    transform engine names them; ``image_column`` its name) travels as ``x``, an object array
+    of its encoded bytes, image structs (dicts) or paths, with ``image_names`` (a path per row,
+    or None) for messages; the tasks decode it (:mod:`sparktf.training._image_pipeline`).
     """
 
     num_features: int
@@ -81,6 +95,9 @@ class TrainingData:
     staged: str | None = None
     rows: int = 0
     has_indicator: bool = False
+    image_kind: str = ""
+    image_column: str = ""
+    image_names: Any = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,6 +151,8 @@ class TrainingResult(_Trained, total=False):
     """Whether a time limit stopped the training before its last epoch."""
     traceback: str
     """Where the training failed, for a failure that was an exception."""
+    image: dict[str, Any]
+    """For an image column: how the transform decodes it (``kind``, ``size``, ``channels``)."""
 
 
 class WorkerResult(TypedDict, total=False):

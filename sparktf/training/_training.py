@@ -159,6 +159,10 @@ def _inputs(spec: TrainingSpec, data: TrainingData, seed: int, order_seed: int |
     fed through :func:`_array_dataset`; staged data is streamed from its files
     (:func:`sparktf.training._streaming.staged_datasets`).
     """
+    if data.image_kind:
+        from sparktf.training._image_pipeline import image_datasets
+
+        return image_datasets(spec, data, seed, seed if order_seed is None else order_seed)
     if data.staged is not None:
         from sparktf.training._streaming import staged_datasets
 
@@ -181,7 +185,12 @@ def _inputs(spec: TrainingSpec, data: TrainingData, seed: int, order_seed: int |
 
 def _fresh_model(keras, spec: TrainingSpec, data: TrainingData, train_rows: int, adapt):
     """The model ``spec`` describes, compiled with its optimizer over the whole budget."""
-    model, logits = build_model(spec, data.num_features, data.num_classes, adapt)
+    image = None
+    if data.image_kind:
+        from sparktf.training._image_pipeline import image_shape
+
+        image = image_shape(spec)
+    model, logits = build_model(spec, data.num_features, data.num_classes, adapt, image)
     steps = spec.epochs * math.ceil(train_rows / spec.batch_size)
     model.compile(
         optimizer=_optimizer(keras, spec, steps),
@@ -236,6 +245,8 @@ def _finish(result: TrainingResult, model, logits: bool, failure: str | None, af
         return
     result["model"] = keras_to_bytes(model)
     result["outputsLogits"] = logits
+    if len(model.input_shape) == 4:  # an image column's network: (batch, height, width, channels)
+        result["image"] = {"size": list(model.input_shape[1:3]), "channels": model.input_shape[3]}
     if after is not None:
         result.update(after(model, logits))
 

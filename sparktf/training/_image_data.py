@@ -1,0 +1,158 @@
+"""Training data of an image column, driver side: checks, then one compact collect.
+
+An image ``featuresCol`` is one of the kinds the transform engine reads
+(:mod:`sparktf.inference._columns`): encoded bytes (``binaryFile``'s ``content``), Spark's image
+struct (``spark.read.format("image")``) or a string column of paths or ``file:`` URIs. It
+travels as it is: bytes as bytes, structs as their raw pixel bytes and shape, paths as strings
+(each task reads the files); never as decoded float vectors. The tasks decode it with
+:mod:`sparktf.image` (:mod:`sparktf.training._image_pipeline`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from sparktf._image_params import image_size
+from sparktf.image import IMAGE_FIELDS
+from sparktf.training._checks import DataSpec, check_label_columns, check_labels, label_exprs
+from sparktf.training._plans import TrainingData, TrainingSpec
+
+__all__ = ["check_image_specs", "image_kind", "image_training_data"]
+
+
+def image_kind(dtype: T.DataType) -> str:
+    """The engine's name of an image column's kind, or "" for a column of another type."""
+    if isinstance(dtype, T.BinaryType):
+        return "image_bytes"
+    if isinstance(dtype, T.StringType):
+        return "image_path"
+    if isinstance(dtype, T.StructType) and set(IMAGE_FIELDS[1:]) <= set(dtype.fieldNames()):
+        return "image_struct"
+    return ""
+
+
+def _selected(spec: DataSpec, dataset: DataFrame, kind: str) -> list[Any]:
+    """``x`` (the image), ``n`` (its path, or null), ``y``, ``v``, and ``size`` (bytes)."""
+    column = F.col(spec.features)
+    name: Any = F.lit(None).cast("string")
+    if kind == "image_path":
+        name, size = column, F.length(column)
+    elif kind == "image_struct":
+        fields = dataset.schema[spec.features].dataType.fieldNames()
+        column = F.struct(*[column[f].alias(f) for f in IMAGE_FIELDS if f in fields])
+        if "origin" in fields:
+            name = F.col(spec.features)["origin"]
+        size = F.length(F.col(spec.features)["data"])
+    else:
+        if "path" in dataset.columns and isinstance(dataset.schema["path"].dataType, T.StringType):
+            name = F.col("path")  # binaryFile's
+        size = F.length(column)
+    columns = [column.alias("x"), name.alias("n"), F.col(spec.label).cast("double").alias("y")]
+    if spec.indicator:
+        columns.append(F.col(spec.indicator).alias("v"))
+    return [*columns, size.alias("size")]
+
+
+def _check_kind(spec: DataSpec, kind: str, unstaged: str | None) -> None:
+    features = f"Column '{spec.features}' (featuresCol) of {spec.stage}"
+    if unstaged:
+        raise ValueError(
+            f"{unstaged} does not train on image columns yet; {features} holds images "
+            f"({kind}). Tune with CrossValidator or TrainValidationSplit instead."
+        )
+    if spec.input_shape:
+        raise ValueError(
+            f"The 'inputShape' param of {spec.stage} is for flat feature vectors; {features} "
+            f"holds images, whose shape is imageSize and imageChannels. Got inputShape="
+            f"{list(spec.input_shape)}; leave it empty."
+        )
+
+
+def image_training_data(
+    spec: DataSpec, dataset: DataFrame, unstaged: str | None = None
+) -> TrainingData:
+    """Check an image column and its labels with one aggregation job, then collect it once
+    (through Arrow) in its compact form."""
+    kind = image_kind(dataset.schema[spec.features].dataType)
+    _check_kind(spec, kind, unstaged)
+    check_label_columns(spec, dataset)
+    selected = dataset.select(*_selected(spec, dataset, kind))
+    exprs, bad = label_exprs(spec)
+    row = selected.agg(*exprs, F.sum("size").alias("bytes")).first()
+    rows, present = int(row["rows"]), int(row["present"])
+    if rows == 0:
+        raise ValueError(f"{spec.stage} cannot be fitted on an empty DataFrame (0 rows).")
+    if present != rows:
+        raise ValueError(
+            f"Column '{spec.features}' (featuresCol) of {spec.stage} must not contain null "
+            f"images. Got {rows - present} null row(s) of {rows}."
+        )
+    check_labels(spec, selected, row, bad)
+    size = int(row["bytes"] or 0) + 8 * rows
+    if size > spec.max_broadcast_bytes:
+        raise ValueError(
+            f"{spec.stage}: the images of column '{spec.features}' ({rows} rows, about {size} "
+            f"bytes as {kind.split('_')[1]}) are above maxBroadcastBytes="
+            f"{spec.max_broadcast_bytes}, and image columns are not staged as files yet. Raise "
+            "maxBroadcastBytes (the driver collects them once, as they are, and broadcasts "
+            "them), train on a sample, or give a column of paths (only the paths travel)."
+        )
+    table = selected.drop("size").toArrow()
+    if table.num_rows != rows:
+        raise ValueError(
+            f"{spec.stage}: the DataFrame gave {rows} rows when checked and {table.num_rows} when "
+            "collected; fit a deterministic DataFrame (cache or checkpoint it first)."
+        )
+    values = np.empty(rows, dtype=object)
+    values[:] = table.column("x").to_pylist()
+    names = table.column("n").to_pylist()
+    mask = table.column("v").to_numpy(zero_copy_only=False) if spec.indicator else None
+    k = spec.class_count
+    return TrainingData(
+        num_features=0,
+        num_classes=int(k or row["highest"] + 1),
+        x=values,
+        y=table.column("y").to_numpy().astype(np.int32),
+        val_mask=None if mask is None else mask.astype(bool),
+        image_kind=kind,
+        image_column=spec.features,
+        image_names=names if any(n is not None for n in names) else None,
+    )
+
+
+def check_image_specs(data: TrainingData, specs: Sequence[TrainingSpec], stage: str) -> None:
+    """Refuse, before any task, a spec that cannot train on ``data``: an image column without
+    ``imageSize`` or with ``numWorkers > 1``, or ``imageSize`` for flat features."""
+    for spec in specs:
+        if not data.image_kind:
+            if spec.image_size:
+                raise ValueError(
+                    f"The 'imageSize' param of {stage} is for image columns (encoded bytes, "
+                    "Spark image structs or paths of image files); this featuresCol holds flat "
+                    f"feature vectors. Got imageSize={list(spec.image_size)}; leave it empty "
+                    "and use inputShape."
+                )
+            continue
+        try:
+            image_size(spec)
+        except ValueError:
+            if data.image_kind != "image_path":
+                raise
+            raise TypeError(
+                f"Column '{data.image_column}' (featuresCol) of {stage} must be an ml Vector or "
+                "an array of numbers (array<float> or array<double>), or images: a string column "
+                "holds paths of image files, read as such when imageSize=[height, width] is set. "
+                "Got string without imageSize instead."
+            ) from None
+        if spec.num_workers > 1:
+            raise ValueError(
+                f"The 'numWorkers' param of {stage} must be 1 for an image featuresCol "
+                f"('{data.image_column}'): image columns train in one task per model. Got "
+                f"numWorkers={spec.num_workers} instead."
+            )

@@ -1,0 +1,148 @@
+"""An image column inside a training task: decoded by :mod:`sparktf.image` in ``tf.data``.
+
+Each row travels compact (encoded bytes, a Spark image struct, or a path the task reads) and is
+decoded, turned upright, converted to ``imageChannels`` and resized to ``imageSize`` by
+:func:`decode_training_image`, the same :mod:`sparktf.image` calls the transform engine makes
+(:func:`sparktf.inference._rows.row_value`), inside a parallel ``tf.data`` map. The network
+gets 0..255 pixels as float32 and scales them itself (:mod:`sparktf.training._image_layers`).
+A row that cannot be decoded fails the training with a ``ValueError`` naming the row (and its
+path): the cheap checks of :func:`check_images` run on every row before the first batch.
+TensorFlow is imported only inside functions.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+from sparktf._image_params import image_size
+from sparktf.image import decode_image, read_image_file, spark_image_to_array
+from sparktf.training._plans import TrainingData, TrainingSpec
+
+__all__ = ["check_images", "decode_training_image", "image_datasets", "image_shape"]
+
+
+def image_shape(spec: TrainingSpec) -> tuple[int, int, int]:
+    """``(height, width, channels)`` of the network's input for ``spec``."""
+    return (*image_size(spec), int(spec.image_channels))
+
+
+def _remote(location: str) -> bytes:
+    from sparktf.inference._rows import _read_remote
+
+    return _read_remote(location)
+
+
+def decode_training_image(kind: str, value: Any, size: tuple[int, int], channels: int):
+    """One row of an image column as ``height x width x channels`` uint8 pixels: the decode of
+    the transform engine (no reduced-scale JPEG decoding). Raises ``InvalidImageError``."""
+    if kind == "image_struct":
+        return spark_image_to_array(value, size, channels)
+    if kind == "image_path":
+        value = read_image_file(value, _remote)
+    return decode_image(value, size, channels)
+
+
+def _row_error(data: TrainingData, index: int, reason: str) -> ValueError:
+    names = data.image_names
+    name = names[index] if names is not None else None
+    where = f" ({name})" if name else ""
+    return ValueError(
+        f"TFClassifier cannot train on row {index}{where} of image column "
+        f"'{data.image_column}': {reason}"
+    )
+
+
+def _header_problem(kind: str, value: Any) -> str | None:
+    """What a cheap look (the header, or the struct's sizes) finds wrong with a row."""
+    if value is None:
+        return "the image is null"
+    if kind == "image_struct":
+        try:
+            need = int(value["height"]) * int(value["width"]) * int(value["nChannels"])
+            ok = value["data"] is not None and need > 0 and len(value["data"]) == need
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        return None if ok else "the image struct holds no pixels (an undecodable file)"
+    from PIL import Image
+
+    try:
+        if kind == "image_path":
+            from sparktf.image import _local_path
+
+            local = _local_path(value)
+            if local is None:
+                return None  # a remote file: read when decoded
+            source: Any = local
+        else:
+            source = io.BytesIO(bytes(value))
+        with Image.open(source):
+            return None
+    except Exception as exc:
+        return f"cannot decode image: {str(exc).split(' <')[0] or type(exc).__name__}"
+
+
+def check_images(data: TrainingData) -> None:
+    """Raise the error of the first row whose header (or struct) cannot be read."""
+    for index, value in enumerate(data.x):
+        problem = _header_problem(data.image_kind, value)
+        if problem is not None:
+            raise _row_error(data, index, problem)
+
+
+def _split(spec: TrainingSpec, data: TrainingData, seed: int):
+    """Training and held-out row indices (as the flat path's ``_split`` draws them)."""
+    rows = np.arange(len(data.y))
+    if data.val_mask is not None:
+        return rows[~data.val_mask], rows[data.val_mask]
+    if spec.validation_split <= 0:
+        return rows, None
+    order = np.random.default_rng(seed).permutation(len(rows))
+    n_val = max(1, round(len(rows) * spec.validation_split))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def image_datasets(spec: TrainingSpec, data: TrainingData, seed: int, order_seed: int):
+    """What ``model.fit`` reads, the number of training rows, and the pixel batches that adapt
+    ``standardize`` (None for another scaling)."""
+    import tensorflow as tf
+
+    check_images(data)
+    shape = image_shape(spec)
+    kind, values = data.image_kind, data.x
+
+    def load(index):
+        i = int(index)
+        try:
+            return decode_training_image(kind, values[i], shape[:2], shape[2])
+        except ValueError as exc:  # InvalidImageError
+            raise _row_error(data, i, str(exc)) from None
+
+    def pixels(index):
+        image = tf.numpy_function(load, [index], tf.uint8, stateful=False)
+        image.set_shape(shape)
+        return tf.cast(image, tf.float32)
+
+    labels = tf.constant(np.asarray(data.y, dtype=np.int32))
+    auto = tf.data.AUTOTUNE
+
+    def batches(indices, shuffle: bool, with_labels: bool = True):
+        dataset = tf.data.Dataset.from_tensor_slices(np.asarray(indices, dtype=np.int64))
+        if shuffle:
+            dataset = dataset.shuffle(len(indices), seed=order_seed, reshuffle_each_iteration=True)
+        if with_labels:
+            dataset = dataset.map(lambda i: (pixels(i), tf.gather(labels, i)), auto)
+        else:
+            dataset = dataset.map(pixels, auto)
+        return dataset.batch(spec.batch_size).prefetch(auto)
+
+    train, held = _split(spec, data, seed)
+    inputs = {
+        "x": batches(train, True),
+        "validation_data": None if held is None else batches(held, False),
+        "shuffle": False,
+    }
+    adapt = batches(train, False, False) if spec.image_scaling == "standardize" else None
+    return inputs, len(train), adapt
