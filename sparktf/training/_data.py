@@ -250,7 +250,8 @@ def training_data(
         from sparktf.training._image_data import image_kind, image_training_data
 
         if image_kind(dataset.schema[spec.features].dataType):
-            yield image_training_data(spec, dataset, unstaged)
+            with image_training_data(spec, dataset, unstaged) as data:
+                yield data
             return
     _check_columns(spec, dataset)
     selected = dataset.select(*selected_columns(spec, dataset))

@@ -10,7 +10,9 @@ travels as it is: bytes as bytes, structs as their raw pixel bytes and shape, pa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import dataclasses
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -74,11 +76,14 @@ def _check_kind(spec: DataSpec, kind: str, unstaged: str | None) -> None:
         )
 
 
+@contextlib.contextmanager
 def image_training_data(
     spec: DataSpec, dataset: DataFrame, unstaged: str | None = None
-) -> TrainingData:
+) -> Iterator[TrainingData]:
     """Check an image column and its labels with one aggregation job, then collect it once
-    (through Arrow) in its compact form."""
+    (through Arrow) in its compact form; above ``maxBroadcastBytes`` (the sum of the bytes, of
+    the structs' pixel data, or of the paths) stage it as Parquet files that every task streams
+    (:mod:`sparktf.training._image_streaming`), removed when the context ends."""
     kind = image_kind(dataset.schema[spec.features].dataType)
     _check_kind(spec, kind, unstaged)
     check_label_columns(spec, dataset)
@@ -95,14 +100,30 @@ def image_training_data(
         )
     check_labels(spec, selected, row, bad)
     size = int(row["bytes"] or 0) + 8 * rows
+    k = spec.class_count
+    num_classes = int(k or row["highest"] + 1)
     if size > spec.max_broadcast_bytes:
-        raise ValueError(
-            f"{spec.stage}: the images of column '{spec.features}' ({rows} rows, about {size} "
-            f"bytes as {kind.split('_')[1]}) are above maxBroadcastBytes="
-            f"{spec.max_broadcast_bytes}, and image columns are not staged as files yet. Raise "
-            "maxBroadcastBytes (the driver collects them once, as they are, and broadcasts "
-            "them), train on a sample, or give a column of paths (only the paths travel)."
-        )
+        from sparktf.training._staging import staged_training_data
+
+        summary = _Staged(rows=rows, width=0, num_classes=num_classes, float32_bytes=size)
+        with staged_training_data(spec, selected.drop("size"), summary) as data:
+            yield dataclasses.replace(data, image_kind=kind, image_column=spec.features)
+        return
+    yield _collect(spec, selected, kind, rows, num_classes)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Staged:
+    """What the staging needs to know of the data: rows, classes, bytes (of the images)."""
+
+    rows: int
+    width: int
+    num_classes: int
+    float32_bytes: int
+
+
+def _collect(spec: DataSpec, selected: DataFrame, kind: str, rows: int, k: int) -> TrainingData:
+    """The checked image column, collected once through Arrow as it is (bytes, structs, paths)."""
     table = selected.drop("size").toArrow()
     if table.num_rows != rows:
         raise ValueError(
@@ -113,10 +134,9 @@ def image_training_data(
     values[:] = table.column("x").to_pylist()
     names = table.column("n").to_pylist()
     mask = table.column("v").to_numpy(zero_copy_only=False) if spec.indicator else None
-    k = spec.class_count
     return TrainingData(
         num_features=0,
-        num_classes=int(k or row["highest"] + 1),
+        num_classes=k,
         x=values,
         y=table.column("y").to_numpy().astype(np.int32),
         val_mask=None if mask is None else mask.astype(bool),

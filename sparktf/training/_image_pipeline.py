@@ -45,13 +45,15 @@ def decode_training_image(kind: str, value: Any, size: tuple[int, int], channels
     return decode_image(value, size, channels)
 
 
-def _row_error(data: TrainingData, index: int, reason: str) -> ValueError:
+def _row_error(data: TrainingData, index: int | None, reason: str, name: Any = None) -> ValueError:
+    """The error of a row (its ``index``, or None in a stream) that cannot be decoded."""
     names = data.image_names
-    name = names[index] if names is not None else None
+    if name is None and names is not None and index is not None:
+        name = names[index]
     where = f" ({name})" if name else ""
+    row = "a row" if index is None else f"row {index}"
     return ValueError(
-        f"TFClassifier cannot train on row {index}{where} of image column "
-        f"'{data.image_column}': {reason}"
+        f"TFClassifier cannot train on {row}{where} of image column '{data.image_column}': {reason}"
     )
 
 

@@ -157,12 +157,19 @@ def _inputs(spec: TrainingSpec, data: TrainingData, seed: int, order_seed: int |
 
     Collected data arrives as arrays (uint8 pixels are made float32 here, losslessly) and is
     fed through :func:`_array_dataset`; staged data is streamed from its files
-    (:func:`sparktf.training._streaming.staged_datasets`).
+    (:func:`sparktf.training._streaming.staged_datasets`). An image column is decoded in its
+    own pipeline (:mod:`sparktf.training._image_pipeline`, or when staged
+    :mod:`sparktf.training._image_streaming`).
     """
+    order = seed if order_seed is None else order_seed
+    if data.image_kind and data.staged is not None:
+        from sparktf.training._image_streaming import staged_image_datasets
+
+        return staged_image_datasets(spec, data, order)
     if data.image_kind:
         from sparktf.training._image_pipeline import image_datasets
 
-        return image_datasets(spec, data, seed, seed if order_seed is None else order_seed)
+        return image_datasets(spec, data, seed, order)
     if data.staged is not None:
         from sparktf.training._streaming import staged_datasets
 

@@ -338,3 +338,31 @@ def test_a_folder_of_labelled_images_trains_from_its_paths(spark, image_dir, tmp
     model = TFClassifier(featuresCol="path", **FAST).fit(photos)
     test = _paths(spark, image_dir / "test").withColumnRenamed("file", "path")
     assert _accuracy(model, test) >= 0.9
+
+
+@pytest.mark.parametrize("read,column", [(_binary, "content"), (_structs, "image")])
+def test_images_above_the_broadcast_limit_are_staged_and_streamed(
+    spark, image_dir, read, column, caplog
+):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="sparktf")
+    train, test = read(spark, image_dir / "train"), read(spark, image_dir / "test")
+    clf = TFClassifier(featuresCol=column, maxBroadcastBytes=0, validationSplit=0.2, **FAST)
+    model = clf.fit(train)
+    assert any(" staging 72 rows" in r.getMessage() for r in caplog.records)
+    assert "val_loss" in model.history["epochs"]
+    assert _accuracy(model, test) >= 0.9
+
+
+def test_an_undecodable_staged_image_fails_the_fit_naming_its_path(spark, image_dir, tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for name in ("c0_00.png", "c1_00.png"):
+        (folder / name).write_bytes((image_dir / "train" / name).read_bytes())
+    (folder / "c1_01.png").write_bytes(b"not an image at all")
+    with pytest.raises(
+        TrainingError,
+        match=r"a row \(file:\S*/bad/c1_01.png\) of image column 'content': cannot decode",
+    ):
+        TFClassifier(featuresCol="content", maxBroadcastBytes=0, **FAST).fit(_binary(spark, folder))
