@@ -366,3 +366,21 @@ def test_an_undecodable_staged_image_fails_the_fit_naming_its_path(spark, image_
         match=r"a row \(file:\S*/bad/c1_01.png\) of image column 'content': cannot decode",
     ):
         TFClassifier(featuresCol="content", maxBroadcastBytes=0, **FAST).fit(_binary(spark, folder))
+
+
+def test_train_validation_split_tunes_an_image_column(spark, image_dir):
+    from pyspark.ml.tuning import ParamGridBuilder, TrainValidationSplit
+
+    clf = TFClassifier(featuresCol="content", **{**FAST, "epochs": 1})
+    grid = ParamGridBuilder().addGrid(clf.imageScaling, ["unit", "standardize"]).build()
+    tvs = TrainValidationSplit(
+        estimator=clf,
+        estimatorParamMaps=grid,
+        evaluator=MulticlassClassificationEvaluator(metricName="accuracy"),
+        trainRatio=0.75,
+        seed=1,
+    )
+    model = tvs.fit(_binary(spark, image_dir / "train"))
+    assert len(model.validationMetrics) == 2
+    assert all(m is not None and m > 1 / 3 for m in model.validationMetrics)
+    assert model.bestModel._image["size"] == [16, 16]
