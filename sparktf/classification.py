@@ -68,7 +68,8 @@ class TFClassifier(
 ):
     """A Keras neural-network classifier trained inside Spark tasks.
 
-    Input: ``featuresCol`` as an ml Vector (dense or sparse) or array of numbers; ``labelCol``
+    Input: ``featuresCol`` as an ml Vector (dense or sparse) or array of numbers, or images
+    (encoded bytes, Spark image structs or paths, resized to ``imageSize``); ``labelCol``
     numeric with integer values ``0..K-1``. Output of the fitted model follows MLlib's classifier
     contract: ``rawPrediction`` and ``probability`` as ml Vectors, ``prediction`` as double.
 
