@@ -20,6 +20,7 @@ from pyspark.ml.param.shared import (
     HasValidationIndicatorCol,
 )
 
+from sparktf._transfer_params import TRANSFER_DECLARED
 from sparktf.inference._scoring import check_thresholds
 from sparktf.param.declare import (
     Choice,
@@ -274,6 +275,7 @@ DECLARED = (
     Declared("thresholds", check=_thresholds_check, kind="list[float] | None", at_transform=True),
     # A fixed default, so runs are reproducible unless a seed is set.
     Declared("seed", default=DEFAULT_SEED, check=IntRange(), kind="int", keep_none=True),
+    *TRANSFER_DECLARED,  # baseModel and its fine-tuning (sparktf._transfer_params)
 )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from pyspark.ml.classification import _ProbabilisticClassifierParams
 from pyspark.ml.param import TypeConverters
 from pyspark.ml.param.shared import HasBatchSize, HasLearningRate, HasSeed, HasStandardization, HasValidationIndicatorCol
+from sparktf._transfer_params import TRANSFER_DECLARED
 from sparktf.inference._scoring import check_thresholds
 from sparktf.param.declare import Choice, Declared, FloatRange, IntList, IntRange, checked_values, declare_params
 from sparktf.training._data import DEFAULT_MAX_BROADCAST_BYTES, DataSpec
@@ -53,6 +54,11 @@ class _TFClassifierParams(_ProbabilisticClassifierParams, HasSeed, HasBatchSize,
     maxBroadcastBytes: Param[int]
     stagingDir: Param[str]
     numWorkers: Param[int]
+    baseModel: Param[str]
+    featureLayer: Param[str]
+    trainableLayers: Param[int]
+    fineTuneEpochs: Param[int]
+    fineTuneLearningRate: Param[float]
 
     def getHiddenLayers(self) -> list[int]: ...
 
@@ -97,6 +103,16 @@ class _TFClassifierParams(_ProbabilisticClassifierParams, HasSeed, HasBatchSize,
     def getStagingDir(self) -> str: ...
 
     def getNumWorkers(self) -> int: ...
+
+    def getBaseModel(self) -> str: ...
+
+    def getFeatureLayer(self) -> str: ...
+
+    def getTrainableLayers(self) -> int: ...
+
+    def getFineTuneEpochs(self) -> int: ...
+
+    def getFineTuneLearningRate(self) -> float: ...
 
     def _set(self, **kwargs: Any): ...
 

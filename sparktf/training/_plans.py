@@ -57,10 +57,21 @@ class TrainingSpec:
     learning_rate_schedule: str
     seed: int
     num_workers: int
+    # A pretrained base (sparktf._transfer_params; the network in sparktf.training._transfer)
+    base_model: str = ""
+    feature_layer: str = ""
+    trainable_layers: int = 0
+    fine_tune_epochs: int = 0
+    fine_tune_learning_rate: float = 1e-5
 
     @property
     def augmented(self) -> bool:
         return self.augment_shift > 0 or self.augment_rotation > 0
+
+    @property
+    def total_epochs(self) -> int:
+        """The whole budget of epochs: ``epochs``, then ``fineTuneEpochs`` with a base."""
+        return self.epochs + (self.fine_tune_epochs if self.base_model else 0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +82,8 @@ class TrainingData:
     else float32), ``y`` (int labels) and ``val_mask`` (held-out rows, from
     ``validationIndicatorCol``). Staged: ``staged`` (the folder of Parquet files), ``rows`` (how
     many rows it holds) and ``has_indicator`` (a held-out column ``v`` is staged).
+    ``bases`` maps each ``baseModel`` of the call to the ``.keras`` bytes read on the driver
+    (:mod:`sparktf.training._bases`), so they travel once with the data, not in every spec.
     """
 
     num_features: int
@@ -81,6 +94,7 @@ class TrainingData:
     staged: str | None = None
     rows: int = 0
     has_indicator: bool = False
+    bases: Any = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,8 +105,10 @@ class Segment:
     or None to build the model afresh; ``start_logits`` tells whether that model outputs
     logits. ``time_limit`` (seconds, None for none) stops the training at the end of the first
     epoch that finishes past it. The learning-rate schedule always spans the spec's full
-    ``epochs``, so a training done in parts follows the schedule of one done in one go. (Used
-    by the successive-halving search, :mod:`sparktf.search`.)
+    ``epochs``, so a training done in parts follows the schedule of one done in one go. With
+    a pretrained base and ``fineTuneEpochs``, the budget is ``epochs + fineTuneEpochs`` and a
+    part that reaches epoch ``epochs`` switches to the fine-tuning phase there. (Used by the
+    successive-halving search, :mod:`sparktf.search`.)
     """
 
     initial_epoch: int = 0
