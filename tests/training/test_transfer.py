@@ -250,6 +250,31 @@ def test_a_file_that_is_not_a_keras_model_is_refused(quadrants, tmp_path):
         TFClassifier(baseModel=str(path), **QUICK).fit(quadrants[0])
 
 
+def test_a_saved_model_folder_is_refused_with_the_way_to_a_keras_file(quadrants, tmp_path):
+    folder = tmp_path / "exported"
+    (folder / "variables").mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(b"\x08\x01")
+    with pytest.raises(ValueError, match=r"is a TensorFlow SavedModel folder.*model\.save"):
+        TFClassifier(baseModel=str(folder), **QUICK).fit(quadrants[0])
+
+
+def test_batch_normalization_inside_a_nested_block_never_trains():
+    import keras
+
+    from sparktf.training._transfer import freeze
+
+    block = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3), keras.layers.BatchNormalization(name="inner")]
+    )
+    inputs = keras.Input((4,))
+    cut = keras.Model(inputs, keras.layers.Dense(2, name="top")(block(inputs)))
+    freeze(cut, -1)
+    assert block.get_layer("inner").trainable is False
+    assert block.layers[0].trainable and cut.get_layer("top").trainable
+    freeze(cut, 1)  # the top layer with weights only: the nested block counts as one layer
+    assert not block.layers[0].trainable and cut.get_layer("top").trainable
+
+
 def test_an_unknown_feature_layer_lists_the_bases_layers(bases, quadrants):
     with pytest.raises(ValueError, match=r"'featureLayer' .* Got 'embedding'.*'embed', 'classes'"):
         TFClassifier(baseModel=bases[0], featureLayer="embedding", **QUICK).fit(quadrants[0])
