@@ -21,6 +21,7 @@ from pyspark.ml.param.shared import (
 )
 
 from sparktf._image_params import IMAGE_DECLARED
+from sparktf._transfer_params import TRANSFER_DECLARED
 from sparktf.inference._scoring import check_thresholds
 from sparktf.param.declare import (
     Choice,
@@ -276,6 +277,7 @@ DECLARED = (
     # A fixed default, so runs are reproducible unless a seed is set.
     Declared("seed", default=DEFAULT_SEED, check=IntRange(), kind="int", keep_none=True),
     *IMAGE_DECLARED,
+    *TRANSFER_DECLARED,  # baseModel and its fine-tuning (sparktf._transfer_params)
 )
 
 
@@ -334,7 +336,7 @@ class _TFClassifierParams(
             }
         )
         shape = list(spec.input_shape)
-        if spec.augmented and len(shape) not in (2, 3) and not spec.image_size:
+        if spec.augmented and len(shape) not in (2, 3) and not (spec.image_size or spec.base_model):
             raise ValueError(
                 "The 'augmentShift' and 'augmentRotation' params (and augmentFlip, augmentZoom) "
                 "of TFClassifier need 'inputShape' ([height, width] or [height, width, channels])"

@@ -8,6 +8,7 @@ from pyspark.ml.classification import _ProbabilisticClassifierParams
 from pyspark.ml.param import TypeConverters
 from pyspark.ml.param.shared import HasBatchSize, HasLearningRate, HasSeed, HasStandardization, HasValidationIndicatorCol
 from sparktf._image_params import IMAGE_DECLARED
+from sparktf._transfer_params import TRANSFER_DECLARED
 from sparktf.inference._scoring import check_thresholds
 from sparktf.param.declare import Choice, Declared, FloatRange, IntList, IntRange, checked_values, declare_params
 from sparktf.training._data import DEFAULT_MAX_BROADCAST_BYTES, DataSpec
@@ -59,6 +60,11 @@ class _TFClassifierParams(_ProbabilisticClassifierParams, HasSeed, HasBatchSize,
     imageScaling: Param[str]
     augmentFlip: Param[bool]
     augmentZoom: Param[float]
+    baseModel: Param[str]
+    featureLayer: Param[str]
+    trainableLayers: Param[int]
+    fineTuneEpochs: Param[int]
+    fineTuneLearningRate: Param[float]
 
     def getHiddenLayers(self) -> list[int]: ...
 
@@ -113,6 +119,16 @@ class _TFClassifierParams(_ProbabilisticClassifierParams, HasSeed, HasBatchSize,
     def getAugmentFlip(self) -> bool: ...
 
     def getAugmentZoom(self) -> float: ...
+
+    def getBaseModel(self) -> str: ...
+
+    def getFeatureLayer(self) -> str: ...
+
+    def getTrainableLayers(self) -> int: ...
+
+    def getFineTuneEpochs(self) -> int: ...
+
+    def getFineTuneLearningRate(self) -> float: ...
 
     def _set(self, **kwargs: Any): ...
 

@@ -69,6 +69,8 @@ def _digests(est, maps, evaluator, data: TrainingData, folds, rungs, plan) -> di
     arrays = [np.ascontiguousarray(a).tobytes() for a in (data.x, data.y) if a is not None]
     if data.val_mask is not None:
         arrays.append(np.ascontiguousarray(data.val_mask).tobytes())
+    for path in sorted(data.bases or ()):  # a base file changed under its path: new trials
+        arrays += [path.encode(), data.bases[path]]
     return {
         "estimator": _hash(type(est).__name__, sorted(params.items())),
         "grid": _hash(grid),
@@ -158,7 +160,7 @@ class _Search:
         tasks = []
         for m in alive:
             # an exhaustive search (one rung) may search the epochs: each map its own
-            epochs = min(rungs[r].epochs, self.specs[m].epochs)
+            epochs = min(rungs[r].epochs, self.specs[m].total_epochs)
             for f in range(self.plan.folds):
                 name = trial_name(m, f, epochs)
                 if name in self.finished:
@@ -236,15 +238,19 @@ class _Search:
 
     def run(self, dataset) -> SearchOutcome:
         from sparktf._spark import share
+        from sparktf.training._bases import read_bases, with_bases
         from sparktf.training._data import training_data
 
         plan = self.plan
         started = time.time()
         deadline = started + plan.search_timeout if plan.search_timeout else None
         # the folds are sliced from rows shared once: data above the limit is refused unstaged
+        bases = read_bases(self.spark, self.specs)
         with training_data(self.est._data_spec(), dataset, unstaged=plan.stage) as data:
+            data, self.specs = with_bases(data, self.specs, bases)
             folds = assign_folds(len(data.y), plan)
-            max_epochs = max(spec.epochs for spec in self.specs)
+            # the budget spans both phases of a fine-tuned base (epochs + fineTuneEpochs)
+            max_epochs = max(spec.total_epochs for spec in self.specs)
             rungs = rung_schedule(len(self.maps), max_epochs, plan.factor, plan.min_epochs)
             if self.checkpoints is not None:
                 digests = _digests(self.est, self.maps, self.evaluator, data, folds, rungs, plan)

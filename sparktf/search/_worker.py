@@ -133,6 +133,7 @@ def run_trial(
         x=data.x[train],
         y=data.y[train],
         val_mask=None if data.val_mask is None else data.val_mask[train],
+        bases=data.bases,
     )
     segment = Segment(
         initial_epoch=task.initial_epoch,

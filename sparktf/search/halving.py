@@ -80,11 +80,12 @@ def _check_maps(stage: str, est: Any, maps: list[dict], factor: int) -> None:
             f"{stage}: the param maps set Params of another stage ({sorted(foreign)}); "
             "they may only set the TFClassifier's own."
         )
-    if factor > 1 and "epochs" in tuned:
+    budget = sorted(tuned & {"epochs", "fineTuneEpochs"})  # epochs + fineTuneEpochs with a base
+    if factor > 1 and budget:
         raise ValueError(
-            f"{stage}: 'epochs' is the budget the halving search spends (rung by rung up to "
-            "the estimator's epochs); set it on the TFClassifier, not in the param maps "
-            "(or use factor=1 for an exhaustive search)."
+            f"{stage}: '{budget[0]}' is the budget the halving search spends (rung by rung up "
+            "to the estimator's epochs, plus fineTuneEpochs with a baseModel); set it on the "
+            "TFClassifier, not in the param maps (or use factor=1 for an exhaustive search)."
         )
     if tuned & _DATA_PARAMS:
         raise ValueError(

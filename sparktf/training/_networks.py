@@ -154,7 +154,14 @@ def _augmentation(keras, spec: TrainingSpec, x):
     return x
 
 
-def build_model(spec: TrainingSpec, num_features: int, num_classes: int, x_train=None, image=None):
+def build_model(
+    spec: TrainingSpec,
+    num_features: int,
+    num_classes: int,
+    x_train=None,
+    image=None,
+    base: bytes | None = None,
+):
     """Build the (uncompiled) Keras model described by ``spec``.
 
     Returns ``(model, outputs_logits)``: the model maps a batch of flat feature vectors (or,
@@ -168,6 +175,7 @@ def build_model(spec: TrainingSpec, num_features: int, num_classes: int, x_train
     that are almost always blank, such as the borders of MNIST digits. ``x_train`` (an array,
     or a ``tf.data.Dataset`` of feature batches) adapts the standardization. An image column's
     pixels are scaled as ``imageScaling`` says (:mod:`sparktf.training._image_layers`).
+    ``base``: the ``.keras`` bytes of the spec's ``baseModel`` (:mod:`sparktf.training._transfer`).
     """
     import keras
 
@@ -181,6 +189,10 @@ def build_model(spec: TrainingSpec, num_features: int, num_classes: int, x_train
     if spec.keras_model:
         user = keras.models.model_from_json(spec.keras_model)
         outputs = user(x)
+    elif spec.base_model:
+        from sparktf.training._transfer import base_body
+
+        outputs = base_body(keras, spec, x, num_classes, base, _builtin_layers)
     else:
         outputs = _builtin_layers(keras, spec, x, num_classes)
     model = keras.Model(inputs, outputs, name="sparktf_classifier")

@@ -62,6 +62,12 @@ class TrainingSpec:
     image_scaling: str = "standardize"
     augment_flip: bool = False
     augment_zoom: float = 0.0
+    # A pretrained base (sparktf._transfer_params; the network in sparktf.training._transfer)
+    base_model: str = ""
+    feature_layer: str = ""
+    trainable_layers: int = 0
+    fine_tune_epochs: int = 0
+    fine_tune_learning_rate: float = 1e-5
 
     @property
     def augmented(self) -> bool:
@@ -71,6 +77,11 @@ class TrainingSpec:
             or self.augment_flip
             or self.augment_zoom > 0
         )
+
+    @property
+    def total_epochs(self) -> int:
+        """The whole budget of epochs: ``epochs``, then ``fineTuneEpochs`` with a base."""
+        return self.epochs + (self.fine_tune_epochs if self.base_model else 0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,6 +96,8 @@ class TrainingData:
     transform engine names them; ``image_column`` its name) travels as ``x``, an object array
     of its encoded bytes, image structs (dicts) or paths, with ``image_names`` (a path per row,
     or None) for messages; the tasks decode it (:mod:`sparktf.training._image_pipeline`).
+    ``bases`` maps each ``baseModel`` of the call to the ``.keras`` bytes read on the driver
+    (:mod:`sparktf.training._bases`), so they travel once with the data, not in every spec.
     """
 
     num_features: int
@@ -98,6 +111,7 @@ class TrainingData:
     image_kind: str = ""
     image_column: str = ""
     image_names: Any = None
+    bases: Any = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,8 +122,10 @@ class Segment:
     or None to build the model afresh; ``start_logits`` tells whether that model outputs
     logits. ``time_limit`` (seconds, None for none) stops the training at the end of the first
     epoch that finishes past it. The learning-rate schedule always spans the spec's full
-    ``epochs``, so a training done in parts follows the schedule of one done in one go. (Used
-    by the successive-halving search, :mod:`sparktf.search`.)
+    ``epochs``, so a training done in parts follows the schedule of one done in one go. With
+    a pretrained base and ``fineTuneEpochs``, the budget is ``epochs + fineTuneEpochs`` and a
+    part that reaches epoch ``epochs`` switches to the fine-tuning phase there. (Used by the
+    successive-halving search, :mod:`sparktf.search`.)
     """
 
     initial_epoch: int = 0

@@ -7,6 +7,7 @@ Spark objects, and TensorFlow is imported only inside functions.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import socket
@@ -190,22 +191,65 @@ def _inputs(spec: TrainingSpec, data: TrainingData, seed: int, order_seed: int |
     return inputs, len(y_train), x_train
 
 
-def _fresh_model(keras, spec: TrainingSpec, data: TrainingData, train_rows: int, adapt):
-    """The model ``spec`` describes, compiled with its optimizer over the whole budget."""
-    image = None
-    if data.image_kind:
-        from sparktf.training._image_pipeline import image_shape
-
-        image = image_shape(spec)
-    model, logits = build_model(spec, data.num_features, data.num_classes, adapt, image)
-    steps = spec.epochs * math.ceil(train_rows / spec.batch_size)
+def _compile(keras, model, logits: bool, spec: TrainingSpec, epochs: int, train_rows: int):
+    """Compile ``model`` with a new optimizer whose schedule spans ``epochs`` epochs."""
+    steps = epochs * math.ceil(train_rows / spec.batch_size)
     model.compile(
         optimizer=_optimizer(keras, spec, steps),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=logits),
         metrics=["accuracy"],
         steps_per_execution=STEPS_PER_EXECUTION,
     )
+
+
+def _fresh_model(keras, spec: TrainingSpec, data: TrainingData, train_rows: int, adapt):
+    """The model ``spec`` describes, compiled with its optimizer over the (first phase's)
+    budget."""
+    base = (data.bases or {}).get(spec.base_model) if spec.base_model else None
+    image = None
+    if data.image_kind:
+        from sparktf.training._image_pipeline import image_shape
+
+        image = image_shape(spec)
+    model, logits = build_model(
+        spec, data.num_features, data.num_classes, adapt, image=image, base=base
+    )
+    _compile(keras, model, logits, spec, spec.epochs, train_rows)
     return model, logits
+
+
+def _fit_phases(keras, model, logits, spec, segment, fit_inputs, callbacks, train_rows):
+    """Fit the segment's epochs; the history of every epoch run.
+
+    With a base and ``fineTuneEpochs``, epochs ``0..epochs`` train the head (base frozen) and
+    the rest fine-tune: a segment that reaches epoch ``epochs`` (crossing it, or starting
+    there from a model saved at its end) unfreezes the base's top ``trainableLayers`` there and
+    recompiles with a new optimizer at ``fineTuneLearningRate``. A segment starting later
+    continues a saved phase-two model, whose trainable flags and optimizer the bytes keep."""
+    end = segment.epochs or spec.total_epochs
+    first = segment.initial_epoch
+    switch = spec.base_model and spec.fine_tune_epochs and first <= spec.epochs < end
+    parts = (
+        [(first, spec.epochs, False), (spec.epochs, end, True)] if switch else [(first, end, False)]
+    )
+    history: dict[str, list[float]] = {}
+    for begin, stop, tune in parts:
+        if tune:
+            if any(getattr(c, "failure", None) or getattr(c, "reached", False) for c in callbacks):
+                break  # a non-finite loss or the time limit ended the first phase
+            from sparktf.training._transfer import phase_two
+
+            phase_two(model, spec)
+            tuned = dataclasses.replace(spec, learning_rate=spec.fine_tune_learning_rate)
+            _compile(keras, model, logits, tuned, spec.fine_tune_epochs, train_rows)
+        if stop <= begin:
+            continue
+        fit = model.fit(
+            **fit_inputs, initial_epoch=begin, epochs=stop, callbacks=callbacks, verbose=0
+        )
+        for key, values in fit.history.items():
+            history.setdefault(key, []).extend(float(v) for v in values)
+    return history
 
 
 def _time_limit(keras, seconds: float, start: float):
@@ -320,14 +364,10 @@ def _train(
         if segment.time_limit is not None:
             limit = _time_limit(keras, segment.time_limit, start)
         ready = time.time()
-        fit = model.fit(
-            **fit_inputs,
-            initial_epoch=segment.initial_epoch,
-            epochs=segment.epochs or spec.epochs,
-            callbacks=_callbacks(keras, spec, fit_inputs, guard, limit),
-            verbose=0,
+        callbacks = _callbacks(keras, spec, fit_inputs, guard, limit)
+        result["history"] = _fit_phases(
+            keras, model, logits, spec, segment, fit_inputs, callbacks, train_rows
         )
-        result["history"] = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
         epochs_run = len(result["history"].get("loss", []))
         result["worker"]["timing"] = {  # setup: TensorFlow, the input pipeline, the network
             "setup": ready - start,

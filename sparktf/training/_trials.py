@@ -54,6 +54,7 @@ from typing import Any
 
 from sparktf._loading import model_key
 from sparktf.errors import TrainingError
+from sparktf.training._bases import read_bases, with_bases
 from sparktf.training._book import TrialRun, named_rounds, trial_scope
 from sparktf.training._data import training_data
 from sparktf.training._plans import Trainable
@@ -141,8 +142,10 @@ def fit_one(est: Trainable, dataset: Any):
 
     spec = est._training_spec()
     _check_workers(dataset.sparkSession, [spec])
+    bases = read_bases(dataset.sparkSession, [spec])
     book = est._trial_book
     with training_data(est._data_spec(), dataset) as data:
+        data, (spec,) = with_bases(data, [spec], bases)
         (result,) = run_trainings(
             dataset.sparkSession, data, [spec], name=book.job_name(est.uid, True), strict=False
         )
@@ -203,6 +206,7 @@ class TrialIterator:
 
         labels = varying_labels(list(self.param_maps))
         _check_workers(self.dataset.sparkSession, self.specs)
+        bases = read_bases(self.dataset.sparkSession, self.specs)
         groups = self._groups()
         strict = any(est.getFailOnTrialError() for est in self.estimators)
         results: list[Any] = [None] * len(self.param_maps)
@@ -216,10 +220,11 @@ class TrialIterator:
             workers = max(self.estimators[i].getNumWorkers() for i in indices)
             spec = dataclasses.replace(first._data_spec(), workers=workers)
             with training_data(spec, self.dataset) as data:
+                data, specs = with_bases(data, [self.specs[i] for i in indices], bases)
                 trained = run_trainings(
                     self.dataset.sparkSession,
                     data,
-                    [self.specs[i] for i in indices],
+                    specs,
                     labels=[labels[i] for i in indices],
                     name=name,
                     strict=strict,
