@@ -61,12 +61,22 @@ def _hash(*parts: Any) -> str:
     return h.hexdigest()[:24]
 
 
+def _data_bytes(values: np.ndarray) -> bytes:
+    """The bytes a data array is known by: its buffer, or for an image column (an object array
+    of encoded bytes, structs or paths) its values in order."""
+    if values.dtype != object:
+        return np.ascontiguousarray(values).tobytes()
+    return json.dumps(
+        [v.hex() if isinstance(v, bytes | bytearray) else v for v in values], default=repr
+    ).encode()
+
+
 def _digests(est, maps, evaluator, data: TrainingData, folds, rungs, plan) -> dict[str, str]:
     """What a checkpoint's trials belong to, part by part (see :mod:`._checkpoints`)."""
     params = {p.name: v for p, v in est.extractParamMap().items()}
     grid = [[(p.name, v) for p, v in pm.items()] for pm in maps]
     rated = {p.name: v for p, v in evaluator.extractParamMap().items()}
-    arrays = [np.ascontiguousarray(a).tobytes() for a in (data.x, data.y) if a is not None]
+    arrays = [_data_bytes(a) for a in (data.x, data.y) if a is not None]
     if data.val_mask is not None:
         arrays.append(np.ascontiguousarray(data.val_mask).tobytes())
     for path in sorted(data.bases or ()):  # a base file changed under its path: new trials

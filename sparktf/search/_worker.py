@@ -9,6 +9,7 @@ returning. TensorFlow is imported only inside functions; nothing here holds a Sp
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass
@@ -111,6 +112,22 @@ def _scores(model, x: np.ndarray, logits: bool) -> tuple[np.ndarray, np.ndarray]
     return raw_and_probability(out, logits)
 
 
+def _held_features(data: TrainingData, held: np.ndarray, model) -> np.ndarray:
+    """The held-out rows as the model takes them: feature rows, or an image column's rows
+    decoded by the training pipeline's decode at the model's input size."""
+    if not data.image_kind:
+        return np.asarray(data.x[held], dtype=np.float32)
+    from sparktf.training._image_pipeline import decode_training_image
+
+    height, width, channels = model.input_shape[1:4]
+    return np.stack(
+        [
+            decode_training_image(data.image_kind, value, (height, width), channels)
+            for value in data.x[held]
+        ]
+    ).astype(np.float32)
+
+
 def run_trial(
     task: TrialTask,
     spec: TrainingSpec,
@@ -125,15 +142,14 @@ def run_trial(
     data = shared.data
     held = shared.folds == task.fold
     train = ~held
-    x_held = np.asarray(data.x[held], dtype=np.float32)
     y_held = np.asarray(data.y[held])
-    fold_data = TrainingData(
-        num_features=data.num_features,
-        num_classes=data.num_classes,
+    names = data.image_names
+    fold_data = dataclasses.replace(
+        data,
         x=data.x[train],
         y=data.y[train],
         val_mask=None if data.val_mask is None else data.val_mask[train],
-        bases=data.bases,
+        image_names=None if names is None else [n for n, t in zip(names, train, strict=True) if t],
     )
     segment = Segment(
         initial_epoch=task.initial_epoch,
@@ -144,6 +160,7 @@ def run_trial(
     )
 
     def after(model, logits: bool) -> dict[str, Any]:
+        x_held = _held_features(data, held, model)
         return {
             "metric": score(metric, y_held, *_scores(model, x_held, logits)),
             "iterations": int(model.optimizer.iterations),

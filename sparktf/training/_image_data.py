@@ -61,13 +61,8 @@ def _selected(spec: DataSpec, dataset: DataFrame, kind: str) -> list[Any]:
     return [*columns, size.alias("size")]
 
 
-def _check_kind(spec: DataSpec, kind: str, unstaged: str | None) -> None:
+def _check_kind(spec: DataSpec, kind: str) -> None:
     features = f"Column '{spec.features}' (featuresCol) of {spec.stage}"
-    if unstaged:
-        raise ValueError(
-            f"{unstaged} does not train on image columns yet; {features} holds images "
-            f"({kind}). Tune with CrossValidator or TrainValidationSplit instead."
-        )
     if spec.input_shape:
         raise ValueError(
             f"The 'inputShape' param of {spec.stage} is for flat feature vectors; {features} "
@@ -85,7 +80,7 @@ def image_training_data(
     the structs' pixel data, or of the paths) stage it as Parquet files that every task streams
     (:mod:`sparktf.training._image_streaming`), removed when the context ends."""
     kind = image_kind(dataset.schema[spec.features].dataType)
-    _check_kind(spec, kind, unstaged)
+    _check_kind(spec, kind)
     check_label_columns(spec, dataset)
     selected = dataset.select(*_selected(spec, dataset, kind))
     exprs, bad = label_exprs(spec)
@@ -102,6 +97,13 @@ def image_training_data(
     size = int(row["bytes"] or 0) + 8 * rows
     k = spec.class_count
     num_classes = int(k or row["highest"] + 1)
+    if size > spec.max_broadcast_bytes and unstaged:
+        raise ValueError(
+            f"{unstaged} needs training data that fits the broadcast limit "
+            f"(maxBroadcastBytes={spec.max_broadcast_bytes} bytes); this image column is "
+            f"{size} bytes ({rows} rows of images as they travel, and a label each). Raise the "
+            "estimator's maxBroadcastBytes, or tune on a sample of the images."
+        )
     if size > spec.max_broadcast_bytes:
         from sparktf.training._staging import staged_training_data
 

@@ -245,19 +245,29 @@ def test_image_params_are_checked_before_training(spark, image_dir):
         TFClassifier(imageSize=[4, 4], hiddenLayers=[2], epochs=1).fit(flat)
 
 
-def test_the_halving_search_refuses_image_columns(spark, image_dir):
+def test_a_halving_search_tunes_an_image_column_and_refuses_one_above_the_limit(spark, image_dir):
     from sparktf.search import HalvingTrainValidationSplit
 
     clf = TFClassifier(featuresCol="content", **FAST)
     search = HalvingTrainValidationSplit(
         estimator=clf,
-        estimatorParamMaps=[{clf.learningRate: 0.01}],
+        estimatorParamMaps=[{clf.learningRate: 0.02}, {clf.learningRate: 1e-6}],
         evaluator=MulticlassClassificationEvaluator(metricName="accuracy"),
+        trainRatio=0.75,
+        seed=1,
     )
+    train, test = _binary(spark, image_dir / "train"), _binary(spark, image_dir / "test")
+    fitted = search.fit(train)
+    # the in-task metric is the held-out images' accuracy: the map that learns wins
+    assert fitted.validationMetrics[0] > fitted.validationMetrics[1]
+    assert fitted.bestModel.getOrDefault("learningRate") == 0.02
+    evaluator = MulticlassClassificationEvaluator(metricName="accuracy")
+    assert evaluator.evaluate(fitted.bestModel.transform(test)) >= 0.9
+    small = search.copy().setEstimator(clf.copy({clf.maxBroadcastBytes: 100}))
     with pytest.raises(
-        ValueError, match=r"HalvingTrainValidationSplit does not train on image columns yet"
+        ValueError, match=r"HalvingTrainValidationSplit needs training data that fits"
     ):
-        search.fit(_binary(spark, image_dir / "train"))
+        small.fit(train)
 
 
 @pytest.mark.parametrize(
