@@ -115,17 +115,22 @@ def image_datasets(spec: TrainingSpec, data: TrainingData, seed: int, order_seed
     shape = image_shape(spec)
     kind, values = data.image_kind, data.x
 
-    def load(index):
-        i = int(index)
-        try:
-            return decode_training_image(kind, values[i], shape[:2], shape[2])
-        except ValueError as exc:  # InvalidImageError
-            raise _row_error(data, i, str(exc)) from None
+    def load(indices):
+        images = np.empty((len(indices), *shape), dtype=np.uint8)
+        for row, index in enumerate(indices):
+            i = int(index)
+            try:
+                images[row] = decode_training_image(kind, values[i], shape[:2], shape[2])
+            except ValueError as exc:  # InvalidImageError
+                raise _row_error(data, i, str(exc)) from None
+        return images
 
-    def pixels(index):
-        image = tf.numpy_function(load, [index], tf.uint8, stateful=False)
-        image.set_shape(shape)
-        return tf.cast(image, tf.float32)
+    def pixels(indices):
+        # a batch per call: the Python call into the decode costs about as much as decoding
+        # a small image, so a call per image made the input pipeline the bottleneck
+        images = tf.numpy_function(load, [indices], tf.uint8, stateful=False)
+        images.set_shape((None, *shape))
+        return tf.cast(images, tf.float32)
 
     labels = tf.constant(np.asarray(data.y, dtype=np.int32))
     auto = tf.data.AUTOTUNE
@@ -134,11 +139,12 @@ def image_datasets(spec: TrainingSpec, data: TrainingData, seed: int, order_seed
         dataset = tf.data.Dataset.from_tensor_slices(np.asarray(indices, dtype=np.int64))
         if shuffle:
             dataset = dataset.shuffle(len(indices), seed=order_seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(spec.batch_size)
         if with_labels:
             dataset = dataset.map(lambda i: (pixels(i), tf.gather(labels, i)), auto)
         else:
             dataset = dataset.map(pixels, auto)
-        return dataset.batch(spec.batch_size).prefetch(auto)
+        return dataset.prefetch(auto)
 
     train, held = _split(spec, data, seed)
     inputs = {
