@@ -182,7 +182,7 @@ def build_model(
     if image is not None:
         from sparktf.training._image_layers import image_input
 
-        inputs, x = image_input(keras, spec, image, x_train, _unit_scale_for_constants)
+        inputs, x = image_input(keras, spec, image, x_train, unit_scale_for_constants)
         x = _augmentation(keras, spec, x)
     else:
         inputs, x = _flat_input(keras, spec, num_features, x_train)
@@ -224,11 +224,11 @@ def _flat_input(keras, spec: TrainingSpec, num_features: int, x_train):
             x = norm(x)
     if norm is not None and x_train is not None:
         norm.adapt(_as_shape(x_train, shape if image else None))
-        _unit_scale_for_constants(norm)
+        unit_scale_for_constants(norm)
     return inputs, x
 
 
-def _unit_scale_for_constants(norm) -> None:
+def unit_scale_for_constants(norm) -> None:
     """Give a feature that was constant in training a scale of 1 (it is only centred), as
     scikit-learn's ``StandardScaler`` does. Keras divides by ``max(std, 1e-7)``, so a value
     that differs from the constant at transform time (a pixel blank in every training image
@@ -252,8 +252,9 @@ def _as_shape(x_train, shape: list[int] | None):
     return x_train.map(lambda batch: tf.reshape(batch, (-1, *shape)))
 
 
-def _builtin_layers(keras, spec: TrainingSpec, x, num_classes: int):
-    """Convolution blocks, then dense layers, then ``num_classes`` logits."""
+def _builtin_layers(keras, spec: TrainingSpec, x, num_classes: int, logits_init="glorot_uniform"):
+    """Convolution blocks, then dense layers, then ``num_classes`` logits (whose kernel starts
+    as ``logits_init``)."""
     activation = spec.activation
     batch_norm = spec.batch_normalization
 
@@ -281,4 +282,4 @@ def _builtin_layers(keras, spec: TrainingSpec, x, num_classes: int):
             x = keras.layers.Dense(units, activation=activation, name=f"dense{i}")(x)
         if spec.dropout > 0:
             x = keras.layers.Dropout(spec.dropout, name=f"dropout{i}")(x)
-    return keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.layers.Dense(num_classes, kernel_initializer=logits_init, name="logits")(x)

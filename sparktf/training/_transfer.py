@@ -88,7 +88,7 @@ def base_body(
 ) -> Any:
     """The network's body and head on the (standardized, reshaped) features ``x``: the cut base
     (trainable layers as the first phase has them), pooling, then ``head`` (the built-in
-    family's dense layers and K logits)."""
+    family's dense layers and K logits, the logits starting at zero)."""
     from sparktf._loading import load_keras_bytes
 
     base = load_keras_bytes(base_bytes)
@@ -104,7 +104,10 @@ def base_body(
     y = cut(x, training=False)
     if len(y.shape) == 4:
         y = keras.layers.GlobalAveragePooling2D(name="base_pool")(y)
-    return head(keras, spec, y, num_classes)
+    # The new head's logits start at zero (as BiT's fine-tuning recipe does): a pretrained
+    # base's features are large (ReLU outputs that fed its own classifier), so random logit
+    # weights on them gave losses near 10 that a small learning rate took many epochs to undo.
+    return head(keras, spec, y, num_classes, logits_init="zeros")
 
 
 def phase_two(model: Any, spec: TrainingSpec) -> None:

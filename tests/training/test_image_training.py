@@ -311,9 +311,9 @@ def test_standardize_adapts_per_channel_on_the_training_pixels():
     batches = tf.data.Dataset.from_tensor_slices(pixels).batch(4)
 
     def constants(norm):
-        from sparktf.training._networks import _unit_scale_for_constants
+        from sparktf.training._networks import unit_scale_for_constants
 
-        _unit_scale_for_constants(norm)
+        unit_scale_for_constants(norm)
 
     inputs, x = image_input(keras, spec, (4, 4, 3), batches, constants)
     out = np.asarray(keras.Model(inputs, x)(pixels))

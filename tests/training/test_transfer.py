@@ -370,3 +370,23 @@ def test_an_image_column_that_disagrees_with_the_base_is_refused(bases, quadrant
         TFClassifier(baseModel=pretrained, imageSize=[8, 8], imageChannels=1, **image).fit(train)
     with pytest.raises(ValueError, match=r"'imageChannels' param .* must be the 1 channel\(s\)"):
         TFClassifier(baseModel=pretrained, **image).fit(train)
+
+
+def test_a_base_with_large_features_learns_its_new_head_at_a_small_learning_rate(
+    bases, quadrants, tmp_path
+):
+    import keras
+
+    # The same network with its feature layer's outputs 50 times larger (the old head scaled
+    # back): pretrained features are often ReLU outputs of such sizes.
+    pretrained, _ = bases
+    network = keras.saving.load_model(pretrained)
+    kernel, bias = network.get_layer("embed").get_weights()
+    network.get_layer("embed").set_weights([kernel * 50.0, bias * 50.0])
+    kernel, bias = network.get_layer("classes").get_weights()
+    network.get_layer("classes").set_weights([kernel / 50.0, bias])
+    network.save(tmp_path / "large.keras")
+    train, test = quadrants
+    quick = {**QUICK, "learningRate": 1e-3}
+    model = TFClassifier(baseModel=str(tmp_path / "large.keras"), **quick).fit(train)
+    assert _accuracy(model, test) >= 0.9
