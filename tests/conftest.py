@@ -144,9 +144,15 @@ def _library_logging():
 
 @pytest.fixture(scope="session")
 def spark():
+    """The suite's session. Its Python daemon preloads TensorFlow (``sparktf.daemon``): a task
+    that raises ends its Python worker, and local[2,4] tries it 4 times, so each test of an error
+    would otherwise import TensorFlow four times over (a 20-40 s test instead of 2-6 s). The
+    default daemon, whose workers import TensorFlow themselves, is what the local-cluster job
+    (tests/spark/test_cluster.py asserts it), the local[2] fault job, the examples and the
+    command's subprocesses run on."""
     from sparktf.session import get_spark
 
-    session = get_spark(master="local[2]", app_name="sparktf-tests")
+    session = get_spark(master="local[2]", app_name="sparktf-tests", preload_tensorflow=True)
     yield session
     session.stop()
 
