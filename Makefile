@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.sparktf-installed
 
-.PHONY: demo test test-fast lint format bench docs clean
+.PHONY: demo test test-fast test-local lint format bench docs clean
 
 # PYTHONWARNINGS below: setuptools prints an information-only notice on every editable install
 # (a folder named like the package would shadow it); it is not about this project's metadata.
@@ -30,6 +30,12 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m unit -p no:cacheprovider $(PYTEST_ARGS)
+
+# The unit and spark tiers: everything on the suite's own local[2] session, without the jobs
+# that start a cluster or a Spark Connect server of their own (tiers cluster and connect).
+test-local: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not cluster and not connect" -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

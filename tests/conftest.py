@@ -118,6 +118,21 @@ def run_job(script: str, *args: str, timeout: int = 600) -> dict:
     return json.loads(lines[-1][len("RESULT ") :])
 
 
+@pytest.fixture(scope="session")
+def local_cluster_run() -> dict:
+    """The jobs the suite runs on ``local-cluster[2,1,1024]``, on one cluster start
+    (tests/jobs/local_cluster_job.py): ``{"workers": ..., "cluster": ..., "fault": ...}``, each
+    a step's result or its ``error`` and ``trace``."""
+    return run_job("local_cluster_job.py", "local-cluster[2,1,1024]", timeout=1800)
+
+
+def step_result(run: dict, step: str) -> dict:
+    """The result of a step of a job's run, failing with its traceback if it raised."""
+    value = run[step]
+    assert "error" not in value or value["error"] is None, value.get("trace", value)
+    return value
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Close the thread pools pyspark's validators leave open, while their pipes still are
     (at interpreter exit each would print an ``OSError`` traceback)."""
@@ -144,9 +159,15 @@ def _library_logging():
 
 @pytest.fixture(scope="session")
 def spark():
+    """The suite's session. Its Python daemon preloads TensorFlow (``sparktf.daemon``): a task
+    that raises ends its Python worker, and local[2,4] tries it 4 times, so each test of an error
+    would otherwise import TensorFlow four times over (a 20-40 s test instead of 2-6 s). The
+    default daemon, whose workers import TensorFlow themselves, is what the local-cluster job
+    (tests/spark/test_cluster.py asserts it), the local[2] fault job, the examples and the
+    command's subprocesses run on."""
     from sparktf.session import get_spark
 
-    session = get_spark(master="local[2]", app_name="sparktf-tests")
+    session = get_spark(master="local[2]", app_name="sparktf-tests", preload_tensorflow=True)
     yield session
     session.stop()
 

@@ -25,54 +25,62 @@ def _daemon_info(_rows):
 
 
 def main(master: str, preload: bool) -> None:
+    from sparktf.session import get_spark
+
+    spark = get_spark(master=master, app_name="sparktf-cluster-test", preload_tensorflow=preload)
+    try:
+        print("RESULT " + json.dumps(grid_and_deploy(spark)), flush=True)
+    finally:
+        spark.stop()
+
+
+def grid_and_deploy(spark) -> dict:
+    """The cross-validated grid on ``spark``'s executors and its best model deployed through
+    TFGraphTransformer: where each model was trained, the agreement, the workers' daemons.
+    Also a step of tests/jobs/local_cluster_job.py."""
     from pyspark.ml.evaluation import MulticlassClassificationEvaluator
     from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
 
     from sparktf import TFClassifier, TFGraphTransformer
     from sparktf.datasets import load_digits
-    from sparktf.session import get_spark
 
-    spark = get_spark(master=master, app_name="sparktf-cluster-test", preload_tensorflow=preload)
-    try:
-        driver_jvm = spark.sparkContext._jvm.ProcessHandle.current().pid()
-        train, test = load_digits(spark, num_partitions=4).randomSplit([0.8, 0.2], seed=7)
-        clf = TFClassifier(epochs=6, batchSize=64)
-        grid = (
-            ParamGridBuilder()
-            .addGrid(clf.hiddenLayers, [[16], [48]])
-            .addGrid(clf.learningRate, [0.003, 0.01])
-            .build()
-        )
-        evaluator = MulticlassClassificationEvaluator(metricName="accuracy")
-        model = CrossValidator(
-            estimator=clf,
-            estimatorParamMaps=grid,
-            evaluator=evaluator,
-            numFolds=2,
-            collectSubModels=True,
-            seed=3,
-        ).fit(train)
-        trained = [m.history["worker"] for fold in model.subModels for m in fold]
-        # Deploy the best model as a plain Keras model, broadcast to the executors.
-        deploy = TFGraphTransformer.fromKeras(
-            model.bestModel.keras_model(), inputCol="features", outputCol="scores"
-        )
-        both = deploy.transform(model.transform(test)).select("prediction", "scores").collect()
-        agree = sum(int(r.prediction) == max(range(10), key=r.scores.__getitem__) for r in both)
-        daemons = spark.sparkContext.parallelize(range(4), 4).mapPartitions(_daemon_info)
-        result = {
-            "driverJvmPid": driver_jvm,
-            "driverPid": os.getpid(),
-            "trials": trained,
-            "best": model.bestModel.history["worker"],
-            "avgMetrics": model.avgMetrics,
-            "testAccuracy": evaluator.evaluate(model.transform(test)),
-            "deployedAgreement": agree / len(both),
-            "daemons": sorted(set(daemons.collect())),
-        }
-        print("RESULT " + json.dumps(result), flush=True)
-    finally:
-        spark.stop()
+    driver_jvm = spark.sparkContext._jvm.ProcessHandle.current().pid()
+    train, test = load_digits(spark, num_partitions=4).randomSplit([0.8, 0.2], seed=7)
+    clf = TFClassifier(epochs=6, batchSize=64)
+    grid = (
+        ParamGridBuilder()
+        .addGrid(clf.hiddenLayers, [[16], [48]])
+        .addGrid(clf.learningRate, [0.003, 0.01])
+        .build()
+    )
+    evaluator = MulticlassClassificationEvaluator(metricName="accuracy")
+    model = CrossValidator(
+        estimator=clf,
+        estimatorParamMaps=grid,
+        evaluator=evaluator,
+        numFolds=2,
+        collectSubModels=True,
+        seed=3,
+    ).fit(train)
+    trained = [m.history["worker"] for fold in model.subModels for m in fold]
+    # Deploy the best model as a plain Keras model, broadcast to the executors.
+    deploy = TFGraphTransformer.fromKeras(
+        model.bestModel.keras_model(), inputCol="features", outputCol="scores"
+    )
+    both = deploy.transform(model.transform(test)).select("prediction", "scores").collect()
+    agree = sum(int(r.prediction) == max(range(10), key=r.scores.__getitem__) for r in both)
+    daemons = spark.sparkContext.parallelize(range(4), 4).mapPartitions(_daemon_info)
+    result = {
+        "driverJvmPid": driver_jvm,
+        "driverPid": os.getpid(),
+        "trials": trained,
+        "best": model.bestModel.history["worker"],
+        "avgMetrics": model.avgMetrics,
+        "testAccuracy": evaluator.evaluate(model.transform(test)),
+        "deployedAgreement": agree / len(both),
+        "daemons": sorted(set(daemons.collect())),
+    }
+    return result
 
 
 def staged(master: str, staging_dir: str) -> None:

@@ -4,7 +4,8 @@ Used by tests/spark/test_cluster.py. On ``local-cluster`` (executors are JVMs of
 with a Python daemon forking the Python workers that run tasks), a watcher thread kills (SIGKILL) a
 Python worker in the middle of:
 
-1. a 4-map ``fitMultiple``, once TensorFlow is loaded in the worker (it is training), and
+1. a 4-map ``fitMultiple`` (80 epochs a map), once TensorFlow is loaded in the worker (it is
+   training), and
 2. a ``TFGraphTransformer`` transform over 200,000 rows in 8 partitions (a busy worker, again
    until Spark sees a task fail: a worker whose task just ended fails nothing).
 
@@ -63,24 +64,38 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _busy(pid: int) -> bool:
-    """Whether the worker is running a task: it burns CPU (an idle reused worker waits)."""
-    try:
-        before = _cpu_seconds(pid)
-        time.sleep(0.5)
-        return _cpu_seconds(pid) - before > 0.2
-    except (OSError, ValueError, IndexError):
-        return False
+def _busy(pids: list[int]) -> list[int]:
+    """The workers of ``pids`` running a task: they burn CPU (an idle reused worker waits, at
+    none). All are watched over the same half second, so a task is caught within a second of its
+    start however many idle workers the application has."""
+    before = {}
+    for pid in pids:
+        try:
+            before[pid] = _cpu_seconds(pid)
+        except (OSError, ValueError, IndexError):
+            continue
+    time.sleep(0.5)
+    busy = []
+    for pid, seconds in before.items():
+        try:
+            if _cpu_seconds(pid) - seconds > 0.2:
+                busy.append(pid)
+        except (OSError, ValueError, IndexError):
+            continue
+    return busy
 
 
-def _training(pid: int) -> bool:
-    """Whether the worker is training: TensorFlow is loaded and it is busy."""
-    try:
-        with open(f"/proc/{pid}/maps") as handle:
-            loaded = "_pywrap_tensorflow" in handle.read()
-    except OSError:
-        return False
-    return loaded and _busy(pid)
+def _training(pids: list[int]) -> list[int]:
+    """The workers of ``pids`` training: TensorFlow is loaded and they are busy."""
+
+    def loaded(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/maps") as handle:
+                return "_pywrap_tensorflow" in handle.read()
+        except OSError:
+            return False
+
+    return _busy([pid for pid in pids if loaded(pid)])
 
 
 def _local_workers(exclude: set[int]) -> list[int]:
@@ -101,23 +116,22 @@ def _local_workers(exclude: set[int]) -> list[int]:
 def _kill_one(
     find, killed: list[int], ready, stop: threading.Event, settle: float, hit=None
 ) -> None:
-    """Kill the first Python worker ``find(exclude)`` lists for which ``ready(pid)`` holds,
+    """Kill the first Python worker ``find(exclude)`` lists that ``ready(pids)`` keeps,
     ``settle`` seconds later.
 
     With ``hit``, a kill counts once ``hit()`` holds within a few seconds (Spark saw a task
     fail); a worker that went idle between the check and the kill (its task had just ended)
     fails nothing, and then the next ready worker is killed."""
     while not stop.is_set():
-        for pid in find(set(killed)):
-            if ready(pid):
-                time.sleep(settle)
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append(pid)
-                except ProcessLookupError:
-                    continue
-                if hit is None or _within(5.0, hit, stop):
-                    return
+        for pid in ready(find(set(killed))):
+            time.sleep(settle)
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except ProcessLookupError:
+                continue
+            if hit is None or _within(5.0, hit, stop):
+                return
         time.sleep(0.2)
 
 
@@ -181,10 +195,6 @@ def main_local(master: str) -> None:
 
 
 def main(master: str) -> None:
-    from pyspark.sql import functions as F
-
-    from sparktf import TFClassifier, TFGraphTransformer
-    from sparktf.datasets import load_digits
     from sparktf.session import get_spark
 
     if master.startswith("local["):
@@ -192,69 +202,102 @@ def main(master: str) -> None:
     if not master.startswith("local-cluster"):
         raise SystemExit("fault_job.py kills executor processes: use a local-cluster master")
     spark = get_spark(master=master, app_name="sparktf-fault-test")
-    sc = spark.sparkContext
     try:
-        train = load_digits(spark, num_partitions=2).cache()
-        clf = TFClassifier(hiddenLayers=[32], epochs=80, batchSize=32, seed=5)
-        maps = [{clf.learningRate: rate} for rate in (1e-3, 3e-3, 1e-2, 3e-2)]
-
-        def losses(models):
-            return [models[i].history["epochs"]["loss"][-1] for i in range(len(maps))]
-
-        clean = dict(clf.fitMultiple(train, maps))
-
-        killed: list[int] = []
-        stop = threading.Event()
-        watcher = threading.Thread(
-            target=_kill_one,
-            args=(_executor_workers(sc), killed, _training, stop, 0.0),
-            daemon=True,
-        )
-        watcher.start()
-        faulted = dict(clf.fitMultiple(train, maps))
-        stop.set()
-        group = faulted[0].history["worker"]["jobGroup"]
-        fit = {
-            "killed": list(killed),
-            "failedTasks": _failed_tasks(sc, group),
-            "models": sum(faulted[i].hasModel for i in range(len(maps))),
-            "cleanLosses": losses(clean),
-            "faultedLosses": losses(faulted),
-            "trainedBy": [faulted[i].history["worker"]["pid"] for i in range(len(maps))],
-        }
-
-        model = clean[2]
-        stage = TFGraphTransformer.fromKeras(
-            model.keras_model(), inputCol="features", outputCol="scores", batchSize=64
-        )
-        rows = 200_000
-        data = spark.range(rows, numPartitions=8).select(
-            F.col("id"), F.array(*[F.rand(i).cast("float") for i in range(64)]).alias("features")
-        )
-        killed_t: list[int] = []
-        stop = threading.Event()
-        watcher = threading.Thread(
-            target=_kill_one,
-            args=(_executor_workers(sc), killed_t, _busy, stop, 0.0),
-            kwargs={"hit": lambda: _failed_tasks(sc, "sparktf-fault-transform") >= 1},
-            daemon=True,
-        )
-        sc.setJobGroup("sparktf-fault-transform", "transform with a killed worker")
-        watcher.start()
-        scored = stage.transform(data).select("id", F.size("scores").alias("width")).collect()
-        stop.set()
-        ids = [r["id"] for r in scored]
-        transform = {
-            "killed": killed_t,
-            "failedTasks": _failed_tasks(sc, "sparktf-fault-transform"),
-            "rows": len(ids),
-            "distinct": len(set(ids)),
-            "expected": rows,
-            "widths": sorted({r["width"] for r in scored}),
-        }
-        print("RESULT " + json.dumps({"fit": fit, "transform": transform}), flush=True)
+        print("RESULT " + json.dumps(faults(spark)), flush=True)
     finally:
         spark.stop()
+
+
+def faults(spark) -> dict:
+    """The two faults on ``spark``'s executors (a local-cluster): ``{"fit": ..., "transform":
+    ...}``. Also the last step of tests/jobs/local_cluster_job.py (it kills Python workers)."""
+    fit, model = _killed_in_fit(spark)
+    return {"fit": fit, "transform": _killed_in_transform(spark, model)}
+
+
+def _killed_in_fit(spark):
+    """A 4-map grid trained twice, the second time with a worker killed while it trains: the
+    fit's figures, and a model of the clean grid."""
+    from sparktf import TFClassifier
+    from sparktf.datasets import load_digits
+
+    sc = spark.sparkContext
+    train = load_digits(spark, num_partitions=2).cache()
+    clf = TFClassifier(hiddenLayers=[32], epochs=80, batchSize=32, seed=5)
+    maps = [{clf.learningRate: rate} for rate in (1e-3, 3e-3, 1e-2, 3e-2)]
+
+    def losses(models):
+        return [models[i].history["epochs"]["loss"][-1] for i in range(len(maps))]
+
+    clean = dict(clf.fitMultiple(train, maps))
+
+    killed: list[int] = []
+    stop = threading.Event()
+    watcher = threading.Thread(
+        target=_kill_one,
+        args=(_executor_workers(sc), killed, _training, stop, 0.0),
+        daemon=True,
+    )
+    watcher.start()
+    faulted = dict(clf.fitMultiple(train, maps))
+    stop.set()
+    group = faulted[0].history["worker"]["jobGroup"]
+    fit = {
+        "killed": list(killed),
+        "failedTasks": _failed_tasks(sc, group),
+        "models": sum(faulted[i].hasModel for i in range(len(maps))),
+        "cleanLosses": losses(clean),
+        "faultedLosses": losses(faulted),
+        "trainedBy": [faulted[i].history["worker"]["pid"] for i in range(len(maps))],
+        "trainSeconds": [_seconds(clean[i]) for i in range(len(maps))],
+    }
+    train.unpersist()
+    return fit, clean[2]
+
+
+def _seconds(model) -> float:
+    """How long the task that trained ``model`` ran (what the kill has to fall into)."""
+    worker = model.history["worker"]
+    return worker["finished"] - worker["started"]
+
+
+def _killed_in_transform(spark, model) -> dict:
+    """A transform over 200,000 rows with a busy worker killed until Spark sees a task fail:
+    every row exactly once."""
+    from pyspark.sql import functions as F
+
+    from sparktf import TFGraphTransformer
+
+    sc = spark.sparkContext
+    stage = TFGraphTransformer.fromKeras(
+        model.keras_model(), inputCol="features", outputCol="scores", batchSize=64
+    )
+    rows = 200_000
+    data = spark.range(rows, numPartitions=8).select(
+        F.col("id"), F.array(*[F.rand(i).cast("float") for i in range(64)]).alias("features")
+    )
+    killed_t: list[int] = []
+    stop = threading.Event()
+    watcher = threading.Thread(
+        target=_kill_one,
+        args=(_executor_workers(sc), killed_t, _busy, stop, 0.0),
+        kwargs={"hit": lambda: _failed_tasks(sc, "sparktf-fault-transform") >= 1},
+        daemon=True,
+    )
+    sc.setJobGroup("sparktf-fault-transform", "transform with a killed worker")
+    watcher.start()
+    scored = stage.transform(data).select("id", F.size("scores").alias("width")).collect()
+    stop.set()
+    sc.setJobGroup("", "")
+    ids = [r["id"] for r in scored]
+    return {
+        "killed": killed_t,
+        "failedTasks": _failed_tasks(sc, "sparktf-fault-transform"),
+        "rows": len(ids),
+        "distinct": len(set(ids)),
+        "expected": rows,
+        "widths": sorted({r["width"] for r in scored}),
+    }
 
 
 if __name__ == "__main__":

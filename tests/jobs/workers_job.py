@@ -88,7 +88,40 @@ def _files_under(folder: str) -> list[str]:
     )
 
 
+#: The steps, in order; ``killed`` injects a fault, so a job sharing the session runs it last.
+STEPS = (
+    "two_workers",
+    "one_worker",
+    "best_weights",
+    "too_many",
+    "staged",
+    "fit_multiple",
+    "killed",
+)
+
+
+def scratch_conf() -> tuple[str, dict]:
+    """The executors' temporary folder, the job's own (what the workers leave there is seen),
+    and the session setting that gives it to them."""
+    scratch = tempfile.mkdtemp(prefix="sparktf-workers-tmp-")
+    return scratch, {"spark.executorEnv.TMPDIR": scratch}
+
+
 def main(mode: str) -> None:
+    from sparktf.session import get_spark
+
+    scratch, conf = scratch_conf()
+    spark = get_spark(master=mode, app_name="sparktf-workers-test", conf=conf)
+    only = os.environ.get("SPARKTF_WORKERS_STEPS")
+    results = run(spark, scratch, only.split(",") if only else STEPS)
+    print("RESULT " + json.dumps(results, default=str), flush=True)
+    spark.stop()
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run(spark, scratch: str, names) -> dict:
+    """The steps ``names`` on ``spark`` (whose executors' TMPDIR is ``scratch``), each reporting
+    what it saw. Also a step of tests/jobs/local_cluster_job.py."""
     from connect_job import (
         _step,  # tests/jobs/connect_job.py: every step reports, none hides another
     )
@@ -96,13 +129,7 @@ def main(mode: str) -> None:
 
     from sparktf import TFClassificationModel, TFClassifier
     from sparktf.datasets import load_digits
-    from sparktf.session import get_spark
 
-    # the executors' temporary folder, the job's own: what the workers leave there is seen
-    scratch = tempfile.mkdtemp(prefix="sparktf-workers-tmp-")
-    spark = get_spark(
-        master=mode, app_name="sparktf-workers-test", conf={"spark.executorEnv.TMPDIR": scratch}
-    )
     results: dict = {"sessionModule": type(spark).__module__}
     train, test = load_digits(spark, num_partitions=2).randomSplit([0.8, 0.2], seed=7)
     train, test = train.cache(), test.cache()
@@ -226,22 +253,20 @@ def main(mode: str) -> None:
         outcome["files"] = [f for f in _files_under(scratch) if f not in files_before]
         return outcome
 
-    steps = [
-        ("two_workers", two_workers),
-        ("one_worker", one_worker),
-        ("best_weights", best_weights),
-        ("too_many", too_many),
-        ("staged", staged),
-        ("fit_multiple", fit_multiple),
-        ("killed", killed),
-    ]
-    only = os.environ.get("SPARKTF_WORKERS_STEPS")
-    for name, fn in steps:
-        if not only or name in only.split(","):
-            _step(results, name, fn)
-    print("RESULT " + json.dumps(results, default=str), flush=True)
-    spark.stop()
-    shutil.rmtree(scratch, ignore_errors=True)
+    steps = {
+        "two_workers": two_workers,
+        "one_worker": one_worker,
+        "best_weights": best_weights,
+        "too_many": too_many,
+        "staged": staged,
+        "fit_multiple": fit_multiple,
+        "killed": killed,
+    }
+    for name in names:
+        _step(results, name, steps[name])
+    train.unpersist()
+    test.unpersist()
+    return results
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 Each job runs in a driver process of its own (tests/jobs/cluster_job.py): a cross-validated grid,
 then the best model deployed through TFGraphTransformer on the executors (and, on local-cluster, a
-staged grid larger than the executors' memory). On the standalone cluster
+staged grid larger than the executors' memory). On ``local-cluster[2,1,1024]`` the grid and the
+faults are steps of tests/jobs/local_cluster_job.py, which shares that cluster start with
+tests/training/test_workers.py. On the standalone cluster
 the session preloads TensorFlow in the executors' Python daemons (sparktf.daemon). The standalone
 cluster is
 the one .ci/run starts (``SPARKTF_TEST_MASTER``); without it, the test starts one itself with
@@ -18,7 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import JOBS, run_job
+from conftest import JOBS, run_job, step_result
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB = JOBS / "cluster_job.py"
@@ -46,8 +48,8 @@ def _daemons(result: dict) -> list[dict]:
 
 
 @pytest.mark.cluster
-def test_grid_trains_in_executor_processes_on_local_cluster():
-    result = _run_job("local-cluster[2,1,1024]")
+def test_grid_trains_in_executor_processes_on_local_cluster(local_cluster_run):
+    result = step_result(local_cluster_run, "cluster")
     _check_distributed(result)
     # The default daemon: workers import TensorFlow themselves, the daemon holds none.
     assert all("pyspark.daemon" in d["daemon"] for d in _daemons(result)), result["daemons"]
@@ -103,10 +105,10 @@ def test_staged_grid_on_executors_with_less_memory_than_the_data(tmp_path):
 
 
 @pytest.mark.cluster
-def test_a_killed_python_worker_loses_no_model_and_no_row():
+def test_a_killed_python_worker_loses_no_model_and_no_row(local_cluster_run):
     """Faults injected on local-cluster (tests/jobs/fault_job.py): a Python worker is killed while
     it trains a model of a 4-map grid, and another while it runs a transform's batches."""
-    result = run_job("fault_job.py", "local-cluster[2,1,1024]", timeout=900)
+    result = step_result(local_cluster_run, "fault")
     fit, transform = result["fit"], result["transform"]
     # The kill hit a running task, which Spark ran again elsewhere.
     assert len(fit["killed"]) == 1 and fit["failedTasks"] >= 1, fit

@@ -1,35 +1,47 @@
 """Each example runs end to end with its small settings (``--quick``), as a user would run it.
 
-The examples run as subprocesses on ``local[2]`` (through ``SPARKTF_MASTER``), each in its own
-folder; these are the slowest tests of the suite.
+The examples run as ``python examples/NAME.py --quick`` does (``__main__``, the same arguments,
+in a folder of their own), in this process on the suite's ``local[2]`` session: an example's
+``get_spark`` returns the active session, as it would the one ``SPARKTF_MASTER=local[2]`` starts.
+A fresh process's quiet start-up is the test of the ``sparktf demo`` subprocess
+(tests/tools/test_cli.py).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import subprocess
+import runpy
 import sys
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def run_example(name: str, cwd, *args: str) -> str:
-    env = {**os.environ, "SPARKTF_MASTER": "local[2]", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    env.pop("SPARKTF_QUICK", None)
-    done = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "examples", name), "--quick", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, f"{name} failed:\n{done.stderr[-3000:]}"
-    return done.stdout
+@pytest.fixture
+def run_example(spark, capsys, monkeypatch):
+    """``run_example(name, cwd, *args)``: the example's standard output."""
+
+    def run(name: str, cwd, *args: str) -> str:
+        path = os.path.join(ROOT, "examples", name)
+        monkeypatch.delenv("SPARKTF_QUICK", raising=False)
+        monkeypatch.chdir(cwd)
+        # its default output folder, in ``cwd``: named absolutely, as Spark's JVM (started
+        # elsewhere) resolves a relative path against its own folder
+        output = os.path.join(str(cwd), name.replace(".py", "_output"))
+        monkeypatch.setattr(sys, "argv", [path, "--quick", "--output", output, *args])
+        capsys.readouterr()
+        try:
+            runpy.run_path(path, run_name="__main__")
+        except SystemExit as exc:  # argparse, or an example's own exit
+            assert exc.code in (0, None), f"{name} exited with {exc.code}"
+        return capsys.readouterr().out
+
+    return run
 
 
-def test_tune_mnist_on_digits(tmp_path):
+def test_tune_mnist_on_digits(run_example, tmp_path):
     out = run_example("tune_mnist.py", tmp_path)
     assert "Tuned 4 settings x 2 folds" in out
     assert "Tuning report (accuracy, best first):" in out
@@ -43,7 +55,7 @@ def test_tune_mnist_on_digits(tmp_path):
     assert (output / "report.csv").is_file() and (output / "best_model").is_dir()
 
 
-def test_label_images_prints_top5(tmp_path):
+def test_label_images_prints_top5(run_example, tmp_path):
     out = run_example("label_images.py", tmp_path)
     lines = [line for line in out.splitlines() if line.endswith(")]")]
     names = [line.split(":")[0] for line in lines]
@@ -61,7 +73,7 @@ def test_label_images_prints_top5(tmp_path):
     assert (tmp_path / "label_images_output" / "labels").is_dir()
 
 
-def test_pipeline_cv_saves_and_loads(tmp_path):
+def test_pipeline_cv_saves_and_loads(run_example, tmp_path):
     out = run_example("pipeline_cv.py", tmp_path)
     assert len(re.findall(r"cross-validated accuracy 0\.\d{4}", out)) == 2
     assert "loaded back: same predictions: True" in out

@@ -1,7 +1,9 @@
 """One model trained on several Spark tasks (``numWorkers``): data-parallel TFClassifier.
 
 The end-to-end scenario runs once on ``local-cluster[2,1,1024]`` in a driver process of its own
-(tests/jobs/workers_job.py): two executor JVMs with one core each, so a two-worker fit spans both.
+(tests/jobs/workers_job.py's steps, run by tests/jobs/local_cluster_job.py on the cluster start
+tests/spark/test_cluster.py shares): two executor JVMs with one core each, so a two-worker fit
+spans both.
 The Connect run is a step of tests/jobs/connect_job.py. The Param checks and the shard arithmetic
 run here, without a cluster.
 """
@@ -12,18 +14,12 @@ import time
 
 import numpy as np
 import pytest
-from conftest import run_job
+from conftest import step_result as _ok
 
 
 @pytest.fixture(scope="module")
-def workers_run() -> dict:
-    return run_job("workers_job.py", "local-cluster[2,1,1024]", timeout=900)
-
-
-def _ok(result: dict, step: str) -> dict:
-    value = result[step]
-    assert "error" not in value or value["error"] is None, value.get("trace", value)
-    return value
+def workers_run(local_cluster_run) -> dict:
+    return _ok(local_cluster_run, "workers")
 
 
 # -- on a multi-process cluster ----------------------------------------------------------------
