@@ -22,6 +22,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sparktf._tuning_output import (
+    report_lines,
+    report_table,
+    show_summary,
+    write_plot,
+    write_report_csv,
+)
+
 __all__ = ["SearchSpace", "TuningResult", "report_table", "tune_classifier", "write_report_csv"]
 
 logger = logging.getLogger("sparktf.workflow")
@@ -65,21 +73,6 @@ def _param_maps(clf: Any, space: SearchSpace, search: str, samples: int, seed: i
     return builder.build(samples, seed=seed)
 
 
-def _plot_axes(report: Any) -> tuple[str, str | None] | None:
-    """Which Params the sensitivity plot shows: x (numeric) and one line per value of another."""
-    params = list(report.attrs.get("params", []))
-
-    def varies(name: str) -> bool:
-        return report[name].map(_format_cell).nunique() > 1
-
-    numeric = [p for p in ("learningRate", "epochs", "batchSize") if p in params]
-    if not numeric:
-        return None
-    x = next((p for p in numeric if varies(p)), numeric[0])
-    line = next((p for p in params if p != x and varies(p)), None)
-    return x, line
-
-
 @dataclass
 class TuningResult:
     """What :func:`tune_classifier` produced."""
@@ -89,52 +82,6 @@ class TuningResult:
     test_accuracy: float | None
     plot_path: str | None
     seconds: float
-
-
-def _format_cell(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_format_cell(v) for v in value) + "]"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if hasattr(value, "tolist") and not isinstance(value, str):
-        return _format_cell(value.tolist())
-    return str(value)
-
-
-def report_table(report: Any) -> Any:
-    """The tuning report with list values as text, ready for CSV or printing."""
-    table = report.copy()
-    for column in table.columns:
-        if table[column].map(lambda v: isinstance(v, (list, tuple))).any():
-            table[column] = table[column].map(_format_cell)
-    return table
-
-
-def write_report_csv(report: Any, path: str) -> None:
-    """Write the tuning report as CSV, best first like the printed table: list values as text,
-    the metric's mean and std to 4 decimals, seconds to 1 (the searched values as given)."""
-    table = report_table(report).sort_values("rank", kind="stable")
-    table = table.round({"mean": 4, "std": 4, "seconds": 1})
-    table.to_csv(path, index=False)
-
-
-def _report_lines(report: Any) -> list[str]:
-    """The tuning report as printed: a title line, then the table (one string), best first."""
-    table = report_table(report)
-    columns = [*report.attrs.get("params", []), "mean", "std", "seconds", "rank", "best"]
-    if table["failure"].astype(str).str.len().gt(0).any():
-        columns.append("failure")
-    shown = table[[c for c in columns if c in table.columns]].sort_values("rank")
-    metric = report.attrs.get("metric", "metric")
-    text = shown.to_string(
-        index=False,
-        formatters={
-            "mean": "{:.4f}".format,
-            "std": "{:.4f}".format,
-            "seconds": "{:.1f}".format,
-        },
-    )
-    return [f"Tuning report ({metric}, best first):", text]
 
 
 def _validator_params(clf: Any, maps: list, evaluator: Any, seed: int) -> dict[str, Any]:
@@ -268,13 +215,13 @@ def tune_classifier(
 
     report = tuning_report(tuned, clf)
     write_report_csv(report, os.path.join(output, "report.csv"))
-    for text in _report_lines(report):
+    for text in report_lines(report):
         show(text)
-    plot_path = _write_plot(report, output, data_name)
+    plot_path = write_plot(report, output, data_name)
     best = tuned.bestModel
     accuracy = None if test is None else float(evaluator.evaluate(best.transform(test)))
     best_dir = _save_best(best, output)
-    _show_summary(show, report, accuracy, output, plot_path, best_dir)
+    show_summary(show, report, accuracy, output, plot_path, best_dir)
     return TuningResult(report, best, accuracy, plot_path, seconds)
 
 
@@ -367,32 +314,3 @@ def _save_best(best: Any, output: str) -> str:
     with open(os.path.join(output, "best_model.keras"), "wb") as handle:
         handle.write(best.modelBytes)
     return best_dir
-
-
-def _write_plot(report: Any, output: str, data_name: str | None) -> str | None:
-    """``sensitivity.png`` in ``output``, or None when no numeric searched value varies."""
-    from sparktf.tuning import plot_sensitivity
-
-    axes = _plot_axes(report)
-    if axes is None:
-        return None
-    x, line = axes
-    path = os.path.join(output, "sensitivity.png")
-    return plot_sensitivity(report, x=x, line=line, path=path, data=data_name)
-
-
-def _show_summary(show, report, accuracy, output, plot_path, best_dir) -> None:
-    """Show the best setting, the test accuracy and the paths written."""
-    chosen = report[report["best"]].iloc[0]
-    settings = ", ".join(
-        f"{name}={_format_cell(chosen[name])}" for name in report.attrs.get("params", [])
-    )
-    show("")
-    show(f"Best setting: {settings} (validation accuracy {chosen['mean']:.4f})")
-    if accuracy is not None:
-        show(f"Test accuracy of the best model: {accuracy:.4f}")
-    show(f"Report:      {os.path.join(output, 'report.csv')}")
-    if plot_path:
-        show(f"Plot:        {plot_path}")
-    show(f"Best model:  {best_dir} (TFClassificationModel.load)")
-    show(f"Keras file:  {os.path.join(output, 'best_model.keras')}")
