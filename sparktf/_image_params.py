@@ -13,12 +13,10 @@ from typing import Any
 
 from pyspark.ml.param import TypeConverters
 
+from sparktf.image import IMAGE_SCALINGS
 from sparktf.param.declare import Choice, Declared, FloatRange, IntList
 
 __all__ = ["IMAGE_DECLARED", "IMAGE_SCALINGS", "image_size"]
-
-#: Values of ``imageScaling``: what the model's first layers do to 0..255 pixels.
-IMAGE_SCALINGS = ("standardize", "unit", "signed", "imagenet", "caffe", "none")
 
 
 def _image_channels(stage: Any, name: str) -> int:

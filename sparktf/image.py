@@ -32,6 +32,7 @@ from sparktf.errors import InvalidImageError
 __all__ = [
     "CHANNEL_ORDERS",
     "IMAGE_FIELDS",
+    "IMAGE_SCALINGS",
     "OPENCV_MODES",
     "SCALINGS",
     "InvalidImageError",
@@ -45,6 +46,9 @@ __all__ = [
 
 #: Pixel scalings a model may expect: 0..255 as they are, [0, 1], or [-1, 1].
 SCALINGS = ("none", "unit", "signed")
+#: Scalings TFClassifier's network applies to an image column's 0..255 pixels (its
+#: ``imageScaling``, :mod:`sparktf.training._image_layers`).
+IMAGE_SCALINGS = ("standardize", "unit", "signed", "imagenet", "caffe", "none")
 #: Channel orders a model may expect for 3-channel input.
 CHANNEL_ORDERS = ("rgb", "bgr")
 #: Fields of Spark's image data source struct (``pyspark.ml.image.ImageSchema``).

@@ -44,6 +44,7 @@ class SearchSpace:
     epochs: list[int] = field(default_factory=lambda: [10])
     batchSize: list[int] = field(default_factory=lambda: [32])
     convLayers: list[list[int]] = field(default_factory=lambda: [[]])
+    trainableLayers: list[int] = field(default_factory=lambda: [0])
 
 
 def _param_maps(clf: Any, space: SearchSpace, search: str, samples: int, seed: int) -> list:
@@ -57,6 +58,8 @@ def _param_maps(clf: Any, space: SearchSpace, search: str, samples: int, seed: i
         (clf.epochs, space.epochs),
         (clf.batchSize, space.batchSize),
     ]
+    if space.trainableLayers != [0]:  # a base's layers that train (searched only when given)
+        axes.append((clf.trainableLayers, space.trainableLayers))
     if search == "grid":
         grid = ParamGridBuilder()
         for param, values in [*axes, (clf.learningRate, space.learningRate)]:
@@ -143,6 +146,7 @@ def tune_classifier(
     halving: int | None = None,
     checkpoint_dir: str | None = None,
     trial_timeout: float = 0.0,
+    params: dict[str, Any] | None = None,
 ) -> TuningResult:
     """Search TFClassifier settings on ``train``, score the best on ``test``, write the results.
 
@@ -159,7 +163,8 @@ def tune_classifier(
     Parameters
     ----------
     train, test:
-        DataFrames with ``features_col`` (an ml Vector or array of numbers) and ``label_col``
+        DataFrames with ``features_col`` (an ml Vector, an array of numbers, or an image
+        column: encoded bytes, Spark image structs or paths) and ``label_col``
         (integers ``0..K-1``); ``test`` (optional) gives the test accuracy of the best model.
     output:
         Folder receiving the files above.
@@ -186,6 +191,10 @@ def tune_classifier(
     checkpoint_dir, trial_timeout:
         With ``halving``: the folder finished trials are written to (a rerun with the same
         folder resumes), and the seconds one trial may train (0: no limit).
+    params:
+        More fixed Params of the TFClassifier, by name (for example ``baseModel``,
+        ``imageScaling`` and ``fineTuneEpochs`` to fine-tune a pretrained network on an image
+        column; ``space.trainableLayers`` then searches how many of its layers train).
     echo:
         Called with each text of the results: the report table, the best setting, the test
         accuracy and the paths written. Default: logged at INFO on ``sparktf.workflow``.
@@ -209,6 +218,7 @@ def tune_classifier(
         train_ratio, parallelism, halving, checkpoint_dir, trial_timeout,
     )  # fmt: skip
     clf = _classifier(search_spec, dropout, input_shape, features_col, label_col)
+    clf.setParams(**(params or {}))
     tuner, plan, evaluator = _tuner(clf, search_spec, label_col)
     logger.info("Tuning TFClassifier (%s search): %s, then one refit of the best", search, plan)
     tuned, seconds = _fit(tuner, clf, search_spec, train)

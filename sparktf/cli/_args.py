@@ -97,6 +97,14 @@ def fraction(text: str) -> float:
     return value
 
 
+def layer_counts(text: str) -> list[int]:
+    """``"0,-1"`` -> ``[0, -1]``: numbers of layers (each >= -1; -1 means all)."""
+    values = _int_list(text, minimum=-1)
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected one or more integers >= -1, got {text!r}")
+    return values
+
+
 def image_size(text: str) -> list[int]:
     """``"224,224"`` -> ``[224, 224]`` (height, width)."""
     values = _int_list(text)

@@ -30,6 +30,13 @@ from sparktf.cli._options import (
     output_option,
     switch,
 )
+from sparktf.cli._tune_images import (
+    IMAGE_SCALINGS,
+    TRANSFER_OPTIONS,
+    fixed_params,
+    image_folders,
+    write_labels,
+)
 from sparktf.workflow import SearchSpace, tune_classifier
 
 _SUMMARY = "hyperparameter search of TFClassifier (grid or random, cross-validated)"
@@ -52,6 +59,18 @@ _DATA_OPTIONS = (
         option(
             "--parquet", metavar="PATH", help="Parquet dataset with a features and a label column"
         ),
+        option(
+            "--images",
+            metavar="DIR",
+            help="folder of labelled images, one subfolder per class (sorted names are the "
+            "labels 0..K-1, written to labels.txt in --output); the tasks read the files",
+        ),
+    ),
+    option(
+        "--test-images",
+        metavar="DIR",
+        help="--images: folder of test images with the same class folders (default: "
+        "--test-fraction of --images)",
     ),
     option("--features-col", default="features", metavar="COL", help="features column (--parquet)"),
     option("--label-col", default="label", metavar="COL", help="label column (--parquet)"),
@@ -183,8 +202,10 @@ def add_parser(commands: Any) -> None:
         ("data (default: the bundled scikit-learn digits)", _DATA_OPTIONS),
         ("search", _SEARCH_OPTIONS),
         ("searched values (comma-separated; layers: ';' between)", _VALUE_OPTIONS),
+        ("fine-tuning a pretrained network", TRANSFER_OPTIONS),
     )
-    add_command(commands, "tune", _SUMMARY, _DESCRIPTION, _OPTIONS, groups)
+    choices = {"--image-scaling": IMAGE_SCALINGS}
+    add_command(commands, "tune", _SUMMARY, _DESCRIPTION, _OPTIONS, groups, choices=choices)
 
 
 def quick_space() -> SearchSpace:
@@ -200,6 +221,7 @@ def _tune_space(args: argparse.Namespace) -> SearchSpace:
         ("epochs", args.epochs),
         ("batchSize", args.batch_sizes),
         ("convLayers", args.conv_layers),
+        ("trainableLayers", args.trainable_layers),
     ):
         if value is not None:
             setattr(space, name, value)
@@ -236,7 +258,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
             halving=args.halving,
             checkpoint_dir=args.checkpoint_dir,
             trial_timeout=args.trial_timeout,
+            params=fixed_params(args),
         )
+        if args.images:
+            write_labels(train, args.output)
     return EXIT_OK
 
 
@@ -253,6 +278,12 @@ def _check_arguments(args: argparse.Namespace) -> tuple[Any, int, list[int]]:
         raise UsageError("--checkpoint-dir and --trial-timeout need --halving")
     if args.halving is not None and len(space.epochs) != 1:
         raise UsageError(f"--halving needs one value of --epochs (the budget), got {space.epochs}")
+    if not args.base_model and (args.trainable_layers or args.fine_tune_epochs):
+        raise UsageError("--trainable-layers and --fine-tune-epochs need --base-model")
+    if args.test_images and not args.images:
+        raise UsageError("--test-images needs --images")
+    if args.images and not (args.base_model or args.image_size):
+        raise UsageError("--images needs --image-size, or --base-model (its input size)")
     if args.trial_timeout < 0:
         raise UsageError(f"--trial-timeout must be >= 0, got {args.trial_timeout}")
     input_shape = args.input_shape
@@ -266,6 +297,11 @@ def _check_arguments(args: argparse.Namespace) -> tuple[Any, int, list[int]]:
         require_path(args.mnist, "--mnist", "dir")
     if args.parquet:
         require_path(args.parquet, "--parquet")
+    for flag, path in (("--images", args.images), ("--test-images", args.test_images)):
+        if path:
+            require_path(path, flag, "dir")
+    if args.base_model:
+        require_path(args.base_model, "--base-model")
     check_output(args.output, args.overwrite)
     return space, folds, input_shape
 
@@ -293,6 +329,11 @@ def _read_data(spark: Any, args: argparse.Namespace, console: Console) -> tuple:
                 f"--parquet {args.parquet}: column(s) {missing} not found; the columns are "
                 f"{train.columns} (choose with --features-col / --label-col)"
             )
+    elif args.images:
+        train, test, features = image_folders(spark, args, console), None, "path"
+        if args.test_images:
+            test = image_folders(spark, args, console, train)
+        data_name = os.path.basename(os.path.normpath(args.images))
     else:
         console.step("Loading the bundled scikit-learn digits (1,797 images of 8x8 pixels)")
         train = load_digits(spark)
