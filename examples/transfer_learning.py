@@ -5,6 +5,7 @@ fine-tune a pretrained network on them, then label new images". With your own fi
 
     python examples/transfer_learning.py --images photos/ --base-model base.keras \\
         [--test-images more_photos/] [--image-size 160] [--scaling signed]
+    python examples/transfer_learning.py [--quick]   # everything generated here
 
 ``--images`` holds one subfolder per class (Keras' ``image_dataset_from_directory`` layout),
 ``--base-model`` a ``.keras`` file of a pretrained network (for example one saved from
@@ -97,9 +98,16 @@ def main() -> None:
     parser.add_argument("--scaling", default="unit", help="pixel scaling the base expects")
     parser.add_argument("--per-class", type=int, default=20, help="labels per class (generated)")
     parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--output", help="folder for the generated files (default: a new one)")
+    parser.add_argument(
+        "--quick", action="store_true", help="10 labels per class, 4 epochs (also: SPARKTF_QUICK=1)"
+    )
     args = parser.parse_args()
+    if args.quick or os.environ.get("SPARKTF_QUICK"):
+        args.per_class, args.epochs = 10, 4
     spark = get_spark(master=os.environ.get("SPARKTF_MASTER", "local[*]"))
-    work = tempfile.mkdtemp(prefix="sparktf-transfer-")
+    work = args.output or tempfile.mkdtemp(prefix="sparktf-transfer-")
+    os.makedirs(work, exist_ok=True)
     if args.images:
         if not args.base_model:
             parser.error("--images needs --base-model")
@@ -119,14 +127,15 @@ def main() -> None:
         **({"imageSize": [args.image_size, args.image_size]} if args.image_size else {}),
     )
     # Phase 1 trains the new head on the frozen base; phase 2 unfreezes the whole base at a
-    # lower learning rate (the base's batch normalization stays in inference mode).
+    # tenth of the learning rate (the base's batch normalization stays in inference mode).
     half = args.epochs // 2
     fine_tune = TFClassifier(
         baseModel=base,
         epochs=half,
+        learningRate=1e-2,
         fineTuneEpochs=args.epochs - half,
         trainableLayers=-1,
-        fineTuneLearningRate=1e-4,
+        fineTuneLearningRate=1e-3,
         **common,
     )
     model = fine_tune.fit(train)
@@ -145,7 +154,7 @@ def main() -> None:
         scratch = os.path.join(work, "scratch.keras")
         keras.models.clone_model(keras.models.load_model(base)).save(scratch)
         scratch_model = TFClassifier(
-            baseModel=scratch, epochs=args.epochs, trainableLayers=-1, **common
+            baseModel=scratch, epochs=args.epochs, trainableLayers=-1, learningRate=1e-3, **common
         ).fit(train)
         print(
             "same network from random weights: test accuracy "

@@ -78,3 +78,15 @@ def test_pipeline_cv_saves_and_loads(run_example, tmp_path):
     assert len(re.findall(r"cross-validated accuracy 0\.\d{4}", out)) == 2
     assert "loaded back: same predictions: True" in out
     assert "Best model: PipelineModel of 2 stages" in out
+
+
+def test_transfer_learning_fine_tunes_a_base_it_pretrained(run_example, tmp_path):
+    out = run_example("transfer_learning.py", tmp_path)
+    assert "50 training images of 5 classes: 5, 6, 7, 8, 9" in out
+    tuned = float(re.search(r"fine-tuned from the base: test accuracy ([0-9.]+)", out).group(1))
+    assert tuned >= 0.4  # five classes: chance is 0.2
+    assert re.search(r"same network from random weights: test accuracy [0-9.]+", out)
+    labelled = re.findall(r"^  \d+\.jpg: ([5-9])$", out, re.M)
+    assert len(labelled) == 5
+    assert (tmp_path / "transfer_learning_output" / "base.keras").is_file()
+
