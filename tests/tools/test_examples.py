@@ -89,4 +89,3 @@ def test_transfer_learning_fine_tunes_a_base_it_pretrained(run_example, tmp_path
     labelled = re.findall(r"^  \d+\.jpg: ([5-9])$", out, re.M)
     assert len(labelled) == 5
     assert (tmp_path / "transfer_learning_output" / "base.keras").is_file()
-
