@@ -19,7 +19,7 @@ Three measurements, each against the baseline it names:
   the fine-tune, with ``tuning_report`` and ``plot_sensitivity`` (``--search``).
 
     python benchmarks/bench_transfer.py ../shared/data/mnist [--per-class 50]
-        [--budgets 2 4 8 16] [--rates 0.001 0.01] [--speed-images 5000] [--mobilenet]
+        [--budgets 2 4 8 16] [--rates 0.001 0.01] [--speed-images 5000] [--repeats 3] [--mobilenet]
         [--search] [--epochs 10] [--skip-transfer] [--work /tmp/sparktf-transfer]
 """
 
@@ -173,17 +173,27 @@ def _run_baseline(settings: dict) -> None:
 
 
 def input_pipeline(spark, args, base: str, side: int, name: str) -> dict:
+    """sparktf's fine-tune from JPEG files in one task against the plain Keras baseline, each
+    run ``--repeats`` times in turn (the machine's load changes): the medians and their ratio."""
+    import statistics
+
     folder = tr.write_digit_jpegs(args.work, args.mnist, "train", args.speed_images // 5)
-    ours = _sparktf_images_per_second(spark, folder, base, side, args.speed_epochs)
-    baseline = _baseline_images_per_second(folder, base, side, args.speed_epochs, ours["threads"])
-    ratio = ours["imagesPerSecond"] / baseline
+    ours, baseline = [], []
+    for _ in range(args.repeats):
+        run = _sparktf_images_per_second(spark, folder, base, side, args.speed_epochs)
+        ours.append(run["imagesPerSecond"])
+        baseline.append(
+            _baseline_images_per_second(folder, base, side, args.speed_epochs, run["threads"])
+        )
+    mine, theirs = statistics.median(ours), statistics.median(baseline)
     print(
-        f"input pipeline, {name} at {side}x{side}, {ours['rows']} JPEG files x "
-        f"{args.speed_epochs} epochs, threads {ours['threads']}:\n"
-        f"  sparktf (one task, by path) {ours['imagesPerSecond']:.1f} images/s  "
-        f"Keras fit over tf.data {baseline:.1f} images/s  ratio {ratio:.2f}x (target 0.9x)"
+        f"input pipeline, {name} at {side}x{side}, {run['rows']} JPEG files x "
+        f"{args.speed_epochs} epochs, threads {run['threads']}, median of {args.repeats}:\n"
+        f"  sparktf (one task, by path) {mine:.1f} images/s {[round(v) for v in ours]}\n"
+        f"  Keras fit over tf.data      {theirs:.1f} images/s {[round(v) for v in baseline]}\n"
+        f"  ratio {mine / theirs:.2f}x (target 0.9x)"
     )
-    return {"sparktf": ours["imagesPerSecond"], "keras": baseline, "ratio": ratio}
+    return {"sparktf": mine, "keras": theirs, "ratio": mine / theirs}
 
 
 def mobilenet_base(work: str, side: int) -> str:
@@ -211,7 +221,7 @@ def search(spark, args) -> None:
     train = load_image_folder(
         spark, tr.write_digit_jpegs(args.work, args.mnist, "train", args.per_class), content=True
     ).cache()
-    estimator = _classifier(base, args.epochs)
+    estimator = _classifier(base, args.epochs, hiddenLayers=[32])  # dropout follows it
     grid = (
         ParamGridBuilder()
         .addGrid(estimator.learningRate, [1e-3, 3e-3])
@@ -232,7 +242,7 @@ def search(spark, args) -> None:
     report = tuning_report(fitted)
     print(report.head(8).to_string())
     figure = os.path.join(args.work, "transfer-sensitivity.png")
-    plot_sensitivity(fitted, figure)
+    plot_sensitivity(report, x="learningRate", line="trainableLayers", path=figure)
     print(f"  sensitivity plot: {figure}")
 
 
@@ -248,6 +258,7 @@ def main() -> None:
     parser.add_argument("--rates", type=float, nargs="+", default=[1e-3, 1e-2])
     parser.add_argument("--speed-images", type=int, default=5000)
     parser.add_argument("--speed-epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each speed side")
     parser.add_argument("--mobilenet", action="store_true")
     parser.add_argument("--search", action="store_true")
     parser.add_argument("--skip-transfer", action="store_true")
