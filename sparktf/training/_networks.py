@@ -115,8 +115,10 @@ def _refuse_trained_weights(model: Any) -> None:
             "The 'kerasModel' param of TFClassifier takes an architecture, not weights: "
             f"TFClassifier trains it from new random weights, and this model's optimizer has "
             f"taken {steps} steps, so its trained weights would be lost. Pass "
-            "kerasModel=model.to_json() to train the architecture from scratch, or apply the "
-            "trained model as it is with TFGraphTransformer(modelPath=...) after model.save()."
+            "kerasModel=model.to_json() to train the architecture from scratch; to start from "
+            "the trained weights, model.save('base.keras') and pass baseModel='base.keras' "
+            "(fine-tuning, see featureLayer and trainableLayers); or apply the trained model "
+            "as it is with TFGraphTransformer(modelPath=...)."
         )
 
 
