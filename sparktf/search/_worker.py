@@ -117,15 +117,10 @@ def _held_features(data: TrainingData, held: np.ndarray, model) -> np.ndarray:
     decoded by the training pipeline's decode at the model's input size."""
     if not data.image_kind:
         return np.asarray(data.x[held], dtype=np.float32)
-    from sparktf.training._image_pipeline import decode_training_image
+    from sparktf.training._image_pipeline import decode_rows
 
-    height, width, channels = model.input_shape[1:4]
-    return np.stack(
-        [
-            decode_training_image(data.image_kind, value, (height, width), channels)
-            for value in data.x[held]
-        ]
-    ).astype(np.float32)
+    shape = tuple(model.input_shape[1:4])
+    return decode_rows(data, np.flatnonzero(held), shape).astype(np.float32)
 
 
 def run_trial(

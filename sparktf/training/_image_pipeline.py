@@ -21,7 +21,13 @@ from sparktf._image_params import image_size
 from sparktf.image import decode_image, read_image_file, spark_image_to_array
 from sparktf.training._plans import TrainingData, TrainingSpec
 
-__all__ = ["check_images", "decode_training_image", "image_datasets", "image_shape"]
+__all__ = [
+    "check_images",
+    "decode_rows",
+    "decode_training_image",
+    "image_datasets",
+    "image_shape",
+]
 
 
 def image_shape(spec: TrainingSpec) -> tuple[int, int, int]:
@@ -106,6 +112,19 @@ def _split(spec: TrainingSpec, data: TrainingData, seed: int):
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
+def decode_rows(data: TrainingData, indices: Any, shape: tuple[int, int, int]) -> np.ndarray:
+    """The rows ``indices`` of ``data``'s image column as uint8 pixels of ``shape`` (height,
+    width, channels); a row that cannot be decoded raises the error naming it."""
+    images = np.empty((len(indices), *shape), dtype=np.uint8)
+    for row, index in enumerate(indices):
+        i = int(index)
+        try:
+            images[row] = decode_training_image(data.image_kind, data.x[i], shape[:2], shape[2])
+        except ValueError as exc:  # InvalidImageError
+            raise _row_error(data, i, str(exc)) from None
+    return images
+
+
 def image_datasets(spec: TrainingSpec, data: TrainingData, seed: int, order_seed: int):
     """What ``model.fit`` reads, the number of training rows, and the pixel batches that adapt
     ``standardize`` (None for another scaling)."""
@@ -113,17 +132,9 @@ def image_datasets(spec: TrainingSpec, data: TrainingData, seed: int, order_seed
 
     check_images(data)
     shape = image_shape(spec)
-    kind, values = data.image_kind, data.x
 
     def load(indices):
-        images = np.empty((len(indices), *shape), dtype=np.uint8)
-        for row, index in enumerate(indices):
-            i = int(index)
-            try:
-                images[row] = decode_training_image(kind, values[i], shape[:2], shape[2])
-            except ValueError as exc:  # InvalidImageError
-                raise _row_error(data, i, str(exc)) from None
-        return images
+        return decode_rows(data, indices, shape)
 
     def pixels(indices):
         # a batch per call: the Python call into the decode costs about as much as decoding
