@@ -13,6 +13,7 @@ from typing import Any
 
 from sparktf.cli._args import check_spark_options, image_size, require_path, start_spark
 from sparktf.cli._console import EXIT_OK, Console, UsageError, error_message
+from sparktf.cli._label_scores import MODEL_OUTPUTS, applies_softmax, with_softmax
 from sparktf.cli._options import add_command, count_option, option, output_option, switch
 
 _IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "gif", "bmp", "tif", "tiff", "webp")
@@ -60,6 +61,14 @@ _OPTIONS = (
         "--labels", required=True, metavar="FILE", help="text file with one class name per line"
     ),
     count_option("--top-k", 5, help="labels kept per image"),
+    option(
+        "--model-output",
+        choices=MODEL_OUTPUTS,
+        default="auto",
+        help="what the model outputs: logits are shown as their softmax (probabilities); auto: "
+        "logits for a network sparktf trained (best_model.keras) whose output is not a "
+        "softmax, else the output as it is",
+    ),
     option("--input-tensor", metavar="NAME", help="GraphDef: input tensor fed the encoded images"),
     option("--output-tensor", metavar="NAME", help="GraphDef: output tensor holding the scores"),
     option("--signature", default="serving_default", metavar="NAME", help="SavedModel signature"),
@@ -231,6 +240,9 @@ def _label(spark: Any, args: argparse.Namespace, console: Console, graphdef: boo
             "channels], e.g. the digits_image_model.keras that 'sparktf demo' writes."
         ) from None
     result = labelled.select(*[c for c in (path_col,) if c], "scores", "topK")
+    if applies_softmax(spark, args.model, args.model_format, args.model_output):
+        console.step("Scores: the softmax of the model's logits (probabilities)")
+        result = with_softmax(result)
     start = time.time()
     try:
         _write(result, args, path_col)

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from sparktf import TFClassificationModel
 from sparktf.cli import main
+from sparktf.datasets import load_image_folder
 
 COLOURS = {"blue": (30, 60, 200), "green": (40, 160, 40), "red": (210, 30, 30)}
 
@@ -83,6 +85,16 @@ def test_tune_fine_tunes_a_base_on_a_folder_and_label_names_the_classes(
     assert len(rows) == 12
     right = sum(r["topK"][0]["label"] in r["path"].rsplit("/", 1)[1] for r in rows)
     assert right >= 11, [(r["path"], r["topK"]) for r in rows]
+    # the network outputs logits: label shows their softmax, whose top label is the model's
+    for row in rows:
+        assert sum(row["scores"]) == pytest.approx(1.0, abs=1e-4), row["scores"]
+        assert min(row["scores"]) >= 0.0
+        assert row["topK"][0]["score"] == pytest.approx(max(row["scores"]), abs=1e-6)
+    names = (output / "labels.txt").read_text().split()
+    model = TFClassificationModel.load(str(output / "best_model"))
+    predicted = model.transform(load_image_folder(spark, str(test))).collect()
+    by_name = {r["path"].rsplit("/", 1)[1]: names[int(r["prediction"])] for r in predicted}
+    assert {r["path"].rsplit("/", 1)[1]: r["topK"][0]["label"] for r in rows} == by_name
 
 
 def test_tune_checks_the_fine_tuning_options_before_spark(capsys, tmp_path):
