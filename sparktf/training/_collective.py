@@ -32,62 +32,12 @@ from typing import Any
 import numpy as np
 
 from sparktf.training._plans import TrainingData, TrainingSpec, WorkerResult
+from sparktf.training._shards import make_shard, steps_per_epoch
 
-__all__ = ["main", "shard_rows", "steps_per_epoch", "train_worker", "weights_digest"]
+__all__ = ["main", "train_worker", "weights_digest"]
 
 # Steps run per call into TensorFlow (as the single-task path's steps_per_execution).
 STEPS_PER_CALL = 16
-
-
-def shard_rows(rows: int, rank: int, workers: int) -> np.ndarray:
-    """The row indices of ``rank``'s shard: every ``workers``-th row from ``rank``."""
-    return np.arange(rank, rows, workers)
-
-
-def steps_per_epoch(smallest_shard: int, per_worker_batch: int) -> int:
-    """Steps of one epoch: the full per-worker batches of the smallest shard (the same on every
-    worker, so that their all-reduces pair up)."""
-    steps = smallest_shard // per_worker_batch
-    if steps < 1:
-        raise ValueError(
-            f"a worker's shard holds {smallest_shard} training rows, fewer than one batch of "
-            f"{per_worker_batch} per worker (batchSize / numWorkers); lower batchSize or "
-            "numWorkers"
-        )
-    return steps
-
-
-class _ArrayShard:
-    """This worker's part of collected rows: every ``workers``-th training and held-out row."""
-
-    def __init__(self, spec: TrainingSpec, data: TrainingData, seed: int, rank, workers) -> None:
-        from sparktf.training._training import _split
-
-        x = np.asarray(data.x, dtype=np.float32)
-        x_train, y_train, validation = _split(
-            spec, x, data.y, data.val_mask, np.random.default_rng(seed)
-        )
-        self.adapt = x_train  # the standardization sees every training row, on every worker
-        self.smallest = len(y_train) // workers
-        mine = shard_rows(len(y_train), rank, workers)
-        self.x, self.y = x_train[mine], y_train[mine]
-        self.rows = len(self.y)
-        self.validation = None
-        if validation is not None:
-            held = shard_rows(len(validation[1]), rank, workers)
-            self.validation = (validation[0][held], validation[1][held])
-
-    def epoch(self, tf, per_batch: int, steps: int, seed: int):
-        """This epoch's batches: the shard in a new order, ``steps`` full batches."""
-        order = np.random.default_rng(seed).permutation(self.rows)[: steps * per_batch]
-        dataset = tf.data.Dataset.from_tensor_slices((self.x[order], self.y[order]))
-        return dataset.batch(per_batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-
-    def held_out(self, batch: int):
-        if self.validation is None:
-            return None
-        x, y = self.validation
-        return [(x[i : i + batch], y[i : i + batch]) for i in range(0, len(y), batch)]
 
 
 def _watch_parent() -> None:
@@ -275,7 +225,7 @@ def train_worker(job: dict[str, Any]) -> WorkerResult:
         connected = time.time()
         seed = int(spec.seed) % (2**32)
         keras.utils.set_random_seed(seed)
-        shard = _shard(spec, data, seed, rank, workers)
+        shard = make_shard(spec, data, seed, rank, workers)
         worker = _Worker(tf, keras, strategy, spec, data, shard, workers)
         ready = time.time()
         result.update(_fit(tf, worker, spec, shard, seed, rank))
@@ -311,14 +261,6 @@ def weights_digest(weights) -> str:
     for w in weights:
         digest.update(np.ascontiguousarray(w).tobytes())
     return digest.hexdigest()[:16]
-
-
-def _shard(spec: TrainingSpec, data: TrainingData, seed: int, rank: int, workers: int):
-    if data.staged is not None:
-        from sparktf.training._streaming import StagedShard
-
-        return StagedShard(spec, data, seed, rank, workers)
-    return _ArrayShard(spec, data, seed, rank, workers)
 
 
 def _fit(tf, worker: _Worker, spec, shard, seed: int, rank: int) -> WorkerResult:

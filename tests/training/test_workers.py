@@ -129,7 +129,7 @@ def test_num_workers_defaults_to_one_task_and_is_checked():
 
 
 def test_shards_cover_every_row_once_and_steps_pair_up():
-    from sparktf.training._collective import shard_rows, steps_per_epoch
+    from sparktf.training._shards import shard_rows, steps_per_epoch
 
     parts = [shard_rows(1001, rank, 3) for rank in range(3)]
     assert sorted(np.concatenate(parts).tolist()) == list(range(1001))
