@@ -33,12 +33,6 @@ def _base_model_check(stage: Any, name: str) -> str:
                 f"cannot be combined with '{other}', which must be empty when baseModel is set. "
                 f"Got baseModel={path!r} and {other}={shown} instead."
             )
-    workers = stage.getOrDefault("numWorkers")
-    if workers > 1:
-        raise ValueError(
-            f"The 'baseModel' param of {stage_name} trains on one task per model: numWorkers "
-            f"must be 1 when baseModel is set. Got numWorkers={workers} instead."
-        )
     return path
 
 
@@ -48,7 +42,7 @@ TRANSFER_DECLARED = (
         "baseModel",
         "path or URI (any filesystem Spark reads) of a .keras file holding a pretrained network "
         "to start from, weights kept: cut at featureLayer, followed by hiddenLayers/dropout and "
-        "K logits. Read once on the driver. Not with convLayers, kerasModel or numWorkers > 1. "
+        "K logits. Read once on the driver. Not with convLayers or kerasModel. "
         "Empty: no base",
         TypeConverters.toString,
         "",

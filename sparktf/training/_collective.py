@@ -18,6 +18,7 @@ decide the same on every worker.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from sparktf.training._plans import TrainingData, TrainingSpec, WorkerResult
-from sparktf.training._shards import make_shard, steps_per_epoch
+from sparktf.training._shards import make_shard, network_inputs, steps_per_epoch
 
 __all__ = ["main", "train_worker", "weights_digest"]
 
@@ -74,14 +75,36 @@ class _Worker:
         self.global_batch = spec.batch_size
         self.per_batch = spec.batch_size // workers
         self.steps = steps_per_epoch(shard.smallest, self.per_batch)
+        self.network = network_inputs(spec, data)
         with strategy.scope():
-            model, logits = build_model(spec, data.num_features, data.num_classes, shard.adapt)
+            model, logits = build_model(
+                spec, data.num_features, data.num_classes, shard.adapt, **self.network
+            )
             optimizer = _optimizer(keras, spec, spec.epochs * self.steps)
             optimizer.build(model.trainable_variables)
         self.model, self.logits, self.optimizer = model, logits, optimizer
+        self.fine_tuned = False
         self.loss = keras.losses.SparseCategoricalCrossentropy(from_logits=logits, reduction=None)
         self.sums = tf.Variable(tf.zeros(3, tf.float64), trainable=False)  # loss, correct, rows
-        self._trace(tf, strategy, model, optimizer)
+        self._trace(tf, strategy, model, optimizer)  # traced at their first call
+        if self.network["image"] and spec.image_scaling == "standardize":
+            from sparktf.training._image_shard import pool_standardization
+
+            pool_standardization(model, shard, self.all_reduce)
+
+    def fine_tune(self, keras, spec: TrainingSpec) -> None:
+        """The second phase of a base's training: its top ``trainableLayers`` unfrozen, a new
+        optimizer at ``fineTuneLearningRate`` over ``fineTuneEpochs``, the steps traced anew."""
+        from sparktf.training._training import _optimizer
+        from sparktf.training._transfer import phase_two
+
+        phase_two(self.model, spec)
+        tuned = dataclasses.replace(spec, learning_rate=spec.fine_tune_learning_rate)
+        with self.strategy.scope():
+            self.optimizer = _optimizer(keras, tuned, spec.fine_tune_epochs * self.steps)
+            self.optimizer.build(self.model.trainable_variables)
+        self.fine_tuned = True
+        self._trace(self.tf, self.strategy, self.model, self.optimizer)
 
     def _trace(self, tf, strategy, model, optimizer) -> None:
         """The worker's TensorFlow functions: steps, evaluation, an all-reduce of metrics."""
@@ -228,7 +251,7 @@ def train_worker(job: dict[str, Any]) -> WorkerResult:
         shard = make_shard(spec, data, seed, rank, workers)
         worker = _Worker(tf, keras, strategy, spec, data, shard, workers)
         ready = time.time()
-        result.update(_fit(tf, worker, spec, shard, seed, rank))
+        result.update(_fit(tf, keras, worker, spec, shard, seed, rank))
         trained = time.time()
         epochs = len(result["history"].get("loss", []))
         result["timing"] = {
@@ -263,15 +286,24 @@ def weights_digest(weights) -> str:
     return digest.hexdigest()[:16]
 
 
-def _fit(tf, worker: _Worker, spec, shard, seed: int, rank: int) -> WorkerResult:
-    """The epochs: train, all-reduce the metrics, stop early or on a non-finite loss."""
+def _fit(tf, keras, worker: _Worker, spec, shard, seed: int, rank: int) -> WorkerResult:
+    """The epochs: train, all-reduce the metrics, stop early or on a non-finite loss.
+
+    With a base and ``fineTuneEpochs``, the epochs from ``epochs`` on fine-tune it
+    (:meth:`_Worker.fine_tune`); each phase keeps its best epoch's weights and stops early on
+    its own, as each phase's ``fit`` of the one-task path does."""
     history: dict[str, list[float]] = {}
     patience = int(spec.early_stopping_patience)
     validation = shard.held_out(max(1024, spec.batch_size))
     monitor = "val_loss" if validation is not None else "loss"
-    best, best_weights, wait = math.inf, None, 0
-    error = None
-    for epoch in range(spec.epochs):
+    switch = spec.epochs if spec.base_model and spec.fine_tune_epochs else None
+    best, best_weights, wait, first = math.inf, None, 0, 0
+    error, epoch = None, 0
+    while epoch < spec.total_epochs:
+        if epoch == switch:
+            _restore(worker, best_weights)
+            best, best_weights, wait, first = math.inf, None, 0, epoch
+            worker.fine_tune(keras, spec)
         order = (seed + 7919 * (epoch + 1) + rank) % 2**32
         dataset = shard.epoch(tf, worker.per_batch, worker.steps, order)
         local = worker.train_epoch(dataset)
@@ -285,19 +317,26 @@ def _fit(tf, worker: _Worker, spec, shard, seed: int, rank: int) -> WorkerResult
         if not math.isfinite(logs["loss"]):
             error = f"training loss became {logs['loss']} at epoch {epoch + 1}"
             break
+        epoch += 1
         if patience > 0:
             if logs[monitor] < best:
                 best, wait = logs[monitor], 0
                 best_weights = worker.model.get_weights()
             else:
                 wait += 1
-                if wait >= patience and epoch > 0:
-                    break
-    if best_weights is not None:
-        # as the one-task path's EarlyStopping(restore_best_weights=True) at the end of training
-        # (Keras 3): the best epoch's weights, whether patience ran out or the epochs did
-        worker.model.set_weights(best_weights)
+                if wait >= patience and epoch - 1 > first:
+                    if switch is None or epoch > switch:
+                        break
+                    epoch = switch  # the first phase stopped early: on to fine-tuning
+    # as the one-task path's EarlyStopping(restore_best_weights=True) at the end of training
+    # (Keras 3): the best epoch's weights, whether patience ran out or the epochs did
+    _restore(worker, best_weights)
     return {"history": history, "error": error}
+
+
+def _restore(worker: _Worker, weights) -> None:
+    if weights is not None:
+        worker.model.set_weights(weights)
 
 
 def _export(keras, spec, data, worker: _Worker) -> WorkerResult:
@@ -308,9 +347,17 @@ def _export(keras, spec, data, worker: _Worker) -> WorkerResult:
     weights = worker.model.get_weights()
     if not all(np.isfinite(w).all() for w in weights):
         return {"error": "weights became non-finite (nan or inf) during training"}
-    plain, logits = build_model(spec, data.num_features, data.num_classes, None)
+    plain, logits = build_model(spec, data.num_features, data.num_classes, None, **worker.network)
+    if worker.fine_tuned:  # the trainable flags the one-task path's model ends with
+        from sparktf.training._transfer import phase_two
+
+        phase_two(plain, spec)
     plain.set_weights(weights)
-    return {"model": keras_to_bytes(plain), "outputsLogits": logits}
+    result: WorkerResult = {"model": keras_to_bytes(plain), "outputsLogits": logits}
+    if worker.network["image"]:  # (height, width, channels)
+        image = worker.network["image"]
+        result["image"] = {"size": list(image[:2]), "channels": image[2]}
+    return result
 
 
 def main(argv: list[str]) -> int:

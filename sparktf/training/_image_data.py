@@ -150,7 +150,8 @@ def _collect(spec: DataSpec, selected: DataFrame, kind: str, rows: int, k: int) 
 
 def check_image_specs(data: TrainingData, specs: Sequence[TrainingSpec], stage: str) -> None:
     """Refuse, before any task, a spec that cannot train on ``data``: an image column without
-    ``imageSize`` or with ``numWorkers > 1``, or ``imageSize`` for flat features."""
+    ``imageSize``, or staged (above ``maxBroadcastBytes``) with ``numWorkers > 1``, or
+    ``imageSize`` for flat features."""
     for spec in specs:
         if not data.image_kind:
             if spec.image_size:
@@ -172,9 +173,12 @@ def check_image_specs(data: TrainingData, specs: Sequence[TrainingSpec], stage: 
                 "holds paths of image files, read as such when imageSize=[height, width] is set. "
                 "Got string without imageSize instead."
             ) from None
-        if spec.num_workers > 1:
+        if spec.num_workers > 1 and data.staged is not None:
             raise ValueError(
-                f"The 'numWorkers' param of {stage} must be 1 for an image featuresCol "
-                f"('{data.image_column}'): image columns train in one task per model. Got "
-                f"numWorkers={spec.num_workers} instead."
+                f"The 'numWorkers' param of {stage} trains an image featuresCol "
+                f"('{data.image_column}') on several tasks only when the column fits "
+                f"maxBroadcastBytes (shared with every worker, which decodes its own shard); "
+                f"this one is larger and staged as files. Raise maxBroadcastBytes, pass the "
+                "images as a column of file paths every executor can read (a few bytes a row), "
+                f"or train in one task (numWorkers=1). Got numWorkers={spec.num_workers}."
             )

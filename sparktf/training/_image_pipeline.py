@@ -27,6 +27,9 @@ __all__ = [
     "decode_training_image",
     "image_datasets",
     "image_shape",
+    "index_batches",
+    "pixel_batches",
+    "split_rows",
 ]
 
 
@@ -92,15 +95,16 @@ def _header_problem(kind: str, value: Any) -> str | None:
         return f"cannot decode image: {str(exc).split(' <')[0] or type(exc).__name__}"
 
 
-def check_images(data: TrainingData) -> None:
-    """Raise the error of the first row whose header (or struct) cannot be read."""
-    for index, value in enumerate(data.x):
-        problem = _header_problem(data.image_kind, value)
+def check_images(data: TrainingData, indices: Any = None) -> None:
+    """Raise the error of the first row (of ``indices``, default all) whose header (or struct)
+    cannot be read."""
+    for index in range(len(data.x)) if indices is None else (int(i) for i in indices):
+        problem = _header_problem(data.image_kind, data.x[index])
         if problem is not None:
             raise _row_error(data, index, problem)
 
 
-def _split(spec: TrainingSpec, data: TrainingData, seed: int):
+def split_rows(spec: TrainingSpec, data: TrainingData, seed: int):
     """Training and held-out row indices (as the flat path's ``_split`` draws them)."""
     rows = np.arange(len(data.y))
     if data.val_mask is not None:
@@ -125,43 +129,63 @@ def decode_rows(data: TrainingData, indices: Any, shape: tuple[int, int, int]) -
     return images
 
 
-def image_datasets(spec: TrainingSpec, data: TrainingData, seed: int, order_seed: int):
-    """What ``model.fit`` reads, the number of training rows, and the pixel batches that adapt
-    ``standardize`` (None for another scaling)."""
+def pixel_batches(data: TrainingData, shape: tuple[int, int, int]):
+    """A function of a batch of row indices (an int64 tensor) giving their decoded pixels as
+    float32 0..255, for a ``tf.data`` map: the one decode of training, one Python call per
+    batch (a call into the decode costs about as much as decoding a small image, so a call per
+    image made the input pipeline the bottleneck)."""
     import tensorflow as tf
-
-    check_images(data)
-    shape = image_shape(spec)
 
     def load(indices):
         return decode_rows(data, indices, shape)
 
     def pixels(indices):
-        # a batch per call: the Python call into the decode costs about as much as decoding
-        # a small image, so a call per image made the input pipeline the bottleneck
         images = tf.numpy_function(load, [indices], tf.uint8, stateful=False)
         images.set_shape((None, *shape))
         return tf.cast(images, tf.float32)
 
-    labels = tf.constant(np.asarray(data.y, dtype=np.int32))
+    return pixels
+
+
+def index_batches(
+    data: TrainingData,
+    pixels,
+    indices: Any,
+    batch: int,
+    shuffle_seed: int | None = None,
+    with_labels: bool = True,
+    drop_remainder: bool = False,
+):
+    """The rows ``indices`` of ``data`` as a ``tf.data`` pipeline of ``batch``-row batches of
+    ``(pixels, labels)`` (or pixels alone), decoded in parallel by ``pixels``
+    (:func:`pixel_batches`); shuffled anew each pass with a ``shuffle_seed``."""
+    import tensorflow as tf
+
     auto = tf.data.AUTOTUNE
+    labels = tf.constant(np.asarray(data.y, dtype=np.int32))
+    dataset = tf.data.Dataset.from_tensor_slices(np.asarray(indices, dtype=np.int64))
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(indices), seed=shuffle_seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch, drop_remainder=drop_remainder)
+    if with_labels:
+        dataset = dataset.map(lambda i: (pixels(i), tf.gather(labels, i)), auto)
+    else:
+        dataset = dataset.map(pixels, auto)
+    return dataset.prefetch(auto)
 
-    def batches(indices, shuffle: bool, with_labels: bool = True):
-        dataset = tf.data.Dataset.from_tensor_slices(np.asarray(indices, dtype=np.int64))
-        if shuffle:
-            dataset = dataset.shuffle(len(indices), seed=order_seed, reshuffle_each_iteration=True)
-        dataset = dataset.batch(spec.batch_size)
-        if with_labels:
-            dataset = dataset.map(lambda i: (pixels(i), tf.gather(labels, i)), auto)
-        else:
-            dataset = dataset.map(pixels, auto)
-        return dataset.prefetch(auto)
 
-    train, held = _split(spec, data, seed)
+def image_datasets(spec: TrainingSpec, data: TrainingData, seed: int, order_seed: int):
+    """What ``model.fit`` reads, the number of training rows, and the pixel batches that adapt
+    ``standardize`` (None for another scaling)."""
+    check_images(data)
+    pixels = pixel_batches(data, image_shape(spec))
+    size = spec.batch_size
+    train, held = split_rows(spec, data, seed)
     inputs = {
-        "x": batches(train, True),
-        "validation_data": None if held is None else batches(held, False),
+        "x": index_batches(data, pixels, train, size, shuffle_seed=order_seed),
+        "validation_data": None if held is None else index_batches(data, pixels, held, size),
         "shuffle": False,
     }
-    adapt = batches(train, False, False) if spec.image_scaling == "standardize" else None
+    standardize = spec.image_scaling == "standardize"
+    adapt = index_batches(data, pixels, train, size, with_labels=False) if standardize else None
     return inputs, len(train), adapt

@@ -233,8 +233,9 @@ def _merge(index: int, results: list[WorkerResult], tag: str) -> TrainingResult:
         - min(r["worker"]["started"] for r in results),
         "worker": dict(first["worker"], jobGroup=tag, workers=workers),
     }
-    if "outputsLogits" in first:
-        merged["outputsLogits"] = first["outputsLogits"]
+    for key in ("outputsLogits", "image"):  # the image column's network: its input size
+        if key in first:
+            merged[key] = first[key]
     return merged
 
 

@@ -184,6 +184,7 @@ class WorkerResult(TypedDict, total=False):
     history: dict[str, list[float]]
     model: bytes | None
     outputsLogits: bool
+    image: dict[str, Any]
     timing: dict[str, float]
     rowsRead: int
     shardRows: int

@@ -12,7 +12,7 @@ import numpy as np
 
 from sparktf.training._plans import TrainingData, TrainingSpec
 
-__all__ = ["ArrayShard", "make_shard", "shard_rows", "steps_per_epoch"]
+__all__ = ["ArrayShard", "make_shard", "network_inputs", "shard_rows", "steps_per_epoch"]
 
 
 def shard_rows(rows: int, rank: int, workers: int) -> np.ndarray:
@@ -67,9 +67,26 @@ class ArrayShard:
 
 
 def make_shard(spec: TrainingSpec, data: TrainingData, seed: int, rank: int, workers: int):
-    """This worker's shard of ``data``: rows in memory, or streamed from staged files."""
+    """This worker's shard of ``data``: rows in memory (feature rows, or an image column's
+    rows that it decodes), or streamed from staged files."""
     if data.staged is not None:
         from sparktf.training._streaming import StagedShard
 
         return StagedShard(spec, data, seed, rank, workers)
+    if data.image_kind:
+        from sparktf.training._image_shard import ImageShard
+
+        return ImageShard(spec, data, seed, rank, workers)
     return ArrayShard(spec, data, seed, rank, workers)
+
+
+def network_inputs(spec: TrainingSpec, data: TrainingData) -> dict:
+    """What the network of ``spec`` takes besides its features, as ``build_model``'s keywords:
+    the image shape of an image column (or None), the ``.keras`` bytes of its base (or None)."""
+    image = None
+    if data.image_kind:
+        from sparktf.training._image_pipeline import image_shape
+
+        image = image_shape(spec)
+    base = (data.bases or {}).get(spec.base_model) if spec.base_model else None
+    return {"image": image, "base": base}

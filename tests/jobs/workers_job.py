@@ -88,6 +88,82 @@ def _files_under(folder: str) -> list[str]:
     )
 
 
+#: Stripes across, stripes down, diagonal stripes, a checkerboard: the base's four classes.
+PATTERNS = 4
+
+
+def _pattern_images(count: int, seed: int):
+    """``count`` 32x32 RGB images (uint8) of the four patterns in random colours, periods and
+    phases, with noise; and each one's pattern."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    kinds = rng.integers(0, PATTERNS, count)
+    rows, cols = np.mgrid[0:32, 0:32]
+    images = np.empty((count, 32, 32, 3), dtype=np.uint8)
+    for i, kind in enumerate(kinds):
+        period, phase = rng.integers(4, 9), rng.integers(0, 8)
+        along = (rows, cols, rows + cols, None)[kind]
+        if along is None:
+            on = ((rows + phase) // (period // 2) + (cols + phase) // (period // 2)) % 2 == 0
+        else:
+            on = ((along + phase) % period) < period // 2
+        low, high = rng.integers(0, 90, 3), rng.integers(160, 256, 3)
+        pixels = np.where(on[..., None], high, low) + rng.normal(0, 12, (32, 32, 3))
+        images[i] = np.clip(pixels, 0, 255).astype(np.uint8)
+    return images, kinds
+
+
+def _pretrained_base(path: str) -> dict:
+    """A two-convolution network trained on the four patterns (standardized pixels), saved to
+    ``path``: the base to fine-tune. Its first convolution's weights, to compare after."""
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(11)
+    images, kinds = _pattern_images(640, seed=21)
+    x = images.astype(np.float32)
+    x = (x - x.mean(axis=(0, 1, 2))) / x.std(axis=(0, 1, 2))
+    inputs = keras.Input((32, 32, 3))
+    y = keras.layers.Conv2D(8, 3, activation="relu", name="conv1")(inputs)
+    y = keras.layers.MaxPooling2D(2, name="pool1")(y)
+    y = keras.layers.Conv2D(8, 3, activation="relu", name="conv2")(y)
+    y = keras.layers.GlobalAveragePooling2D(name="pool")(y)
+    base = keras.Model(inputs, keras.layers.Dense(PATTERNS, activation="softmax", name="old")(y))
+    base.compile(
+        keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    base.fit(x, kinds, epochs=8, batch_size=32, verbose=0)
+    base.save(path)
+    return {
+        "accuracy": float(base.evaluate(x, kinds, verbose=0)[1]),
+        "conv1": [w.tolist() for w in base.get_layer("conv1").get_weights()],
+        "conv2": [w.tolist() for w in base.get_layer("conv2").get_weights()],
+    }
+
+
+def _png_rows(spark, count: int, seed: int):
+    """A DataFrame of ``count`` pattern images as PNG bytes (``content``) and a label: the new
+    task names three of the four patterns anew (checkerboard 0, across 1, down 2); and the
+    training pixels' per-channel mean."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    images, kinds = _pattern_images(count * 2, seed)
+    keep = np.flatnonzero(kinds != 2)[:count]  # no diagonals
+    relabel = {3: 0, 0: 1, 1: 2}
+    rows = []
+    for i in keep:
+        buffer = io.BytesIO()
+        Image.fromarray(images[i]).save(buffer, format="PNG")
+        rows.append((buffer.getvalue(), float(relabel[int(kinds[i])])))
+    mean = images[keep].reshape(-1, 3).astype(np.float64).mean(axis=0)
+    frame = spark.createDataFrame(rows, "content binary, label double").repartition(2)
+    return frame, mean
+
+
 #: The steps, in order; ``killed`` injects a fault, so a job sharing the session runs it last.
 STEPS = (
     "two_workers",
@@ -96,6 +172,7 @@ STEPS = (
     "too_many",
     "staged",
     "fit_multiple",
+    "fine_tune_images",
     "killed",
 )
 
@@ -208,6 +285,58 @@ def run(spark, scratch: str, names) -> dict:
             "images": _summary(models[0], evaluator, test),
         }
 
+    def fine_tune_images():
+        """A pretrained base fine-tuned on PNG bytes on two workers: the head first (base
+        frozen), then one epoch with the base's top convolution unfrozen; standardized by
+        moments pooled over both workers' shards."""
+        import numpy as np
+
+        from sparktf.training._transfer import BASE_NAME
+
+        start = time.time()
+        pretrained = _pretrained_base(os.path.join(folder, "base.keras"))
+        images, mean = _png_rows(spark, 96, seed=31)
+        held, _ = _png_rows(spark, 60, seed=41)
+        clf = TFClassifier(
+            featuresCol="content",
+            imageSize=[32, 32],
+            imageScaling="standardize",
+            baseModel=os.path.join(folder, "base.keras"),
+            trainableLayers=1,
+            fineTuneEpochs=1,
+            fineTuneLearningRate=1e-3,
+            hiddenLayers=[],
+            dropout=0.0,
+            epochs=4,
+            batchSize=16,
+            learningRate=0.05,
+            numWorkers=2,
+            seed=3,
+        )
+        model = clf.fit(images)
+        network = model.keras_model()
+        base = network.get_layer(BASE_NAME)
+
+        def same(name: str) -> bool:
+            now = base.get_layer(name).get_weights()
+            pairs = zip(now, pretrained[name], strict=True)
+            return all(np.array_equal(a, np.asarray(b)) for a, b in pairs)
+
+        workers = _workers(model)
+        return {
+            "baseAccuracy": pretrained["accuracy"],
+            "accuracy": evaluator.evaluate(model.transform(held)),
+            "digests": [w["weightsDigest"] for w in workers],
+            "jvmPids": [w["jvmPid"] for w in workers],
+            "shardRows": [w["shardRows"] for w in workers],
+            "epochs": len(model.history["epochs"]["loss"]),
+            "conv1Unchanged": same("conv1"),
+            "conv2Unchanged": same("conv2"),
+            "standardizeMean": np.ravel(network.get_layer("standardize").mean).tolist(),
+            "pixelMean": mean.tolist(),
+            "seconds": time.time() - start,
+        }
+
     def killed():
         """A worker's training process killed mid-fit (TensorFlow loaded): the stage is run
         again, nothing hangs, no training process is left behind."""
@@ -260,6 +389,7 @@ def run(spark, scratch: str, names) -> dict:
         "too_many": too_many,
         "staged": staged,
         "fit_multiple": fit_multiple,
+        "fine_tune_images": fine_tune_images,
         "killed": killed,
     }
     for name in names:

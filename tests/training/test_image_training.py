@@ -232,8 +232,13 @@ def test_image_params_are_checked_before_training(spark, image_dir):
         TFClassifier(featuresCol="content", **{**no_size, "convLayers": [4]}).fit(train)
     with pytest.raises(ValueError, match=r"The 'inputShape' param of TFClassifier is for flat"):
         TFClassifier(featuresCol="content", inputShape=[16, 16, 3], **FAST).fit(train)
-    with pytest.raises(ValueError, match=r"'numWorkers' param of TFClassifier must be 1 for an"):
-        TFClassifier(featuresCol="content", numWorkers=2, **FAST).fit(train)
+    with pytest.raises(
+        ValueError,
+        match=r"'numWorkers' param of TFClassifier trains an image featuresCol \('content'\) on "
+        r"several tasks only when the column fits maxBroadcastBytes .* Raise maxBroadcastBytes, "
+        r"pass the images as a column of file paths",
+    ):
+        TFClassifier(featuresCol="content", numWorkers=2, maxBroadcastBytes=1, **FAST).fit(train)
     with pytest.raises(ValueError, match=r"'imageSize' must be \[height, width\]|must be \[height"):
         TFClassifier(imageSize=[16]).fit(train)
     with pytest.raises(ValueError, match=r"'imageChannels' param of TFClassifier must be 3"):
@@ -394,3 +399,37 @@ def test_train_validation_split_tunes_an_image_column(spark, image_dir):
     assert len(model.validationMetrics) == 2
     assert all(m is not None and m > 1 / 3 for m in model.validationMetrics)
     assert model.bestModel._image["size"] == [16, 16]
+
+
+def test_workers_shards_of_an_image_column_cover_it_and_pool_its_moments(image_dir):
+    """Each of two workers decodes its own half of the training images; the standardization's
+    moments pooled from their sums are those of all the training pixels."""
+    from sparktf._classifier_params import training_spec
+    from sparktf.training._image_pipeline import decode_rows, split_rows
+    from sparktf.training._image_shard import ImageShard
+
+    files = sorted((image_dir / "train").glob("*.png"))
+    x = np.empty(len(files), dtype=object)
+    x[:] = [f.read_bytes() for f in files]
+    y = np.array([int(f.name[1]) for f in files], dtype=np.int32)
+    data = TrainingData(0, 3, x=x, y=y, image_kind="image_bytes", image_column="content")
+    spec = training_spec(**{**FAST, "validationSplit": 0.25, "numWorkers": 2})
+    shards = [ImageShard(spec, data, 5, rank, 2) for rank in (0, 1)]
+    train, held = split_rows(spec, data, 5)
+    assert sorted(np.concatenate([s.train for s in shards])) == sorted(train)
+    assert sorted(np.concatenate([s.held for s in shards])) == sorted(held)
+    assert abs(shards[0].rows - shards[1].rows) <= 1
+    sums = shards[0].moment_sums() + shards[1].moment_sums()
+    pixels = decode_rows(data, train, (16, 16, 3)).reshape(-1, 3).astype(np.float64)
+    assert sums[0] == len(pixels)
+    np.testing.assert_allclose(sums[1:4] / sums[0], pixels.mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(
+        sums[4:] / sums[0] - (sums[1:4] / sums[0]) ** 2, pixels.var(axis=0), rtol=1e-6
+    )
+    import tensorflow as tf
+
+    shard = shards[1]  # an epoch of 3-row batches over all of its rows, decoded
+    batches = list(shard.epoch(tf, 3, shard.rows // 3, seed=0))
+    assert all(tuple(b[0].shape) == (3, 16, 16, 3) for b in batches)
+    labels = np.concatenate([b[1].numpy() for b in batches])
+    assert sorted(labels) == sorted(y[shard.train[: len(labels)]]) and len(labels) == shard.rows

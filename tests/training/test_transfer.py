@@ -301,10 +301,28 @@ def test_a_base_with_another_body_is_refused(other, value):
         clf._training_spec()
 
 
-def test_a_base_on_several_workers_is_refused():
-    clf = TFClassifier(baseModel="base.keras", numWorkers=2, batchSize=32)
-    with pytest.raises(ValueError, match=r"numWorkers must be 1 when baseModel is set"):
-        clf._training_spec()
+def test_a_base_fine_tunes_on_two_workers_with_its_frozen_layers_kept(bases, quadrants):
+    """Two workers on the local session's two slots: the head trains (base frozen), then a
+    fine-tuning epoch trains the base's top layer; batch normalization stays in inference mode."""
+    pretrained, _ = bases
+    train, test = quadrants
+    clf = TFClassifier(
+        baseModel=pretrained,
+        trainableLayers=1,
+        fineTuneEpochs=1,
+        fineTuneLearningRate=1e-3,
+        numWorkers=2,
+        **QUICK,
+    )
+    model = clf.fit(train)
+    workers = model.history["worker"]["workers"]
+    assert len(workers) == 2 and workers[0]["weightsDigest"] == workers[1]["weightsDigest"]
+    assert len(model.history["epochs"]["loss"]) == 2  # the head's epoch, then the fine-tune's
+    before, after = _file_weights(pretrained), _base_weights(model)
+    assert _same(after["conv"], before["conv"])
+    assert _same(after["bn"], before["bn"])  # moving statistics too: inference mode
+    assert not _same(after["embed"], before["embed"])  # unfrozen in the second phase
+    assert _accuracy(model, test) >= 0.9
 
 
 def test_a_halving_search_refuses_fine_tune_epochs_in_its_grid(bases, quadrants):

@@ -65,6 +65,22 @@ def test_images_with_batch_normalization_and_augmentation(workers_run):
 
 
 @pytest.mark.cluster
+def test_a_base_fine_tunes_on_png_bytes_on_two_executors(workers_run):
+    run = _ok(workers_run, "fine_tune_images")
+    assert run["baseAccuracy"] > 0.9, run  # the base learnt its four patterns
+    assert run["digests"][0] == run["digests"][1], run  # one model on both workers
+    assert run["jvmPids"][0] != run["jvmPids"][1], run
+    assert sum(run["shardRows"]) == 96 and abs(run["shardRows"][0] - run["shardRows"][1]) <= 1
+    assert run["epochs"] == 5, run  # four of the head, then one fine-tuning the base
+    assert run["accuracy"] >= 0.8, run  # three new classes: chance is 1/3
+    assert run["conv1Unchanged"] is True, run  # frozen: the file's weights
+    assert run["conv2Unchanged"] is False, run  # trainableLayers=1: fine-tuned
+    # the standardization's moments are those of every training image, pooled over the shards
+    np.testing.assert_allclose(run["standardizeMean"], run["pixelMean"], rtol=1e-5)
+    assert run["seconds"] < 60, run
+
+
+@pytest.mark.cluster
 def test_staged_data_is_read_file_by_file(workers_run):
     run = _ok(workers_run, "staged")
     assert run["digests"][0] == run["digests"][1], run
