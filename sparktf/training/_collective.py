@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from sparktf.training._plans import TrainingData, TrainingSpec, WorkerResult
-from sparktf.training._shards import make_shard, network_inputs, steps_per_epoch
+from sparktf.training._shards import ArrayShard, network_inputs, steps_per_epoch
 
 __all__ = ["main", "train_worker", "weights_digest"]
 
@@ -248,7 +248,7 @@ def train_worker(job: dict[str, Any]) -> WorkerResult:
         connected = time.time()
         seed = int(spec.seed) % (2**32)
         keras.utils.set_random_seed(seed)
-        shard = make_shard(spec, data, seed, rank, workers)
+        shard = _shard(spec, data, seed, rank, workers)
         worker = _Worker(tf, keras, strategy, spec, data, shard, workers)
         ready = time.time()
         result.update(_fit(tf, keras, worker, spec, shard, seed, rank))
@@ -284,6 +284,20 @@ def weights_digest(weights) -> str:
     for w in weights:
         digest.update(np.ascontiguousarray(w).tobytes())
     return digest.hexdigest()[:16]
+
+
+def _shard(spec: TrainingSpec, data: TrainingData, seed: int, rank: int, workers: int):
+    """This worker's shard of ``data``: rows in memory (feature rows, or an image column's
+    rows that it decodes), or streamed from staged files."""
+    if data.staged is not None:
+        from sparktf.training._streaming import StagedShard
+
+        return StagedShard(spec, data, seed, rank, workers)
+    if data.image_kind:
+        from sparktf.training._image_shard import ImageShard
+
+        return ImageShard(spec, data, seed, rank, workers)
+    return ArrayShard(spec, data, seed, rank, workers)
 
 
 def _fit(tf, keras, worker: _Worker, spec, shard, seed: int, rank: int) -> WorkerResult:

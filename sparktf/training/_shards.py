@@ -12,7 +12,7 @@ import numpy as np
 
 from sparktf.training._plans import TrainingData, TrainingSpec
 
-__all__ = ["ArrayShard", "make_shard", "network_inputs", "shard_rows", "steps_per_epoch"]
+__all__ = ["ArrayShard", "network_inputs", "shard_rows", "steps_per_epoch"]
 
 
 def shard_rows(rows: int, rank: int, workers: int) -> np.ndarray:
@@ -64,20 +64,6 @@ class ArrayShard:
             return None
         x, y = self.validation
         return [(x[i : i + batch], y[i : i + batch]) for i in range(0, len(y), batch)]
-
-
-def make_shard(spec: TrainingSpec, data: TrainingData, seed: int, rank: int, workers: int):
-    """This worker's shard of ``data``: rows in memory (feature rows, or an image column's
-    rows that it decodes), or streamed from staged files."""
-    if data.staged is not None:
-        from sparktf.training._streaming import StagedShard
-
-        return StagedShard(spec, data, seed, rank, workers)
-    if data.image_kind:
-        from sparktf.training._image_shard import ImageShard
-
-        return ImageShard(spec, data, seed, rank, workers)
-    return ArrayShard(spec, data, seed, rank, workers)
 
 
 def network_inputs(spec: TrainingSpec, data: TrainingData) -> dict:
