@@ -185,3 +185,56 @@ def test_tracking_without_mlflow_says_how_to_install_it(digits, monkeypatch):
     clf = TFClassifier(hiddenLayers=[8], epochs=1, mlflowExperiment="x")
     with pytest.raises(ImportError, match="pip install mlflow"):
         clf.fit(train)
+
+
+def test_tune_classifier_tracks_the_tuning_and_nests_the_search_under_it(digits, store, tmp_path):
+    from sparktf.workflow import SearchSpace, tune_classifier
+
+    train, test = digits
+    space = SearchSpace(hiddenLayers=[[8]], learningRate=[3e-3, 3e-2], epochs=[2], batchSize=[64])
+    result = tune_classifier(
+        train, str(tmp_path / "out"), test=test, space=space, halving=2, folds=2, track="tune"
+    )
+    runs = _runs(store, "tune")
+    (tuning,) = [r for r in runs if r.data.tags.get("sparktf.kind") == "tuning"]
+    assert tuning.data.metrics["test_accuracy"] == pytest.approx(result.test_accuracy)
+    assert tuning.data.params["search.numFolds"] == "2"  # the search logged into it
+    names = {a.path for a in store.list_artifacts(tuning.info.run_id, "tuning")}
+    assert names == {"tuning/report.csv", "tuning/sensitivity.png"}
+    children = _children(runs, tuning.info.run_id)
+    assert len(children) == 2
+    # two folds: each fold's curve and their mean, one value per epoch
+    for child in children:
+        for key in ("fold1/loss", "fold2/loss", "loss"):
+            assert len(_steps(store, child.info.run_id, key)) >= 1
+
+
+def test_sparktf_tune_passes_its_mlflow_experiment_to_the_tuning(capsys, monkeypatch, tmp_path):
+    import sparktf.cli.tune
+    import sparktf.datasets
+    from sparktf.cli import main
+
+    passed = {}
+
+    def tune_classifier(train, output, **kwargs):
+        passed.update(kwargs)
+
+    class Rows:
+        def randomSplit(self, weights, seed):
+            return self, self
+
+        def cache(self):
+            return self
+
+        def count(self):
+            return 10
+
+    monkeypatch.setattr(sparktf.cli.tune, "start_spark", lambda args, console: None)
+    monkeypatch.setattr(sparktf.datasets, "load_digits", lambda spark: Rows())
+    monkeypatch.setattr(sparktf.cli.tune, "tune_classifier", tune_classifier)
+    args = ["tune", "-q", "--output", str(tmp_path / "o"), "--mlflow-experiment", "nightly"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert passed["track"] == "nightly"
+    monkeypatch.setitem(__import__("sys").modules, "mlflow", None)
+    assert main([*args[:-2], "--mlflow-experiment", "x"]) == 2
+    assert "needs the mlflow package: pip install mlflow" in capsys.readouterr().err
