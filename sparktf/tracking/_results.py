@@ -104,6 +104,21 @@ def model_signature(model: Any, dataset: Any) -> tuple[Any, Any]:
     return signature, example
 
 
+def _requirements() -> list[str]:
+    """The packages a reloaded model needs, pinned to those installed here. Named, so MLflow
+    does not infer them (it would load the model again in a process of its own, which costs
+    more than the rest of the logging)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for name in ("sparktf", "pyspark", "tensorflow", "tensorflow-cpu", "keras"):
+        try:
+            pins.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            continue
+    return pins
+
+
 def log_best_model(mlflow: Any, run_id: str, best: Any, dataset: Any, own_run: bool) -> None:
     """``best`` as the MLflow Spark model ``best_model`` of run ``run_id``, which
     ``mlflow.spark.load_model("runs:/<run id>/best_model")`` loads back (a PipelineModel holding
@@ -111,7 +126,13 @@ def log_best_model(mlflow: Any, run_id: str, best: Any, dataset: Any, own_run: b
     signature, example = model_signature(best, dataset)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "best_model")
-        mlflow.spark.save_model(best, path, signature=signature, input_example=example)
+        mlflow.spark.save_model(
+            best,
+            path,
+            signature=signature,
+            input_example=example,
+            pip_requirements=_requirements(),
+        )
         from mlflow.tracking import MlflowClient
 
         MlflowClient().log_artifacts(run_id, path, "best_model")
