@@ -127,9 +127,9 @@ def test_a_resumed_search_logs_no_finished_trial_twice(digits, store, tmp_path):
     clf = TFClassifier(hiddenLayers=[8], epochs=2, batchSize=64, seed=5)
     maps = [{clf.learningRate: lr} for lr in (1e-2, 3e-3)]
     folder = str(tmp_path / "checkpoints")
-    _split(clf, maps, factor=2, checkpointDir=folder, mlflowExperiment="r").fit(train)
+    _split(clf, maps, factor=2, checkpointDir=folder, refit=False, mlflowExperiment="r").fit(train)
     before = _runs(store, "r")
-    _split(clf, maps, factor=2, checkpointDir=folder, mlflowExperiment="r").fit(train)
+    _split(clf, maps, factor=2, checkpointDir=folder, refit=False, mlflowExperiment="r").fit(train)
     after = _runs(store, "r")
     assert sorted(r.info.run_id for r in after) == sorted(r.info.run_id for r in before)
     for run in after:
@@ -148,7 +148,7 @@ def test_a_store_that_cannot_be_reached_warns_once_and_the_search_goes_on(digits
         maps = [{clf.learningRate: lr} for lr in (1e-2, 3e-3)]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model = _split(clf, maps, factor=1, mlflowExperiment="x").fit(train)
+            model = _split(clf, maps, factor=1, refit=False, mlflowExperiment="x").fit(train)
     finally:
         mlflow.set_tracking_uri(None)
     tracking = [w for w in caught if "MLflow tracking stopped" in str(w.message)]
@@ -238,3 +238,17 @@ def test_sparktf_tune_passes_its_mlflow_experiment_to_the_tuning(capsys, monkeyp
     monkeypatch.setitem(__import__("sys").modules, "mlflow", None)
     assert main([*args[:-2], "--mlflow-experiment", "x"]) == 2
     assert "needs the mlflow package: pip install mlflow" in capsys.readouterr().err
+
+
+def test_importing_sparktf_imports_no_mlflow():  # no Spark
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sparktf, sparktf.search, sparktf.tracking, sparktf.workflow\n"
+        "from sparktf import TFClassifier\n"
+        "TFClassifier(mlflowExperiment='x')\n"
+        "print('mlflow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
