@@ -278,6 +278,16 @@ DECLARED = (
     Declared("seed", default=DEFAULT_SEED, check=IntRange(), kind="int", keep_none=True),
     *IMAGE_DECLARED,
     *TRANSFER_DECLARED,  # baseModel and its fine-tuning (sparktf._transfer_params)
+    Declared(
+        "mlflowExperiment",
+        "MLflow experiment each fit is tracked in (created if missing; the tracking URI from "
+        "MLflow's environment): one run per trained map with its Params, per-epoch metrics, "
+        "seconds and outcome, nested under the active MLflow run if there is one. Needs the "
+        "mlflow package ('': not tracked)",
+        TypeConverters.toString,
+        "",
+        kind="str",
+    ),
 )
 
 

@@ -65,6 +65,7 @@ class _TFClassifierParams(_ProbabilisticClassifierParams, HasSeed, HasBatchSize,
     trainableLayers: Param[int]
     fineTuneEpochs: Param[int]
     fineTuneLearningRate: Param[float]
+    mlflowExperiment: Param[str]
 
     def getHiddenLayers(self) -> list[int]: ...
 
@@ -129,6 +130,8 @@ class _TFClassifierParams(_ProbabilisticClassifierParams, HasSeed, HasBatchSize,
     def getFineTuneEpochs(self) -> int: ...
 
     def getFineTuneLearningRate(self) -> float: ...
+
+    def getMlflowExperiment(self) -> str: ...
 
     def _set(self, **kwargs: Any): ...
 

@@ -147,6 +147,7 @@ def tune_classifier(
     checkpoint_dir: str | None = None,
     trial_timeout: float = 0.0,
     params: dict[str, Any] | None = None,
+    track: str | None = None,
 ) -> TuningResult:
     """Search TFClassifier settings on ``train``, score the best on ``test``, write the results.
 
@@ -195,6 +196,11 @@ def tune_classifier(
         More fixed Params of the TFClassifier, by name (for example ``baseModel``,
         ``imageScaling`` and ``fineTuneEpochs`` to fine-tune a pretrained network on an image
         column; ``space.trainableLayers`` then searches how many of its layers train).
+    track:
+        The MLflow experiment to track the tuning in (needs the mlflow package; the tracking
+        URI from MLflow's environment): one run for the tuning with its test accuracy, report
+        and plot, and nested under it one run per trial as it finishes (a halving search logs
+        its grid, summary and best model into it). See docs/tuning.md, "Tracking with MLflow".
     echo:
         Called with each text of the results: the report table, the best setting, the test
         accuracy and the paths written. Default: logged at INFO on ``sparktf.workflow``.
@@ -208,6 +214,7 @@ def tune_classifier(
         The report, the best model, its test accuracy (None without ``test``), the plot's path
         and the seconds the search took.
     """
+    from sparktf.tracking._workflow import tuning_run
     from sparktf.tuning import tuning_report
 
     _check_arguments(search, validator, folds, halving, space)
@@ -221,15 +228,19 @@ def tune_classifier(
     clf.setParams(**(params or {}))
     tuner, plan, evaluator = _tuner(clf, search_spec, label_col)
     logger.info("Tuning TFClassifier (%s search): %s, then one refit of the best", search, plan)
-    tuned, seconds = _fit(tuner, clf, search_spec, train)
+    with tuning_run(track, plan) as run:
+        if track:  # a halving search tracks itself; pyspark's validators, their classifier
+            (tuner if halving is not None else clf).setMlflowExperiment(track)
+        tuned, seconds = _fit(tuner, clf, search_spec, train)
 
-    report = tuning_report(tuned, clf)
-    write_report_csv(report, os.path.join(output, "report.csv"))
-    for text in report_lines(report):
-        show(text)
-    plot_path = write_plot(report, output, data_name)
-    best = tuned.bestModel
-    accuracy = None if test is None else float(evaluator.evaluate(best.transform(test)))
+        report = tuning_report(tuned, clf)
+        write_report_csv(report, os.path.join(output, "report.csv"))
+        for text in report_lines(report):
+            show(text)
+        plot_path = write_plot(report, output, data_name)
+        best = tuned.bestModel
+        accuracy = None if test is None else float(evaluator.evaluate(best.transform(test)))
+        run.results(accuracy, seconds, [os.path.join(output, "report.csv"), plot_path])
     best_dir = _save_best(best, output)
     show_summary(show, report, accuracy, output, plot_path, best_dir)
     return TuningResult(report, best, accuracy, plot_path, seconds)

@@ -126,6 +126,13 @@ _SEARCH_OPTIONS = (
         help="--halving: write each finished trial here; the same command run again resumes",
     ),
     option(
+        "--mlflow-experiment",
+        default=None,
+        metavar="NAME",
+        help="track the tuning in this MLflow experiment as it runs: a run for the tuning, one "
+        "per trial (needs the mlflow package; the tracking URI from MLFLOW_TRACKING_URI)",
+    ),
+    option(
         "--trial-timeout",
         type=float,
         default=0.0,
@@ -259,6 +266,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             checkpoint_dir=args.checkpoint_dir,
             trial_timeout=args.trial_timeout,
             params=fixed_params(args),
+            track=args.mlflow_experiment,
         )
         if args.images:
             write_labels(train, args.output)
@@ -284,6 +292,13 @@ def _check_arguments(args: argparse.Namespace) -> tuple[Any, int, list[int]]:
         raise UsageError("--test-images needs --images")
     if args.images and not (args.base_model or args.image_size):
         raise UsageError("--images needs --image-size, or --base-model (its input size)")
+    if args.mlflow_experiment:
+        try:
+            import mlflow  # noqa: F401
+        except ImportError:
+            raise UsageError(
+                "--mlflow-experiment needs the mlflow package: pip install mlflow"
+            ) from None
     if args.trial_timeout < 0:
         raise UsageError(f"--trial-timeout must be >= 0, got {args.trial_timeout}")
     input_shape = args.input_shape

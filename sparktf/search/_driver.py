@@ -73,7 +73,8 @@ def _data_bytes(values: np.ndarray) -> bytes:
 
 def _digests(est, maps, evaluator, data: TrainingData, folds, rungs, plan) -> dict[str, str]:
     """What a checkpoint's trials belong to, part by part (see :mod:`._checkpoints`)."""
-    params = {p.name: v for p, v in est.extractParamMap().items()}
+    # tracking changes no trial: a search resumed with it on or off reads the same checkpoint
+    params = {p.name: v for p, v in est.extractParamMap().items() if p.name != "mlflowExperiment"}
     grid = [[(p.name, v) for p, v in pm.items()] for pm in maps]
     rated = {p.name: v for p, v in evaluator.extractParamMap().items()}
     arrays = [_data_bytes(a) for a in (data.x, data.y) if a is not None]
@@ -91,11 +92,29 @@ def _digests(est, maps, evaluator, data: TrainingData, folds, rungs, plan) -> di
     }
 
 
+def _settings(plan: SearchPlan, rungs: list[Rung]) -> dict[str, Any]:
+    """The search's settings as its MLflow run records them."""
+    return {
+        "stage": plan.stage,
+        "numFolds": plan.num_folds,
+        "trainRatio": plan.train_ratio,
+        "seed": plan.seed,
+        "factor": plan.factor,
+        "minEpochs": plan.min_epochs,
+        "trialTimeout": plan.trial_timeout or 0,
+        "searchTimeout": plan.search_timeout or 0,
+        "parallelism": plan.parallelism,
+        "refit": plan.refit,
+        "rungs": [(r.maps, r.epochs) for r in rungs],
+    }
+
+
 class _Search:
     """One run of a search (see :func:`run_search`)."""
 
-    def __init__(self, spark, est, maps, evaluator, plan: SearchPlan, labels) -> None:
+    def __init__(self, spark, est, maps, evaluator, plan: SearchPlan, labels, tracker=None) -> None:
         self.spark = spark
+        self.tracker = tracker  # a sparktf.tracking SearchTracker, or None
         self.est = est
         self.maps = maps
         self.evaluator = evaluator
@@ -262,10 +281,13 @@ class _Search:
             # the budget spans both phases of a fine-tuned base (epochs + fineTuneEpochs)
             max_epochs = max(spec.total_epochs for spec in self.specs)
             rungs = rung_schedule(len(self.maps), max_epochs, plan.factor, plan.min_epochs)
+            digests = None
             if self.checkpoints is not None:
                 digests = _digests(self.est, self.maps, self.evaluator, data, folds, rungs, plan)
                 for name, record in self.checkpoints.open(digests, plan.stage).items():
                     self.finished[name] = {**record, "fromCheckpoint": True, "model": None}
+            if self.tracker is not None:
+                self.tracker.start(_settings(plan, rungs), digests)
             shared = share(self.spark, SearchData(data=data, folds=folds))
             try:
                 self._rungs(shared, rungs, deadline)
@@ -275,9 +297,12 @@ class _Search:
 
     def _rungs(self, shared, rungs: list[Rung], deadline: float | None) -> None:
         alive = list(range(len(self.maps)))
+        tracker = self.tracker
         for r, rung in enumerate(rungs):
             if r:
-                alive = self.promote(alive, rung.maps)
+                before, alive = alive, self.promote(alive, rung.maps)
+                if tracker is not None:
+                    tracker.dropped([m for m in before if m not in alive], r)
                 self.release(alive)
                 if not alive:
                     break
@@ -285,6 +310,8 @@ class _Search:
                 logger.info(
                     "%s: the search's time limit ended it before rung %d", self.plan.stage, r + 1
                 )
+                if tracker is not None:
+                    tracker.stopped(alive, r + 1)
                 break
             tasks = self.tasks(alive, r, rungs, deadline)
             if tasks:
@@ -292,6 +319,12 @@ class _Search:
             for m in alive:
                 self.rung_of[m] = r
                 self.rung_metrics.setdefault(m, []).append(self.mean_metric(m))
+            if tracker is not None:  # as each rung's job ends
+                folds = range(self.plan.folds)
+                trials = {m: [self.latest[(m, f)] for f in folds] for m in alive}
+                tracker.rung(r, trials, self.plan.metric.name)
+        if tracker is not None:
+            tracker.search_ended()
         self.release([])
 
     def map_result(self, m: int) -> MapResult:
@@ -343,7 +376,9 @@ class _Search:
 
 
 def run_search(
-    est, dataset, maps: list[dict], evaluator, plan: SearchPlan, labels: list[str]
+    est, dataset, maps: list[dict], evaluator, plan: SearchPlan, labels: list[str], tracker=None
 ) -> SearchOutcome:
-    """Run the search ``plan`` over the param maps ``maps`` of ``est`` on ``dataset``."""
-    return _Search(dataset.sparkSession, est, maps, evaluator, plan, labels).run(dataset)
+    """Run the search ``plan`` over the param maps ``maps`` of ``est`` on ``dataset``; with a
+    ``tracker`` (:class:`sparktf.tracking.SearchTracker`), logged to MLflow as each rung ends."""
+    search = _Search(dataset.sparkSession, est, maps, evaluator, plan, labels, tracker)
+    return search.run(dataset)

@@ -63,6 +63,16 @@ DECLARED = (
         True,
         kind="bool",
     ),
+    Declared(
+        "mlflowExperiment",
+        "MLflow experiment the search is tracked in as it runs (created if missing; the "
+        "tracking URI from MLflow's environment): a run for the search, one nested run per "
+        "param map with its curves, rungs and outcome, the best model. Under an active MLflow "
+        "run, that run is the search's. Needs the mlflow package ('': not tracked)",
+        TypeConverters.toString,
+        "",
+        kind="str",
+    ),
 )
 
 

@@ -19,6 +19,7 @@ class _HalvingParams(Params):
     trialTimeout: Param[float]
     searchTimeout: Param[float]
     refit: Param[bool]
+    mlflowExperiment: Param[str]
 
     def getFactor(self) -> int: ...
 
@@ -31,3 +32,5 @@ class _HalvingParams(Params):
     def getSearchTimeout(self) -> float: ...
 
     def getRefit(self) -> bool: ...
+
+    def getMlflowExperiment(self) -> str: ...

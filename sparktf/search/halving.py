@@ -181,7 +181,25 @@ class _HalvingSearch(
         maps = list(self.getEstimatorParamMaps())
         evaluator = self.getEvaluator()
         plan = self._plan(est, maps, evaluator)
-        outcome = run_search(est, dataset, maps, evaluator, plan, varying_labels(maps))
+        labels = varying_labels(maps)
+        tracker = None
+        if self.getMlflowExperiment():
+            from sparktf.tracking import SearchTracker
+
+            tracker = SearchTracker(self.getMlflowExperiment(), plan.stage, maps, labels)
+        try:
+            model = self._search(est, dataset, maps, evaluator, plan, labels, tracker)
+        except BaseException as exc:
+            if tracker is not None:
+                tracker.failed(exc)
+            raise
+        if tracker is not None:
+            tracker.finish(model, dataset, maps[model.searchSummary["best"]])
+        return model
+
+    def _search(self, est, dataset, maps, evaluator, plan, labels, tracker):
+        """The search and its fitted model (see :meth:`_fit`)."""
+        outcome = run_search(est, dataset, maps, evaluator, plan, labels, tracker)
         best_map = maps[outcome.best]
         best = outcome.maps[outcome.best]
         if self.getRefit():

@@ -136,20 +136,38 @@ class EvaluationPass:
             return True
 
 
+def _check_tracking(est) -> None:
+    """Before any job: MLflow is there when the classifier's ``mlflowExperiment`` asks for it."""
+    if est.getMlflowExperiment():
+        from sparktf.tracking._mlflow import import_mlflow
+
+        import_mlflow()
+
+
+def _track(est, param_maps, results, labels, job: str, multiple: bool) -> None:
+    """Log the trials to MLflow when the classifier's ``mlflowExperiment`` asks for it."""
+    experiment = est.getMlflowExperiment()
+    if experiment:
+        from sparktf.tracking import FitTracker
+
+        FitTracker(experiment).log(est, param_maps, results, labels, job, multiple)
+
+
 def fit_one(est: Trainable, dataset: Any):
     """``TFClassifier._fit``: one training task; a failure raises unless it is a trial."""
     from sparktf.training._distributed import run_trainings
 
     spec = est._training_spec()
+    _check_tracking(est)
     _check_workers(dataset.sparkSession, [spec])
     bases = read_bases(dataset.sparkSession, [spec])
     book = est._trial_book
+    job = book.job_name(est.uid, True)
     with training_data(est._data_spec(), dataset) as data:
         data, (spec,) = with_bases(data, [spec], bases)
-        (result,) = run_trainings(
-            dataset.sparkSession, data, [spec], name=book.job_name(est.uid, True), strict=False
-        )
+        (result,) = run_trainings(dataset.sparkSession, data, [spec], name=job, strict=False)
     model = est._model_from_result(result, data, {})
+    _track(est, [{}], [result], [""], job, False)
     explicit = {p: est.getOrDefault(p) for p in est.params if est.isSet(p)}
     in_scope = book.single_fit(est.uid, explicit, result, model)
     error = result["error"]
@@ -205,6 +223,7 @@ class TrialIterator:
         from sparktf.training._distributed import run_trainings
 
         labels = varying_labels(list(self.param_maps))
+        _check_tracking(self.est)
         _check_workers(self.dataset.sparkSession, self.specs)
         bases = read_bases(self.dataset.sparkSession, self.specs)
         groups = self._groups()
@@ -245,6 +264,7 @@ class TrialIterator:
                 f"All {len(results)} trials of TFClassifier failed; none can be chosen. "
                 f"Errors: {details}"
             )
+        _track(self.est, list(self.param_maps), results, labels, search, True)
         self.est._trial_book.write(TrialRun.of(True, self.param_maps, results))
         for record in failures:
             logger.warning(
