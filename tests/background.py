@@ -115,6 +115,10 @@ def kill_group(process) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 class BackgroundJobs:
     """A pytest plugin: starts the jobs the selected tests need once collection ends."""
 
@@ -130,6 +134,7 @@ class BackgroundJobs:
         self._lock = threading.Lock()
         self._stopping = False
         self._folder: str | None = None
+        self._sigterm = None
 
     # -- which tests need which job ------------------------------------------------------------
 
@@ -162,6 +167,10 @@ class BackgroundJobs:
             return
         self.environ = dict(os.environ)
         self._folder = tempfile.mkdtemp(prefix="sparktf-jobs-")
+        # a run ended by SIGTERM (a CI time limit, `kill`) ends as an interrupted one does, with
+        # the session's end: its jobs' processes are killed, not left running on their own
+        if threading.current_thread() is threading.main_thread():
+            self._sigterm = signal.signal(signal.SIGTERM, _interrupt)
         self._pool = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="sparktf-job")
         for name in self.jobs:  # in the order given: the longest first
             if name in needed:
@@ -208,6 +217,9 @@ class BackgroundJobs:
             self._pool = None
         if self._folder:
             shutil.rmtree(self._folder, ignore_errors=True)
+        if self._sigterm is not None:
+            signal.signal(signal.SIGTERM, self._sigterm)
+            self._sigterm = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session) -> None:
