@@ -30,6 +30,7 @@ import shutil
 import sys
 from collections.abc import Mapping
 
+from sparktf._local_connect import client_port, local_server_conf
 from sparktf._pools import close_idle_thread_pools  # noqa: F401  (its home before)
 from sparktf._quiet import connect_settings_quiet, jvm_stderr_filtered, startup_hidden
 from sparktf._spark import classic_session_running
@@ -276,7 +277,8 @@ def get_spark(
         call creates the session.
     remote:
         A Spark Connect URL (``sc://host:15002``), or ``local[N]`` for a Connect server started
-        in this process. Defaults to ``$SPARK_REMOTE``; when set, ``master`` is not used. Over
+        in this process, on a free port (or on ``spark.connect.grpc.binding.port`` of
+        ``conf``). Defaults to ``$SPARK_REMOTE``; when set, ``master`` is not used. Over
         Connect the client starts no JVM: static settings (``spark.driver.memory``, the
         executors' environment) belong to the server, except for a local server started here.
 
@@ -290,8 +292,10 @@ def get_spark(
     check_java()
     _worker_environment(startup_logs)
     master = master or os.environ.get("SPARKTF_MASTER") or DEFAULT_MASTER
+    port = None
     if remote:  # a local Connect server in this process, configured like a local session
         master = remote
+        conf, port = local_server_conf(conf)  # on a port of its own (sparktf._local_connect)
     if not classic_session_running():
         check_master(master)
     if not remote:
@@ -310,7 +314,7 @@ def get_spark(
     options = log4j_options(conf) if hidden else None
     if options:
         builder = builder.config("spark.driver.extraJavaOptions", options)
-    with jvm_stderr_filtered(hidden), connect_settings_quiet(bool(remote)):
+    with jvm_stderr_filtered(hidden), connect_settings_quiet(bool(remote)), client_port(port):
         spark = builder.getOrCreate()
     from sparktf._spark import set_log_level
 

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from background import BackgroundJobs, Job, JobFailed, kill_group, result_line, tail
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -67,6 +73,7 @@ class RootGuard:
 
 def pytest_configure(config):
     config.pluginmanager.register(RootGuard(ROOT), "sparktf-root-guard")
+    config.pluginmanager.register(BACKGROUND, "sparktf-background-jobs")
 
 
 # Test modules that start Spark themselves (a command, an example, a job in its own process)
@@ -79,51 +86,196 @@ def pytest_collection_modifyitems(config, items):
 
     A test is ``spark`` when it uses the ``spark`` fixture (directly or through another
     fixture) or lives in a module that starts Spark itself; ``make test-fast`` runs the rest.
-    The check of the repository root (tests/house/test_root_guard.py) runs last.
+    A test that waits on a background job (tests/background.py) is ``spark`` too, and runs after
+    the others, so the in-process tests run while the jobs do. The check of the repository root
+    (tests/house/test_root_guard.py) runs last.
     """
+    BACKGROUND.order(items)
     # what the tests left in the repository root is checked once they have all run
     last = [item for item in items if item.name == _ROOT_CHECK]
     items[:] = [item for item in items if item.name != _ROOT_CHECK] + last
     for item in items:
         module = getattr(getattr(item, "module", None), "__name__", "").rsplit(".", 1)[-1]
         marks = {mark.name for mark in item.iter_markers()}
-        uses_spark = "spark" in getattr(item, "fixturenames", ()) or module in _STARTS_SPARK
+        uses_spark = (
+            "spark" in getattr(item, "fixturenames", ())
+            or module in _STARTS_SPARK
+            or bool(BACKGROUND.needs(item))
+        )
         if uses_spark or marks & {"cluster", "connect", "standalone"}:
             item.add_marker(pytest.mark.spark)
         else:
             item.add_marker(pytest.mark.unit)
 
 
-def run_job(script: str, *args: str, timeout: int = 600) -> dict:
+def _job_env(context) -> dict:
+    return context.env(PYSPARK_PYTHON=sys.executable, SPARK_REMOTE=None)
+
+
+def run_job(script: str, *args: str, timeout: int = 600, context=None) -> dict:
     """Run a job script of tests/jobs/ in a driver process of its own; return its ``RESULT`` JSON.
 
     Used by tests needing a SparkContext other than the suite's (another master) or a Spark
-    Connect client, which turns pyspark's Connect mode on for its whole process.
+    Connect client, which turns pyspark's Connect mode on for its whole process. In a background
+    job (``context``), the process is one the session kills if it is still running at its end.
     """
-    import json
-    import subprocess
-    import sys
-
+    argv = [sys.executable, str(JOBS / script), *args]
+    if context is not None:
+        return result_line(context.run(argv, timeout, _job_env(context)))
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
     env.pop("SPARK_REMOTE", None)
-    done = subprocess.run(
-        [sys.executable, str(JOBS / script), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+    return result_line(done)
+
+
+# -- the driver jobs, in the background (tests/background.py) -----------------------------------
+#
+# Each job is run once, for the tests that use its fixture, started when collection ends; the
+# longest first. What each proves is in the tests that read it.
+
+
+def _local_cluster_job(context) -> dict:
+    """The jobs on ``local-cluster[2,1,1024]``, on one cluster start
+    (tests/jobs/local_cluster_job.py): ``{"workers": ..., "cluster": ..., "fault": ...}``, each a
+    step's result or its ``error`` and ``trace``."""
+    return run_job("local_cluster_job.py", "local-cluster[2,1,1024]", timeout=1800, context=context)
+
+
+def _connect_job(context) -> dict:
+    return run_job("connect_job.py", "local[2]", timeout=900, context=context)
+
+
+def free_port() -> int:
+    """A TCP port nothing on 127.0.0.1 listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _standalone_job(context) -> dict:
+    """The grid on a standalone cluster with TensorFlow preloaded in its daemons: the cluster
+    .ci/run started (``SPARKTF_TEST_MASTER``), or one started here on a free port and stopped
+    afterwards: ``{"master": ..., "result": ...}``."""
+    master = context.env().get("SPARKTF_TEST_MASTER")
+    if master:
+        return {
+            "master": master,
+            "result": run_job("cluster_job.py", master, "--preload", context=context),
+        }
+    script = str(ROOT / ".ci" / "standalone-cluster.sh")
+    state = str(context.folder / "standalone")
+    # a free port: another run of the suite on this machine may have a cluster of its own
+    env = context.env(
+        SPARKTF_MASTER_PORT=context.env().get("SPARKTF_MASTER_PORT") or str(free_port())
     )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
-    return json.loads(lines[-1][len("RESULT ") :])
+    try:
+        started = context.run(["bash", script, "start", sys.executable, state], 180, env)
+        if started.returncode != 0:
+            raise JobFailed(f"the standalone cluster did not start\n{tail(started.stderr)}")
+        master = started.stdout.strip()
+        return {
+            "master": master,
+            "result": run_job("cluster_job.py", master, "--preload", context=context),
+        }
+    finally:
+        context.run(["bash", script, "stop", state], 60)
 
 
-@pytest.fixture(scope="session")
-def local_cluster_run() -> dict:
-    """The jobs the suite runs on ``local-cluster[2,1,1024]``, on one cluster start
-    (tests/jobs/local_cluster_job.py): ``{"workers": ..., "cluster": ..., "fault": ...}``, each
-    a step's result or its ``error`` and ``trace``."""
-    return run_job("local_cluster_job.py", "local-cluster[2,1,1024]", timeout=1800)
+def _staged_job(context) -> dict:
+    staging = str(context.folder / "staging")
+    return run_job("cluster_job.py", "local-cluster[2,1,512]", "--staged", staging, context=context)
+
+
+def _local_fault_job(context) -> dict:
+    return run_job("fault_job.py", "local[2]", timeout=600, context=context)
+
+
+def _demo_job(context) -> dict:
+    """``sparktf demo --quick --images 4`` in a process of its own, as a user runs it (no
+    ``TF_CPP_MIN_LOG_LEVEL``): its output, and the folder it wrote."""
+    output = context.folder / "demo"
+    argv = [
+        sys.executable,
+        "-m",
+        "sparktf",
+        "demo",
+        "--quick",
+        "--images",
+        "4",
+        "--output",
+        str(output),
+    ]
+    env = context.env(PYSPARK_PYTHON=sys.executable, TF_CPP_MIN_LOG_LEVEL=None, SPARK_REMOTE=None)
+    done = context.run(argv, 900, env)
+    if done.returncode != 0:
+        raise JobFailed(
+            f"sparktf demo exited with {done.returncode}\n--- stdout\n{tail(done.stdout)}\n"
+            f"--- stderr\n{tail(done.stderr)}"
+        )
+    return {"stdout": done.stdout, "stderr": done.stderr, "output": str(output)}
+
+
+def _search_resume_job(context) -> dict:
+    """tests/jobs/search_job.py with a checkpoint folder, its driver (and the JVM and workers
+    with it) killed once 4 trials are written, then run again with the same folder:
+    ``{"folder", "finished" (trials written before the kill), "result" (the rerun's)}``."""
+    folder = context.folder / "ck"
+    argv = [sys.executable, str(JOBS / "search_job.py"), str(folder)]
+
+    def written() -> int:
+        return len(list((folder / "trials").glob("*.json")))
+
+    first = context.popen(
+        argv, _job_env(context), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while written() < 4:
+            if first.poll() is not None:
+                raise JobFailed("the search ended before it was killed")
+            if time.monotonic() > deadline:
+                raise JobFailed("no 4 trials were written in 300 s")
+            time.sleep(0.2)
+    finally:
+        kill_group(first)
+        first.wait()
+    finished = written()
+    return {
+        "folder": str(folder),
+        "finished": finished,
+        "result": run_job("search_job.py", str(folder), context=context),
+    }
+
+
+def _cache_job(context) -> dict:
+    return run_job("cache_job.py", context=context)
+
+
+#: The longest first: at most two run at once, and the tests waiting on one run in this order.
+JOBS_IN_BACKGROUND = [
+    Job("local_cluster", "local_cluster_run", _local_cluster_job),
+    Job("connect", "connect_run", _connect_job),
+    Job("standalone", "standalone_run", _standalone_job),
+    Job("staged", "staged_run", _staged_job),
+    Job("demo", "demo_run", _demo_job),
+    Job("local_fault", "local_fault_run", _local_fault_job),
+    Job("search_resume", "search_resume_run", _search_resume_job),
+    Job("cache", "cache_run", _cache_job),
+]
+BACKGROUND = BackgroundJobs(JOBS_IN_BACKGROUND)
+
+
+def _job_fixture(job: Job):
+    def fixture() -> Any:
+        return BACKGROUND.result(job.name)
+
+    fixture.__name__ = job.fixture
+    fixture.__doc__ = f"The result of the background job {job.name!r} (waits for it)."
+    return pytest.fixture(scope="session", name=job.fixture)(fixture)
+
+
+for _job in JOBS_IN_BACKGROUND:
+    globals()[_job.fixture] = _job_fixture(_job)
 
 
 def step_result(run: dict, step: str) -> dict:

@@ -42,6 +42,8 @@ def main(remote: str) -> None:
         "sessionModule": type(spark).__module__,
         "startWarnings": [str(w.message).splitlines()[0] for w in caught],
         "serverPython": spark.conf.get("spark.pyspark.python", None),
+        "serverPort": spark.conf.get("spark.connect.grpc.binding.port", None),
+        "clientEndpoint": spark.client._builder.endpoint,
         "python": sys.executable,
     }
     train, test = load_digits(spark, num_partitions=2).randomSplit([0.8, 0.2], seed=7)

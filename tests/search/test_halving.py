@@ -5,16 +5,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import JOBS
 from pyspark.ml import Pipeline
 from pyspark.ml.evaluation import MulticlassClassificationEvaluator, RegressionEvaluator
 from pyspark.ml.feature import StandardScaler
@@ -226,38 +220,13 @@ def test_a_search_it_cannot_run_is_refused_before_any_job(digits, change, error,
 
 
 @pytest.mark.cluster
-def test_a_search_whose_driver_is_killed_resumes_where_it_stopped(tmp_path):
+def test_a_search_whose_driver_is_killed_resumes_where_it_stopped(search_resume_run):
     """tests/jobs/search_job.py runs a search with a checkpoint folder; its driver (and the JVM and
-    workers with it) is killed once a few trials are written; the rerun trains the rest only."""
-    folder = str(tmp_path / "ck")
-    script = JOBS / "search_job.py"
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-    env.pop("SPARK_REMOTE", None)
-    first = subprocess.Popen(
-        [sys.executable, str(script), folder],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.time() + 300
-        while len(_records(folder)) < 4:
-            assert first.poll() is None, "the search ended before it was killed"
-            assert time.time() < deadline, "no trial was written in 300 s"
-            time.sleep(0.2)
-    finally:
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
-    finished = len(_records(folder))
+    workers with it) is killed once a few trials are written; the rerun trains the rest only
+    (the ``search_resume_run`` job of tests/conftest.py)."""
+    finished, result = search_resume_run["finished"], search_resume_run["result"]
     assert finished >= 4
-    done = subprocess.run(
-        [sys.executable, str(script), folder], env=env, capture_output=True, text=True, timeout=600
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stdout[-2000:] + done.stderr[-2000:]
-    result = json.loads(lines[-1][len("RESULT ") :])
-    assert result["total"] == len(_records(folder))
+    assert result["total"] == len(_records(search_resume_run["folder"]))
     assert result["trained"] == result["total"] - finished
     assert result["trained"] < result["total"]
     assert not math.isnan(result["best"])

@@ -1,34 +1,22 @@
 """Training happens in executor processes: on local-cluster and on a real standalone cluster.
 
-Each job runs in a driver process of its own (tests/jobs/cluster_job.py): a cross-validated grid,
-then the best model deployed through TFGraphTransformer on the executors (and, on local-cluster, a
-staged grid larger than the executors' memory). On ``local-cluster[2,1,1024]`` the grid and the
-faults are steps of tests/jobs/local_cluster_job.py, which shares that cluster start with
-tests/training/test_workers.py. On the standalone cluster
+Each job runs in a driver process of its own (tests/jobs/cluster_job.py), in the background
+while the in-process tests run (tests/background.py; the fixtures are in tests/conftest.py): a
+cross-validated grid, then the best model deployed through TFGraphTransformer on the executors
+(and, on local-cluster, a staged grid larger than the executors' memory). On
+``local-cluster[2,1,1024]`` the grid and the faults are steps of tests/jobs/local_cluster_job.py,
+which shares that cluster start with tests/training/test_workers.py. On the standalone cluster
 the session preloads TensorFlow in the executors' Python daemons (sparktf.daemon). The standalone
-cluster is
-the one .ci/run starts (``SPARKTF_TEST_MASTER``); without it, the test starts one itself with
-.ci/standalone-cluster.sh and stops it afterwards.
+cluster is the one .ci/run starts (``SPARKTF_TEST_MASTER``); without it, the job starts one on a
+free port with .ci/standalone-cluster.sh and stops it afterwards.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from conftest import JOBS, run_job, step_result
-
-ROOT = Path(__file__).resolve().parents[2]
-JOB = JOBS / "cluster_job.py"
-CLUSTER_SCRIPT = ROOT / ".ci" / "standalone-cluster.sh"
-
-
-def _run_job(master: str, *flags: str) -> dict:
-    return run_job(JOB.name, master, *flags)
+from conftest import step_result
 
 
 def _check_distributed(result: dict) -> None:
@@ -56,32 +44,10 @@ def test_grid_trains_in_executor_processes_on_local_cluster(local_cluster_run):
     assert not any(d["tensorflowInDaemon"] for d in _daemons(result)), result["daemons"]
 
 
-@pytest.fixture(scope="module")
-def standalone_master(tmp_path_factory):
-    master = os.environ.get("SPARKTF_TEST_MASTER")
-    if master:
-        yield master
-        return
-    state = tmp_path_factory.mktemp("standalone")
-    env = {**os.environ, "SPARKTF_MASTER_PORT": os.environ.get("SPARKTF_MASTER_PORT", "7177")}
-    started = subprocess.run(
-        ["bash", str(CLUSTER_SCRIPT), "start", sys.executable, str(state)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=env,
-    )
-    try:
-        assert started.returncode == 0, started.stderr
-        yield started.stdout.strip()
-    finally:
-        subprocess.run(["bash", str(CLUSTER_SCRIPT), "stop", str(state)], timeout=60)
-
-
 @pytest.mark.cluster
-def test_cross_validator_on_standalone_cluster(standalone_master):
-    assert standalone_master.startswith("spark://127.0.0.1:")
-    result = _run_job(standalone_master, "--preload")
+def test_cross_validator_on_standalone_cluster(standalone_run):
+    assert standalone_run["master"].startswith("spark://127.0.0.1:")
+    result = standalone_run["result"]
     _check_distributed(result)
     # preload_tensorflow: every worker was forked from sparktf.daemon, which holds TensorFlow.
     assert all("-m sparktf.daemon" in d["daemon"] for d in _daemons(result)), result["daemons"]
@@ -89,13 +55,13 @@ def test_cross_validator_on_standalone_cluster(standalone_master):
 
 
 @pytest.mark.cluster
-def test_staged_grid_on_executors_with_less_memory_than_the_data(tmp_path):
+def test_staged_grid_on_executors_with_less_memory_than_the_data(staged_run):
     """Data above maxBroadcastBytes is staged and streamed: a task's memory does not grow with it.
 
     Executors have a 512 MiB heap; the larger grid reads 160,000 rows x 784 floats (500 MiB as
     float32). The driver never collects the rows and the staged files are gone afterwards.
     """
-    result = _run_job("local-cluster[2,1,512]", "--staged", str(tmp_path))
+    result = staged_run
     peaks = {int(k): v for k, v in result["taskPeakRssMiB"].items()}
     # 375 MiB more data; a task that held it would grow by at least that much.
     assert peaks[160_000] - peaks[40_000] < 100, peaks
@@ -123,11 +89,11 @@ def test_a_killed_python_worker_loses_no_model_and_no_row(local_cluster_run):
 
 
 @pytest.mark.cluster
-def test_the_embedded_default_retries_a_killed_python_worker():
+def test_the_embedded_default_retries_a_killed_python_worker(local_fault_run):
     """get_spark's local master tries a task again when its Python worker dies (Spark's local
     mode tries a task once unless the master names its attempts); tests/jobs/fault_job.py kills a
     worker of local[2] while it trains one of two models."""
-    result = run_job("fault_job.py", "local[2]", timeout=600)
+    result = local_fault_run
     assert result["master"] == "local[2,4]"
     assert len(result["killed"]) == 1 and result["failedTasks"] >= 1, result
     assert result["models"] == 2 and result["trainingFailures"] == [None, None], result

@@ -1,6 +1,7 @@
 """sparktf over Spark Connect: training, tuning, failure isolation, persistence and inference.
 
-The scenario runs once in its own process (tests/jobs/connect_job.py): opening a Connect session
+The scenario runs once in its own process (tests/jobs/connect_job.py, in the background: the
+``connect_run`` fixture of tests/conftest.py): opening a Connect session
 turns pyspark's Connect mode on for the whole process, which the rest of the suite, on a classic
 session, must not see. The job starts a local Connect server in that process
 (``get_spark(remote="local[2]")``), so sparktf reaches Spark only through the Connect client.
@@ -9,16 +10,8 @@ session, must not see. The job starts a local Connect server in that process
 from __future__ import annotations
 
 import pytest
-from conftest import JOBS, run_job
 
 pytestmark = pytest.mark.connect
-
-JOB = JOBS / "connect_job.py"
-
-
-@pytest.fixture(scope="module")
-def connect_run() -> dict:
-    return run_job(JOB.name, "local[2]", timeout=900)
 
 
 def _ok(result: dict, step: str) -> dict:
@@ -39,6 +32,13 @@ def test_a_local_connect_server_starts_without_a_warning_per_setting(connect_run
     ]
     assert noise == []
     assert connect_run["serverPython"] == connect_run["python"]
+
+
+def test_the_local_server_listens_on_a_port_of_its_own_and_the_client_uses_it(connect_run):
+    # not pyspark's fixed 15002, where two processes of a machine starting one would meet
+    port = int(connect_run["serverPort"])
+    assert port != 15002
+    assert connect_run["clientEndpoint"] == f"localhost:{port}"
 
 
 def test_fit_trains_in_a_task_and_predicts(connect_run):

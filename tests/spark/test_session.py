@@ -111,3 +111,22 @@ def test_an_unreachable_standalone_master_fails_fast():
     ):
         check_master(f"spark://127.0.0.1:{port}")
     assert time.monotonic() - start < 10
+
+
+def test_a_local_connect_server_gets_a_free_port_or_the_one_the_user_named():
+    import socket
+
+    from sparktf._local_connect import PORT_SETTING, client_port, local_server_conf
+
+    settings, port = local_server_conf({"spark.ui.enabled": "false"})
+    assert settings == {"spark.ui.enabled": "false", PORT_SETTING: str(port)}
+    with socket.socket() as server:  # free: it can be bound
+        server.bind(("127.0.0.1", port))
+    assert local_server_conf({PORT_SETTING: "15100"}) == ({PORT_SETTING: "15100"}, 15100)
+
+    from pyspark.sql.connect.client.core import DefaultChannelBuilder as ChannelBuilder
+
+    with client_port(port):
+        assert ChannelBuilder("sc://localhost").endpoint == f"localhost:{port}"
+        assert ChannelBuilder("sc://localhost:15003").endpoint == "localhost:15003"
+    assert ChannelBuilder("sc://localhost").endpoint == "localhost:15002"

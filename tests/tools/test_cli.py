@@ -16,6 +16,7 @@ import shutil
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -940,22 +941,6 @@ STARTUP_NOISE = re.compile(
 )
 
 
-def command(*argv: str) -> subprocess.CompletedProcess:
-    """``sparktf ARGV`` in a process of its own, as a user runs it: TF_CPP_MIN_LOG_LEVEL unset."""
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-    for name in ("TF_CPP_MIN_LOG_LEVEL", "SPARK_REMOTE"):
-        env.pop(name, None)
-    done = subprocess.run(
-        [sys.executable, "-m", "sparktf", *argv],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=env,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done
-
-
 def startup_noise(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if STARTUP_NOISE.search(line)]
 
@@ -974,12 +959,13 @@ To adjust logging level use sc.setLogLevel(newLevel). For SparkR, use setLogLeve
     assert len(startup_noise(seen)) == 8
 
 
-def test_demo_quick_tunes_reports_and_labels_images_quietly(spark, tmp_path):
+def test_demo_quick_tunes_reports_and_labels_images_quietly(spark, demo_run):
+    """``sparktf demo --quick --images 4`` in a process of its own, as a user runs it (the
+    ``demo_run`` job of tests/conftest.py, with TF_CPP_MIN_LOG_LEVEL unset)."""
     from PIL import Image
 
-    output = tmp_path / "demo"
-    done = command("demo", "--quick", "--images", "4", "--output", str(output))
-    out, err = done.stdout, done.stderr
+    output = Path(demo_run["output"])
+    out, err = demo_run["stdout"], demo_run["stderr"]
     assert startup_noise(err) == [], err
     assert "Tuning report (accuracy, best first):" in out
     assert len(pd.read_csv(output / "report.csv")) == 4

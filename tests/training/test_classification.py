@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import run_job
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.evaluation import (
     BinaryClassificationEvaluator,
@@ -427,11 +426,11 @@ def test_transform_on_empty_dataframe(small_model, digits):
     assert small_model.transform(test.limit(0)).count() == 0
 
 
-def test_model_cache_loads_once_per_worker():
+def test_model_cache_loads_once_per_worker(cache_run):
     # On local[1] one reused Python worker runs every task, so each probe sees the process that
     # ran the transform before it: the first transform loaded the model there, the second was
     # served from its cache (no load at all).
-    first, second = run_job("cache_job.py")["probes"]
+    first, second = cache_run["probes"]
     ((pid, cached, loads),) = first
     assert cached and loads >= 1, first
     assert second == [[pid, True, loads]], (first, second)
