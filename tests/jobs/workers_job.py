@@ -313,7 +313,9 @@ def run(spark, scratch: str, names) -> dict:
             numWorkers=2,
             seed=3,
         )
+        fit_start = time.time()
         model = clf.fit(images)
+        fit_seconds = time.time() - fit_start
         network = model.keras_model()
         base = network.get_layer(BASE_NAME)
 
@@ -335,6 +337,8 @@ def run(spark, scratch: str, names) -> dict:
             "standardizeMean": np.ravel(network.get_layer("standardize").mean).tolist(),
             "pixelMean": mean.tolist(),
             "seconds": time.time() - start,
+            "fitSeconds": fit_seconds,
+            "timing": [w["timing"] for w in workers],
         }
 
     def killed():

@@ -77,7 +77,6 @@ def test_a_base_fine_tunes_on_png_bytes_on_two_executors(workers_run):
     assert run["conv2Unchanged"] is False, run  # trainableLayers=1: fine-tuned
     # the standardization's moments are those of every training image, pooled over the shards
     np.testing.assert_allclose(run["standardizeMean"], run["pixelMean"], rtol=1e-5)
-    assert run["seconds"] < 60, run
 
 
 @pytest.mark.cluster
