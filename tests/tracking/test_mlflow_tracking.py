@@ -125,13 +125,19 @@ def test_with_autolog_the_search_runs_nest_under_one_parent(digits, store):
 def test_a_resumed_search_logs_no_finished_trial_twice(digits, store, tmp_path):
     train, _ = digits
     clf = TFClassifier(hiddenLayers=[8], epochs=2, batchSize=64, seed=5)
-    maps = [{clf.learningRate: lr} for lr in (1e-2, 3e-3)]
+    maps = [{clf.learningRate: lr} for lr in (1e-2, 3e-3, 1e30)]
     folder = str(tmp_path / "checkpoints")
     _split(clf, maps, factor=2, checkpointDir=folder, refit=False, mlflowExperiment="r").fit(train)
     before = _runs(store, "r")
     _split(clf, maps, factor=2, checkpointDir=folder, refit=False, mlflowExperiment="r").fit(train)
     after = _runs(store, "r")
     assert sorted(r.info.run_id for r in after) == sorted(r.info.run_id for r in before)
+
+    def outcomes(runs):
+        return sorted((r.data.tags.get("sparktf.outcome", ""), r.info.status) for r in runs)
+
+    assert outcomes(after) == outcomes(before)  # the failed map is still failed, not dropped
+    assert ("failed", "FAILED") in outcomes(after)
     for run in after:
         if "sparktf.map" in run.data.tags:
             steps = [s for s, _ in _steps(store, run.info.run_id, "loss")]
