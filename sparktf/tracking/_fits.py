@@ -57,11 +57,13 @@ class FitTracker:
         labels: list[str],
         job: str,
         multiple: bool,
+        parent: str | None = None,
     ) -> list[str]:
-        """One finished run per result; returns their run ids."""
+        """One finished run per result, nested under run ``parent`` (default: the active run of
+        this thread, if any); returns their run ids."""
         from mlflow.entities import Metric, Param, RunStatus, RunTag
 
-        parent = active_run_id()
+        parent = parent or active_run_id()
         if parent is not None:
             exp = self.client.get_run(parent).info.experiment_id
         else:

@@ -89,19 +89,23 @@ def log_search_results(tracker: Any, model: Any, dataset: Any, best_map: dict) -
 
 def model_signature(model: Any, dataset: Any) -> tuple[Any, Any]:
     """The signature of ``model`` on ``dataset``'s features (MLflow reads an ml Vector column
-    as its ``SparkMLVector`` type), and an input example where the features are an array (an ml
-    Vector has no pandas form an input example could keep): ``(signature, example)``."""
+    as its ``SparkMLVector`` type) to its double prediction, and an input example where the
+    features are an array (an ml Vector has no pandas form an input example could keep):
+    ``(signature, example)``. Read from the rows' schema, without scoring them: that would load
+    the network in a Python worker only to learn that a prediction is a double."""
     from mlflow.models import infer_signature
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema
     from pyspark.ml.linalg import VectorUDT
 
     features = model.getFeaturesCol()
-    rows = dataset.select(features).limit(5)
-    scored = model.transform(rows).select(model.getPredictionCol())
-    signature = infer_signature(rows, scored)
+    rows = dataset.select(features).limit(2)
+    inputs = infer_signature(rows).inputs
+    outputs = Schema([ColSpec("double", model.getPredictionCol())])
     example = None
     if not isinstance(dataset.schema[features].dataType, VectorUDT):
-        example = rows.limit(2).toPandas()
-    return signature, example
+        example = rows.toPandas()
+    return ModelSignature(inputs=inputs, outputs=outputs), example
 
 
 def _requirements() -> list[str]:

@@ -36,6 +36,7 @@ _KEY = "sparktf.searchKey"
 _MAP = "sparktf.map"
 _RUNGS = "sparktf.rungsLogged"
 _OUTCOME = "sparktf.outcome"
+_STOPPED = "stopped by time limit before rung"
 
 
 class SearchTracker:
@@ -111,6 +112,11 @@ class SearchTracker:
                 self.map_runs[m] = run.info.run_id
                 rungs = run.data.tags.get(_RUNGS, "")
                 self.logged[m] = {int(r) for r in rungs.split(",") if r}
+                # a map that failed or was dropped keeps its outcome; one the search's time
+                # limit stopped before a rung goes on in the resumed search
+                outcome = run.data.tags.get(_OUTCOME, "")
+                if run.info.status != "RUNNING" and not outcome.startswith(_STOPPED):
+                    self.ended.add(m)
 
     def _batch(self, run_id, metrics=(), params=None, tags=None) -> None:
         from mlflow.entities import Metric, Param, RunTag
@@ -205,9 +211,7 @@ class SearchTracker:
 
         for m in maps:
             if m in self.map_runs and m not in self.ended:
-                self.client.set_tag(
-                    self.map_runs[m], _OUTCOME, f"stopped by time limit before rung {r}"
-                )
+                self.client.set_tag(self.map_runs[m], _OUTCOME, f"{_STOPPED} {r}")
                 self._end(m, RunStatus.KILLED)
 
     @guarded

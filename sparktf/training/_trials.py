@@ -54,6 +54,7 @@ from typing import Any
 
 from sparktf._loading import model_key
 from sparktf.errors import TrainingError
+from sparktf.tracking._mlflow import active_run_id
 from sparktf.training._bases import read_bases, with_bases
 from sparktf.training._book import TrialRun, named_rounds, trial_scope
 from sparktf.training._data import training_data
@@ -144,13 +145,14 @@ def _check_tracking(est) -> None:
         import_mlflow()
 
 
-def _track(est, param_maps, results, labels, job: str, multiple: bool) -> None:
-    """Log the trials to MLflow when the classifier's ``mlflowExperiment`` asks for it."""
+def _track(est, param_maps, results, labels, job: str, multiple: bool, parent=None) -> None:
+    """Log the trials to MLflow when the classifier's ``mlflowExperiment`` asks for it, nested
+    under ``parent`` (the run that was active where the trials were asked for)."""
     experiment = est.getMlflowExperiment()
     if experiment:
         from sparktf.tracking import FitTracker
 
-        FitTracker(experiment).log(est, param_maps, results, labels, job, multiple)
+        FitTracker(experiment).log(est, param_maps, results, labels, job, multiple, parent)
 
 
 def fit_one(est: Trainable, dataset: Any):
@@ -167,7 +169,7 @@ def fit_one(est: Trainable, dataset: Any):
         data, (spec,) = with_bases(data, [spec], bases)
         (result,) = run_trainings(dataset.sparkSession, data, [spec], name=job, strict=False)
     model = est._model_from_result(result, data, {})
-    _track(est, [{}], [result], [""], job, False)
+    _track(est, [{}], [result], [""], job, False, active_run_id())
     explicit = {p: est.getOrDefault(p) for p in est.params if est.isSet(p)}
     in_scope = book.single_fit(est.uid, explicit, result, model)
     error = result["error"]
@@ -202,6 +204,9 @@ class TrialIterator:
         self.results: list[Any] | None = None
         self.error: BaseException | None = None
         self.counter = 0
+        # pyspark's validators take the models in threads of their own, where MLflow's active
+        # run (a thread's) is not the one of the thread that asked for them
+        self.parent_run = active_run_id()
 
     def __iter__(self):
         return self
@@ -264,7 +269,7 @@ class TrialIterator:
                 f"All {len(results)} trials of TFClassifier failed; none can be chosen. "
                 f"Errors: {details}"
             )
-        _track(self.est, list(self.param_maps), results, labels, search, True)
+        _track(self.est, list(self.param_maps), results, labels, search, True, self.parent_run)
         self.est._trial_book.write(TrialRun.of(True, self.param_maps, results))
         for record in failures:
             logger.warning(

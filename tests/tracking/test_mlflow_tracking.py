@@ -125,13 +125,19 @@ def test_with_autolog_the_search_runs_nest_under_one_parent(digits, store):
 def test_a_resumed_search_logs_no_finished_trial_twice(digits, store, tmp_path):
     train, _ = digits
     clf = TFClassifier(hiddenLayers=[8], epochs=2, batchSize=64, seed=5)
-    maps = [{clf.learningRate: lr} for lr in (1e-2, 3e-3)]
+    maps = [{clf.learningRate: lr} for lr in (1e-2, 3e-3, 1e30)]
     folder = str(tmp_path / "checkpoints")
     _split(clf, maps, factor=2, checkpointDir=folder, refit=False, mlflowExperiment="r").fit(train)
     before = _runs(store, "r")
     _split(clf, maps, factor=2, checkpointDir=folder, refit=False, mlflowExperiment="r").fit(train)
     after = _runs(store, "r")
     assert sorted(r.info.run_id for r in after) == sorted(r.info.run_id for r in before)
+
+    def outcomes(runs):
+        return sorted((r.data.tags.get("sparktf.outcome", ""), r.info.status) for r in runs)
+
+    assert outcomes(after) == outcomes(before)  # the failed map is still failed, not dropped
+    assert ("failed", "FAILED") in outcomes(after)
     for run in after:
         if "sparktf.map" in run.data.tags:
             steps = [s for s, _ in _steps(store, run.info.run_id, "loss")]
@@ -161,10 +167,18 @@ def test_fit_multiple_logs_one_run_per_map_and_fold_under_a_cross_validator(digi
     train, _ = digits
     clf = TFClassifier(hiddenLayers=[8], epochs=2, batchSize=64, seed=5, mlflowExperiment="cv")
     maps = [{clf.learningRate: lr} for lr in (1e-2, 1e30)]
-    cv = CrossValidator(estimator=clf, estimatorParamMaps=maps, evaluator=_accuracy(), numFolds=2)
-    cv.fit(train)
+    cv = CrossValidator(
+        estimator=clf, estimatorParamMaps=maps, evaluator=_accuracy(), numFolds=2, parallelism=2
+    )
+    # pyspark takes the models in threads of its own: the runs still nest under the active run
+    with mlflow.start_run(experiment_id=store.create_experiment("cv")) as parent:
+        cv.fit(train)
     runs = _runs(store, "cv")
     trials = [r for r in runs if "sparktf.fitMultipleCall" in r.data.tags]
+    nested = {
+        r.data.tags.get("mlflow.parentRunId") for r in runs if r.info.run_id != parent.info.run_id
+    }
+    assert nested == {parent.info.run_id}
     seen = sorted(
         (r.data.tags["sparktf.fitMultipleCall"], r.data.params["learningRate"]) for r in trials
     )
@@ -173,7 +187,7 @@ def test_fit_multiple_logs_one_run_per_map_and_fold_under_a_cross_validator(digi
         failed = run.data.params["learningRate"] == "1e+30"
         assert run.data.tags["sparktf.outcome"] == ("failed" if failed else "finished")
         assert [s for s, _ in _steps(store, run.info.run_id, "loss")] == ([0] if failed else [0, 1])
-    (refit,) = [r for r in runs if r.data.tags["sparktf.job"] == f"{clf.uid} fit"]
+    (refit,) = [r for r in runs if r.data.tags.get("sparktf.job") == f"{clf.uid} fit"]
     assert refit.data.params["learningRate"] == "0.01"
 
 
