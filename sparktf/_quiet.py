@@ -211,6 +211,9 @@ def connect_settings_quiet(enabled: bool = True) -> Iterator[None]:
         yield
         return
     with warnings.catch_warnings():
-        for message in (r"Failed to set \S+ to .*CANNOT_MODIFY_CONFIG", r"The SQL config .* NOT"):
+        for message in (
+            r"Failed to set \S+ to .*CANNOT_MODIFY_(STATIC_)?CONFIG",
+            r"The SQL config .* NOT",
+        ):
             warnings.filterwarnings("ignore", message, UserWarning)
         yield
