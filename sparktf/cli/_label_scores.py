@@ -20,22 +20,12 @@ import os
 import zipfile
 from typing import Any
 
+from sparktf.training._networks import NETWORK_NAME, PASS_THROUGH
+
 __all__ = ["MODEL_OUTPUTS", "NETWORK_NAME", "applies_softmax", "sparktf_logits", "with_softmax"]
 
 #: The values of ``--model-output``: what the model's output is.
 MODEL_OUTPUTS = ("auto", "logits", "probabilities")
-#: The name of every Keras network sparktf builds (``TFClassifier``'s networks).
-NETWORK_NAME = "sparktf_classifier"
-
-# Layers that pass their input through when predicting: a softmax before them is the output.
-_PASS_THROUGH = {
-    "Dropout",
-    "AlphaDropout",
-    "GaussianDropout",
-    "GaussianNoise",
-    "ActivityRegularization",
-    "Identity",
-}
 
 
 def _output_names(config: dict[str, Any]) -> list[str]:
@@ -63,7 +53,7 @@ def _softmax(config: dict[str, Any], name: str | None, depth: int = 0) -> bool:
         return True
     if "layers" in inner:  # a nested model
         return any(_softmax(inner, n, depth + 1) for n in _output_names(inner))
-    if kind in _PASS_THROUGH:
+    if kind in PASS_THROUGH:
         inbound = _inbound_name(layer, config, layers)
         return inbound is not None and _softmax(config, inbound, depth + 1)
     return False

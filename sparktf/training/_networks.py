@@ -15,18 +15,22 @@ import numpy as np
 
 from sparktf.training._plans import TrainingSpec
 
-__all__ = ["build_model", "keras_architecture", "outputs_logits"]
+__all__ = ["NETWORK_NAME", "PASS_THROUGH", "build_model", "keras_architecture", "outputs_logits"]
 
+#: The name of every Keras network sparktf builds (what ``sparktf label`` recognizes).
+NETWORK_NAME = "sparktf_classifier"
 
-# Layers that pass their input through unchanged when predicting: a softmax before them is
-# still the output.
-_PASS_THROUGH = (
-    "Dropout",
-    "AlphaDropout",
-    "GaussianDropout",
-    "GaussianNoise",
-    "ActivityRegularization",
-    "Identity",
+#: Layers that pass their input through unchanged when predicting: a softmax before them is
+#: still the output.
+PASS_THROUGH = frozenset(
+    {
+        "Dropout",
+        "AlphaDropout",
+        "GaussianDropout",
+        "GaussianNoise",
+        "ActivityRegularization",
+        "Identity",
+    }
 )
 
 
@@ -47,7 +51,7 @@ def _softmax_output(tensor, depth: int = 0) -> bool:
         return True
     if getattr(getattr(layer, "activation", None), "__name__", "") == "softmax":
         return True
-    if kind in _PASS_THROUGH:
+    if kind in PASS_THROUGH:
         inputs = layer._inbound_nodes[node_index].input_tensors
         return len(inputs) == 1 and _softmax_output(inputs[0], depth + 1)
     return False
@@ -197,7 +201,7 @@ def build_model(
         outputs = base_body(keras, spec, x, num_classes, base, _builtin_layers)
     else:
         outputs = _builtin_layers(keras, spec, x, num_classes)
-    model = keras.Model(inputs, outputs, name="sparktf_classifier")
+    model = keras.Model(inputs, outputs, name=NETWORK_NAME)
     if model.output_shape[-1] != num_classes:
         raise ValueError(
             f"The Keras model given in 'kerasModel' must output {num_classes} scores (one per "
