@@ -17,6 +17,24 @@ from sparktf.search import HalvingTrainValidationSplit
 mlflow = pytest.importorskip("mlflow", reason="the test extra installs mlflow-skinny")
 
 
+# A conftest.py of its own here would be imported under the name ``conftest`` too, and shadow
+# tests/conftest.py for the modules that import from it.
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """MLFLOW_TRACKING_URI of a fresh file store in a temporary folder, as MLflow's environment
+    names it; the MLflow client reading it."""
+    from mlflow.tracking import MlflowClient
+
+    uri = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    yield MlflowClient(uri)
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)
+
+
 def _accuracy():
     return MulticlassClassificationEvaluator(metricName="accuracy")
 
