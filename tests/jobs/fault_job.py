@@ -67,21 +67,19 @@ def _cpu_seconds(pid: int) -> float:
 
 def _busy(pids: list[int]) -> list[int]:
     """The workers of ``pids`` running a task: they burn CPU (an idle reused worker waits, at
-    none). All are watched over the same second, so a task is caught within two seconds of its
-    start however many idle workers the application has. Busy is 50 ms of CPU in that second:
-    on a loaded machine (a load of 20 on 2 cores) a running task gets about a tenth of a core,
-    which a threshold of 200 ms in half a second missed."""
+    none). All are watched over the same half second, so a task is caught within a second of its
+    start however many idle workers the application has."""
     before = {}
     for pid in pids:
         try:
             before[pid] = _cpu_seconds(pid)
         except (OSError, ValueError, IndexError):
             continue
-    time.sleep(1.0)
+    time.sleep(0.5)
     busy = []
     for pid, seconds in before.items():
         try:
-            if _cpu_seconds(pid) - seconds >= 0.05:
+            if _cpu_seconds(pid) - seconds > 0.2:
                 busy.append(pid)
         except (OSError, ValueError, IndexError):
             continue
