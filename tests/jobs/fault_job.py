@@ -4,9 +4,8 @@ Used by tests/spark/test_cluster.py. On ``local-cluster`` (executors are JVMs of
 with a Python daemon forking the Python workers that run tasks), a watcher thread kills (SIGKILL) a
 Python worker in the middle of:
 
-1. a 4-map ``fitMultiple`` (30 epochs a map: seconds of training a task, where the watcher
-   needs well under one to see a worker training and kill it), once TensorFlow is loaded in the
-   worker (it is training), and
+1. a 4-map ``fitMultiple`` (80 epochs a map), once TensorFlow is loaded in the worker (it is
+   training), and
 2. a ``TFGraphTransformer`` transform over 200,000 rows in 8 partitions (a busy worker, again
    until Spark sees a task fail: a worker whose task just ended fails nothing).
 
@@ -172,7 +171,7 @@ def main_local(master: str) -> None:
     sc = spark.sparkContext
     try:
         train = load_digits(spark, num_partitions=2).cache()
-        clf = TFClassifier(hiddenLayers=[32], epochs=30, batchSize=32, seed=5)
+        clf = TFClassifier(hiddenLayers=[32], epochs=60, batchSize=32, seed=5)
         maps = [{clf.learningRate: rate} for rate in (1e-3, 1e-2)]
         killed: list[int] = []
         stop = threading.Event()
@@ -224,7 +223,7 @@ def _killed_in_fit(spark):
 
     sc = spark.sparkContext
     train = load_digits(spark, num_partitions=2).cache()
-    clf = TFClassifier(hiddenLayers=[32], epochs=30, batchSize=32, seed=5)
+    clf = TFClassifier(hiddenLayers=[32], epochs=80, batchSize=32, seed=5)
     maps = [{clf.learningRate: rate} for rate in (1e-3, 3e-3, 1e-2, 3e-2)]
 
     def losses(models):
