@@ -251,6 +251,10 @@ def _cache_job(context) -> dict:
     return run_job("cache_job.py", context=context)
 
 
+def _plan_job(context) -> dict:
+    return run_job("plan_job.py", str(context.folder), context=context)
+
+
 #: The longest first: at most two run at once, and the tests waiting on one run in this order.
 JOBS_IN_BACKGROUND = [
     Job("local_cluster", "local_cluster_run", _local_cluster_job),
@@ -261,6 +265,7 @@ JOBS_IN_BACKGROUND = [
     Job("local_fault", "local_fault_run", _local_fault_job),
     Job("search_resume", "search_resume_run", _search_resume_job),
     Job("cache", "cache_run", _cache_job),
+    Job("plan", "plan_run", _plan_job),
 ]
 BACKGROUND = BackgroundJobs(JOBS_IN_BACKGROUND)
 

@@ -2,15 +2,14 @@
 the Python workers, with the same answers and the same errors as on the driver.
 
 The suite's process has TensorFlow loaded, so it plans on the driver; ``on_workers`` makes it
-plan as a driver without TensorFlow does. One test runs a driver that never imports TensorFlow
-in a process of its own.
+plan as a driver without TensorFlow does. One test reads a driver that never imports
+TensorFlow, run in a process of its own in the background (tests/jobs/plan_job.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import run_job
 
 from sparktf import TFGraphTransformer
 from sparktf.errors import ModelSourceError, UnknownTensorError
@@ -130,10 +129,13 @@ def test_an_error_type_the_driver_does_not_import_arrives_named():
     assert type(_outline._driver_error("builtins", "TypeError", "bad")) is TypeError
 
 
-def test_a_driver_that_never_imports_tensorflow(models, mlp, features):
-    result = run_job("plan_job.py", models["mlp.keras"])
+def test_a_driver_that_never_imports_tensorflow(plan_run, tf, features):
+    import keras
+
+    result = plan_run
     assert result["tensorflowInDriver"] is False
-    expected = mlp(features).numpy()
+    np.testing.assert_array_equal(np.array(result["features"], dtype=np.float32), features)
+    expected = keras.models.load_model(result["model"])(features).numpy()
     for scores in result["scores"].values():
         np.testing.assert_allclose(np.array(scores), expected, rtol=1e-5, atol=1e-6)
     # The planning job loaded each model in the workers the transform's tasks then ran in.
