@@ -26,9 +26,6 @@ if [ "$cmd" = start ]; then
   master="spark://127.0.0.1:$port"
   export SPARK_HOME="$spark_home" SPARK_LOCAL_IP=127.0.0.1 PYSPARK_PYTHON="$python"
   export SPARK_LOG_DIR="$state/logs" SPARK_WORKER_DIR="$state/work"
-  # the daemons' JIT and collector as the suite's other JVMs (tests/conftest.py): they idle
-  # between short test jobs
-  export SPARK_DAEMON_JAVA_OPTS="${SPARK_DAEMON_JAVA_OPTS:--XX:TieredStopAtLevel=1 -XX:+UseSerialGC}"
   mkdir -p "$SPARK_LOG_DIR" "$SPARK_WORKER_DIR"
   nohup "$spark_home/bin/spark-class" org.apache.spark.deploy.master.Master \
     --host 127.0.0.1 --port "$port" --webui-port 0 >"$state/logs/master.log" 2>&1 &

@@ -15,19 +15,6 @@ from background import BackgroundJobs, Job, JobFailed, kill_group, result_line, 
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-#: The Java options of every JVM the suite starts: its own session's driver, the job drivers and
-#: Spark Connect servers (all launched by spark-submit, which reads ``SPARK_SUBMIT_OPTS``) and
-#: their executors (``spark.executor.extraJavaOptions``, read from the driver's system
-#: properties). The suite's JVMs live seconds to minutes on small data: the quick JIT tier alone
-#: and the serial collector cut their CPU by a fifth, on a machine where the suite is CPU-bound
-#: (the optimizing JIT and a parallel collector pay off only in long, large jobs). A user's own
-#: ``SPARK_SUBMIT_OPTS`` is kept as it is; the demo job runs without these (as a user runs it).
-TEST_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-os.environ.setdefault(
-    "SPARK_SUBMIT_OPTS",
-    f"{TEST_JAVA_OPTIONS} '-Dspark.executor.extraJavaOptions={TEST_JAVA_OPTIONS}'",
-)
-
 #: The repository root. No test reads or writes there: commands, examples and jobs run in
 #: folders of their own, and :class:`RootGuard` fails a run that left anything there.
 ROOT = Path(__file__).resolve().parents[1]
@@ -218,12 +205,7 @@ def _demo_job(context) -> dict:
         "--output",
         str(output),
     ]
-    env = context.env(
-        PYSPARK_PYTHON=sys.executable,
-        TF_CPP_MIN_LOG_LEVEL=None,
-        SPARK_REMOTE=None,
-        SPARK_SUBMIT_OPTS=None,
-    )
+    env = context.env(PYSPARK_PYTHON=sys.executable, TF_CPP_MIN_LOG_LEVEL=None, SPARK_REMOTE=None)
     done = context.run(argv, 900, env)
     if done.returncode != 0:
         raise JobFailed(
