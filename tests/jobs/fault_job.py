@@ -6,8 +6,9 @@ Python worker in the middle of:
 
 1. a 4-map ``fitMultiple`` (80 epochs a map), once TensorFlow is loaded in the worker (it is
    training), and
-2. a ``TFGraphTransformer`` transform over 200,000 rows in 8 partitions (a busy worker, again
-   until Spark sees a task fail: a worker whose task just ended fails nothing).
+2. a ``TFGraphTransformer`` transform over 200,000 rows in 8 partitions: the worker that holds
+   the model of one task, found through a marking UDF that holds that task's rows back until the
+   kill (a worker merely seen busy may be between tasks, and its death then fails nothing).
 
 Spark reruns the lost task elsewhere. The job prints one JSON line (``RESULT {...}``) with the
 killed PIDs, the failed task counts Spark saw, the models' final losses next to those of the
@@ -18,10 +19,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+
+import pandas as pd
 
 
 def _processes() -> dict[int, tuple[int, str]]:
@@ -113,15 +119,9 @@ def _local_workers(exclude: set[int]) -> list[int]:
     return sorted(pid for pid, (ppid, _) in table.items() if ppid in daemons and pid not in exclude)
 
 
-def _kill_one(
-    find, killed: list[int], ready, stop: threading.Event, settle: float, hit=None
-) -> None:
+def _kill_one(find, killed: list[int], ready, stop: threading.Event, settle: float) -> None:
     """Kill the first Python worker ``find(exclude)`` lists that ``ready(pids)`` keeps,
-    ``settle`` seconds later.
-
-    With ``hit``, a kill counts once ``hit()`` holds within a few seconds (Spark saw a task
-    fail); a worker that went idle between the check and the kill (its task had just ended)
-    fails nothing, and then the next ready worker is killed."""
+    ``settle`` seconds later."""
     while not stop.is_set():
         for pid in ready(find(set(killed))):
             time.sleep(settle)
@@ -130,8 +130,7 @@ def _kill_one(
                 killed.append(pid)
             except ProcessLookupError:
                 continue
-            if hit is None or _within(5.0, hit, stop):
-                return
+            return
         time.sleep(0.2)
 
 
@@ -262,8 +261,15 @@ def _seconds(model) -> float:
 
 
 def _killed_in_transform(spark, model) -> dict:
-    """A transform over 200,000 rows with a busy worker killed until Spark sees a task fail:
-    every row exactly once."""
+    """A transform over 200,000 rows with the worker running one task's batches killed: every
+    row exactly once.
+
+    The kill is aimed, not inferred from CPU (a worker seen busy may be between tasks, and then
+    its death fails nothing). The transform's input comes through a marking UDF of its own: in
+    the first attempt of one partition it passes a first TF input batch on, finds the sibling
+    worker (a child of the same Python daemon) that read it, writes that PID to a file and
+    holds the rest of the partition back. That worker is mid-task for certain; the watcher kills
+    it and lets the marker go on, and the task, writing to a dead worker, fails."""
     from pyspark.sql import functions as F
 
     from sparktf import TFGraphTransformer
@@ -272,32 +278,125 @@ def _killed_in_transform(spark, model) -> dict:
     stage = TFGraphTransformer.fromKeras(
         model.keras_model(), inputCol="features", outputCol="scores", batchSize=64
     )
-    rows = 200_000
-    data = spark.range(rows, numPartitions=8).select(
-        F.col("id"), F.array(*[F.rand(i).cast("float") for i in range(64)]).alias("features")
+    rows, width = 200_000, 64
+    folder = tempfile.mkdtemp(prefix="sparktf-fault-")
+    raw = spark.range(rows, numPartitions=8).select(
+        F.col("id"), F.array(*[F.rand(i).cast("float") for i in range(width)]).alias("raw")
     )
+    data = raw.select("id", _marking_udf(folder)("raw").alias("features"))
+    marked: dict = {}
     killed_t: list[int] = []
     stop = threading.Event()
-    watcher = threading.Thread(
-        target=_kill_one,
-        args=(_executor_workers(sc), killed_t, _busy, stop, 0.0),
-        kwargs={"hit": lambda: _failed_tasks(sc, "sparktf-fault-transform") >= 1},
-        daemon=True,
-    )
-    sc.setJobGroup("sparktf-fault-transform", "transform with a killed worker")
+    group = "sparktf-fault-transform"
+
+    def watch() -> None:
+        path = os.path.join(folder, "marked.json")
+        if not _within(600.0, lambda: os.path.exists(path), stop):
+            return
+        with open(path) as handle:
+            marked.update(json.load(handle))
+        try:
+            if marked.get("worker"):
+                os.kill(marked["worker"], signal.SIGKILL)
+                killed_t.append(marked["worker"])
+        finally:
+            # the task notices the death once its thread reads from the marker again
+            open(os.path.join(folder, "released"), "w").close()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    sc.setJobGroup(group, "transform with a killed worker")
     watcher.start()
-    scored = stage.transform(data).select("id", F.size("scores").alias("width")).collect()
-    stop.set()
-    sc.setJobGroup("", "")
+    try:
+        scored = stage.transform(data).select("id", F.size("scores").alias("width")).collect()
+    finally:
+        stop.set()
+        sc.setJobGroup("", "")
+        shutil.rmtree(folder, ignore_errors=True)
     ids = [r["id"] for r in scored]
     return {
         "killed": killed_t,
-        "failedTasks": _failed_tasks(sc, "sparktf-fault-transform"),
+        "marked": marked,
+        "failedTasks": _failed_tasks(sc, group),
         "rows": len(ids),
         "distinct": len(set(ids)),
         "expected": rows,
         "widths": sorted({r["width"] for r in scored}),
     }
+
+
+#: The marked partition, and how the marker hands its rows on: in chunks of this many rows (of
+#: 64 floats, 512 KiB: each pushes the one before it out of the worker's 64 KiB write buffer),
+#: holding back once this many rows are out (more than Spark's Arrow batch of 10,000, so the
+#: transform's first batch is complete on the JVM and sent to its worker).
+_MARKED_PARTITION, _CHUNK, _HOLD_AFTER = 0, 2_000, 14_000
+
+
+def _marking_udf(folder: str):
+    """A pandas UDF passing its column through unchanged; in the first attempt of partition
+    ``_MARKED_PARTITION`` it writes ``marked.json`` in ``folder`` (the PID of the sibling worker
+    that read the transform's first batch) and waits for ``released`` there."""
+    from pyspark.sql import types as T
+    from pyspark.sql.functions import pandas_udf
+
+    def rchar(pid: int) -> int:
+        try:
+            with open(f"/proc/{pid}/io") as handle:
+                return next(int(line.split()[1]) for line in handle if line.startswith("rchar"))
+        except (OSError, StopIteration, ValueError):
+            return -1
+
+    def siblings() -> dict[int, int]:
+        """The other workers of this worker's daemon: PID -> bytes read so far."""
+        me, daemon = os.getpid(), os.getppid()
+        found = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != me:
+                try:
+                    with open(f"/proc/{entry}/stat") as handle:
+                        ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+                if ppid == daemon:
+                    found[int(entry)] = rchar(int(entry))
+        return found
+
+    def hold(before: dict[int, int]) -> None:
+        """Find the worker that read the first batch (over 1 MiB since the partition started),
+        write it down, wait until released."""
+        worker, deadline = None, time.monotonic() + 120
+        while worker is None and time.monotonic() < deadline:
+            grown = {p: r - before.get(p, 0) for p, r in siblings().items()}
+            readers = [p for p, n in grown.items() if n > 1 << 20]
+            worker = max(readers, key=grown.get) if readers else None
+            time.sleep(0.1)
+        record = {"worker": worker, "marker": os.getpid(), "daemon": os.getppid()}
+        with open(os.path.join(folder, "marked.tmp"), "w") as handle:
+            json.dump(record, handle)
+        os.replace(os.path.join(folder, "marked.tmp"), os.path.join(folder, "marked.json"))
+        deadline = time.monotonic() + 300
+        while not os.path.exists(os.path.join(folder, "released")):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+
+    def mark(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+        if context.partitionId() != _MARKED_PARTITION or context.attemptNumber() != 0:
+            yield from batches
+            return
+        before, sent, held = siblings(), 0, False
+        for batch in batches:
+            for start in range(0, len(batch), _CHUNK):
+                if sent >= _HOLD_AFTER and not held:
+                    hold(before)
+                    held = True
+                chunk = batch.iloc[start : start + _CHUNK]
+                sent += len(chunk)
+                yield chunk
+
+    return pandas_udf(mark, returnType=T.ArrayType(T.FloatType())).asNondeterministic()
 
 
 if __name__ == "__main__":

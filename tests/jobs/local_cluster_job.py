@@ -25,8 +25,8 @@ import time
 
 def main(master: str) -> None:
     import cluster_job
+    import fault_job
     from connect_job import _step
-    from fault_job import faults
     from pyspark import cloudpickle
     from workers_job import STEPS, run, scratch_conf
 
@@ -35,6 +35,7 @@ def main(master: str) -> None:
     # the executors cannot import the job scripts: functions of theirs that run in a task are
     # shipped by value, as those of a script run as __main__ are
     cloudpickle.register_pickle_by_value(cluster_job)
+    cloudpickle.register_pickle_by_value(fault_job)
 
     scratch, conf = scratch_conf()
     spark = get_spark(master=master, app_name="sparktf-local-cluster-test", conf=conf)
@@ -53,7 +54,7 @@ def main(master: str) -> None:
         step("killed", lambda: run(spark, scratch, [kill])[kill])
         if "error" not in results["workers"]:
             results["workers"][kill] = results.pop("killed")
-        step("fault", lambda: faults(spark))
+        step("fault", lambda: fault_job.faults(spark))
         results["seconds"] = seconds
         print("RESULT " + json.dumps(results, default=str), flush=True)
     finally:
