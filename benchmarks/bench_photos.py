@@ -472,7 +472,8 @@ def measure(
                 return timed(actions[key])
         return timed(actions[key])
 
-    for key in actions:  # warm-up: workers start, import TensorFlow, load and trace the models
+    # warm-up: workers start, import TensorFlow, load and trace the models
+    for key in actions if args.warm_up else ():
         time_side(key)
     order = list(actions)
     runs: dict[str, list[float]] = {key: [] for key in order}
@@ -520,6 +521,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--models", default=None, help="mobilenetv2,inceptionv3")
     parser.add_argument("--sets", default="photo,presized", help="photo,presized")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs (default 3)")
+    parser.add_argument(
+        "--no-warm-up",
+        dest="warm_up",
+        action="store_false",
+        help="time each side's first run (a smoke run: the figures then include start-up)",
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--alpha", type=float, default=None, help="MobileNetV2 width (1.0)")
     parser.add_argument("--megapixels", default="2,12", help="photo set: MIN,MAX megapixels")

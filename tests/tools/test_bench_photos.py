@@ -1,6 +1,6 @@
 """benchmarks/bench_photos.py at its smallest: three tiny JPEGs per set, MobileNetV2 at width
-0.35, one repeat, in the suite's session (the ``sparktf label`` command and the cold-start
-process are left out: each starts a Spark application of its own)."""
+0.35, one repeat without a warm-up, in the suite's session (the ``sparktf label`` command and the
+cold-start process are left out: each starts a Spark application of its own)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_quick_run_reports_every_side_and_writes_json(spark, tmp_path, capsys):
     out = tmp_path / "results.json"
     args = bench_photos.parse_args(
         ["--quick", "--images", "3", "--megapixels", "0.2,0.4", "--skip", "label,cold",
-         "--workdir", str(tmp_path), "--json", str(out)]
+         "--no-warm-up", "--workdir", str(tmp_path), "--json", str(out)]
     )  # fmt: skip
     results = bench_photos.run(args, spark=spark)
     printed = capsys.readouterr().out
