@@ -40,11 +40,15 @@ class JobFailed(Exception):
 @dataclass(frozen=True)
 class Job:
     """A background job: ``run(context)`` runs in a thread and returns the job's result; tests
-    reach it through the session fixture named ``fixture``."""
+    reach it through the session fixture named ``fixture``. ``niceness`` above 0 runs the job's
+    processes at that nice level: the in-process tests (the run's longest path) get the CPU
+    first, and the job takes what they leave, also once they run alone and use less than the
+    machine."""
 
     name: str
     fixture: str
     run: Callable[[JobContext], Any]
+    niceness: int = 0
 
 
 def tail(text: str | None, chars: int = 3000) -> str:
@@ -75,6 +79,9 @@ class JobContext:
         """Start ``argv`` in a process group of its own, in the job's folder (not in whatever
         folder a test has moved to meanwhile)."""
         kwargs.setdefault("cwd", self.folder)
+        niceness = self._jobs.jobs[self.name].niceness
+        if niceness and shutil.which("nice"):
+            argv = ["nice", "-n", str(niceness), *argv]  # nice execs argv: the PID is argv's
         process = subprocess.Popen(
             argv, env=env or self.env(), start_new_session=True, text=True, **kwargs
         )

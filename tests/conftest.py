@@ -269,17 +269,22 @@ def _plan_job(context) -> dict:
     return run_job("plan_job.py", str(context.folder), context=context)
 
 
+#: Jobs that yield the CPU to the in-process tests (a nice level): those whose proof does not
+#: rest on how fast their processes run (the fault jobs find a worker to kill by the CPU it burns;
+#: the demo runs as a user runs it).
+YIELDING = 5
+
 #: The longest first: at most two run at once, and the tests waiting on one run in this order.
 JOBS_IN_BACKGROUND = [
     Job("local_cluster", "local_cluster_run", _local_cluster_job),
-    Job("connect", "connect_run", _connect_job),
-    Job("standalone", "standalone_run", _standalone_job),
-    Job("staged", "staged_run", _staged_job),
+    Job("connect", "connect_run", _connect_job, YIELDING),
+    Job("standalone", "standalone_run", _standalone_job, YIELDING),
+    Job("staged", "staged_run", _staged_job, YIELDING),
     Job("demo", "demo_run", _demo_job),
     Job("local_fault", "local_fault_run", _local_fault_job),
-    Job("search_resume", "search_resume_run", _search_resume_job),
-    Job("cache", "cache_run", _cache_job),
-    Job("plan", "plan_run", _plan_job),
+    Job("search_resume", "search_resume_run", _search_resume_job, YIELDING),
+    Job("cache", "cache_run", _cache_job, YIELDING),
+    Job("plan", "plan_run", _plan_job, YIELDING),
 ]
 BACKGROUND = BackgroundJobs(JOBS_IN_BACKGROUND)
 
