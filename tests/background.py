@@ -85,6 +85,8 @@ class JobContext:
         process = subprocess.Popen(
             argv, env=env or self.env(), start_new_session=True, text=True, **kwargs
         )
+        if niceness:
+            _yield_session(process.pid, niceness)
         self._jobs.started(process)
         return process
 
@@ -102,6 +104,15 @@ class JobContext:
                 f"--- stderr\n{tail(err)}"
             ) from None
         return subprocess.CompletedProcess(argv, process.returncode, out, err)
+
+
+def _yield_session(pid: int, niceness: int) -> None:
+    """Give the new session led by ``pid`` the nice level ``niceness`` as a whole. Where Linux
+    groups each session for its scheduler (``kernel.sched_autogroup_enabled``), the CPU is
+    shared between sessions first, and a process's own nice level counts only within its
+    session: each job, a session of its own, would get as much CPU as all the in-process tests."""
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/autogroup", "w") as handle:
+        handle.write(str(niceness))
 
 
 def result_line(done: subprocess.CompletedProcess) -> dict:
