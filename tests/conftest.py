@@ -269,14 +269,14 @@ def _plan_job(context) -> dict:
     return run_job("plan_job.py", str(context.folder), context=context)
 
 
-#: Jobs yield the CPU to the in-process tests (a nice level), but the demo, which runs as a user
-#: runs it, and the local[2] fault job (short: a worker is killed while it trains one of two
-#: models).
+#: Jobs that yield the CPU to the in-process tests (a nice level): those whose proof does not
+#: rest on how fast their processes run (the fault jobs find a worker to kill by the CPU it burns;
+#: the demo runs as a user runs it).
 YIELDING = 5
 
 #: The longest first: at most two run at once, and the tests waiting on one run in this order.
 JOBS_IN_BACKGROUND = [
-    Job("local_cluster", "local_cluster_run", _local_cluster_job, YIELDING),
+    Job("local_cluster", "local_cluster_run", _local_cluster_job),
     Job("connect", "connect_run", _connect_job, YIELDING),
     Job("standalone", "standalone_run", _standalone_job, YIELDING),
     Job("staged", "staged_run", _staged_job, YIELDING),

@@ -72,9 +72,8 @@ def _cpu_seconds(pid: int) -> float:
 
 def _busy(pids: list[int]) -> list[int]:
     """The workers of ``pids`` running a task: they burn CPU (an idle reused worker waits, at
-    none; a running one, at a low priority on a busy machine, still gets a fifth of a core). All
-    are watched over the same half second, so a task is caught within a second of its start
-    however many idle workers the application has."""
+    none). All are watched over the same half second, so a task is caught within a second of its
+    start however many idle workers the application has."""
     before = {}
     for pid in pids:
         try:
@@ -85,7 +84,7 @@ def _busy(pids: list[int]) -> list[int]:
     busy = []
     for pid, seconds in before.items():
         try:
-            if _cpu_seconds(pid) - seconds >= 0.05:
+            if _cpu_seconds(pid) - seconds > 0.2:
                 busy.append(pid)
         except (OSError, ValueError, IndexError):
             continue
