@@ -348,17 +348,8 @@ def _marking_udf(folder: str):
     def siblings() -> dict[int, int]:
         """The other workers of this worker's daemon: PID -> bytes read so far."""
         me, daemon = os.getpid(), os.getppid()
-        found = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit() and int(entry) != me:
-                try:
-                    with open(f"/proc/{entry}/stat") as handle:
-                        ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
-                except (OSError, ValueError, IndexError):
-                    continue
-                if ppid == daemon:
-                    found[int(entry)] = rchar(int(entry))
-        return found
+        table = _processes()
+        return {pid: rchar(pid) for pid, (ppid, _) in table.items() if ppid == daemon and pid != me}
 
     def hold(before: dict[int, int]) -> None:
         """Find the worker that read the first batch (over 1 MiB since the partition started),
