@@ -104,4 +104,8 @@ def test_one_model_on_two_workers_over_connect(connect_run):
         and abs(workers["shardRows"][0] - workers["shardRows"][1]) <= 1
     )
     assert "numWorkers=3" in workers["refused"] and "task slots" in workers["refused"], workers
-    assert workers["refusedSeconds"] < 60, workers
+    # Refused by Spark's barrier check as get_spark sets it (3 tries, 1 s apart), not after its
+    # default 40 tries 15 s apart (10 minutes): sooner than the fit that trained (its data is
+    # read the same way) took, plus seconds. Measured against that fit, so a loaded machine
+    # slows both alike.
+    assert workers["refusedSeconds"] < workers["fitSeconds"] + 30, workers
