@@ -9,7 +9,8 @@ Spark tasks that train Keras models. The modules are private and split by side:
 * what both sides share: ``_plans`` (the frozen spec and data a task is handed);
 * the tasks: ``_training`` (build, train and serialize one model), ``_networks`` (the networks
   it builds), ``_streaming`` (reading staged data as a stream), ``_collective`` (the TensorFlow
-  worker process each task of a multi-worker fit starts).
+  worker process each task of a multi-worker fit starts), ``_warm`` (the process that forks
+  those with TensorFlow already imported), ``_process`` (what each of those does for itself).
 
 Nothing here imports a stage; the stages hand these modules their specs and data.
 """

@@ -1,7 +1,8 @@
 """One worker of a data-parallel training: a process of its own, in a TensorFlow cluster.
 
-A barrier task of :mod:`sparktf.training._multiworker` starts this module as a fresh Python process
-(``python -m sparktf.training._collective RESULT_FD``) with ``TF_CONFIG`` naming every worker: the
+A barrier task of :mod:`sparktf.training._multiworker` runs this module in a process of its own,
+forked from its Python worker's warm process (:mod:`sparktf.training._warm`) or started fresh
+(``python -m sparktf.training._collective RESULT_FD``), with ``TF_CONFIG`` naming every worker: the
 collective ops of ``MultiWorkerMirroredStrategy`` must be set up before TensorFlow's runtime
 starts, which a reused Spark Python worker may already have done, and a process of its own dies
 with its task. The process reads the pickled job from its standard input, trains, and writes the
@@ -25,7 +26,6 @@ import math
 import os
 import pickle
 import sys
-import threading
 import time
 import traceback
 from typing import Any
@@ -33,33 +33,16 @@ from typing import Any
 import numpy as np
 
 from sparktf.training._plans import TrainingData, TrainingSpec, WorkerResult
+from sparktf.training._process import PROCESS_NAME, set_name, watch_parent
 from sparktf.training._shards import ArrayShard, network_inputs, steps_per_epoch
 
 __all__ = ["main", "train_worker", "weights_digest"]
 
 # Steps run per call into TensorFlow (as the single-task path's steps_per_execution).
 STEPS_PER_CALL = 16
-
-
-def _watch_parent() -> None:
-    """End this process when the barrier task that started it ends (killed or finished)."""
-    parent = os.getppid()
-    try:  # Linux: the kernel sends SIGKILL when the parent dies
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-    def watch() -> None:
-        while True:
-            if os.getppid() != parent:
-                os._exit(3)
-            time.sleep(1.0)
-
-    threading.Thread(target=watch, name="sparktf-parent-watch", daemon=True).start()
+#: Whether this process was forked from a warm process (:mod:`sparktf.training._warm`), with
+#: TensorFlow already imported, rather than started fresh.
+WARM = False
 
 
 class _Worker:
@@ -256,6 +239,8 @@ def train_worker(job: dict[str, Any]) -> WorkerResult:
         epochs = len(result["history"].get("loss", []))
         result["timing"] = {
             "processStart": start - float(job.get("spawned", start)),
+            "warm": WARM,
+            "forkedFrom": os.getppid() if WARM else None,
             "setup": ready - start,
             "importTensorFlow": imported - start,
             "joinCluster": connected - imported,
@@ -376,9 +361,10 @@ def _export(keras, spec, data, worker: _Worker) -> WorkerResult:
 
 def main(argv: list[str]) -> int:
     (result_fd,) = argv
+    set_name(PROCESS_NAME)  # what ps and top show, fresh or forked
     result_pipe = int(result_fd)
     os.set_inheritable(result_pipe, False)  # not to processes TensorFlow may start
-    _watch_parent()
+    watch_parent()
     job = pickle.load(sys.stdin.buffer)
     os.environ["TF_CONFIG"] = json.dumps(job["tf_config"])
     result = train_worker(job)

@@ -7,7 +7,8 @@ A stage lost to the cluster (an executor or a worker process gone) is run once m
 training (a non-finite loss, a bad ``kerasModel``) is the trial's failure, as in one task.
 
 Task side (:func:`worker_task`): each task picks a free port, learns every task's host and port
-in one ``allGather``, and starts :mod:`sparktf.training._collective` as a fresh Python process with
+in one ``allGather``, and runs :mod:`sparktf.training._collective` in a process of its own (forked
+from the Python worker's warm process, :mod:`sparktf.training._warm`, or else fresh) with
 ``TF_CONFIG`` naming the cluster, the GPUs Spark assigned to the task and the task's CPUs. The
 job (the whole training data) goes to the process through a pipe and its result comes back
 through another, and its log is an unnamed file: a task Spark kills (no ``finally`` runs) leaves
@@ -18,11 +19,13 @@ tasks, and each worker process dies with its task, so nothing waits on a peer th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import pickle
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -105,7 +108,61 @@ def _run_process(job: dict[str, Any]) -> WorkerResult:
 
 
 def _exchange(job: dict[str, Any], log) -> tuple[bytes, int]:
-    """Start the worker process, hand it ``job``, wait; its pickled result and exit code."""
+    """Start the worker process, hand it ``job``, wait; its pickled result and exit code.
+
+    The process is forked from this Python worker's warm process where there is one
+    (:mod:`sparktf.training._warm`: TensorFlow already imported), else started fresh."""
+    from sparktf.training._warm import WarmUnavailable, forget, warm_process
+
+    warm = warm_process()
+    if warm is not None:
+        try:
+            return _exchange_warm(warm, job, log)
+        except WarmUnavailable as exc:
+            logger.info("starting a fresh training process: %s", exc)
+            forget(warm)
+    return _exchange_fresh(job, log)
+
+
+def _hand_over(job: dict[str, Any], job_pipe, results) -> bytes:
+    """Write ``job`` to the process's input, then read its result until the pipe ends."""
+    try:
+        with job_pipe:
+            pickle.dump(job, job_pipe, protocol=pickle.HIGHEST_PROTOCOL)
+    except OSError:  # the process ended before reading it all: said by the caller
+        pass
+    return results.read()
+
+
+def _exchange_warm(warm, job: dict[str, Any], log) -> tuple[bytes, int]:
+    """:func:`_exchange` through ``warm``: the same pipes, handed to a forked process."""
+    read_end, write_end = os.pipe()
+    job_read, job_write = os.pipe()
+    try:
+        env = _child_environment(job["tf_config"])
+        pid = warm.start(env, log.fileno(), write_end, job_read)
+    except BaseException:
+        os.close(read_end)
+        os.close(job_write)
+        raise
+    finally:
+        os.close(write_end)  # the child's copies are the only ones
+        os.close(job_read)
+    code = None
+    try:
+        with os.fdopen(read_end, "rb") as results:
+            payload = _hand_over(job, os.fdopen(job_write, "wb"), results)
+        code = warm.wait()
+        return payload, code
+    finally:
+        if code is None:  # interrupted: the process must not outlive its task
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            warm.wait()
+
+
+def _exchange_fresh(job: dict[str, Any], log) -> tuple[bytes, int]:
+    """:func:`_exchange` in a fresh Python process."""
     read_end, write_end = os.pipe()
     try:
         child = subprocess.Popen(
@@ -123,12 +180,7 @@ def _exchange(job: dict[str, Any], log) -> tuple[bytes, int]:
         os.close(write_end)  # the child's copy is the only one: its end is the pipe's end
     try:
         with os.fdopen(read_end, "rb") as results:
-            try:
-                with child.stdin:
-                    pickle.dump(job, child.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            except OSError:  # the process ended before reading it all: said by the caller
-                pass
-            payload = results.read()
+            payload = _hand_over(job, child.stdin, results)
         return payload, child.wait()
     finally:
         if child.poll() is None:

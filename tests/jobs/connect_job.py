@@ -34,7 +34,11 @@ def main(remote: str) -> None:
     from sparktf import TFClassificationModel, TFClassifier, TFGraphTransformer, tuning_report
     from sparktf.datasets import load_digits
     from sparktf.session import get_spark
+    from sparktf.training._warm import WARM_ENV
 
+    # the Connect server's Python workers start their training processes fresh (the path
+    # sparktf takes wherever a warm process is unavailable); local-cluster covers warm starts
+    os.environ[WARM_ENV] = "0"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         spark = get_spark(remote=remote, app_name="sparktf-connect-test")
@@ -189,6 +193,7 @@ def main(remote: str) -> None:
             "accuracy": evaluator.evaluate(model.transform(test)),
             "digests": [w["weightsDigest"] for w in workers],
             "shardRows": [w["shardRows"] for w in workers],
+            "warm": [w["timing"]["warm"] for w in workers],
             "refused": refused,
             "refusedSeconds": time.time() - start,
             "fitSeconds": fit_seconds,

@@ -28,23 +28,22 @@ def _tensorflow_loaded(pid: int) -> bool:
 
 
 def worker_processes(tmpdir: str) -> list[int]:
-    """PIDs of this job's data-parallel training processes: their ``TMPDIR`` is the job's (the
-    same machine may run other jobs' workers)."""
+    """PIDs of this job's data-parallel training processes (named ``sparktf-train``, started
+    fresh or forked from a warm process): their ``TMPDIR`` is the job's (the same machine may
+    run other jobs' workers)."""
     from fault_job import _processes  # tests/jobs/fault_job.py, beside this script
 
     def ours(pid: int) -> bool:
         try:
+            with open(f"/proc/{pid}/comm") as handle:
+                if handle.read().strip() != "sparktf-train":
+                    return False
             with open(f"/proc/{pid}/environ", "rb") as handle:
                 return f"TMPDIR={tmpdir}".encode() in handle.read().split(b"\0")
         except OSError:
             return False
 
-    table = _processes()
-    return sorted(
-        pid
-        for pid, (_, command) in table.items()
-        if "sparktf.training._collective" in command and ours(pid)
-    )
+    return sorted(pid for pid in _processes() if ours(pid))
 
 
 def _workers(model) -> list[dict]:

@@ -99,6 +99,8 @@ def test_one_model_on_two_workers_over_connect(connect_run):
     workers = _ok(connect_run, "workers")
     assert workers["accuracy"] > 0.9, workers
     assert len(set(workers["digests"])) == 1 and len(workers["digests"]) == 2, workers
+    # SPARKTF_WARM_WORKERS=0 (the job's): fresh training processes, as with no warm process
+    assert workers["warm"] == [False, False], workers
     assert (
         sum(workers["shardRows"]) > 0
         and abs(workers["shardRows"][0] - workers["shardRows"][1]) <= 1

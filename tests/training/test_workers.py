@@ -89,6 +89,23 @@ def test_staged_data_is_read_file_by_file(workers_run):
 
 
 @pytest.mark.cluster
+def test_later_fits_fork_their_training_processes_from_a_warm_process(workers_run):
+    """sparktf.training._warm: a Python worker's first multi-worker task starts a warm process
+    (TensorFlow imported once); every training process of the fits on that worker is forked
+    from it, so later fits import TensorFlow no more."""
+    timings = [
+        *_ok(workers_run, "two_workers")["timing"],
+        *_ok(workers_run, "staged")["timing"],
+        *_ok(workers_run, "fit_multiple")["images"]["timing"],
+        *_ok(workers_run, "fine_tune_images")["timing"],
+    ]
+    assert all(t["warm"] for t in timings), timings
+    # 8 training processes of 4 fits, forked from fewer warm processes: reused across fits
+    parents = {t["forkedFrom"] for t in timings}
+    assert len(timings) == 8 and len(parents) < len(timings), timings
+
+
+@pytest.mark.cluster
 def test_too_few_slots_is_a_clear_error_within_seconds(workers_run):
     run = workers_run["too_many"]
     assert run["type"] == "NotEnoughSlotsError", run
