@@ -36,7 +36,7 @@ __all__ = ["WARM_ENV", "WarmProcess", "WarmUnavailable", "forget", "warm_process
 
 #: The executors' environment variable that turns warm starts off ("0").
 WARM_ENV = "SPARKTF_WARM_WORKERS"
-_MESSAGE = 1 << 16
+_MESSAGE = 1 << 20  # a request: the task's environment and sys.path
 # How long a new warm process may take to import TensorFlow.
 _READY_SECONDS = 300.0
 
