@@ -10,9 +10,8 @@ Python worker in the middle of:
    the model of one task, found through a marking UDF that holds that task's rows back until the
    kill (a worker merely seen busy may be between tasks, and its death then fails nothing).
 
-Spark reruns the lost task elsewhere. The job prints one JSON line (``RESULT {...}``) with the
-killed PIDs, the failed task counts Spark saw, the models' final losses next to those of the
-same grid trained without a fault, and the transform's row counts.
+Spark reruns the lost task elsewhere. Prints one JSON line (``RESULT {...}``): the killed PIDs,
+the failed tasks Spark saw, the final losses beside a grid trained without a fault, the rows.
 """
 
 from __future__ import annotations
@@ -92,7 +91,7 @@ def _busy(pids: list[int]) -> list[int]:
 
 
 def _training(pids: list[int]) -> list[int]:
-    """The workers of ``pids`` training: TensorFlow is loaded and they are busy."""
+    """The workers of ``pids`` training: TensorFlow is loaded and they stay busy."""
 
     def loaded(pid: int) -> bool:
         try:
@@ -101,7 +100,8 @@ def _training(pids: list[int]) -> list[int]:
         except OSError:
             return False
 
-    return _busy([pid for pid in pids if loaded(pid)])
+    # busy over two half seconds in a row: a worker merely finishing a task is not
+    return _busy(_busy([pid for pid in pids if loaded(pid)]))
 
 
 def _local_workers(exclude: set[int]) -> list[int]:
@@ -214,9 +214,12 @@ def faults(spark) -> dict:
     return {"fit": fit, "transform": _killed_in_transform(spark, model)}
 
 
+_FIT_ATTEMPTS = 3  # faulted fits run until a kill fails a task (see _killed_in_fit)
+
+
 def _killed_in_fit(spark):
-    """A 4-map grid trained twice, the second time with a worker killed while it trains: the
-    fit's figures, and a model of the clean grid."""
+    """A 4-map grid trained, then again with a worker killed while it trains: the fit's
+    figures, and a model of the clean grid."""
     from sparktf import TFClassifier
     from sparktf.datasets import load_digits
 
@@ -229,19 +232,23 @@ def _killed_in_fit(spark):
         return [models[i].history["epochs"]["loss"][-1] for i in range(len(maps))]
 
     clean = dict(clf.fitMultiple(train, maps))
-
-    killed: list[int] = []
-    stop = threading.Event()
-    watcher = threading.Thread(
-        target=_kill_one,
-        args=(_executor_workers(sc), killed, _training, stop, 0.0),
-        daemon=True,
-    )
-    watcher.start()
-    faulted = dict(clf.fitMultiple(train, maps))
-    stop.set()
-    group = faulted[0].history["worker"]["jobGroup"]
+    # the kill is inferred from CPU: on a loaded machine it may land on a worker between two
+    # tasks, which fails nothing and proves nothing; such an attempt is run again
+    attempts = 0
+    while attempts < _FIT_ATTEMPTS:
+        attempts += 1
+        killed: list[int] = []
+        stop = threading.Event()
+        find = _executor_workers(sc)
+        args = (find, killed, _training, stop, 0.0)
+        threading.Thread(target=_kill_one, args=args, daemon=True).start()
+        faulted = dict(clf.fitMultiple(train, maps))
+        stop.set()
+        group = faulted[0].history["worker"]["jobGroup"]
+        if _failed_tasks(sc, group) >= 1:
+            break
     fit = {
+        "attempts": attempts,
         "killed": list(killed),
         "failedTasks": _failed_tasks(sc, group),
         "models": sum(faulted[i].hasModel for i in range(len(maps))),
@@ -256,8 +263,7 @@ def _killed_in_fit(spark):
 
 def _seconds(model) -> float:
     """How long the task that trained ``model`` ran (what the kill has to fall into)."""
-    worker = model.history["worker"]
-    return worker["finished"] - worker["started"]
+    return model.history["worker"]["finished"] - model.history["worker"]["started"]
 
 
 def _killed_in_transform(spark, model) -> dict:
