@@ -57,13 +57,9 @@ def _free_port() -> int:
 
 
 def _child_environment(tf_config: dict[str, Any]) -> dict[str, str]:
-    env = dict(os.environ)
-    env["TF_CONFIG"] = json.dumps(tf_config)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # what this worker imports from (Spark's own zip files, a session's artifacts) reaches the
-    # child too, wherever it came from
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    return env
+    from sparktf.training._process import child_environment
+
+    return {**child_environment(), "TF_CONFIG": json.dumps(tf_config)}
 
 
 def _tail(log) -> str:

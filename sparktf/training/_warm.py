@@ -32,6 +32,8 @@ import sys
 import threading
 from typing import Any
 
+from sparktf.training._process import child_environment
+
 __all__ = ["WARM_ENV", "WarmProcess", "WarmUnavailable", "forget", "warm_process"]
 
 #: The executors' environment variable that turns warm starts off ("0").
@@ -73,9 +75,7 @@ class WarmProcess:
 
     def __init__(self) -> None:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        env = child_environment()
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "sparktf.training._warm", str(theirs.fileno())],
