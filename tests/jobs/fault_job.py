@@ -27,136 +27,11 @@ import time
 from collections.abc import Iterator
 
 import pandas as pd
+import processes  # tests/jobs/processes.py, beside this script
+from pyspark import cloudpickle
 
-
-def _processes() -> dict[int, tuple[int, str]]:
-    """Every process: PID -> (parent PID, command line)."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                command = handle.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{entry}/stat") as handle:
-                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        found[int(entry)] = (ppid, command)
-    return found
-
-
-def _python_workers(app_id: str, exclude: set[int]) -> list[int]:
-    """PIDs of the Python workers of this application's executors, and of nothing else on the
-    machine: children of a ``pyspark.daemon`` started by an executor JVM of ``app_id``."""
-    table = _processes()
-    executors = {
-        pid
-        for pid, (_, command) in table.items()
-        if "CoarseGrainedExecutorBackend" in command and app_id in command
-    }
-    daemons = {
-        pid
-        for pid, (ppid, command) in table.items()
-        if ppid in executors and "pyspark.daemon" in command
-    }
-    return sorted(pid for pid, (ppid, _) in table.items() if ppid in daemons and pid not in exclude)
-
-
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _busy(pids: list[int]) -> list[int]:
-    """The workers of ``pids`` running a task: they burn CPU (an idle reused worker waits, at
-    none). All are watched over the same half second, so a task is caught within a second of its
-    start however many idle workers the application has."""
-    before = {}
-    for pid in pids:
-        try:
-            before[pid] = _cpu_seconds(pid)
-        except (OSError, ValueError, IndexError):
-            continue
-    time.sleep(0.5)
-    busy = []
-    for pid, seconds in before.items():
-        try:
-            if _cpu_seconds(pid) - seconds > 0.2:
-                busy.append(pid)
-        except (OSError, ValueError, IndexError):
-            continue
-    return busy
-
-
-def _training(pids: list[int]) -> list[int]:
-    """The workers of ``pids`` training: TensorFlow is loaded and they stay busy."""
-
-    def loaded(pid: int) -> bool:
-        try:
-            with open(f"/proc/{pid}/maps") as handle:
-                return "_pywrap_tensorflow" in handle.read()
-        except OSError:
-            return False
-
-    # busy over two half seconds in a row: a worker merely finishing a task is not
-    return _busy(_busy([pid for pid in pids if loaded(pid)]))
-
-
-def _local_workers(exclude: set[int]) -> list[int]:
-    """PIDs of the Python workers of a local master started by this process: children of a
-    ``pyspark.daemon`` whose parent is this process's driver JVM."""
-    table = _processes()
-    jvms = {
-        pid for pid, (ppid, command) in table.items() if ppid == os.getpid() and "java" in command
-    }
-    daemons = {
-        pid
-        for pid, (ppid, command) in table.items()
-        if ppid in jvms and "pyspark.daemon" in command
-    }
-    return sorted(pid for pid, (ppid, _) in table.items() if ppid in daemons and pid not in exclude)
-
-
-def _kill_one(find, killed: list[int], ready, stop: threading.Event, settle: float) -> None:
-    """Kill the first Python worker ``find(exclude)`` lists that ``ready(pids)`` keeps,
-    ``settle`` seconds later."""
-    while not stop.is_set():
-        for pid in ready(find(set(killed))):
-            time.sleep(settle)
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-            except ProcessLookupError:
-                continue
-            return
-        time.sleep(0.2)
-
-
-def _within(seconds: float, condition, stop: threading.Event) -> bool:
-    """Whether ``condition()`` holds within ``seconds`` (or before ``stop`` is set)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and not stop.is_set():
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
-
-
-def _executor_workers(sc):
-    return lambda exclude: _python_workers(sc.applicationId, exclude)
-
-
-def _failed_tasks(sc, group: str) -> int:
-    tracker = sc.statusTracker()
-    failed = 0
-    for job_id in tracker.getJobIdsForGroup(group):
-        job = tracker.getJobInfo(job_id)
-        for stage_id in job.stageIds if job else ():
-            stage = tracker.getStageInfo(stage_id)
-            failed += stage.numFailedTasks if stage else 0
-    return failed
+# the marking UDF runs processes' code on the executors, which cannot import the job scripts
+cloudpickle.register_pickle_by_value(processes)
 
 
 def main_local(master: str) -> None:
@@ -175,7 +50,9 @@ def main_local(master: str) -> None:
         killed: list[int] = []
         stop = threading.Event()
         watcher = threading.Thread(
-            target=_kill_one, args=(_local_workers, killed, _training, stop, 0.0), daemon=True
+            target=processes.kill_one,
+            args=(processes.local_workers, killed, processes.training, stop, 0.0),
+            daemon=True,
         )
         watcher.start()
         models = dict(clf.fitMultiple(train, maps))
@@ -184,7 +61,7 @@ def main_local(master: str) -> None:
         result = {
             "master": sc.master,
             "killed": killed,
-            "failedTasks": _failed_tasks(sc, group),
+            "failedTasks": processes.failed_tasks(sc, group),
             "models": sum(models[i].hasModel for i in range(len(maps))),
             "trainingFailures": [models[i].trainingFailure for i in range(len(maps))],
         }
@@ -239,18 +116,18 @@ def _killed_in_fit(spark):
         attempts += 1
         killed: list[int] = []
         stop = threading.Event()
-        find = _executor_workers(sc)
-        args = (find, killed, _training, stop, 0.0)
-        threading.Thread(target=_kill_one, args=args, daemon=True).start()
+        find = processes.executor_workers(sc)
+        args = (find, killed, processes.training, stop, 0.0)
+        threading.Thread(target=processes.kill_one, args=args, daemon=True).start()
         faulted = dict(clf.fitMultiple(train, maps))
         stop.set()
         group = faulted[0].history["worker"]["jobGroup"]
-        if _failed_tasks(sc, group) >= 1:
+        if processes.failed_tasks(sc, group) >= 1:
             break
     fit = {
         "attempts": attempts,
         "killed": list(killed),
-        "failedTasks": _failed_tasks(sc, group),
+        "failedTasks": processes.failed_tasks(sc, group),
         "models": sum(faulted[i].hasModel for i in range(len(maps))),
         "cleanLosses": losses(clean),
         "faultedLosses": losses(faulted),
@@ -297,7 +174,7 @@ def _killed_in_transform(spark, model) -> dict:
 
     def watch() -> None:
         path = os.path.join(folder, "marked.json")
-        if not _within(600.0, lambda: os.path.exists(path), stop):
+        if not processes.within(600.0, lambda: os.path.exists(path), stop):
             return
         with open(path) as handle:
             marked.update(json.load(handle))
@@ -322,7 +199,7 @@ def _killed_in_transform(spark, model) -> dict:
     return {
         "killed": killed_t,
         "marked": marked,
-        "failedTasks": _failed_tasks(sc, group),
+        "failedTasks": processes.failed_tasks(sc, group),
         "rows": len(ids),
         "distinct": len(set(ids)),
         "expected": rows,
@@ -354,7 +231,7 @@ def _marking_udf(folder: str):
     def siblings() -> dict[int, int]:
         """The other workers of this worker's daemon: PID -> bytes read so far."""
         me, daemon = os.getpid(), os.getppid()
-        table = _processes()
+        table = processes.processes()
         return {pid: rchar(pid) for pid, (ppid, _) in table.items() if ppid == daemon and pid != me}
 
     def hold(before: dict[int, int]) -> None:

@@ -17,33 +17,7 @@ import tempfile
 import threading
 import time
 
-
-def _tensorflow_loaded(pid: int) -> bool:
-    """Whether a worker process has loaded TensorFlow (it is setting up or training)."""
-    try:
-        with open(f"/proc/{pid}/maps") as handle:
-            return "_pywrap_tensorflow" in handle.read()
-    except OSError:
-        return False
-
-
-def worker_processes(tmpdir: str) -> list[int]:
-    """PIDs of this job's data-parallel training processes (named ``sparktf-train``, started
-    fresh or forked from a warm process): their ``TMPDIR`` is the job's (the same machine may
-    run other jobs' workers)."""
-    from fault_job import _processes  # tests/jobs/fault_job.py, beside this script
-
-    def ours(pid: int) -> bool:
-        try:
-            with open(f"/proc/{pid}/comm") as handle:
-                if handle.read().strip() != "sparktf-train":
-                    return False
-            with open(f"/proc/{pid}/environ", "rb") as handle:
-                return f"TMPDIR={tmpdir}".encode() in handle.read().split(b"\0")
-        except OSError:
-            return False
-
-    return sorted(pid for pid in _processes() if ours(pid))
+import processes  # tests/jobs/processes.py, beside this script
 
 
 def _workers(model) -> list[dict]:
@@ -343,7 +317,7 @@ def run(spark, scratch: str, names) -> dict:
     def killed():
         """A worker's training process killed mid-fit (TensorFlow loaded): the stage is run
         again, nothing hangs, no training process is left behind."""
-        before = set(worker_processes(scratch))
+        before = set(processes.worker_processes(scratch))
         files_before = set(_files_under(scratch))
         victims: list[int] = []
         stop = threading.Event()
@@ -352,8 +326,8 @@ def run(spark, scratch: str, names) -> dict:
             while not stop.is_set():
                 found = [
                     p
-                    for p in worker_processes(scratch)
-                    if p not in before and _tensorflow_loaded(p)
+                    for p in processes.worker_processes(scratch)
+                    if p not in before and processes.tensorflow_loaded(p)
                 ]
                 if found:
                     time.sleep(3.0)  # into its training
@@ -379,7 +353,7 @@ def run(spark, scratch: str, names) -> dict:
         outcome["seconds"] = time.time() - start
         outcome["killed"] = victims
         time.sleep(3.0)
-        outcome["left"] = [p for p in worker_processes(scratch) if p not in before]
+        outcome["left"] = [p for p in processes.worker_processes(scratch) if p not in before]
         # what the workers left in their temporary folder (the peer of the killed worker is
         # killed by Spark when the barrier stage fails)
         outcome["files"] = [f for f in _files_under(scratch) if f not in files_before]
