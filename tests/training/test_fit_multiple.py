@@ -309,8 +309,10 @@ def test_cross_validator_reaches_098_on_digits(digits):
         .addGrid(clf.learningRate, [1e-3, 3e-3])
         .build()
     )
+    # Two folds choose the same map as three ([256, 128] at 1e-3), whose refit on all of train
+    # is what the test scores.
     cv = CrossValidator(
-        estimator=clf, estimatorParamMaps=grid, evaluator=_accuracy(), numFolds=3, seed=11
+        estimator=clf, estimatorParamMaps=grid, evaluator=_accuracy(), numFolds=2, seed=11
     )
     model = cv.fit(train)
     accuracy = _accuracy().evaluate(model.transform(test))
