@@ -96,29 +96,43 @@ def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
 QUICK = {"hiddenLayers": [], "epochs": 1, "learningRate": 0.05, "batchSize": 16}
 
 
-def test_a_pretrained_base_starts_far_above_chance_where_a_random_one_does_not(bases, quadrants):
-    pretrained, random = bases
+@pytest.fixture(scope="module")
+def frozen_model(bases, quadrants):
+    """A new head on the pretrained base, frozen whole: fitted once for the tests that read it."""
+    return TFClassifier(baseModel=bases[0], **QUICK).fit(quadrants[0])
+
+
+@pytest.fixture(scope="module")
+def top_layer_model(bases, quadrants):
+    """A new head on the pretrained base with its top layer unfrozen: fitted once likewise."""
+    return TFClassifier(baseModel=bases[0], trainableLayers=1, **QUICK).fit(quadrants[0])
+
+
+def test_a_pretrained_base_starts_far_above_chance_where_a_random_one_does_not(
+    bases, quadrants, frozen_model
+):
+    _, random = bases
     train, test = quadrants
-    kept = _accuracy(TFClassifier(baseModel=pretrained, **QUICK).fit(train), test)
+    kept = _accuracy(frozen_model, test)  # TFClassifier(baseModel=pretrained, **QUICK) on train
     fresh = _accuracy(TFClassifier(baseModel=random, **QUICK).fit(train), test)
     assert kept >= 0.9, (kept, fresh)
     assert fresh <= 0.6, (kept, fresh)  # four classes: chance is 0.25
 
 
-def test_frozen_layers_keep_the_files_weights_and_the_unfrozen_top_layer_trains(bases, quadrants):
+def test_frozen_layers_keep_the_files_weights_and_the_unfrozen_top_layer_trains(
+    bases, top_layer_model
+):
     pretrained, _ = bases
-    model = TFClassifier(baseModel=pretrained, trainableLayers=1, **QUICK).fit(quadrants[0])
-    before, after = _file_weights(pretrained), _base_weights(model)
+    before, after = _file_weights(pretrained), _base_weights(top_layer_model)
     assert _same(after["conv"], before["conv"])
     assert _same(after["bn"], before["bn"])  # moving statistics too: inference mode
     assert not _same(after["embed"], before["embed"])  # the top layer with weights trains
     assert "classes" not in after  # the default cut drops the classifier head
 
 
-def test_a_frozen_base_stays_the_files_whole(bases, quadrants):
+def test_a_frozen_base_stays_the_files_whole(bases, frozen_model):
     pretrained, _ = bases
-    model = TFClassifier(baseModel=pretrained, **QUICK).fit(quadrants[0])
-    before, after = _file_weights(pretrained), _base_weights(model)
+    before, after = _file_weights(pretrained), _base_weights(frozen_model)
     assert all(_same(after[name], before[name]) for name in ("conv", "bn", "embed"))
 
 
@@ -223,9 +237,11 @@ def test_a_halving_search_over_fine_tuning_fits(bases, quadrants):
     assert _accuracy(model.bestModel, quadrants[1]) >= 0.8
 
 
-def test_a_saved_fine_tuned_model_predicts_the_same_after_loading(bases, quadrants, tmp_path):
+def test_a_saved_fine_tuned_model_predicts_the_same_after_loading(
+    bases, quadrants, top_layer_model, tmp_path
+):
     pretrained, _ = bases
-    model = TFClassifier(baseModel=pretrained, trainableLayers=1, **QUICK).fit(quadrants[0])
+    model = top_layer_model
     model.write().save(str(tmp_path / "model"))
     loaded = TFClassificationModel.load(str(tmp_path / "model"))
     assert loaded.getBaseModel() == pretrained
