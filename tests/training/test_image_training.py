@@ -97,7 +97,9 @@ def bytes_model(spark, image_dir):
 
 
 def _raw(df, column="rawPrediction"):
-    return np.array([r[column].toArray() for r in df.orderBy("label", "name").collect()])
+    # sorted here, not by orderBy: a range sort samples its input first, running the model twice
+    rows = sorted(df.collect(), key=lambda r: (r["label"], r["name"]))
+    return np.array([r[column].toArray() for r in rows])
 
 
 def _named(df, path_col):
