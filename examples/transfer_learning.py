@@ -96,15 +96,19 @@ def main() -> None:
     parser.add_argument("--base-model", help=".keras file of the pretrained network")
     parser.add_argument("--image-size", type=int, help="side the images are resized to")
     parser.add_argument("--scaling", default="unit", help="pixel scaling the base expects")
-    parser.add_argument("--per-class", type=int, default=20, help="labels per class (generated)")
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument(
+        "--per-class", type=int, help="labels per class (generated; default 20, 10 with --quick)"
+    )
+    parser.add_argument("--epochs", type=int, help="default 8, 4 with --quick")
     parser.add_argument("--output", help="folder for the generated files (default: a new one)")
     parser.add_argument(
-        "--quick", action="store_true", help="10 labels per class, 4 epochs (also: SPARKTF_QUICK=1)"
+        "--quick", action="store_true", help="smaller defaults (also: SPARKTF_QUICK=1)"
     )
     args = parser.parse_args()
-    if args.quick or os.environ.get("SPARKTF_QUICK"):
-        args.per_class, args.epochs = 10, 4
+    quick = args.quick or os.environ.get("SPARKTF_QUICK") == "1"
+    # --quick changes the defaults only: sizes given on the command line are kept
+    args.per_class = args.per_class or (10 if quick else 20)
+    args.epochs = args.epochs or (4 if quick else 8)
     spark = get_spark(master=os.environ.get("SPARKTF_MASTER", "local[*]"))
     work = args.output or tempfile.mkdtemp(prefix="sparktf-transfer-")
     os.makedirs(work, exist_ok=True)
