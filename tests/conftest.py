@@ -78,7 +78,10 @@ def pytest_configure(config):
 
 # Test modules that start Spark themselves (a command, an example, a job in its own process)
 # rather than through the ``spark`` fixture.
-_STARTS_SPARK = {"test_cli", "test_examples", "test_seed_table", "test_cluster", "test_connect"}
+_STARTS_SPARK = {
+    *("test_cli", "test_cli_startup", "test_cli_tune", "test_cli_label", "test_cli_demo"),
+    *("test_examples", "test_seed_table", "test_cluster", "test_connect"),
+}
 
 
 def pytest_collection_modifyitems(config, items):

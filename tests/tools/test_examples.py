@@ -4,7 +4,7 @@ The examples run as ``python examples/NAME.py --quick`` does (``__main__``, the 
 in a folder of their own), in this process on the suite's ``local[2]`` session: an example's
 ``get_spark`` returns the active session, as it would the one ``SPARKTF_MASTER=local[2]`` starts.
 A fresh process's quiet start-up is the test of the ``sparktf demo`` subprocess
-(tests/tools/test_cli.py).
+(tests/tools/test_cli_demo.py).
 """
 
 from __future__ import annotations
