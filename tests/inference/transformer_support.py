@@ -1,0 +1,25 @@
+"""What the TFGraphTransformer tests (test_transformer_*.py) share besides their fixtures
+(transformer_fixtures.py): the image side and labels of the models, and how results are read
+and compared."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+SIDE = 16
+LABELS = ["coral reef", "scuba diver", "sea anemone", "brain coral"]
+
+
+def _by_id(df, column="id"):
+    # Sorted here, not by orderBy: a range sort samples its input first, running the model twice.
+    return sorted((r.asDict() for r in df.collect()), key=lambda r: r[column])
+
+
+def _by_name(df):
+    return {os.path.basename(r["path"]): r.asDict() for r in df.collect()}
+
+
+def _close(actual, expected):
+    np.testing.assert_allclose(np.asarray(actual, np.float64), expected, rtol=1e-5, atol=1e-6)
