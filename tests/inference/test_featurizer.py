@@ -17,6 +17,7 @@ from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.linalg import DenseVector
 from pyspark.sql import functions as F
+from rows import rows_by  # tests/rows.py
 
 from sparktf import TFGraphTransformer
 from sparktf.errors import UnknownTensorError
@@ -97,7 +98,7 @@ def test_a_named_layer_is_a_vector_column_equal_to_keras(images, cnn_file, layer
     path, model = cnn_file
     out = _featurizer(path, layer, freezeModel=freeze).transform(df)
     assert out.schema["features"].dataType.simpleString() == "vector"
-    rows = sorted(out.select("id", "features").collect())
+    rows = rows_by(out.select("id", "features"), "id")
     got = np.array([r["features"].toArray() for r in rows])
     assert isinstance(rows[0]["features"], DenseVector)
     assert got.shape == (60, width)
@@ -117,13 +118,13 @@ def test_featurizer_and_logistic_regression_pipeline_fits_saves_and_loads(
     )
     fitted = pipeline.fit(train)
     predicted = fitted.transform(test).select("id", "label", "prediction", "probability")
-    rows = sorted(predicted.collect())
+    rows = rows_by(predicted, "id")
     accuracy = np.mean([r["label"] == r["prediction"] for r in rows])
     assert accuracy >= 0.95, accuracy
 
     fitted.write().overwrite().save(str(tmp_path / "pipeline"))
     loaded = PipelineModel.load(str(tmp_path / "pipeline"))
-    again = sorted(loaded.transform(test).select("id", "prediction", "probability").collect())
+    again = rows_by(loaded.transform(test).select("id", "prediction", "probability"), "id")
     assert [r["prediction"] for r in again] == [r["prediction"] for r in rows]
     np.testing.assert_allclose(
         [r["probability"].toArray() for r in again], [r["probability"].toArray() for r in rows]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from rows import rows_by  # tests/rows.py
 
 from sparktf import TFGraphTransformer
 from sparktf.errors import ModelSourceError, UnknownTensorError
@@ -53,11 +54,7 @@ def on_workers(monkeypatch):
 
 
 def _scores(stage, frame):
-    return np.array([r["scores"] for r in sorted(stage.transform(frame).collect(), key=_id)])
-
-
-def _id(row):
-    return row["id"]
+    return np.array([r["scores"] for r in rows_by(stage.transform(frame), "id")])
 
 
 @pytest.mark.parametrize("broadcast", [True, False])
@@ -80,7 +77,7 @@ def test_a_graph_planned_on_the_workers_feeds_and_fetches_by_name(on_workers, fr
     stage = TFGraphTransformer.fromGraphDef(
         graph.as_graph_def(), inputMapping={"f": "x"}, outputMapping={"twice": "scores"}
     )
-    rows = sorted(stage.transform(frame).collect(), key=_id)
+    rows = rows_by(stage.transform(frame), "id")
     assert [r["scores"] for r in rows] == pytest.approx((features.sum(axis=1) * 2).tolist())
 
 

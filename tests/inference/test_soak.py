@@ -13,6 +13,7 @@ import tempfile
 
 import numpy as np
 import pytest
+from rows import rows_by  # tests/rows.py
 
 from sparktf import TFGraphTransformer
 
@@ -65,8 +66,7 @@ def test_six_models_in_a_row_keep_workers_bounded_and_leave_no_folders(spark, tm
         path = str(tmp_path / f"model-{i}")
         tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
         stage = TFGraphTransformer.fromSavedModel(path, inputCol="f", outputCol="y")
-        # sorted here, not by orderBy (whose range sort would run the model twice)
-        out = sorted(stage.transform(df).collect(), key=lambda r: r["id"])
+        out = rows_by(stage.transform(df), "id")
         got = np.array([r["y"] for r in out])
         np.testing.assert_allclose(got, rows @ np.full((8, 3), i + 1.0), rtol=1e-5)
         rss.append(_worker_rss(spark))

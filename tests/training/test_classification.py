@@ -18,6 +18,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.ml.linalg import Vectors, VectorUDT
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from rows import rows_by  # tests/rows.py
 
 from sparktf import TFClassificationModel, TFClassifier
 from sparktf.classification import TrainingError
@@ -26,8 +27,7 @@ SMALL = {"hiddenLayers": [32], "epochs": 4, "batchSize": 64, "learningRate": 0.0
 
 
 def _probabilities(df, col="probability"):
-    # sorted here, not by orderBy: a range sort samples its input first, running the model twice
-    rows = sorted(df.select("image_id", col).collect(), key=lambda r: r[0])
+    rows = rows_by(df.select("image_id", col), "image_id")
     return np.array([r[1].toArray() for r in rows])
 
 
@@ -142,7 +142,7 @@ def test_thresholds_change_predictions(small_model, digits):
     skewed = small_model.copy({small_model.thresholds: thresholds}).transform(test)
     prob = _probabilities(plain)
     expected = (prob / np.array(thresholds)).argmax(axis=1)
-    got = [r[1] for r in sorted(skewed.select("image_id", "prediction").collect())]
+    got = [r[1] for r in rows_by(skewed.select("image_id", "prediction"), "image_id")]
     np.testing.assert_array_equal(got, expected)
     before = [r.prediction for r in plain.select("prediction").collect()]
     assert sum(g == 3.0 for g in got) > sum(b == 3.0 for b in before)

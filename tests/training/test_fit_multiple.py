@@ -17,6 +17,7 @@ from pyspark.ml.tuning import (
     TrainValidationSplit,
     TrainValidationSplitModel,
 )
+from rows import rows_by  # tests/rows.py
 
 from sparktf import TFClassificationModel, TFClassifier
 from sparktf.classification import TrainingError, TrialFailedError, trial_scope
@@ -265,8 +266,7 @@ def test_cross_validator_model_save_load(digits, tmp_path, sub_models):
     assert loaded.avgMetrics == cv_model.avgMetrics
 
     def probabilities(model):
-        # sorted here, not by orderBy: a range sort samples its input first (the model twice)
-        rows = sorted(model.transform(test).select("image_id", "probability").collect())
+        rows = rows_by(model.transform(test).select("image_id", "probability"), "image_id")
         return np.array([r[1].toArray() for r in rows])
 
     np.testing.assert_array_equal(probabilities(cv_model), probabilities(loaded))

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from pyspark.ml.evaluation import MulticlassClassificationEvaluator
 from pyspark.sql import functions as F
+from rows import rows_by  # tests/rows.py
 
 from sparktf import TFClassifier
 from sparktf.classification import TFClassificationModel
@@ -97,8 +98,7 @@ def bytes_model(spark, image_dir):
 
 
 def _raw(df, column="rawPrediction"):
-    # sorted here, not by orderBy: a range sort samples its input first, running the model twice
-    rows = sorted(df.collect(), key=lambda r: (r["label"], r["name"]))
+    rows = rows_by(df, "label", "name")
     return np.array([r[column].toArray() for r in rows])
 
 

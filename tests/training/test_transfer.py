@@ -7,6 +7,7 @@ import pytest
 from pyspark.ml.evaluation import MulticlassClassificationEvaluator
 from pyspark.ml.linalg import Vectors
 from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
+from rows import rows_by  # tests/rows.py
 
 from sparktf import TFClassificationModel, TFClassifier
 from sparktf.search import HalvingTrainValidationSplit
@@ -391,9 +392,8 @@ def test_a_base_fine_tunes_on_an_image_column_at_its_own_input_size(bases, quadr
     # the same images as paths: the model decodes them as in training
     by_path = kept.setFeaturesCol("path").transform(test.drop("content"))
     by_content = kept.setFeaturesCol("content").transform(test)
-    # sorted here, not by orderBy: a range sort samples its input first, running the model twice
-    assert sorted(by_path.select("path", "prediction").collect()) == sorted(
-        by_content.select("path", "prediction").collect()
+    assert rows_by(by_path.select("path", "prediction"), "path") == rows_by(
+        by_content.select("path", "prediction"), "path"
     )
 
 

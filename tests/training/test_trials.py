@@ -8,6 +8,7 @@ from pyspark.ml.evaluation import Evaluator, MulticlassClassificationEvaluator
 from pyspark.ml.functions import vector_to_array
 from pyspark.ml.tuning import CrossValidator, ParamGridBuilder, TrainValidationSplit
 from pyspark.sql import functions as F
+from rows import rows_by  # tests/rows.py
 
 from sparktf import TFClassifier
 from sparktf.classification import TrainingError, trial_scope
@@ -26,8 +27,7 @@ def _two_feature_columns(df):
 
 
 def _predictions(model, df):
-    # sorted here, not by orderBy: a range sort samples its input first, running the model twice
-    return [r[1] for r in sorted(model.transform(df).select("image_id", "prediction").collect())]
+    return [r[1] for r in rows_by(model.transform(df).select("image_id", "prediction"), "image_id")]
 
 
 def test_grid_over_features_col_trains_each_map_on_its_own_column(digits):
