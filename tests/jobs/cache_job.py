@@ -1,9 +1,9 @@
 """A TFClassificationModel transformed twice on ``local[1]``, in a process of its own.
 
-Used by tests/training/test_classification.py. With one task slot, every Python task of this
-application runs in the one reused Python worker, so the probes after each transform see the
-very process that ran it: whether it holds the model's key and how often it loaded a model.
-Prints one JSON line with both probes.
+Used by tests/training/test_classification_persistence.py. With one task slot, every Python
+task of this application runs in the one reused Python worker, so the probes after each
+transform see the very process that ran it: whether it holds the model's key and how often it
+loaded a model. Prints one JSON line with both probes.
 """
 
 from __future__ import annotations
