@@ -5,9 +5,8 @@ modules score it, save and load it, and feed it bad rows. They load this module 
 ``pytest_plugins``, not as a conftest.py in this folder: a second conftest.py would take the
 module name ``conftest`` that tests elsewhere in the suite import from
 (``from conftest import step_result``). Loaded so, its fixture is visible to the whole session.
-Its name sorts after the test modules': the suite runs with ``--doctest-modules``, which imports
-every module of the folder in name order, and a plugin imported before a ``pytest_plugins``
-names it cannot have its asserts rewritten (``PytestAssertRewriteWarning``).
+setup.cfg keeps ``*_fixtures.py`` out of the doctest collection, which would otherwise import
+it before a ``pytest_plugins`` names it, too early for pytest to rewrite its asserts.
 """
 
 from __future__ import annotations
