@@ -2,7 +2,7 @@
 
 Commands run in this process through ``main([...])`` (``run`` of tests/tools/cli_support.py);
 none gets as far as a Spark job. Every test of the command runs in an empty folder of its own
-(the ``cwd`` fixture of tests/tools/cli_support.py), never in the repository root: the
+(the ``cwd`` fixture of tests/tools/cli_fixtures.py), never in the repository root: the
 commands' default ``--output`` folders are relative, and what a user or an earlier run left
 there must change no outcome.
 """
@@ -15,14 +15,12 @@ import subprocess
 import sys
 
 import pytest
-from cli_support import (
-    cwd,  # noqa: F401 (a fixture: pytestmark below)
-    run,
-)
+from cli_support import run
 
 import sparktf
 from sparktf.cli import layer_lists
 
+pytest_plugins = ("cli_fixtures",)
 pytestmark = pytest.mark.usefixtures("cwd")
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from cli_support import cwd  # noqa: F401 (a fixture: pytestmark below)
 
+pytest_plugins = ("cli_fixtures",)
 pytestmark = pytest.mark.usefixtures("cwd")
 
 

@@ -13,12 +13,9 @@ import shutil
 
 import numpy as np
 import pytest
-from cli_support import (
-    cwd,  # noqa: F401 (a fixture: pytestmark below)
-    no_spark,
-    run,
-)
+from cli_support import no_spark, run
 
+pytest_plugins = ("cli_fixtures",)
 pytestmark = pytest.mark.usefixtures("cwd")
 
 

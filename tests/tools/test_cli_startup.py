@@ -10,17 +10,14 @@ from __future__ import annotations
 import os
 
 import pytest
-from cli_support import (
-    cwd,  # noqa: F401 (a fixture: pytestmark below)
-    no_spark,
-    run,
-)
+from cli_support import no_spark, run
 
+pytest_plugins = ("cli_fixtures",)
 pytestmark = pytest.mark.usefixtures("cwd")
 
 
 @pytest.fixture
-def crowded_cwd(cwd):  # noqa: F811 (the fixture cwd)
+def crowded_cwd(cwd):
     """The working folder after ``sparktf demo``, ``tune`` and ``label`` ran there: their
     default --output folders exist and hold files."""
     for name in ("sparktf-demo-output", "sparktf-tune-output", "sparktf-labels"):

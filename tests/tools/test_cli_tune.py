@@ -14,11 +14,9 @@ import struct
 import numpy as np
 import pandas as pd
 import pytest
-from cli_support import (
-    cwd,  # noqa: F401 (a fixture: pytestmark below)
-    run,
-)
+from cli_support import run
 
+pytest_plugins = ("cli_fixtures",)
 pytestmark = pytest.mark.usefixtures("cwd")
 
 
