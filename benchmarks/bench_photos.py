@@ -47,8 +47,8 @@ Python workers and on the driver, the model read, shipped and loaded) minus the 
 when warm, against the time of ``python -c "import tensorflow"``, measured in the same run.
 
 Scaled JPEG decoding: when ``TFGraphTransformer`` has a Param switching it (one of
-``DECODE_PARAMS``, or ``--decode-param``), ``--decode both`` (the default) runs the .keras side
-with it on and off, and reports the agreement of the two.
+``DECODE_PARAMS`` in benchmarks/_photos_spark.py, or ``--decode-param``), ``--decode both`` (the
+default) runs the .keras side with it on and off, and reports the agreement of the two.
 
     python benchmarks/bench_photos.py [--images 192] [--models mobilenetv2,inceptionv3]
                                       [--sets photo,presized] [--repeats 3] [--workdir DIR]
@@ -62,31 +62,39 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 import _photos as photos
-import numpy as np
-import pandas as pd
 from _machine import describe
+from _photos_processes import (
+    LABEL_RUNS,
+    cold_child,
+    cold_start,
+    floor_child,
+    import_tensorflow_seconds,
+    label_command,
+)
 from _photos_report import print_report
+from _photos_spark import (
+    WORKER_THREADS,
+    KeepWorkers,
+    collect_scores,
+    decode_setting,
+    file_name,
+    floor_frame,
+    graph_stage,
+    read_jpegs,
+    recipe_frame,
+    transformer_stage,
+    write_noop,
+)
 from _timing import timed
 
-#: Names the Param switching scaled JPEG decoding may have, tried in this order.
-DECODE_PARAMS = ("fastDecode", "decodeScale", "scaledDecode", "jpegDraft")
-#: TensorFlow threads in the session's Python workers (two tasks share two cores).
-WORKER_THREADS = {
-    "spark.executorEnv.TF_NUM_INTRAOP_THREADS": "1",
-    "spark.executorEnv.TF_NUM_INTEROP_THREADS": "1",
-}
 SKIPPABLE = ("b", "graph", "path", "label", "cold")
 
 
@@ -102,314 +110,6 @@ def task_conf(args: argparse.Namespace) -> dict[str, str]:
     }
 
 
-def _write(frame: Any) -> None:
-    frame.write.format("noop").mode("overwrite").save()
-
-
-def _name(path: str) -> str:
-    return path.rstrip("/").rsplit("/", 1)[-1]
-
-
-# -- the sparktf stages ------------------------------------------------------------------------
-
-
-def decode_setting(args: argparse.Namespace) -> tuple[str, dict[str, Any]] | None:
-    """The scaled-decode Param to switch and its values ``{"on": ..., "off": ...}``, or None when
-    the transformer has no such Param or ``--decode default``."""
-    from sparktf import TFGraphTransformer
-
-    if args.decode == "default":
-        return None
-    probe = TFGraphTransformer()
-    names = [args.decode_param] if args.decode_param else list(DECODE_PARAMS)
-    found = next((n for n in names if probe.hasParam(n)), None)
-    if found is None:
-        print(
-            f"note: TFGraphTransformer has no Param {' or '.join(names)}; (c) runs with its "
-            "default decoding only"
-        )
-        return None
-    on, off = (json.loads(v) for v in args.decode_values.split(",", 1))
-    return found, {"on": on, "off": off}
-
-
-def transformer_stage(
-    files: photos.ModelFiles, batch: int, param: str | None = None, value: Any = None
-) -> Any:
-    """(c): the transformer on the .keras file, scores and top-5 labels, ``param`` set."""
-    from sparktf import TFGraphTransformer
-
-    stage = TFGraphTransformer(
-        modelPath=files.keras,
-        inputCol="content",
-        outputCol="scores",
-        labelsPath=files.labels,
-        topK=5,
-        imageScaling=files.scaling,
-        batchSize=batch,
-    )
-    if param is not None:
-        stage.set(stage.getParam(param), value)
-    return stage
-
-
-def graph_stage(files: photos.ModelFiles, batch: int) -> Any:
-    """(c) on the frozen GraphDef: one encoded JPEG per call, decoded in the graph."""
-    from sparktf import TFGraphTransformer
-
-    return TFGraphTransformer(
-        modelPath=files.graph,
-        inputMapping={"content": f"{photos.INPUT_NAME}:0"},
-        outputMapping={files.output: "scores"},
-        labelsPath=files.labels,
-        topK=5,
-        batchSize=batch,
-    )
-
-
-def read_jpegs(spark: Any, folder: str) -> Any:
-    return spark.read.format("binaryFile").option("pathGlobFilter", "*.jpg").load(folder)
-
-
-# -- the other Spark sides -----------------------------------------------------------------------
-
-
-def recipe_frame(images: Any, files: photos.ModelFiles, batch: int) -> Any:
-    """(b): Pillow decode + resize in a pandas UDF, then predict_batch_udf with the Keras model."""
-    from pyspark.ml.functions import predict_batch_udf
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-    from pyspark.sql.functions import pandas_udf
-
-    side, path = files.side, files.keras
-    factor, shift = {"signed": (1 / 127.5, -1.0), "unit": (1 / 255, 0.0)}.get(
-        files.scaling, (1.0, 0.0)
-    )
-
-    @pandas_udf(T.ArrayType(T.FloatType()))
-    def decode(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
-        import io
-
-        from PIL import Image
-
-        def pixels(data: bytes) -> np.ndarray:
-            image = Image.open(io.BytesIO(data)).convert("RGB")
-            image = image.resize((side, side), Image.Resampling.BILINEAR)
-            values = np.asarray(image, np.float32) * np.float32(factor) + np.float32(shift)
-            return values.ravel()
-
-        for series in batches:
-            yield pd.Series([pixels(data) for data in series])
-
-    def make_predict_fn():
-        import keras
-
-        model = keras.models.load_model(path)
-
-        def predict(inputs: np.ndarray) -> np.ndarray:
-            return model.predict_on_batch(inputs)
-
-        return predict
-
-    classify = predict_batch_udf(
-        make_predict_fn,
-        return_type=T.ArrayType(T.FloatType()),
-        batch_size=batch,
-        input_tensor_shapes=[[side, side, 3]],
-    )
-    return images.select("path", classify(decode(F.col("content"))).alias("scores"))
-
-
-def _constant_udf(width: int) -> Any:
-    from pyspark.sql import types as T
-    from pyspark.sql.functions import pandas_udf
-
-    @pandas_udf(T.ArrayType(T.FloatType()))
-    def constant(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
-        scores = np.zeros(width, np.float32)
-        for series in batches:
-            yield pd.Series([scores] * len(series))
-
-    return constant
-
-
-def floor_frame(images: Any, column: str = "content") -> Any:
-    """(d): the bytes (or, for ``column="path"``, only the paths) to a pandas UDF and a
-    constant scores array back."""
-    from pyspark.sql import functions as F
-
-    return images.select("path", _constant_udf(photos.CLASSES)(F.col(column)).alias("scores"))
-
-
-class KeepWorkers:
-    """While the driver works alone (a single-process side, a subprocess), run a tiny pandas-UDF
-    job every ``every`` seconds so that Spark does not stop the idle Python workers (it does
-    after a minute) and the next Spark side finds them warm."""
-
-    def __init__(self, spark: Any, every: float = 15.0) -> None:
-        from pyspark.sql import functions as F
-
-        self._frame = spark.range(0, 2, 1, 2).select(_constant_udf(1)(F.col("id")))
-        self._every = every
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._every):
-            _write(self._frame)
-
-    def __enter__(self) -> KeepWorkers:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-
-def collect_scores(frame: Any, names: list[str]) -> np.ndarray:
-    """The ``scores`` of ``frame`` as a matrix in the order of the file ``names``."""
-    by_name = {_name(r["path"]): r["scores"] for r in frame.select("path", "scores").collect()}
-    return np.asarray([by_name[n] for n in names], dtype=np.float32)
-
-
-# -- subprocesses: sparktf label, a cold session, import tensorflow ------------------------------
-
-
-#: The ``sparktf label`` runs: from bytes and by path, each with the command's packing of small
-#: files into tasks and with Spark's default one (``openCostInBytes`` 4 MiB, as the command
-#: packed them before).
-_SPARK_PACKING = ("--conf", "spark.sql.files.openCostInBytes=4194304")
-LABEL_RUNS = (
-    ("from bytes", ()),
-    ("--by-path", ("--by-path",)),
-    ("from bytes, Spark's packing", _SPARK_PACKING),
-    ("--by-path, Spark's packing", ("--by-path", *_SPARK_PACKING)),
-)
-
-
-def label_command(
-    files: photos.ModelFiles, folder: str, batch: int, output: str, *flags: str
-) -> dict:
-    """``sparktf label`` on ``folder`` (with ``flags``) in a process of its own: wall time
-    including the start-up (JVM, session, TensorFlow), and the labelling time it reports."""
-    command = [
-        sys.executable, "-m", "sparktf", "label", folder, "--model", files.keras,
-        "--labels", files.labels, "--image-scaling", files.scaling, "--batch-size", str(batch),
-        "--master", "local[2]", "--output", output, "--overwrite", "--show", "0", *flags,
-    ]  # fmt: skip
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"sparktf label failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-    match = re.search(r"Labelled and wrote \d+ rows in ([0-9.]+)s", done.stderr + done.stdout)
-    return {"wall": wall, "labelling": float(match.group(1)) if match else None}
-
-
-def _no_rows(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    for _ in frames:
-        pass
-    yield pd.DataFrame({"x": [0]})
-
-
-def cold_child(spec: dict[str, Any]) -> None:
-    """In a fresh process: a new session's first transform, then the same transform warm. With
-    ``spark_first``, a trivial pandas UDF runs first: what any Spark program's first Python job
-    pays (the JVM's first job, starting the Python workers) is then outside the cold time."""
-    from sparktf import get_spark
-
-    start = time.perf_counter()
-    spark = get_spark(master=spec["master"], app_name="bench-photos-cold", conf=WORKER_THREADS)
-    session = time.perf_counter() - start
-    first_job = None
-    if spec.get("spark_first"):
-        trivial = spark.range(0, 2, 1, 2).mapInPandas(_no_rows, "x long")
-        first_job = timed(trivial.collect)
-    files = photos.ModelFiles(**spec["files"])
-    images = read_jpegs(spark, spec["folder"])
-    stage = transformer_stage(files, spec["batch"])
-
-    planned: list[float] = []
-
-    def once() -> None:
-        start = time.perf_counter()
-        frame = stage.transform(images).select("path", "scores", "topK")
-        planned.append(time.perf_counter() - start)
-        _write(frame)
-
-    cold = timed(once)
-    warm = min(timed(once) for _ in range(2))
-    spark.stop()
-    result = {
-        "session": session,
-        "cold": cold,
-        "warm": warm,
-        "cold_plan": planned[0],
-        "warm_plan": min(planned[1:]),
-        "tensorflow_in_driver": "tensorflow" in sys.modules,
-        "spark_first_job": first_job,
-    }
-    print("RESULT " + json.dumps(result), flush=True)
-
-
-def floor_child(spec: dict[str, Any]) -> None:
-    """In a fresh process, what one Python worker cannot avoid before its first batch: import
-    TensorFlow, load the model, and its first call (tracing included) on one batch."""
-    start = time.perf_counter()
-    from sparktf._tf import configure_tensorflow
-    from sparktf.inference._sources import load_model
-
-    configure_tensorflow(threads=1)
-    imported = time.perf_counter()
-    model = load_model({"format": "keras", "path": spec["keras"], "key": "floor"}, None)
-    loaded = time.perf_counter()
-    runner = model.runner([model.inputs[0].name], [model.outputs[0].name])
-    batch = np.zeros((spec["batch"], spec["side"], spec["side"], 3), np.float32)
-    runner([batch])
-    first = time.perf_counter()
-    runner([batch])
-    again = time.perf_counter()
-    result = {
-        "import": imported - start,
-        "load": loaded - imported,
-        "first_call": first - loaded,
-        "next_call": again - first,
-    }
-    print("RESULT " + json.dumps(result), flush=True)
-
-
-def _child(option: str, spec: dict[str, Any]) -> dict:
-    done = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), option, json.dumps(spec)],
-        capture_output=True,
-        text=True,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"{option} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-    return json.loads(lines[-1][len("RESULT ") :])
-
-
-def cold_start(files: photos.ModelFiles, folder: str, batch: int, master: str) -> dict:
-    spec = {"files": asdict(files), "folder": folder, "batch": batch, "master": master}
-    result = _child("--cold-child", spec)
-    result["after_spark_first"] = _child("--cold-child", {**spec, "spark_first": True})
-    floor = {"keras": files.keras, "batch": batch, "side": files.side}
-    result["worker_floor"] = _child("--floor-child", floor)
-    return result
-
-
-def import_tensorflow_seconds() -> float:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return timed(
-        lambda: subprocess.run([sys.executable, "-c", "import tensorflow"], check=True, env=env)
-    )
-
-
 # -- one network x one data set ----------------------------------------------------------------
 
 
@@ -423,7 +123,7 @@ def measure(
     keep: KeepWorkers,
 ) -> dict[str, Any]:
     paths = photos.files_of(manifest)
-    names = [_name(p) for p in paths]
+    names = [file_name(p) for p in paths]
     batch = args.batch_size
     images = read_jpegs(spark, manifest["folder"])
     partitions = images.rdd.getNumPartitions()
@@ -460,7 +160,7 @@ def measure(
 
     decoded = photos.decoded_batches(paths, files.side, files.scaling, batch)
     actions: dict[str, Callable[[], Any]] = {
-        key: (lambda frame=frame: _write(frame)) for key, frame in frames.items()
+        key: (lambda frame=frame: write_noop(frame)) for key, frame in frames.items()
     }
     actions["a"] = side_a
     actions["model"] = lambda: photos.model_seconds(call, decoded)
