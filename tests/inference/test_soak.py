@@ -44,8 +44,32 @@ def _module(tf, value: float):
     return module
 
 
-def _folders():
-    return set(glob.glob(os.path.join(tempfile.gettempdir(), "sparktf-savedmodel-*")))
+def _folders(jvm: int):
+    """This run's unpacked SavedModel folders (``sparktf-savedmodel-<pid>-...``) in the temporary
+    folder, which other processes on the machine share (the suite's background jobs, other runs):
+    the folders of this process, of processes below its JVM ``jvm`` (the Python workers), and of
+    processes that are gone (counted, as nothing tells whose they were)."""
+    found = glob.glob(os.path.join(tempfile.gettempdir(), "sparktf-savedmodel-*"))
+    return {name for name in found if _ours(_pid(name), jvm)}
+
+
+def _pid(name: str) -> int:
+    return int(os.path.basename(name).split("-")[2])
+
+
+def _ours(pid: int, jvm: int) -> bool:
+    """Whether ``pid`` is this process, below the JVM ``jvm``, or gone (walked up through /proc)."""
+    if pid == os.getpid():
+        return True
+    while pid > 1:
+        if pid == jvm:
+            return True
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                pid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return True  # gone
+    return False
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc")
@@ -59,7 +83,8 @@ def test_six_models_in_a_row_keep_workers_bounded_and_leave_no_folders(spark, tm
         [(i, r.tolist()) for i, r in enumerate(rows)], "id long, f array<float>"
     )
     df = df.repartition(4).cache()
-    before = _folders()
+    jvm = spark.sparkContext._jvm.ProcessHandle.current().pid()
+    before = _folders(jvm)
     rss = []
     for i in range(6):
         module = _module(tf, i + 1.0)
@@ -71,13 +96,12 @@ def test_six_models_in_a_row_keep_workers_bounded_and_leave_no_folders(spark, tm
         np.testing.assert_allclose(got, rows @ np.full((8, 3), i + 1.0), rtol=1e-5)
         rss.append(_worker_rss(spark))
     workers = set().union(*rss)
-    new = _folders() - before
+    new = _folders(jvm) - before
     # Each process holding models (the driver and every Python worker) keeps at most its cache.
     assert len(new) <= MODEL_CACHE.capacity * (1 + len(workers)), sorted(new)
-    by_pid: dict[str, int] = {}
+    by_pid: dict[int, int] = {}
     for name in new:
-        pid = os.path.basename(name).split("-")[2]
-        by_pid[pid] = by_pid.get(pid, 0) + 1
+        by_pid[_pid(name)] = by_pid.get(_pid(name), 0) + 1
     assert max(by_pid.values(), default=0) <= MODEL_CACHE.capacity, by_pid
     second, last = max(rss[1].values()), max(rss[-1].values())
     assert last <= second * 1.5 + 200, rss
