@@ -7,6 +7,7 @@ docs/benchmarks.md).
 
 from __future__ import annotations
 
+import collections
 import glob
 import os
 import tempfile
@@ -99,9 +100,7 @@ def test_six_models_in_a_row_keep_workers_bounded_and_leave_no_folders(spark, tm
     new = _folders(jvm) - before
     # Each process holding models (the driver and every Python worker) keeps at most its cache.
     assert len(new) <= MODEL_CACHE.capacity * (1 + len(workers)), sorted(new)
-    by_pid: dict[int, int] = {}
-    for name in new:
-        by_pid[_pid(name)] = by_pid.get(_pid(name), 0) + 1
+    by_pid = collections.Counter(_pid(name) for name in new)
     assert max(by_pid.values(), default=0) <= MODEL_CACHE.capacity, by_pid
     second, last = max(rss[1].values()), max(rss[-1].values())
     assert last <= second * 1.5 + 200, rss
