@@ -115,16 +115,13 @@ def pytest_collection_modifyitems(config, items):
 #: drivers, the Spark Connect servers they start) and of their executors (through the system
 #: property ``spark.executor.extraJavaOptions``). These JVMs live seconds to minutes on small
 #: data, on a machine the suite keeps CPU-bound: the quick JIT tier alone and the serial collector
-#: cut the CPU of the staged job, run alone, by a fifth to a quarter. The demo job (run as a user
-#: runs it) and a user's own ``SPARK_SUBMIT_OPTS`` keep theirs.
+#: cut the CPU of the staged job, run alone, by a fifth to a quarter. The suite's own session,
+#: which lives the whole run, keeps Java's defaults (with every JVM of the suite on these options
+#: the whole run cost more CPU: 2,021 against 1,872 CPU-s; with the quick tier on the session's
+#: JVM alone, a fresh-clone run's session JVM used 285 CPU-s against 282 and 313 on the defaults,
+#: its code-cache sweeper alone 32 CPU-s, though short runs of a few test files did gain), as do
+#: the demo job (run as a user runs it) and a user's own ``SPARK_SUBMIT_OPTS``.
 JOB_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-#: The Java options of the suite's own session (its driver, which runs every task of local[2]).
-#: Its work is thousands of small jobs, each with code of its own (Spark generates a query's
-#: classes), so the optimising JIT compiler kept compiling to the end of a run and never paid
-#: for itself: on the quick tier alone, 51 training and transform tests took 305 and 287 CPU-s
-#: against 333 and 329, and 57 image and halving tests 153 and 142 against 203 and 170 (runs
-#: alternated). Java's default collector stays (the serial one measured no gain there).
-SESSION_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 
 def _job_env(context) -> dict:
@@ -357,12 +354,7 @@ def spark():
     command's subprocesses run on."""
     from sparktf.session import get_spark
 
-    session = get_spark(
-        master="local[2]",
-        app_name="sparktf-tests",
-        preload_tensorflow=True,
-        conf={"spark.driver.extraJavaOptions": SESSION_JAVA_OPTIONS},
-    )
+    session = get_spark(master="local[2]", app_name="sparktf-tests", preload_tensorflow=True)
     yield session
     session.stop()
 
