@@ -40,14 +40,15 @@ LABEL_RUNS = (
 
 
 def label_command(
-    files: photos.ModelFiles, folder: str, batch: int, output: str, *flags: str
+    files: photos.ModelFiles, folder: str, batch: int, output: str, *flags: str, master: str
 ) -> dict:
-    """``sparktf label`` on ``folder`` (with ``flags``) in a process of its own: wall time
-    including the start-up (JVM, session, TensorFlow), and the labelling time it reports."""
+    """``sparktf label`` on ``folder`` (with ``flags``) in a process of its own, on ``master``
+    (the benchmark's ``--master``): wall time including the start-up (JVM, session,
+    TensorFlow), and the labelling time it reports."""
     command = [
         sys.executable, "-m", "sparktf", "label", folder, "--model", files.keras,
         "--labels", files.labels, "--image-scaling", files.scaling, "--batch-size", str(batch),
-        "--master", "local[2]", "--output", output, "--overwrite", "--show", "0", *flags,
+        "--master", master, "--output", output, "--overwrite", "--show", "0", *flags,
     ]  # fmt: skip
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)

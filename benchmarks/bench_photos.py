@@ -196,7 +196,9 @@ def measure(
         output = os.path.join(args.workdir, "label-out")
         with keep:
             for name, flags in LABEL_RUNS:
-                label[name] = label_command(files, manifest["folder"], batch, output, *flags)
+                label[name] = label_command(
+                    files, manifest["folder"], batch, output, *flags, master=args.master
+                )
     return {
         "model": files.name,
         "set": manifest["spec"]["kind"],
